@@ -1,0 +1,49 @@
+/* context.h - encryption-context pairs: validation, the canonical byte encoding documented in
+ * pkcs11/p11kms.h, and conversion from the vendor mechanism parameters. */
+#ifndef P11KMS_CONTEXT_H
+#define P11KMS_CONTEXT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "pkcs11/p11kms.h"
+
+typedef struct p11kms_context_pair {
+    char *key; /* NUL-terminated copy; key_len excludes the NUL */
+    size_t key_len;
+    char *value; /* NUL-terminated copy */
+    size_t value_len;
+} p11kms_context_pair;
+
+/* Pairs kept sorted by key (canonical order); never NULL once created. */
+typedef struct p11kms_context {
+    p11kms_context_pair *pairs;
+    size_t n;
+} p11kms_context;
+
+/* All functions return CKR_OK, CKR_HOST_MEMORY, or CKR_MECHANISM_PARAM_INVALID for a context
+ * that breaks a rule (empty/duplicate key, bad UTF-8, too many pairs, too long). */
+CK_RV p11kms_context_new(p11kms_context **out);
+void p11kms_context_free(p11kms_context *c);
+CK_RV p11kms_context_copy(const p11kms_context *src, p11kms_context **out);
+/* Insert keeping canonical order; replace=1 overwrites an existing key, else duplicate fails. */
+CK_RV p11kms_context_add(p11kms_context *c, const char *key, size_t key_len, const char *value,
+                         size_t value_len, int replace);
+const char *p11kms_context_get(const p11kms_context *c, const char *key);
+int p11kms_context_equal(const p11kms_context *a, const p11kms_context *b);
+
+/* Canonical encoding: *out malloc'd. */
+CK_RV p11kms_context_encode(const p11kms_context *c, uint8_t **out, size_t *out_len);
+size_t p11kms_context_encoded_len(const p11kms_context *c);
+/* Strict decode: the input must be exactly one canonical encoding. */
+CK_RV p11kms_context_decode(const uint8_t *in, size_t len, p11kms_context **out);
+
+/* The context a mechanism parameter asks for: NULL/empty parameter -> copy of deflt;
+ * CKM_P11KMS_ENVELOPE -> CK_P11KMS_ENVELOPE_PARAMS (ulParameterLen must be its size);
+ * CKM_P11KMS_ENVELOPE_ENCODED -> canonical encoding. */
+CK_RV p11kms_context_from_mechanism(const CK_MECHANISM *mech, const p11kms_context *deflt,
+                                    p11kms_context **out);
+
+/* "k=v,k2=v2" (',' and '=' and '\' escaped with '\') -> context; for env/CLI convenience. */
+CK_RV p11kms_context_parse_text(const char *text, p11kms_context **out);
+
+#endif
