@@ -1,6 +1,5 @@
 /* backend.c - the registry of KMS backends and the one place a key configuration becomes a
  * backend instance. The table is fixed at build time; backends register by adding a line. */
-#include "config.h"
 #include <string.h>
 #include "backend.h"
 #include "log.h"
