@@ -1,0 +1,352 @@
+/* stream.c - the streaming pipeline behind encrypt and decrypt: a ring of chunk slots filled in
+ * order by a reader thread, sealed or opened by workers in any order, written in order here.
+ * One mutex protects the slot states and the counters; the bytes of a slot belong to whoever
+ * moved it to its current state, so the crypto and the I/O run outside the lock. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <openssl/crypto.h>
+#include "stream.h"
+#include "tool.h"
+
+#define MAX_WORKERS 4
+/* Slot buffers in total stay under this, whatever the chunk size in a header says. */
+#define SLOT_BYTES_BUDGET (32u * 1024u * 1024u)
+
+enum { SLOT_FREE, SLOT_FILLED, SLOT_DONE };
+
+struct slot {
+    uint8_t *buf;
+    size_t len;    /* bytes in buf: the record read, then the record to write */
+    size_t in_len; /* input bytes this chunk consumed, for the progress bar */
+    uint64_t index;
+    int final;
+    int state;
+};
+
+struct pipeline {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct slot *slots;
+    size_t n_slots;
+    size_t record; /* full-chunk record read from input: plaintext or ciphertext+tag */
+    uint64_t next_fill;  /* chunks the reader has published */
+    uint64_t next_work;  /* chunks workers have claimed */
+    int reader_done;     /* the final chunk is published, or the reader stopped */
+    int failed;
+    char err[256];
+    int encrypt;
+    int in_fd;
+    const tool_ff_header *h;
+    const uint8_t *key;
+};
+
+unsigned tool_stream_workers(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+    if (n < 1)
+        return 1;
+    return n > MAX_WORKERS ? MAX_WORKERS : (unsigned)n;
+}
+
+uint64_t tool_stream_plain_len(uint64_t body_len, uint32_t chunk_size)
+{
+    uint64_t record = (uint64_t)chunk_size + TOOL_FF_TAG_LEN;
+    uint64_t chunks = body_len / record + (body_len % record ? 1 : 0);
+
+    if (chunks == 0 || body_len < chunks * TOOL_FF_TAG_LEN)
+        return 0;
+    return body_len - chunks * TOOL_FF_TAG_LEN;
+}
+
+/* Record the first failure and wake everybody; later failures are consequences. Locked. */
+static void fail_locked(struct pipeline *p, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (!p->failed) {
+        va_start(ap, fmt);
+        vsnprintf(p->err, sizeof(p->err), fmt, ap);
+        va_end(ap);
+        p->failed = 1;
+    }
+    pthread_cond_broadcast(&p->cv);
+}
+
+/* Read until n bytes or end of input. Cancellation is enabled only inside read(), so a
+ * reader stuck on a slow pipe can be stopped after a failure without holding the lock. */
+static ssize_t read_full(int fd, uint8_t *buf, size_t n)
+{
+    size_t got = 0;
+    ssize_t r;
+    int old;
+
+    while (got < n) {
+        pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, &old);
+        r = read(fd, buf + got, n - got);
+        pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return -1;
+        if (r == 0)
+            break;
+        got += (size_t)r;
+    }
+    return (ssize_t)got;
+}
+
+static int write_full(int fd, const uint8_t *buf, size_t n)
+{
+    ssize_t r;
+
+    while (n > 0) {
+        r = write(fd, buf, n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1;
+        buf += r;
+        n -= (size_t)r;
+    }
+    return 0;
+}
+
+/* The chunk that ends the input is the final one. To know that a full chunk is not the last,
+ * one byte more than a record is read; that byte starts the next record. */
+static void *reader_main(void *arg)
+{
+    struct pipeline *p = arg;
+    uint64_t idx;
+    uint8_t carry = 0;
+    int have_carry = 0, old, stop;
+
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
+    for (idx = 0;; idx++) {
+        struct slot *s = &p->slots[idx % p->n_slots];
+        size_t len = 0;
+        ssize_t r;
+        int final;
+
+        pthread_mutex_lock(&p->mu);
+        while (s->state != SLOT_FREE && !p->failed)
+            pthread_cond_wait(&p->cv, &p->mu);
+        stop = p->failed;
+        pthread_mutex_unlock(&p->mu);
+        if (stop)
+            break;
+
+        if (have_carry)
+            s->buf[len++] = carry;
+        r = read_full(p->in_fd, s->buf + len, p->record + 1 - len);
+        pthread_mutex_lock(&p->mu);
+        if (r < 0) {
+            fail_locked(p, "cannot read the input: %s", strerror(errno));
+            pthread_mutex_unlock(&p->mu);
+            break;
+        }
+        len += (size_t)r;
+        final = len <= p->record;
+        if (!final) {
+            carry = s->buf[p->record];
+            have_carry = 1;
+            len = p->record;
+        }
+        if (idx > TOOL_FF_MAX_CHUNKS) {
+            fail_locked(p, "the input is too large for this chunk size");
+        } else if (!p->encrypt && final && len < TOOL_FF_TAG_LEN) {
+            fail_locked(p, "the file is truncated (chunk %llu is incomplete)",
+                        (unsigned long long)idx);
+        } else {
+            s->len = len;
+            s->in_len = len;
+            s->index = idx;
+            s->final = final;
+            s->state = SLOT_FILLED;
+            p->next_fill = idx + 1;
+            pthread_cond_broadcast(&p->cv);
+        }
+        stop = final || p->failed;
+        pthread_mutex_unlock(&p->mu);
+        if (stop)
+            break;
+    }
+    pthread_mutex_lock(&p->mu);
+    p->reader_done = 1;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+static void *worker_main(void *arg)
+{
+    struct pipeline *p = arg;
+    tool_ff_cipher c;
+    int ok;
+
+    if (tool_ff_cipher_init(&c, p->h, p->key, p->encrypt) != 0) {
+        pthread_mutex_lock(&p->mu);
+        fail_locked(p, "cannot set up AES-256-GCM");
+        pthread_mutex_unlock(&p->mu);
+        return NULL;
+    }
+    for (;;) {
+        struct slot *s;
+        size_t pt_len;
+
+        pthread_mutex_lock(&p->mu);
+        while (!p->failed && p->next_work >= p->next_fill && !p->reader_done)
+            pthread_cond_wait(&p->cv, &p->mu);
+        if (p->failed || p->next_work >= p->next_fill) {
+            pthread_mutex_unlock(&p->mu);
+            break;
+        }
+        s = &p->slots[p->next_work % p->n_slots];
+        p->next_work++;
+        pthread_mutex_unlock(&p->mu);
+
+        if (p->encrypt) {
+            ok = tool_ff_seal(&c, s->index, s->final, s->buf, s->len) == 0;
+            if (ok)
+                s->len += TOOL_FF_TAG_LEN;
+        } else {
+            ok = tool_ff_open(&c, s->index, s->final, s->buf, s->len, &pt_len) == 0;
+            if (ok)
+                s->len = pt_len;
+        }
+
+        pthread_mutex_lock(&p->mu);
+        if (!ok && p->encrypt)
+            fail_locked(p, "encryption of chunk %llu failed", (unsigned long long)s->index);
+        else if (!ok)
+            fail_locked(p,
+                        "the file is damaged or was tampered with: chunk %llu does not verify%s",
+                        (unsigned long long)s->index,
+                        s->final ? " as the last chunk (truncated or extended?)" : "");
+        else
+            s->state = SLOT_DONE;
+        pthread_cond_broadcast(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+    }
+    tool_ff_cipher_free(&c);
+    return NULL;
+}
+
+/* The calling thread writes the chunks in order, each only after it was sealed or verified. */
+static void write_in_order(struct pipeline *p, int out_fd, tool_progress *progress)
+{
+    uint64_t idx, consumed = 0;
+
+    for (idx = 0;; idx++) {
+        struct slot *s = &p->slots[idx % p->n_slots];
+        int final, stop;
+
+        pthread_mutex_lock(&p->mu);
+        while (s->state != SLOT_DONE && !p->failed)
+            pthread_cond_wait(&p->cv, &p->mu);
+        stop = p->failed;
+        pthread_mutex_unlock(&p->mu);
+        if (stop)
+            return;
+
+        final = s->final;
+        if (write_full(out_fd, s->buf, s->len) != 0) {
+            pthread_mutex_lock(&p->mu);
+            fail_locked(p, "cannot write the output: %s", strerror(errno));
+            pthread_mutex_unlock(&p->mu);
+            return;
+        }
+        consumed += s->in_len;
+        tool_progress_update(progress, consumed);
+
+        pthread_mutex_lock(&p->mu);
+        s->state = SLOT_FREE;
+        pthread_cond_broadcast(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+        if (final)
+            return;
+    }
+}
+
+int tool_stream_run(const tool_ff_header *h, const uint8_t key[TOOL_FF_KEY_LEN], int encrypt,
+                    int in_fd, int out_fd, tool_progress *progress)
+{
+    struct pipeline p;
+    pthread_t reader, workers[MAX_WORKERS];
+    unsigned n_workers = tool_stream_workers(), started = 0, i;
+    int rv = -1;
+    size_t cap;
+
+    memset(&p, 0, sizeof(p));
+    pthread_mutex_init(&p.mu, NULL);
+    pthread_cond_init(&p.cv, NULL);
+    p.encrypt = encrypt;
+    p.in_fd = in_fd;
+    p.h = h;
+    p.key = key;
+    p.record = h->chunk_size + (encrypt ? 0 : TOOL_FF_TAG_LEN);
+    cap = (size_t)h->chunk_size + TOOL_FF_TAG_LEN + 1;
+    p.n_slots = 2 * n_workers + 2;
+    if (p.n_slots * cap > SLOT_BYTES_BUDGET)
+        p.n_slots = SLOT_BYTES_BUDGET / cap < 3 ? 3 : SLOT_BYTES_BUDGET / cap;
+    p.slots = calloc(p.n_slots, sizeof(*p.slots));
+    if (p.slots == NULL) {
+        tool_err("out of memory");
+        goto out;
+    }
+    for (i = 0; i < p.n_slots; i++) {
+        p.slots[i].buf = malloc(cap);
+        if (p.slots[i].buf == NULL) {
+            tool_err("out of memory");
+            goto out;
+        }
+    }
+
+    if (pthread_create(&reader, NULL, reader_main, &p) != 0) {
+        tool_err("cannot start a thread");
+        goto out;
+    }
+    for (i = 0; i < n_workers; i++) {
+        if (pthread_create(&workers[i], NULL, worker_main, &p) != 0)
+            break;
+        started++;
+    }
+    if (started == 0) {
+        pthread_mutex_lock(&p.mu);
+        fail_locked(&p, "cannot start a thread");
+        pthread_mutex_unlock(&p.mu);
+    } else {
+        write_in_order(&p, out_fd, progress);
+    }
+
+    pthread_mutex_lock(&p.mu);
+    if (p.failed && !p.reader_done)
+        pthread_cancel(reader); /* it may be blocked reading a pipe */
+    pthread_mutex_unlock(&p.mu);
+    for (i = 0; i < started; i++)
+        pthread_join(workers[i], NULL);
+    pthread_join(reader, NULL);
+    tool_progress_end(progress);
+    if (p.failed) {
+        tool_err("%s", p.err);
+        goto out;
+    }
+    rv = 0;
+out:
+    if (p.slots != NULL) {
+        for (i = 0; i < p.n_slots; i++)
+            if (p.slots[i].buf != NULL) {
+                OPENSSL_cleanse(p.slots[i].buf, cap); /* plaintext passed through here */
+                free(p.slots[i].buf);
+            }
+        free(p.slots);
+    }
+    pthread_cond_destroy(&p.cv);
+    pthread_mutex_destroy(&p.mu);
+    return rv;
+}
