@@ -25,6 +25,9 @@ extern "C" {
 #define CKF_MESSAGE_VERIFY 0x00000010UL
 #define CKF_MULTI_MESSAGE 0x00000020UL
 #endif
+#ifndef CKF_FIND_OBJECTS
+#define CKF_FIND_OBJECTS 0x00000040UL /* C_SessionCancel: cancel a search */
+#endif
 
 #if CRYPTOKI_VERSION_MAJOR < 3
 
@@ -40,11 +43,11 @@ typedef CK_RV (*CK_C_GetInterfaceList)(CK_INTERFACE_PTR pInterfacesList, CK_ULON
 typedef CK_RV (*CK_C_GetInterface)(CK_UTF8CHAR_PTR pInterfaceName, CK_VERSION_PTR pVersion,
                                    CK_INTERFACE_PTR_PTR ppInterface, CK_FLAGS flags);
 typedef CK_RV (*CK_C_LoginUser)(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType,
-                                CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen,
-                                CK_UTF8CHAR_PTR pUsername, CK_ULONG ulUsernameLen);
+                                CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen, CK_UTF8CHAR_PTR pUsername,
+                                CK_ULONG ulUsernameLen);
 typedef CK_RV (*CK_C_SessionCancel)(CK_SESSION_HANDLE hSession, CK_FLAGS flags);
-typedef CK_RV (*CK_C_MessageEncryptInit)(CK_SESSION_HANDLE hSession,
-                                         CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey);
+typedef CK_RV (*CK_C_MessageEncryptInit)(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
+                                         CK_OBJECT_HANDLE hKey);
 typedef CK_RV (*CK_C_EncryptMessage)(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter,
                                      CK_ULONG ulParameterLen, CK_BYTE_PTR pAssociatedData,
                                      CK_ULONG ulAssociatedDataLen, CK_BYTE_PTR pPlaintext,
@@ -58,8 +61,8 @@ typedef CK_RV (*CK_C_EncryptMessageNext)(CK_SESSION_HANDLE hSession, CK_VOID_PTR
                                          CK_ULONG ulPlaintextPartLen, CK_BYTE_PTR pCiphertextPart,
                                          CK_ULONG_PTR pulCiphertextPartLen, CK_FLAGS flags);
 typedef CK_RV (*CK_C_MessageEncryptFinal)(CK_SESSION_HANDLE hSession);
-typedef CK_RV (*CK_C_MessageDecryptInit)(CK_SESSION_HANDLE hSession,
-                                         CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey);
+typedef CK_RV (*CK_C_MessageDecryptInit)(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
+                                         CK_OBJECT_HANDLE hKey);
 typedef CK_RV (*CK_C_DecryptMessage)(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter,
                                      CK_ULONG ulParameterLen, CK_BYTE_PTR pAssociatedData,
                                      CK_ULONG ulAssociatedDataLen, CK_BYTE_PTR pCiphertext,
@@ -85,8 +88,8 @@ typedef CK_RV (*CK_C_SignMessageNext)(CK_SESSION_HANDLE hSession, CK_VOID_PTR pP
                                       CK_ULONG ulDataLen, CK_BYTE_PTR pSignature,
                                       CK_ULONG_PTR pulSignatureLen);
 typedef CK_RV (*CK_C_MessageSignFinal)(CK_SESSION_HANDLE hSession);
-typedef CK_RV (*CK_C_MessageVerifyInit)(CK_SESSION_HANDLE hSession,
-                                        CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey);
+typedef CK_RV (*CK_C_MessageVerifyInit)(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
+                                        CK_OBJECT_HANDLE hKey);
 typedef CK_RV (*CK_C_VerifyMessage)(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter,
                                     CK_ULONG ulParameterLen, CK_BYTE_PTR pData, CK_ULONG ulDataLen,
                                     CK_BYTE_PTR pSignature, CK_ULONG ulSignatureLen);
@@ -197,9 +200,63 @@ typedef struct CK_FUNCTION_LIST_3_0 {
 typedef CK_FUNCTION_LIST_3_0 *CK_FUNCTION_LIST_3_0_PTR;
 typedef CK_FUNCTION_LIST_3_0_PTR *CK_FUNCTION_LIST_3_0_PTR_PTR;
 
+/* Entry points a 3.0 module exports. */
 CK_RV C_GetInterfaceList(CK_INTERFACE_PTR pInterfacesList, CK_ULONG_PTR pulCount);
 CK_RV C_GetInterface(CK_UTF8CHAR_PTR pInterfaceName, CK_VERSION_PTR pVersion,
                      CK_INTERFACE_PTR_PTR ppInterface, CK_FLAGS flags);
+CK_RV C_LoginUser(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHAR_PTR pPin,
+                  CK_ULONG ulPinLen, CK_UTF8CHAR_PTR pUsername, CK_ULONG ulUsernameLen);
+CK_RV C_SessionCancel(CK_SESSION_HANDLE hSession, CK_FLAGS flags);
+CK_RV C_MessageEncryptInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
+                           CK_OBJECT_HANDLE hKey);
+CK_RV C_EncryptMessage(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen,
+                       CK_BYTE_PTR pAssociatedData, CK_ULONG ulAssociatedDataLen,
+                       CK_BYTE_PTR pPlaintext, CK_ULONG ulPlaintextLen, CK_BYTE_PTR pCiphertext,
+                       CK_ULONG_PTR pulCiphertextLen);
+CK_RV C_EncryptMessageBegin(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter,
+                            CK_ULONG ulParameterLen, CK_BYTE_PTR pAssociatedData,
+                            CK_ULONG ulAssociatedDataLen);
+CK_RV C_EncryptMessageNext(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter,
+                           CK_ULONG ulParameterLen, CK_BYTE_PTR pPlaintextPart,
+                           CK_ULONG ulPlaintextPartLen, CK_BYTE_PTR pCiphertextPart,
+                           CK_ULONG_PTR pulCiphertextPartLen, CK_FLAGS flags);
+CK_RV C_MessageEncryptFinal(CK_SESSION_HANDLE hSession);
+CK_RV C_MessageDecryptInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
+                           CK_OBJECT_HANDLE hKey);
+CK_RV C_DecryptMessage(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen,
+                       CK_BYTE_PTR pAssociatedData, CK_ULONG ulAssociatedDataLen,
+                       CK_BYTE_PTR pCiphertext, CK_ULONG ulCiphertextLen, CK_BYTE_PTR pPlaintext,
+                       CK_ULONG_PTR pulPlaintextLen);
+CK_RV C_DecryptMessageBegin(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter,
+                            CK_ULONG ulParameterLen, CK_BYTE_PTR pAssociatedData,
+                            CK_ULONG ulAssociatedDataLen);
+CK_RV C_DecryptMessageNext(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter,
+                           CK_ULONG ulParameterLen, CK_BYTE_PTR pCiphertextPart,
+                           CK_ULONG ulCiphertextPartLen, CK_BYTE_PTR pPlaintextPart,
+                           CK_ULONG_PTR pulPlaintextPartLen, CK_FLAGS flags);
+CK_RV C_MessageDecryptFinal(CK_SESSION_HANDLE hSession);
+CK_RV C_MessageSignInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
+                        CK_OBJECT_HANDLE hKey);
+CK_RV C_SignMessage(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen,
+                    CK_BYTE_PTR pData, CK_ULONG ulDataLen, CK_BYTE_PTR pSignature,
+                    CK_ULONG_PTR pulSignatureLen);
+CK_RV C_SignMessageBegin(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter,
+                         CK_ULONG ulParameterLen);
+CK_RV C_SignMessageNext(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen,
+                        CK_BYTE_PTR pData, CK_ULONG ulDataLen, CK_BYTE_PTR pSignature,
+                        CK_ULONG_PTR pulSignatureLen);
+CK_RV C_MessageSignFinal(CK_SESSION_HANDLE hSession);
+CK_RV C_MessageVerifyInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
+                          CK_OBJECT_HANDLE hKey);
+CK_RV C_VerifyMessage(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen,
+                      CK_BYTE_PTR pData, CK_ULONG ulDataLen, CK_BYTE_PTR pSignature,
+                      CK_ULONG ulSignatureLen);
+CK_RV C_VerifyMessageBegin(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter,
+                           CK_ULONG ulParameterLen);
+CK_RV C_VerifyMessageNext(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter,
+                          CK_ULONG ulParameterLen, CK_BYTE_PTR pData, CK_ULONG ulDataLen,
+                          CK_BYTE_PTR pSignature, CK_ULONG ulSignatureLen);
+CK_RV C_MessageVerifyFinal(CK_SESSION_HANDLE hSession);
 
 #endif /* CRYPTOKI_VERSION_MAJOR < 3 */
 

@@ -1,0 +1,49 @@
+/* entry.h - the shared path every C_* entry point takes: initialisation check -> argument
+ * check -> session acquire (g.lock, pin, session mutex) -> the operation -> release -> log. */
+#ifndef P11KMS_ENTRY_H
+#define P11KMS_ENTRY_H
+
+#include "init.h"
+#include "log.h"
+#include "session.h"
+
+static inline CK_RV entry_done(const char *fn, CK_RV rv)
+{
+    LOG_D("%s = %s", fn, p11kms_rv_name(rv));
+    return rv;
+}
+
+/* A call on the module or a slot: no session. */
+#define ENTRY_MODULE(args_ok, call)                                                                \
+    do {                                                                                           \
+        CK_RV rv_ = p11kms_check_initialized();                                                    \
+        if (rv_ == CKR_OK && !(args_ok))                                                           \
+            rv_ = CKR_ARGUMENTS_BAD;                                                               \
+        if (rv_ == CKR_OK)                                                                         \
+            rv_ = (call);                                                                          \
+        return entry_done(__func__, rv_);                                                          \
+    } while (0)
+
+/* A call on a session: `s` names the acquired session inside `call`. */
+#define ENTRY_SESSION(h, args_ok, call)                                                            \
+    do {                                                                                           \
+        p11kms_session *s = NULL;                                                                  \
+        CK_RV rv_ = p11kms_check_initialized();                                                    \
+        if (rv_ == CKR_OK && !(args_ok))                                                           \
+            rv_ = CKR_ARGUMENTS_BAD;                                                               \
+        if (rv_ == CKR_OK)                                                                         \
+            rv_ = p11kms_session_acquire((h), &s);                                                 \
+        if (rv_ == CKR_OK)                                                                         \
+            rv_ = (call);                                                                          \
+        p11kms_session_release(s);                                                                 \
+        return entry_done(__func__, rv_);                                                          \
+    } while (0)
+
+/* Listed as unsupported in README.md. */
+#define ENTRY_UNSUPPORTED(rv_unsupported)                                                          \
+    do {                                                                                           \
+        CK_RV rv_ = p11kms_check_initialized();                                                    \
+        return entry_done(__func__, rv_ == CKR_OK ? (rv_unsupported) : rv_);                       \
+    } while (0)
+
+#endif

@@ -1,0 +1,77 @@
+/* mech.c - the mechanism table: what the module offers, key sizes and flags. Envelope
+ * mechanisms act with KMS keys; the others with data keys held by the module. */
+#include "mech.h"
+#include "slot.h"
+#include "attrs.h"
+
+static const struct {
+    CK_MECHANISM_TYPE type;
+    CK_ULONG min, max;
+    CK_FLAGS flags;
+} mechs[] = {
+    {CKM_AES_KEY_GEN, 16, 32, CKF_GENERATE},
+    {CKM_GENERIC_SECRET_KEY_GEN, 8, P11KMS_DATA_KEY_MAX * 8, CKF_GENERATE},
+    {CKM_AES_GCM, 16, 32, CKF_ENCRYPT | CKF_DECRYPT},
+    {CKM_AES_CBC_PAD, 16, 32, CKF_ENCRYPT | CKF_DECRYPT},
+    {CKM_AES_CBC, 16, 32, CKF_ENCRYPT | CKF_DECRYPT},
+    /* With a KMS key: the key's default context; the output is a p11kms envelope. */
+    {CKM_AES_KEY_WRAP_PAD, 32, 32, CKF_HW | CKF_WRAP | CKF_UNWRAP},
+    {CKM_AES_KEY_WRAP_KWP, 32, 32, CKF_HW | CKF_WRAP | CKF_UNWRAP},
+    {CKM_P11KMS_ENVELOPE, 32, 32, CKF_HW | CKF_ENCRYPT | CKF_DECRYPT | CKF_WRAP | CKF_UNWRAP},
+    {CKM_P11KMS_ENVELOPE_ENCODED, 32, 32,
+     CKF_HW | CKF_ENCRYPT | CKF_DECRYPT | CKF_WRAP | CKF_UNWRAP},
+};
+#define N_MECHS (sizeof(mechs) / sizeof(mechs[0]))
+
+CK_RV p11kms_get_mechanism_list(CK_SLOT_ID slot, CK_MECHANISM_TYPE_PTR list, CK_ULONG_PTR count)
+{
+    CK_ULONG i;
+
+    if (p11kms_token_get(slot) == NULL)
+        return CKR_SLOT_ID_INVALID;
+    if (list == NULL) {
+        *count = N_MECHS;
+        return CKR_OK;
+    }
+    if (*count < N_MECHS) {
+        *count = N_MECHS;
+        return CKR_BUFFER_TOO_SMALL;
+    }
+    for (i = 0; i < N_MECHS; i++)
+        list[i] = mechs[i].type;
+    *count = N_MECHS;
+    return CKR_OK;
+}
+
+CK_RV p11kms_get_mechanism_info(CK_SLOT_ID slot, CK_MECHANISM_TYPE type, CK_MECHANISM_INFO_PTR info)
+{
+    size_t i;
+
+    if (p11kms_token_get(slot) == NULL)
+        return CKR_SLOT_ID_INVALID;
+    for (i = 0; i < N_MECHS; i++) {
+        if (mechs[i].type == type) {
+            info->ulMinKeySize = mechs[i].min;
+            info->ulMaxKeySize = mechs[i].max;
+            info->flags = mechs[i].flags;
+            return CKR_OK;
+        }
+    }
+    return CKR_MECHANISM_INVALID;
+}
+
+int p11kms_mech_allows(CK_MECHANISM_TYPE type, CK_FLAGS flag)
+{
+    size_t i;
+
+    for (i = 0; i < N_MECHS; i++)
+        if (mechs[i].type == type)
+            return (mechs[i].flags & flag) != 0;
+    return 0;
+}
+
+int p11kms_mech_is_envelope(CK_MECHANISM_TYPE type)
+{
+    return type == CKM_P11KMS_ENVELOPE || type == CKM_P11KMS_ENVELOPE_ENCODED ||
+           type == CKM_AES_KEY_WRAP_PAD || type == CKM_AES_KEY_WRAP_KWP;
+}

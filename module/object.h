@@ -1,0 +1,74 @@
+/* object.h - key objects: KMS keys (fixed, from configuration) and data keys (created by the
+ * application). Objects live in p11kms_g.objects; attributes are read and changed under g.lock. */
+#ifndef P11KMS_OBJECT_H
+#define P11KMS_OBJECT_H
+
+#include <stdint.h>
+#include "pkcs11/p11kms.h"
+#include "backend.h"
+#include "config.h"
+
+struct p11kms_session;
+struct p11kms_token;
+
+enum p11kms_object_kind {
+    P11KMS_OBJ_KMS_KEY = 1,  /* a configured KMS key: value never here */
+    P11KMS_OBJ_DATA_KEY = 2, /* a secret key whose value the module holds */
+};
+
+typedef struct p11kms_object {
+    CK_OBJECT_HANDLE handle;
+    int kind;
+    int refs; /* g.lock; the map holds one */
+    struct p11kms_token *token;
+    CK_SESSION_HANDLE session; /* owner of a session object; 0 for token objects */
+
+    CK_OBJECT_CLASS cls;
+    CK_KEY_TYPE key_type;
+    CK_BBOOL is_token, is_private, modifiable, copyable, destroyable;
+    CK_BBOOL sensitive, always_sensitive, extractable, never_extractable, local;
+    CK_BBOOL encrypt, decrypt, wrap, unwrap, sign, verify, derive;
+    CK_BBOOL wrap_with_trusted, trusted;
+    CK_MECHANISM_TYPE key_gen_mechanism;
+    CK_DATE start_date, end_date;
+    uint8_t *label;
+    size_t label_len;
+    uint8_t *id;
+    size_t id_len;
+
+    /* data keys */
+    uint8_t *value; /* secret */
+    size_t value_len;
+
+    /* KMS keys */
+    const p11kms_key_config *kcfg;
+    p11kms_backend *backend;
+    uint8_t *default_context; /* canonical encoding of kcfg->context */
+    size_t default_context_len;
+} p11kms_object;
+
+p11kms_object *p11kms_object_alloc(int kind);
+void p11kms_object_free(p11kms_object *o); /* wipes the value */
+/* Give o a handle and put it in the map (takes the map's reference). g.lock held. */
+CK_RV p11kms_object_insert_locked(p11kms_object *o);
+
+/* Look up a handle visible to session s (session objects of other sessions are not; private
+ * objects need a login). Returns a referenced object; release with p11kms_object_put.
+ * CKR_OBJECT_HANDLE_INVALID otherwise. g.lock held. */
+CK_RV p11kms_object_get_locked(struct p11kms_session *s, CK_OBJECT_HANDLE h, p11kms_object **out);
+void p11kms_object_put_locked(p11kms_object *o);
+void p11kms_object_put(p11kms_object *o); /* takes g.lock */
+
+/* Remove every session object of session h / every object of a token. g.lock held. */
+void p11kms_objects_drop_session_locked(CK_SESSION_HANDLE h);
+
+/* C_DestroyObject, C_CopyObject, C_GetObjectSize (object.c) */
+CK_RV p11kms_destroy_object(struct p11kms_session *s, CK_OBJECT_HANDLE h);
+CK_RV p11kms_copy_object(struct p11kms_session *s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_PTR tmpl,
+                         CK_ULONG count, CK_OBJECT_HANDLE_PTR out);
+CK_RV p11kms_get_object_size(struct p11kms_session *s, CK_OBJECT_HANDLE h, CK_ULONG_PTR size);
+
+/* Whether the object may be seen by s (login state, owner). g.lock held. */
+int p11kms_object_visible_locked(const struct p11kms_session *s, const p11kms_object *o);
+
+#endif

@@ -1,0 +1,41 @@
+/* ops.h - the operations behind the session entry points, one family per file:
+ * login.c, find.c, keygen.c, crypt.c, wrap.c (wrap.h), random.c. Each runs with its session
+ * acquired (p11kms_session_acquire) and takes g.lock only for short table work. */
+#ifndef P11KMS_OPS_H
+#define P11KMS_OPS_H
+
+#include "pkcs11/p11kms.h"
+#include "session.h"
+
+/* login.c */
+CK_RV p11kms_login(p11kms_session *s, CK_USER_TYPE user, CK_UTF8CHAR_PTR pin, CK_ULONG pin_len);
+CK_RV p11kms_logout(p11kms_session *s);
+
+/* find.c */
+CK_RV p11kms_find_init(p11kms_session *s, CK_ATTRIBUTE_PTR t, CK_ULONG n);
+CK_RV p11kms_find(p11kms_session *s, CK_OBJECT_HANDLE_PTR out, CK_ULONG max, CK_ULONG_PTR count);
+CK_RV p11kms_find_final(p11kms_session *s);
+
+/* keygen.c: data keys */
+CK_RV p11kms_generate_key(p11kms_session *s, CK_MECHANISM_PTR mech, CK_ATTRIBUTE_PTR t,
+                          CK_ULONG n, CK_OBJECT_HANDLE_PTR out);
+CK_RV p11kms_create_object(p11kms_session *s, CK_ATTRIBUTE_PTR t, CK_ULONG n,
+                           CK_OBJECT_HANDLE_PTR out);
+/* Make a data-key object from a template and a value (unwrap); the value is copied. */
+CK_RV p11kms_data_key_new(p11kms_session *s, int origin, CK_MECHANISM_TYPE mech,
+                          CK_ATTRIBUTE_PTR t, CK_ULONG n, const uint8_t *value, size_t value_len,
+                          CK_OBJECT_HANDLE_PTR out);
+
+/* crypt.c: C_Encrypt* / C_Decrypt* with data keys (cipher) and KMS keys (envelope) */
+CK_RV p11kms_crypt_init(p11kms_session *s, int encrypt, CK_MECHANISM_PTR mech,
+                        CK_OBJECT_HANDLE key);
+CK_RV p11kms_crypt_oneshot(p11kms_session *s, int encrypt, CK_BYTE_PTR in, CK_ULONG in_len,
+                           CK_BYTE_PTR out, CK_ULONG_PTR out_len);
+CK_RV p11kms_crypt_update(p11kms_session *s, int encrypt, CK_BYTE_PTR in, CK_ULONG in_len,
+                          CK_BYTE_PTR out, CK_ULONG_PTR out_len);
+CK_RV p11kms_crypt_final(p11kms_session *s, int encrypt, CK_BYTE_PTR out, CK_ULONG_PTR out_len);
+
+/* random.c */
+CK_RV p11kms_generate_random(CK_BYTE_PTR out, CK_ULONG len);
+
+#endif

@@ -1,0 +1,29 @@
+/* slot.h - one slot per configured token; each token holds its KMS key objects.
+ * Token identity is fixed after C_Initialize; login state is under g.lock. */
+#ifndef P11KMS_SLOT_H
+#define P11KMS_SLOT_H
+
+#include <stdint.h>
+#include "pkcs11/p11kms.h"
+#include "config.h"
+
+typedef struct p11kms_token {
+    CK_SLOT_ID slot_id;
+    const p11kms_token_config *cfg;
+    char serial[17];
+    int has_pin;
+    uint8_t pin_hash[32]; /* SHA-256 of the configured PIN */
+    int logged_in;        /* CKU_USER logged in (all sessions of the token) */
+    CK_ULONG n_sessions, n_rw_sessions; /* g.lock */
+} p11kms_token;
+
+CK_RV p11kms_tokens_create(void);  /* from p11kms_g.config: tokens and their KMS key objects */
+void p11kms_tokens_destroy(void);
+p11kms_token *p11kms_token_get(CK_SLOT_ID id); /* NULL when invalid */
+
+CK_RV p11kms_get_slot_list(CK_BBOOL present, CK_SLOT_ID_PTR list, CK_ULONG_PTR count);
+CK_RV p11kms_get_slot_info(CK_SLOT_ID id, CK_SLOT_INFO_PTR info);
+CK_RV p11kms_get_token_info(CK_SLOT_ID id, CK_TOKEN_INFO_PTR info);
+CK_RV p11kms_get_info(CK_INFO_PTR info);
+
+#endif

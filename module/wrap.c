@@ -1,0 +1,290 @@
+/* wrap.c - C_WrapKey/C_UnwrapKey with KMS keys: a data key goes to the KMS's Encrypt with the
+ * encryption context and comes back as a p11kms envelope. Objects are looked up under g.lock;
+ * the KMS call itself runs with only the session held. */
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+#include "attrs.h"
+#include "init.h"
+#include "log.h"
+#include "mech.h"
+#include "object.h"
+#include "ops.h"
+#include "wrap.h"
+
+#define ENVELOPE_MAX                                                                               \
+    (P11KMS_ENVELOPE_HEADER_LEN +                                                                  \
+     P11KMS_ENVELOPE_MAX_BLOBS * (P11KMS_ENVELOPE_BLOB_OVERHEAD + P11KMS_KEY_REF_MAX +             \
+                                  P11KMS_BLOB_CT_MAX))
+
+/* The integrity check values RFC 3394 and RFC 5649 define as defaults; some clients pass them. */
+static const uint8_t iv_3394[8] = {0xA6, 0xA6, 0xA6, 0xA6, 0xA6, 0xA6, 0xA6, 0xA6};
+static const uint8_t iv_5649[4] = {0xA6, 0x59, 0x59, 0xA6};
+
+CK_RV p11kms_envelope_context(CK_MECHANISM_PTR mech, const p11kms_context *deflt,
+                              p11kms_context **out)
+{
+    *out = NULL;
+    switch (mech->mechanism) {
+    case CKM_AES_KEY_WRAP_PAD:
+    case CKM_AES_KEY_WRAP_KWP:
+        if (mech->pParameter != NULL && mech->ulParameterLen != 0 &&
+            !(mech->ulParameterLen == sizeof(iv_3394) &&
+              memcmp(mech->pParameter, iv_3394, sizeof(iv_3394)) == 0) &&
+            !(mech->ulParameterLen == sizeof(iv_5649) &&
+              memcmp(mech->pParameter, iv_5649, sizeof(iv_5649)) == 0)) {
+            LOG_W("AES key wrap with a KMS key takes no parameter or the default IV only");
+            return CKR_MECHANISM_PARAM_INVALID;
+        }
+        return p11kms_context_copy(deflt, out);
+    case CKM_P11KMS_ENVELOPE:
+    case CKM_P11KMS_ENVELOPE_ENCODED:
+        return p11kms_context_from_mechanism(mech, deflt, out);
+    default:
+        return CKR_MECHANISM_INVALID;
+    }
+}
+
+size_t p11kms_envelope_bound(p11kms_backend *be, size_t pt_len)
+{
+    return P11KMS_ENVELOPE_HEADER_LEN + P11KMS_ENVELOPE_BLOB_OVERHEAD +
+           be->ops->blob_bound(be, pt_len);
+}
+
+CK_RV p11kms_envelope_seal(p11kms_backend *be, const p11kms_context *ctx, const uint8_t *pt,
+                           size_t pt_len, p11kms_buf *out)
+{
+    CK_RV rv = CKR_GENERAL_ERROR;
+    p11kms_envelope e;
+    size_t len;
+
+    memset(&e, 0, sizeof(e));
+    rv = be->ops->encrypt(be, ctx, pt, pt_len, &e.blobs[0]);
+    if (rv != CKR_OK)
+        goto out;
+    e.n = 1;
+    len = p11kms_envelope_encoded_len(&e);
+    if (len == 0) {
+        LOG_E("backend %s produced a ciphertext the envelope cannot hold", be->ops->name);
+        rv = CKR_DEVICE_ERROR;
+        goto out;
+    }
+    out->data = malloc(len);
+    if (out->data == NULL) {
+        rv = CKR_HOST_MEMORY;
+        goto out;
+    }
+    rv = p11kms_envelope_encode(&e, out->data, &len);
+    if (rv != CKR_OK) {
+        p11kms_buf_free(out);
+        goto out;
+    }
+    out->len = len;
+out:
+    p11kms_envelope_clear(&e);
+    return rv;
+}
+
+CK_RV p11kms_envelope_open(p11kms_backend *be, const p11kms_context *ctx, const uint8_t *in,
+                           size_t in_len, p11kms_buf *pt)
+{
+    CK_RV rv = CKR_GENERAL_ERROR;
+    p11kms_envelope e;
+    size_t i;
+    int owned = 0;
+
+    memset(&e, 0, sizeof(e));
+    rv = p11kms_envelope_parse(in, in_len, &e);
+    if (rv != CKR_OK) {
+        LOG_W("not a valid p11kms envelope (%zu bytes)", in_len);
+        goto out;
+    }
+    rv = CKR_WRAPPED_KEY_INVALID;
+    for (i = 0; i < e.n; i++) {
+        if (!be->ops->owns(be, &e.blobs[i]))
+            continue;
+        owned = 1;
+        rv = be->ops->decrypt(be, ctx, &e.blobs[i], pt);
+        if (rv == CKR_OK)
+            break;
+    }
+    if (!owned)
+        LOG_W("envelope was made by another key (%s key %s), not by this %s key",
+              p11kms_backend_find_id(e.blobs[0].backend_id)
+                  ? p11kms_backend_find_id(e.blobs[0].backend_id)->name
+                  : "unknown backend",
+              e.blobs[0].key_ref, be->ops->name);
+out:
+    p11kms_envelope_clear(&e);
+    return rv;
+}
+
+/* What a wrap result depends on besides the two keys: mechanism and context. */
+static int request_digest(CK_MECHANISM_TYPE mech, const p11kms_context *ctx,
+                           uint8_t digest[SHA256_DIGEST_LENGTH])
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    size_t i;
+    int ok = md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
+             EVP_DigestUpdate(md, &mech, sizeof(mech)) == 1;
+
+    for (i = 0; ok && i < ctx->n; i++)
+        ok = EVP_DigestUpdate(md, ctx->pairs[i].key, ctx->pairs[i].key_len + 1) == 1 &&
+             EVP_DigestUpdate(md, ctx->pairs[i].value, ctx->pairs[i].value_len + 1) == 1;
+    ok = ok && EVP_DigestFinal_ex(md, digest, NULL) == 1;
+    EVP_MD_CTX_free(md);
+    return ok;
+}
+
+static void audit(const char *what, const p11kms_object *kms, const p11kms_context *ctx, CK_RV rv)
+{
+    char keys[256] = "";
+    size_t i, used = 0;
+
+    if (p11kms_log_threshold < P11KMS_LOG_INFO)
+        return;
+    /* Context keys only: values are not secret (CloudTrail shows them) but may be personal. */
+    for (i = 0; ctx != NULL && i < ctx->n && used + 2 < sizeof(keys); i++) {
+        int n = snprintf(keys + used, sizeof(keys) - used, "%s%s", i ? "," : "",
+                         ctx->pairs[i].key);
+        if (n < 0)
+            break;
+        used += (size_t)n;
+    }
+    LOG_I("%s with %s key \"%s\" (%s) context keys [%s]: %s", what, kms->kcfg->backend,
+          kms->kcfg->label, kms->kcfg->key_id, keys, p11kms_rv_name(rv));
+}
+
+CK_RV p11kms_wrap_key(p11kms_session *s, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE wrapping_key,
+                      CK_OBJECT_HANDLE key, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
+{
+    CK_RV rv = CKR_GENERAL_ERROR;
+    p11kms_object *w = NULL, *k = NULL;
+    p11kms_context *ctx = NULL;
+    p11kms_buf value = {0};
+    uint8_t digest[SHA256_DIGEST_LENGTH];
+    p11kms_wrap_cache *cache = &s->wrap_cache;
+
+    if (!p11kms_mech_is_envelope(mech->mechanism))
+        return CKR_MECHANISM_INVALID;
+    p11kms_lock();
+    if (p11kms_object_get_locked(s, wrapping_key, &w) != CKR_OK)
+        rv = CKR_WRAPPING_KEY_HANDLE_INVALID;
+    else if (p11kms_object_get_locked(s, key, &k) != CKR_OK)
+        rv = CKR_KEY_HANDLE_INVALID;
+    else if (w->kind != P11KMS_OBJ_KMS_KEY)
+        rv = CKR_WRAPPING_KEY_TYPE_INCONSISTENT;
+    else if (!w->wrap)
+        rv = CKR_KEY_FUNCTION_NOT_PERMITTED;
+    else if (k->kind != P11KMS_OBJ_DATA_KEY || !k->extractable)
+        rv = CKR_KEY_UNEXTRACTABLE;
+    else if (k->wrap_with_trusted && !w->trusted)
+        rv = CKR_KEY_NOT_WRAPPABLE;
+    else if (p11kms_buf_set(&value, k->value, k->value_len) != 0)
+        rv = CKR_HOST_MEMORY;
+    else
+        rv = CKR_OK;
+    p11kms_unlock();
+    if (rv != CKR_OK)
+        goto out;
+    rv = p11kms_envelope_context(mech, w->kcfg->context, &ctx);
+    if (rv != CKR_OK)
+        goto out;
+    if (!request_digest(mech->mechanism, ctx, digest)) {
+        rv = CKR_HOST_MEMORY;
+        goto out;
+    }
+    if (!(cache->valid && cache->wrapping_key == wrapping_key && cache->key == key &&
+          CRYPTO_memcmp(cache->request_digest, digest, sizeof(digest)) == 0)) {
+        p11kms_buf_free(&cache->envelope);
+        cache->valid = 0;
+        if (out == NULL) {
+            /* A length query: an upper bound, and no KMS call until the real one. */
+            *out_len = p11kms_envelope_bound(w->backend, value.len);
+            rv = CKR_OK;
+            goto out;
+        }
+        rv = p11kms_envelope_seal(w->backend, ctx, value.data, value.len, &cache->envelope);
+        audit("wrap", w, ctx, rv);
+        if (rv != CKR_OK)
+            goto out;
+        cache->valid = 1;
+        cache->wrapping_key = wrapping_key;
+        cache->key = key;
+        memcpy(cache->request_digest, digest, sizeof(digest));
+    }
+    /* The result is kept until it has been handed out, so a retry after
+     * CKR_BUFFER_TOO_SMALL costs no second KMS call. */
+    rv = p11kms_out_copy(out, out_len, cache->envelope.data, cache->envelope.len);
+    if (rv == CKR_OK && out != NULL) {
+        p11kms_buf_free(&cache->envelope);
+        cache->valid = 0;
+    }
+out:
+    p11kms_buf_wipe(&value);
+    p11kms_context_free(ctx);
+    p11kms_object_put(w);
+    p11kms_object_put(k);
+    return rv;
+}
+
+CK_RV p11kms_unwrap_key(p11kms_session *s, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE unwrapping_key,
+                        CK_BYTE_PTR in, CK_ULONG in_len, CK_ATTRIBUTE_PTR t, CK_ULONG n,
+                        CK_OBJECT_HANDLE_PTR out)
+{
+    CK_RV rv = CKR_GENERAL_ERROR;
+    p11kms_object *u = NULL, *scratch = NULL;
+    p11kms_context *ctx = NULL;
+    p11kms_buf pt = {0};
+
+    if (!p11kms_mech_is_envelope(mech->mechanism))
+        return CKR_MECHANISM_INVALID;
+    p11kms_lock();
+    if (p11kms_object_get_locked(s, unwrapping_key, &u) != CKR_OK)
+        rv = CKR_UNWRAPPING_KEY_HANDLE_INVALID;
+    else if (u->kind != P11KMS_OBJ_KMS_KEY)
+        rv = CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT;
+    else if (!u->unwrap)
+        rv = CKR_KEY_FUNCTION_NOT_PERMITTED;
+    else
+        rv = CKR_OK;
+    p11kms_unlock();
+    if (rv != CKR_OK)
+        goto out;
+    if (in_len > ENVELOPE_MAX || in_len < P11KMS_ENVELOPE_HEADER_LEN) {
+        rv = CKR_WRAPPED_KEY_LEN_RANGE;
+        goto out;
+    }
+    rv = p11kms_envelope_context(mech, u->kcfg->context, &ctx);
+    if (rv != CKR_OK)
+        goto out;
+    /* Refuse a bad template before spending a KMS call on it. */
+    scratch = p11kms_object_alloc(P11KMS_OBJ_DATA_KEY);
+    if (scratch == NULL) {
+        rv = CKR_HOST_MEMORY;
+        goto out;
+    }
+    scratch->token = s->token;
+    rv = p11kms_attrs_apply_template(s, scratch, P11KMS_FROM_UNWRAP, CK_UNAVAILABLE_INFORMATION,
+                                     t, n, NULL);
+    if (rv != CKR_OK)
+        goto out;
+    rv = p11kms_envelope_open(u->backend, ctx, in, in_len, &pt);
+    audit("unwrap", u, ctx, rv);
+    if (rv == CKR_ENCRYPTED_DATA_INVALID)
+        rv = CKR_WRAPPED_KEY_INVALID;
+    else if (rv == CKR_DATA_LEN_RANGE)
+        rv = CKR_WRAPPED_KEY_LEN_RANGE;
+    if (rv != CKR_OK)
+        goto out;
+    rv = p11kms_data_key_new(s, P11KMS_FROM_UNWRAP, CK_UNAVAILABLE_INFORMATION, t, n, pt.data,
+                             pt.len, out);
+out:
+    p11kms_buf_wipe(&pt);
+    p11kms_object_free(scratch);
+    p11kms_context_free(ctx);
+    p11kms_object_put(u);
+    return rv;
+}
