@@ -1,0 +1,678 @@
+/* test-config.c - the JSON configuration: every field rule and bound (+/-1), backend defaults,
+ * the one error line (origin, field path, problem), file rules, path resolution, quick mode. */
+#include <sys/stat.h>
+#include <openssl/evp.h>
+#include "backend.h"
+#include "config.h"
+#include "logcap.h"
+#include "tests/test.h"
+
+#define ORIGIN "/etc/test.conf"
+
+static char tmpdir[64];
+
+/* Test documents are written with ' for " to stay readable. */
+static char *doc(const char *s)
+{
+    char *d = strdup(s), *p;
+
+    for (p = d; *p; p++)
+        if (*p == '\'')
+            *p = '"';
+    return d;
+}
+
+static CK_RV parse(const char *text, p11kms_config **cfg)
+{
+    char *d = doc(text);
+    CK_RV rv = p11kms_config_parse(d, strlen(d), ORIGIN, cfg);
+
+    free(d);
+    return rv;
+}
+
+static p11kms_config *good(const char *text, const char *what)
+{
+    p11kms_config *cfg = NULL;
+    CK_RV rv = parse(text, &cfg);
+
+    is_rv(rv, CKR_OK, what);
+    if (rv != CKR_OK)
+        diag("log: %s", logcap_take());
+    return cfg;
+}
+
+/* Refused with exactly one error line naming the origin, the field path and the problem. */
+static void bad_origin(const char *text, size_t len, const char *origin, const char *path,
+                       const char *problem, const char *what)
+{
+    p11kms_config *cfg = (p11kms_config *)1;
+    char *d = doc(text), want[300];
+    const char *log;
+
+    logcap_take();
+    is_rv(p11kms_config_parse(d, len ? len : strlen(d), origin, &cfg), CKR_ARGUMENTS_BAD, what);
+    ok(cfg == NULL, "no configuration on failure");
+    log = logcap_take();
+    snprintf(want, sizeof(want), "%s: %s: ", origin, path);
+    is_num(logcap_count(log, "error"), 1, "exactly one error line");
+    if (!ok(strstr(log, want) != NULL && strstr(log, problem) != NULL, "line names path, problem"))
+        diag("want \"%s\" and \"%s\" in: %s", want, problem, log);
+    free(d);
+}
+
+static void bad(const char *text, const char *path, const char *problem, const char *what)
+{
+    bad_origin(text, 0, ORIGIN, path, problem, what);
+}
+
+static void test_full_document(void)
+{
+    p11kms_config *cfg = good("{'log': {'level': 'debug', 'destination': 'file:/var/log/p.log'},"
+                              " 'backends': {'local': {'key_file': '/etc/p11kms/default.key'}},"
+                              " 'tokens': ["
+                              "  {'label': 'app', 'pin': '1234', 'keys': ["
+                              "    {'label': 'master', 'backend': 'local',"
+                              "     'key_id': 'insecure-test-key', 'key_file': '/k/own.key',"
+                              "     'permissions': ['unwrap', 'wrap'],"
+                              "     'context': {'app': 'billing', 'env': 'prod'}, 'id': 'A1b2'},"
+                              "    {'label': 'second', 'backend': 'local'}]},"
+                              "  {'label': 'other', 'keys': []},"
+                              "  {'label': 'nokeys'}]}",
+                              "full document");
+    p11kms_key_config *k0, *k1;
+
+    if (cfg == NULL)
+        return;
+    is_num(cfg->log_level, P11KMS_LOG_DEBUG, "log level");
+    ok(strcmp(cfg->log_destination, "file:/var/log/p.log") == 0, "log destination");
+    ok(cfg->path == NULL, "parse does not set path");
+    is_num(cfg->n_tokens, 3, "three tokens");
+    ok(strcmp(cfg->tokens[0].label, "app") == 0 && strcmp(cfg->tokens[0].pin, "1234") == 0,
+       "token label and pin");
+    ok(cfg->tokens[1].pin == NULL && cfg->tokens[1].n_keys == 0, "no pin, no keys");
+    ok(cfg->tokens[2].n_keys == 0, "keys may be absent");
+    is_num(cfg->tokens[0].n_keys, 2, "two keys");
+    k0 = &cfg->tokens[0].keys[0];
+    k1 = &cfg->tokens[0].keys[1];
+    ok(strcmp(k0->label, "master") == 0 && strcmp(k0->backend, "local") == 0 &&
+           strcmp(k0->key_id, "insecure-test-key") == 0,
+       "key label, backend, key_id");
+    is_num(k0->perms, P11KMS_PERM_WRAP | P11KMS_PERM_UNWRAP, "permissions");
+    ok(k0->context->n == 2 && strcmp(p11kms_context_get(k0->context, "app"), "billing") == 0,
+       "default context");
+    ok(k0->id_len == 2 && k0->id[0] == 0xa1 && k0->id[1] == 0xb2, "explicit id, mixed case hex");
+    is_num(k0->n_options, 1, "one option");
+    ok(strcmp(p11kms_key_config_option(k0, "key_file"), "/k/own.key") == 0,
+       "the key's own option wins over the backend default");
+    ok(strcmp(k0->origin, ORIGIN " tokens[0].keys[0]") == 0, "origin names file and key");
+    ok(strcmp(p11kms_key_config_option(k1, "key_file"), "/etc/p11kms/default.key") == 0,
+       "backend default merged");
+    ok(strcmp(k1->key_id, "/etc/p11kms/default.key") == 0, "local key_id defaults to key_file");
+    is_num(k1->perms, P11KMS_PERM_ALL, "permissions default to all four");
+    ok(k1->context != NULL && k1->context->n == 0, "context defaults to empty");
+    ok(p11kms_key_config_option(k1, "region") == NULL, "absent option is NULL");
+    ok(strcmp(k1->origin, ORIGIN " tokens[0].keys[1]") == 0, "second key origin");
+    {
+        /* Default CKA_ID: first 8 bytes of SHA-256(backend NUL key_id NUL label). */
+        static const char in[] = "local\0/etc/p11kms/default.key\0second";
+        uint8_t md[32];
+        EVP_Digest(in, sizeof(in) - 1, md, NULL, EVP_sha256(), NULL);
+        ok(k1->id_len == 8 && memcmp(k1->id, md, 8) == 0, "default id is SHA-256 based");
+    }
+    p11kms_config_free(cfg);
+
+    cfg = good("{}", "empty object");
+    ok(cfg != NULL && cfg->n_tokens == 0 && cfg->log_level == -1 && cfg->log_destination == NULL,
+       "empty document: no tokens, log not set");
+    p11kms_config_free(cfg);
+    cfg = good(" \n{'log': {'level': 'none'}}\n\n", "surrounding whitespace");
+    ok(cfg != NULL && cfg->log_level == P11KMS_LOG_NONE, "level none");
+    p11kms_config_free(cfg);
+}
+
+#define PKEY(x)                                                                                    \
+    "{'tokens': [{'label': 't', 'keys': [{'label': 'k', 'backend': 'local', 'key_id': "            \
+    "'insecure-test-key', " x "}]}]}"
+
+static void test_syntax(void)
+{
+    bad("{'tokens': [}", "(document)", "line 1 column 13", "syntax error with position");
+    bad("{'a':\n  1,}", "(document)", "line 2", "syntax error on line 2");
+    bad("{'tokens': []", "(document)", "unexpected end", "truncated document");
+    bad("{} {}", "(document)", "line 1", "two documents");
+    bad("{} x", "(document)", "column", "trailing text");
+    bad("", "(document)", "unexpected end", "empty input");
+    bad("[]", "(document)", "must be an object, not array", "root must be an object");
+    bad("{'tokens': [{'label': 'a\\u0000b'}]}", "(document)", "\\u0000",
+        "escaped NUL refused");
+    bad_origin("{}\0", 3, ORIGIN, "(document)", "NUL byte", "raw NUL refused");
+    bad("{'tokens':[{'label':'\xc0\x80'}]}", "tokens[0].label", "UTF-8", "overlong UTF-8");
+    bad("{'tokens':[{'label':'\xed\xa0\x80'}]}", "tokens[0].label", "UTF-8", "surrogate");
+    bad("{'tokens':[{'label':'\xff'}]}", "(document)", "", "invalid byte");
+    bad(PKEY("'context': {'a': [[1]]}"), "(document)", "nesting too deep", "eight levels refused");
+    /* json-c's depth 8 admits seven nested containers; ours need six. */
+    bad(PKEY("'context': {'a': [1]}"), "tokens[0].keys[0].context.a",
+        "must be a string, not array", "seven levels are parsed, then refused by the schema");
+    bad("{'version': 1}", "version", "unknown field \"version\"", "unknown root field");
+}
+
+static void test_log_section(void)
+{
+    bad("{'log': {'level': 'loud'}}", "log.level", "error, warning, info, debug, none",
+        "unknown level");
+    bad("{'log': {'level': 3}}", "log.level", "must be a string, not int", "level not string");
+    bad("{'log': {'destination': 'file:rel/path'}}", "log.destination", "file:/absolute",
+        "relative log file");
+    bad("{'log': {'destination': 'tcp'}}", "log.destination", "stderr, syslog", "bad dest");
+    bad("{'log': {'colour': true}}", "log.colour", "unknown field", "unknown log field");
+    bad("{'log': []}", "log", "must be an object", "log not object");
+}
+
+static void test_tokens(void)
+{
+    p11kms_config *cfg;
+    char *big;
+    size_t i, off;
+
+    bad("{'tokens': {}}", "tokens", "must be an array, not object", "tokens not array");
+    bad("{'tokens': [1]}", "tokens[0]", "must be an object, not int", "token not object");
+    bad("{'tokens': [{}]}", "tokens[0]", "label is required", "token without label");
+    bad("{'tokens': [{'label': ''}]}", "tokens[0].label", "1..32 bytes", "empty token label");
+    bad("{'tokens': [{'label': '123456789012345678901234567890123'}]}", "tokens[0].label",
+        "not 33", "33-byte token label");
+    cfg = good("{'tokens': [{'label': '12345678901234567890123456789012'}]}", "32-byte label");
+    p11kms_config_free(cfg);
+    bad("{'tokens': [{'label': 'a'}, {'label': 'b'}, {'label': 'a'}]}", "tokens[2]",
+        "already used by tokens[0]", "duplicate token label");
+    bad("{'tokens': [{'label': 'a', 'slot': 1}]}", "tokens[0].slot", "unknown field \"slot\"",
+        "unknown token field");
+    bad("{'tokens': [{'label': 'a', 'keys': {}}]}", "tokens[0].keys", "must be an array",
+        "keys not array");
+
+    big = malloc(65 * 32 + 64);
+    off = (size_t)sprintf(big, "{'tokens': [");
+    for (i = 0; i < 65; i++)
+        off += (size_t)sprintf(big + off, "%s{'label': 't%zu'}", i > 0 ? "," : "", i);
+    strcpy(big + off, "]}");
+    bad(big, "tokens", "65 entries, at most 64", "65 tokens refused");
+    off = (size_t)sprintf(big, "{'tokens': [");
+    for (i = 0; i < 64; i++)
+        off += (size_t)sprintf(big + off, "%s{'label': 't%zu'}", i > 0 ? "," : "", i);
+    strcpy(big + off, "]}");
+    cfg = good(big, "64 tokens");
+    ok(cfg != NULL && cfg->n_tokens == 64, "64 tokens kept");
+    p11kms_config_free(cfg);
+    free(big);
+}
+
+static void test_pin(void)
+{
+    p11kms_config *cfg;
+    char text[600];
+
+    bad("{'tokens': [{'label': 'a', 'pin': 1234}]}", "tokens[0].pin", "must be a string",
+        "numeric pin");
+    bad("{'tokens': [{'label': 'a', 'pin': ''}]}", "tokens[0].pin", "1..256", "empty pin");
+    snprintf(text, sizeof(text), "{'tokens': [{'label': 'a', 'pin': '%0257d'}]}", 0);
+    bad(text, "tokens[0].pin", "not 257", "257-byte pin");
+    snprintf(text, sizeof(text), "{'tokens': [{'label': 'a', 'pin': '%0256d'}]}", 0);
+    cfg = good(text, "256-byte pin");
+    ok(cfg != NULL && strlen(cfg->tokens[0].pin) == 256, "256-byte pin kept");
+    p11kms_config_free(cfg);
+
+    unsetenv("P11KMS_TEST_PIN");
+    bad("{'tokens': [{'label': 'a', 'pin': 'env:P11KMS_TEST_PIN'}]}", "tokens[0].pin",
+        "P11KMS_TEST_PIN is not set", "unset pin variable");
+    bad("{'tokens': [{'label': 'a', 'pin': 'env:'}]}", "tokens[0].pin", "variable name",
+        "env: without name");
+    setenv("P11KMS_TEST_PIN", "", 1);
+    bad("{'tokens': [{'label': 'a', 'pin': 'env:P11KMS_TEST_PIN'}]}", "tokens[0].pin",
+        "1..256", "empty pin variable");
+    setenv("P11KMS_TEST_PIN", "s3cret", 1);
+    logcap_take();
+    cfg = good("{'tokens': [{'label': 'a', 'pin': 'env:P11KMS_TEST_PIN'}]}", "pin from env");
+    ok(cfg != NULL && strcmp(cfg->tokens[0].pin, "s3cret") == 0, "pin read from the variable");
+    p11kms_config_free(cfg);
+    bad("{'tokens': [{'label': 'a', 'pin': 'supersecret', 'x': 1}]}", "tokens[0].x",
+        "unknown field", "error after a pin");
+    ok(strstr(logcap_text, "supersecret") == NULL, "the pin never reaches the log");
+    unsetenv("P11KMS_TEST_PIN");
+}
+
+#define KEY(fields) "{'tokens': [{'label': 't', 'keys': [{'label': 'k', 'backend': 'local', " fields "}]}]}"
+#define KEYPATH "tokens[0].keys[0]"
+
+static void test_key_fields(void)
+{
+    p11kms_config *cfg;
+    char *text, label[300];
+
+    bad("{'tokens': [{'label': 't', 'keys': [7]}]}", KEYPATH, "must be an object", "key type");
+    bad("{'tokens': [{'label': 't', 'keys': [{'label': 'k'}]}]}", KEYPATH, "backend is required",
+        "key without backend");
+    bad("{'tokens': [{'label': 't', 'keys': [{'label': 'k', 'backend': 5}]}]}", KEYPATH ".backend",
+        "must be a string", "backend not string");
+    bad("{'tokens': [{'label': 't', 'keys': [{'label': 'k', 'backend': 'hsm'}]}]}",
+        KEYPATH ".backend", "backend hsm is not available in this build", "unknown backend");
+    bad("{'tokens': [{'label': 't', 'keys': [{'backend': 'local'}]}]}", KEYPATH,
+        "label is required", "key without label");
+    bad(KEY("'key_id': 'insecure-test-key', 'label': ''"), KEYPATH ".label", "1..256",
+        "empty key label");
+    memset(label, 'L', 257);
+    label[257] = '\0';
+    text = malloc(1024);
+    snprintf(text, 1024, KEY("'key_id': 'insecure-test-key', 'label': '%s'"), label);
+    bad(text, KEYPATH ".label", "not 257", "257-byte key label");
+    label[256] = '\0';
+    snprintf(text, 1024, KEY("'key_id': 'insecure-test-key', 'label': '%s'"), label);
+    cfg = good(text, "256-byte key label");
+    p11kms_config_free(cfg);
+    free(text);
+    bad("{'tokens': [{'label': 't', 'keys': [{'label': 'k', 'backend': 'local', 'key_id': "
+        "'insecure-test-key'}, {'label': 'k', 'backend': 'local', 'key_id': "
+        "'insecure-test-key'}]}]}",
+        "tokens[0].keys[1]", "already used by keys[0]", "duplicate key label");
+    cfg = good("{'tokens': [{'label': 't', 'keys': [{'label': 'k', 'backend': 'local', "
+               "'key_id': 'insecure-test-key'}]}, {'label': 'u', 'keys': [{'label': 'k', "
+               "'backend': 'local', 'key_id': 'insecure-test-key'}]}]}",
+               "same key label in two tokens");
+    ok(cfg != NULL && memcmp(cfg->tokens[0].keys[0].id, cfg->tokens[1].keys[0].id, 8) == 0,
+       "same backend, key_id and label give the same default id");
+    p11kms_config_free(cfg);
+
+    bad(KEY("'key_id': ''"), KEYPATH ".key_id", "1..2048", "empty key_id");
+    bad(KEY("'key_id': 'my-key'"), KEYPATH, "insecure-test-key", "local key_id rule");
+    bad(KEY("'permissions': ['wrap']"), KEYPATH, "key_id is required (or key_file)",
+        "local key without key_id and key_file");
+    text = malloc(4200);
+    memset(label, 0, sizeof(label));
+    {
+        char *id = malloc(2050);
+        memset(id, 'i', 2049);
+        id[2049] = '\0';
+        snprintf(text, 4200, KEY("'key_file': '/k', 'key_id': '%s'"), id);
+        bad(text, KEYPATH ".key_id", "not 2049", "2049-byte key_id");
+        id[2048] = '\0';
+        snprintf(text, 4200, KEY("'key_file': '/k', 'key_id': '%s'"), id);
+        cfg = good(text, "2048-byte key_id with key_file");
+        ok(cfg != NULL && strlen(cfg->tokens[0].keys[0].key_id) == 2048, "key_id kept");
+        p11kms_config_free(cfg);
+        free(id);
+    }
+    free(text);
+    bad(KEY("'key_id': 'insecure-test-key', 'colour': 'red'"), KEYPATH ".colour",
+        "unknown field \"colour\" (backend local also accepts: key_file)",
+        "unknown key field lists the backend's options");
+}
+
+static void test_permissions_context_id(void)
+{
+    p11kms_config *cfg;
+    char text[1200];
+    size_t i, off;
+
+#define PK(x) KEY("'key_id': 'insecure-test-key', " x)
+    bad(PK("'permissions': []"), KEYPATH ".permissions", "must not be empty", "no permissions");
+    bad(PK("'permissions': 'wrap'"), KEYPATH ".permissions", "must be an array", "perm string");
+    bad(PK("'permissions': ['wrap', 'sign']"), KEYPATH ".permissions[1]",
+        "one of wrap, unwrap, encrypt, decrypt", "unknown permission");
+    bad(PK("'permissions': ['wrap', 'unwrap', 'encrypt', 'unwrap']"), KEYPATH ".permissions[3]",
+        "listed twice", "duplicate permission");
+    bad(PK("'permissions': ['wrap', 'unwrap', 'encrypt', 'decrypt', 'wrap']"),
+        KEYPATH ".permissions", "5 entries, at most 4", "five permissions");
+    bad(PK("'permissions': [1]"), KEYPATH ".permissions[0]", "must be a string", "perm int");
+    cfg = good(PK("'permissions': ['decrypt', 'encrypt']"), "two permissions");
+    ok(cfg != NULL && cfg->tokens[0].keys[0].perms == (P11KMS_PERM_ENCRYPT | P11KMS_PERM_DECRYPT),
+       "encrypt and decrypt bits");
+    p11kms_config_free(cfg);
+
+    bad(PK("'context': ['a']"), KEYPATH ".context", "must be an object", "context array");
+    bad(PK("'context': {'a': 1}"), KEYPATH ".context.a", "must be a string, not int",
+        "context number value");
+    bad(PK("'context': {'': 'x'}"), KEYPATH ".context.", "must not be empty", "empty context key");
+    bad(PK("'context': {'\xed\xa0\x80': 'x'}"), KEYPATH ".context.???", "UTF-8",
+        "surrogate context key");
+    bad(PK("'context': {'a': '\xc0\x80'}"), KEYPATH ".context.a", "UTF-8", "overlong value");
+    off = (size_t)snprintf(text, sizeof(text), "%s", "{'tokens':[{'label':'t','keys':[{'label':"
+                           "'k','backend':'local','key_id':'insecure-test-key','context':{");
+    for (i = 0; i < 65; i++)
+        off += (size_t)snprintf(text + off, sizeof(text) - off, "%s'k%zu':''", i ? "," : "", i);
+    snprintf(text + off, sizeof(text) - off, "}}]}]}");
+    bad(text, KEYPATH ".context.k64", "more than 64 context pairs", "65 context pairs");
+    {
+        /* One pair: 2 + 2 + 1 + 2 + L bytes; L = 8185 fits exactly. */
+        char *big = malloc(9000), *t = malloc(9300);
+        memset(big, 'v', 8186);
+        big[8186] = '\0';
+        snprintf(t, 9300, PK("'context': {'a': '%s'}"), big);
+        bad(t, KEYPATH ".context.a", "exceed 8192", "context encoding 8193 bytes");
+        big[8185] = '\0';
+        snprintf(t, 9300, PK("'context': {'a': '%s'}"), big);
+        cfg = good(t, "context encoding 8192 bytes");
+        p11kms_config_free(cfg);
+        free(big);
+        free(t);
+    }
+
+    bad(PK("'id': 'abc'"), KEYPATH ".id", "even number of hex digits", "odd id");
+    bad(PK("'id': 'zz'"), KEYPATH ".id", "hex", "non-hex id");
+    bad(PK("'id': ''"), KEYPATH ".id", "2..128", "empty id");
+    bad(PK("'id': 7"), KEYPATH ".id", "must be a string", "numeric id");
+    off = (size_t)snprintf(text, sizeof(text), PK("'id': '%0130d'"), 0);
+    bad(text, KEYPATH ".id", "not 130", "65-byte id");
+    snprintf(text, sizeof(text), PK("'id': '%0128d'"), 0);
+    cfg = good(text, "64-byte id");
+    ok(cfg != NULL && cfg->tokens[0].keys[0].id_len == 64, "64-byte id kept");
+    p11kms_config_free(cfg);
+}
+
+static void test_backends_section(void)
+{
+    p11kms_config *cfg;
+    const p11kms_backend_ops *aws = p11kms_backend_find("aws");
+
+    bad("{'backends': []}", "backends", "must be an object", "backends array");
+    bad("{'backends': {'hsm': {}}}", "backends.hsm", "not available in this build",
+        "unknown backend section");
+    bad("{'backends': {'local': 'x'}}", "backends.local", "must be an object", "section type");
+    bad("{'backends': {'local': {'region': 'x'}}}", "backends.local.region",
+        "unknown field \"region\" (backend local also accepts: key_file)", "option of another");
+    bad("{'backends': {'local': {'key_file': null}}}", "backends.local.key_file",
+        "string, number or boolean, not null", "null option");
+    bad("{'backends': {'local': {'key_file': ['a']}}}", "backends.local.key_file",
+        "not array", "array option");
+    bad(KEY("'key_file': {}"), KEYPATH ".key_file", "not object", "object option on a key");
+    bad(KEY("'key_file': 99999999999999999999"), KEYPATH ".key_file", "out of range",
+        "saturated integer");
+
+    /* Numbers and booleans arrive as their JSON text. */
+    cfg = good(KEY("'key_file': 30"), "integer option");
+    ok(cfg != NULL && strcmp(p11kms_key_config_option(&cfg->tokens[0].keys[0], "key_file"),
+                             "30") == 0, "integer as text");
+    ok(cfg != NULL && strcmp(cfg->tokens[0].keys[0].key_id, "30") == 0, "key_id from key_file");
+    p11kms_config_free(cfg);
+    cfg = good(KEY("'key_file': 1.50"), "decimal option");
+    ok(cfg != NULL && strcmp(p11kms_key_config_option(&cfg->tokens[0].keys[0], "key_file"),
+                             "1.50") == 0, "decimal kept as written");
+    p11kms_config_free(cfg);
+    cfg = good("{'backends': {'local': {'key_file': true}}, 'tokens': [{'label': 't', 'keys': "
+               "[{'label': 'k', 'backend': 'local'}]}]}",
+               "boolean default");
+    ok(cfg != NULL && strcmp(p11kms_key_config_option(&cfg->tokens[0].keys[0], "key_file"),
+                             "true") == 0, "boolean as text, from backend defaults");
+    p11kms_config_free(cfg);
+
+    if (aws == NULL || aws->options == NULL || aws->options[0] == NULL ||
+        aws->options[1] == NULL) {
+        test_skip("aws backend with two options not in this build: merge order");
+        test_skip("aws backend with two options not in this build: override");
+        return;
+    }
+    {
+        char text[600];
+        const char *o0 = aws->options[0], *o1 = aws->options[1];
+        p11kms_key_config *kc;
+
+        snprintf(text, sizeof(text),
+                 "{'backends': {'aws': {'%s': 'd0', '%s': 'd1'}}, 'tokens': [{'label': 't', "
+                 "'keys': [{'label': 'k', 'backend': 'aws', 'key_id': 'alias/x', '%s': 'own'}]}]}",
+                 o0, o1, o1);
+        cfg = good(text, "aws key with defaults");
+        kc = cfg != NULL ? &cfg->tokens[0].keys[0] : NULL;
+        ok(kc != NULL && kc->n_options == 2 && strcmp(kc->options[0].name, o1) == 0 &&
+               strcmp(kc->options[0].value, "own") == 0 && strcmp(kc->options[1].name, o0) == 0 &&
+               strcmp(kc->options[1].value, "d0") == 0,
+           "key's own options first, then the defaults it did not set");
+        ok(kc != NULL && p11kms_key_config_option(kc, "key_file") == NULL,
+           "another backend's defaults are not merged");
+        p11kms_config_free(cfg);
+    }
+}
+
+/* A token with n local keys. */
+static char *many_keys(size_t n)
+{
+    size_t cap = n * 100 + 100, off, i;
+    char *text = malloc(cap);
+
+    off = (size_t)snprintf(text, cap, "{'tokens': [{'label': 't', 'keys': [");
+    for (i = 0; i < n; i++)
+        off += (size_t)snprintf(text + off, cap - off,
+                                "%s{'label': 'k%04zu', 'backend': 'local', "
+                                "'key_id': 'insecure-test-key'}",
+                                i > 0 ? "," : "", i);
+    snprintf(text + off, cap - off, "]}]}");
+    return text;
+}
+
+static void test_keys_bound(void)
+{
+    p11kms_config *cfg;
+    char *text = many_keys(4097);
+
+    bad(text, "tokens[0].keys", "4097 entries, at most 4096", "4097 keys refused");
+    free(text);
+    text = many_keys(4096);
+    cfg = good(text, "4096 keys");
+    ok(cfg != NULL && cfg->tokens[0].n_keys == 4096, "4096 keys kept");
+    p11kms_config_free(cfg);
+    free(text);
+
+    text = malloc(P11KMS_CONFIG_MAX_BYTES + 2);
+    memset(text, ' ', P11KMS_CONFIG_MAX_BYTES + 1);
+    text[0] = '{';
+    text[P11KMS_CONFIG_MAX_BYTES - 1] = '}';
+    text[P11KMS_CONFIG_MAX_BYTES + 1] = '\0';
+    cfg = NULL;
+    is_rv(p11kms_config_parse(text, P11KMS_CONFIG_MAX_BYTES, ORIGIN, &cfg), CKR_OK,
+          "a 4 MiB document is parsed");
+    p11kms_config_free(cfg);
+    bad_origin(text, P11KMS_CONFIG_MAX_BYTES + 1, ORIGIN, "(document)", "larger than",
+               "4 MiB + 1 refused");
+    free(text);
+}
+
+static char *write_file(const char *name, const char *text, mode_t mode)
+{
+    static char path[4][128];
+    static int next;
+    char *p = path[next++ % 4], *d = doc(text);
+    FILE *f;
+
+    snprintf(p, 128, "%s/%s", tmpdir, name);
+    f = fopen(p, "w");
+    fputs(d, f);
+    fclose(f);
+    chmod(p, mode);
+    free(d);
+    return p;
+}
+
+static void test_load(void)
+{
+    p11kms_config *cfg = NULL;
+    const char *log;
+    char *p, missing[160];
+
+    unsetenv("P11KMS_CONFIG");
+    unsetenv("KMS_KEY_ID");
+    p = write_file("a.conf", "{'tokens': [{'label': 'from-a'}]}", 0644);
+    is_rv(p11kms_config_load(p, NULL, &cfg), CKR_OK, "explicit path");
+    ok(cfg != NULL && strcmp(cfg->tokens[0].label, "from-a") == 0 && strcmp(cfg->path, p) == 0,
+       "explicit path loaded, path recorded");
+    p11kms_config_free(cfg);
+
+    snprintf(missing, sizeof(missing), "%s/missing.conf", tmpdir);
+    logcap_take();
+    is_rv(p11kms_config_load(missing, p, &cfg), CKR_ARGUMENTS_BAD, "missing explicit path");
+    log = logcap_take();
+    ok(strstr(log, missing) != NULL && logcap_count(log, "error") == 1,
+       "one error line naming the missing file");
+
+    setenv("P11KMS_CONFIG", p, 1);
+    is_rv(p11kms_config_load(NULL, NULL, &cfg), CKR_OK, "P11KMS_CONFIG");
+    ok(cfg != NULL && cfg->n_tokens == 1, "P11KMS_CONFIG loaded");
+    p11kms_config_free(cfg);
+    setenv("P11KMS_CONFIG", missing, 1);
+    is_rv(p11kms_config_load(NULL, p, &cfg), CKR_ARGUMENTS_BAD,
+          "P11KMS_CONFIG must exist, even with a default path");
+    ok(strstr(logcap_take(), missing) != NULL, "error names it");
+    unsetenv("P11KMS_CONFIG");
+
+    is_rv(p11kms_config_load(NULL, p, &cfg), CKR_OK, "default path");
+    ok(cfg != NULL && strcmp(cfg->path, p) == 0, "default path loaded");
+    p11kms_config_free(cfg);
+    setenv("KMS_KEY_ID", "insecure-test-key", 1);
+    is_rv(p11kms_config_load(NULL, p, &cfg), CKR_OK, "default path wins over KMS_KEY_ID");
+    ok(cfg != NULL && strcmp(cfg->tokens[0].label, "from-a") == 0, "file, not quick mode");
+    p11kms_config_free(cfg);
+    is_rv(p11kms_config_load(NULL, missing, &cfg), CKR_OK, "missing default: quick mode");
+    ok(cfg != NULL && cfg->path == NULL && strcmp(cfg->tokens[0].label, "p11kms") == 0,
+       "quick mode from KMS_KEY_ID");
+    p11kms_config_free(cfg);
+    unsetenv("KMS_KEY_ID");
+    is_rv(p11kms_config_load(NULL, missing, &cfg), CKR_OK, "nothing at all");
+    ok(cfg != NULL && cfg->n_tokens == 0 && cfg->path == NULL, "empty configuration");
+    p11kms_config_free(cfg);
+    is_rv(p11kms_config_load(NULL, NULL, &cfg), CKR_OK, "no default path either");
+    p11kms_config_free(cfg);
+    ok(access(missing, F_OK) != 0, "no file was created");
+
+    p = write_file("g.conf", "{}", 0664);
+    logcap_take();
+    is_rv(p11kms_config_load(p, NULL, &cfg), CKR_ARGUMENTS_BAD, "group-writable refused");
+    log = logcap_take();
+    ok(strstr(log, p) != NULL && strstr(log, "0664") != NULL, "error names file and mode");
+    is_num(logcap_count(log, "error"), 1, "one error line");
+    p = write_file("o.conf", "{}", 0602);
+    is_rv(p11kms_config_load(p, NULL, &cfg), CKR_ARGUMENTS_BAD, "other-writable refused");
+    ok(strstr(logcap_take(), "0602") != NULL, "mode 0602 named");
+    p = write_file("r.conf", "{}", 0400);
+    is_rv(p11kms_config_load(p, NULL, &cfg), CKR_OK, "read-only file is fine");
+    p11kms_config_free(cfg);
+    is_rv(p11kms_config_load(tmpdir, NULL, &cfg), CKR_ARGUMENTS_BAD, "a directory is refused");
+    ok(strstr(logcap_take(), "not a regular file") != NULL, "says not a regular file");
+    is_rv(p11kms_config_load(tmpdir, NULL, &cfg), CKR_ARGUMENTS_BAD, "explicit directory");
+    is_rv(p11kms_config_load(NULL, tmpdir, &cfg), CKR_ARGUMENTS_BAD,
+          "a default path that exists but is a directory is an error");
+
+    p = write_file("e.conf", "{'tokens': [{'label': 'a', 'keys': [{'label': 'k', "
+                             "'backend': 'local', 'key_id': 'x'}]}]}", 0600);
+    logcap_take();
+    is_rv(p11kms_config_load(p, NULL, &cfg), CKR_ARGUMENTS_BAD, "invalid file");
+    log = logcap_take();
+    {
+        char want[200];
+        snprintf(want, sizeof(want), "%s: tokens[0].keys[0]: ", p);
+        ok(strstr(log, want) != NULL && logcap_count(log, "error") == 1,
+           "error line names the file and the field path");
+    }
+}
+
+/* Quick mode: for backends not in this build, the form is recognised and refused as such. */
+static void quick(const char *id, const char *backend, const char *key_id, const char *key_file)
+{
+    p11kms_config *cfg = NULL;
+    p11kms_key_config *kc;
+    char what[200];
+    CK_RV rv;
+
+    logcap_take();
+    rv = p11kms_config_quick(id, &cfg);
+    snprintf(what, sizeof(what), "quick %s -> %s", id, backend);
+    if (p11kms_backend_find(backend) == NULL) {
+        is_rv(rv, CKR_ARGUMENTS_BAD, what);
+        ok(strstr(logcap_take(), "is not available in this build") != NULL,
+           "recognised, but the backend is not built in");
+        return;
+    }
+    is_rv(rv, CKR_OK, what);
+    if (cfg == NULL)
+        return;
+    kc = &cfg->tokens[0].keys[0];
+    ok(cfg->n_tokens == 1 && strcmp(cfg->tokens[0].label, "p11kms") == 0 &&
+           cfg->tokens[0].pin == NULL && cfg->tokens[0].n_keys == 1 &&
+           strcmp(kc->label, "default") == 0 && kc->perms == P11KMS_PERM_ALL &&
+           kc->context->n == 0 && kc->id_len == 8 && cfg->path == NULL,
+       "one token p11kms, one key default, all permissions, empty context");
+    ok(strcmp(kc->backend, backend) == 0 && strcmp(kc->key_id, key_id) == 0, "backend, key_id");
+    if (key_file != NULL)
+        ok(strcmp(p11kms_key_config_option(kc, "key_file"), key_file) == 0, "key_file option");
+    else
+        is_num(kc->n_options, 0, "no options");
+    ok(strstr(kc->origin, "KMS_KEY_ID") != NULL, "origin names KMS_KEY_ID");
+    p11kms_config_free(cfg);
+}
+
+static void quick_bad(const char *id)
+{
+    p11kms_config *cfg = (p11kms_config *)1;
+    const char *log;
+    char what[200];
+
+    snprintf(what, sizeof(what), "quick \"%s\" refused", id);
+    logcap_take();
+    is_rv(p11kms_config_quick(id, &cfg), CKR_ARGUMENTS_BAD, what);
+    log = logcap_take();
+    ok(cfg == NULL && logcap_count(log, "error") == 1 && strstr(log, "alias/NAME") != NULL &&
+           strstr(log, "vault/NAME") != NULL,
+       "one error line listing the accepted forms");
+}
+
+static void test_quick(void)
+{
+    quick("insecure-test-key", "local", "insecure-test-key", NULL);
+    quick("local:/etc/p11kms/k.key", "local", "/etc/p11kms/k.key", "/etc/p11kms/k.key");
+    quick("arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab", "aws",
+          "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab", NULL);
+    quick("alias/billing", "aws", "alias/billing", NULL);
+    quick("1234abcd-12ab-34cd-56ef-1234567890AB", "aws", "1234abcd-12ab-34cd-56ef-1234567890AB",
+          NULL);
+    quick("mrk-1234abcd12ab34cd56ef1234567890ab", "aws", "mrk-1234abcd12ab34cd56ef1234567890ab",
+          NULL);
+    quick("projects/p/locations/global/keyRings/r/cryptoKeys/k", "gcp",
+          "projects/p/locations/global/keyRings/r/cryptoKeys/k", NULL);
+    quick("vault/transit-key", "vault", "transit-key", NULL);
+    quick_bad("");
+    quick_bad("my-key");
+    quick_bad("local:");
+    quick_bad("alias/");
+    quick_bad("vault/");
+    quick_bad("vault/a/b");
+    quick_bad("mrk-1234");
+    quick_bad("1234abcd-12ab-34cd-56ef-1234567890a");
+    quick_bad("1234abcd-12ab-34cd-56ef_1234567890ab");
+    quick_bad("projects/p/locations/l/keyRings/r/cryptoKeys/");
+    quick_bad("projects/p/locations/l/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1");
+    quick_bad("projects/p/places/l/keyRings/r/cryptoKeys/k");
+    quick_bad("arn:aws:kms:");
+    quick_bad("insecure-test-key2");
+}
+
+int main(void)
+{
+    test_start();
+    strcpy(tmpdir, "/tmp/p11kms-test-config-XXXXXX");
+    if (mkdtemp(tmpdir) == NULL)
+        return 99;
+    logcap_start(P11KMS_LOG_ERROR);
+    test_full_document();
+    test_syntax();
+    test_log_section();
+    test_tokens();
+    test_pin();
+    test_key_fields();
+    test_permissions_context_id();
+    test_backends_section();
+    test_keys_bound();
+    test_load();
+    test_quick();
+    {
+        char cmd[128];
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+        if (system(cmd) != 0)
+            diag("could not remove %s", tmpdir);
+    }
+    return test_exit_code();
+}
