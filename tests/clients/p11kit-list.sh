@@ -1,0 +1,61 @@
+#!/bin/sh
+# p11kit-list.sh - `make install DESTDIR=...`, then p11-kit list-modules loads the installed
+# .module file (as a user module config in a private HOME) and shows p11kms and its token.
+#
+# With DESTDIR the installed .module's relative "module: p11kms.so" would resolve in the real
+# p11-kit module directory, where nothing is installed: the user config copy names the staged
+# .so by its absolute path and keeps every other line of the installed file as it is.
+. "$top_srcdir/tests/clients/common.sh"
+clients_init p11kit-list
+clients_need p11-kit pkg-config "${MAKE:-make}"
+
+dest=$T/dest
+check "make install DESTDIR" ${MAKE:-make} -C "$top_builddir" install DESTDIR="$dest"
+# The directories may be expressed through ${libdir} or ${datadir}: let make expand them.
+expand() {
+    ${MAKE:-make} -s -C "$top_builddir" --no-print-directory -f Makefile -f - print-var \
+        VAR="$1" <<'EOF'
+print-var:
+	@echo $($(VAR))
+EOF
+}
+moddir=$(expand p11_module_path)
+confdir=$(expand p11_module_configs)
+so=$dest$moddir/p11kms.so
+modfile=$dest$confdir/p11kms.module
+
+if [ -f "$so" ]; then pass "p11kms.so installed in p11-kit's module directory ($moddir)"; else
+    fail "no $so after make install"; fi
+if [ -f "$modfile" ]; then pass "p11kms.module installed in p11-kit's config directory"; else
+    fail "no $modfile after make install"; fi
+[ -f "$so" ] && [ -f "$modfile" ] || clients_done
+
+if grep -q '^module: *p11kms.so *$' "$modfile" || grep -q "^module: *$moddir/p11kms.so *\$" \
+    "$modfile"; then
+    pass "the .module file names p11kms.so"
+else
+    fail "the .module file does not name p11kms.so"
+    sed 's/^/#   /' "$modfile"
+fi
+
+HOME=$T/home
+XDG_CONFIG_HOME=$HOME/.config
+export HOME XDG_CONFIG_HOME
+mkdir -p "$XDG_CONFIG_HOME/pkcs11/modules"
+sed "s|^module:.*|module: $so|" "$modfile" >"$XDG_CONFIG_HOME/pkcs11/modules/p11kms.module"
+KMS_KEY_ID=insecure-test-key
+export KMS_KEY_ID
+
+check "p11-kit list-modules" p11-kit list-modules
+expect_out "p11-kit lists the p11kms module" "p11kms:"
+expect_out "p11-kit loaded the installed library" "library-description"
+# The token of the quick-mode configuration, listed under the p11kms module.
+if awk '/^[^ \t]/ { mod = $1 } mod == "p11kms:" && /token: p11kms$/ { found = 1 }
+    END { exit !found }' "$T/out"; then
+    pass "the p11kms module shows its token p11kms"
+else
+    fail "no token p11kms under the p11kms module"
+    sed 's/^/#   /' "$T/out" | head -n 60
+fi
+
+clients_done
