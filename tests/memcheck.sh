@@ -1,0 +1,21 @@
+#!/bin/sh
+# memcheck.sh - run the module tests under valgrind memcheck: any error or definite/indirect/
+# possible leak fails. Called by `make memcheck` from the build directory.
+set -u
+command -v valgrind >/dev/null 2>&1 || { echo "valgrind missing"; exit 77; }
+: "${P11KMS_TEST_MODULE:=$(pwd)/.libs/p11kms.so}"
+export P11KMS_TEST_MODULE
+status=0
+for t in tests/module/test-module-basic tests/module/test-module-wrap \
+         tests/module/test-module-crypt tests/module/test-module-threads $MEMCHECK_EXTRA; do
+    [ -x "$t" ] || continue
+    log="$t.memcheck.log"
+    if valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect,possible \
+        --show-leak-kinds=definite,indirect,possible --child-silent-after-fork=yes \
+        --track-fds=no --log-file="$log" "$t" > "$t.memcheck.out" 2>&1; then
+        echo "PASS: memcheck $t"
+    else
+        echo "FAIL: memcheck $t (see $log)"; cat "$log"; status=1
+    fi
+done
+exit $status
