@@ -40,16 +40,21 @@ class ControlError(Exception):
 
 
 class AwsServer:
-    def __init__(self, python=None):
+    def __init__(self, python=None, state_dir=None):
+        """state_dir: reuse a directory (kept on stop) to test persistence across restarts."""
         self.python = python or sys.executable
-        self.state_dir = None
+        self.state_dir = state_dir
+        self.own_state = state_dir is None
         self.proc = None
         self.port = None
 
     def start(self):
-        self.state_dir = tempfile.mkdtemp(prefix="p11kms-aws.")
+        if self.state_dir is None:
+            self.state_dir = tempfile.mkdtemp(prefix="p11kms-aws.")
         self.log_path = os.path.join(self.state_dir, "server.log")
         port_file = os.path.join(self.state_dir, "port")
+        if os.path.exists(port_file):
+            os.unlink(port_file)
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 [self.python, os.path.join(HERE, "aws_kms_server.py"),
@@ -78,7 +83,8 @@ class AwsServer:
                 self.proc.kill()
                 self.proc.wait()
             self.proc = None
-        if self.state_dir and not keep_log and not os.environ.get("P11KMS_KEEP_STATE"):
+        if self.state_dir and self.own_state and not keep_log and \
+                not os.environ.get("P11KMS_KEEP_STATE"):
             shutil.rmtree(self.state_dir, ignore_errors=True)
             self.state_dir = None
 
