@@ -20,8 +20,8 @@ static size_t unhex(const char *hex, uint8_t *out)
     return n;
 }
 
-static CK_MECHANISM gcm_mech(CK_GCM_PARAMS *p, const uint8_t *iv, size_t iv_len,
-                             const uint8_t *aad, size_t aad_len, unsigned tag_bits)
+static CK_MECHANISM gcm_mech(CK_GCM_PARAMS *p, const uint8_t *iv, size_t iv_len, const uint8_t *aad,
+                             size_t aad_len, unsigned tag_bits)
 {
     CK_MECHANISM m = {CKM_AES_GCM, p, sizeof(*p)};
 
@@ -338,8 +338,7 @@ static void check_splits(const char *name, const CK_MECHANISM *m, const uint8_t 
             for (j = i; j <= in_len; j++) {
                 cuts[0] = i;
                 cuts[1] = j;
-                if (run_parts(m, enc, key, kl, in, in_len, cuts, 2, out, &n, &len_ok) !=
-                        CKR_OK ||
+                if (run_parts(m, enc, key, kl, in, in_len, cuts, 2, out, &n, &len_ok) != CKR_OK ||
                     n != want_len || memcmp(out, want, n) != 0)
                     bad_data++;
                 if (!len_ok)
@@ -352,8 +351,8 @@ static void check_splits(const char *name, const CK_MECHANISM *m, const uint8_t 
         if (run_parts(m, enc, key, kl, in, in_len, bytes, in_len, out, &n, &len_ok) != CKR_OK ||
             n != want_len || memcmp(out, want, n) != 0 || !len_ok)
             bad_data++;
-        snprintf(what, sizeof(what), "%s %s of %zu bytes: every 3-part split equals one-shot",
-                 name, enc ? "encrypt" : "decrypt", in_len);
+        snprintf(what, sizeof(what), "%s %s of %zu bytes: every 3-part split equals one-shot", name,
+                 enc ? "encrypt" : "decrypt", in_len);
         is_num(bad_data, 0, what);
         snprintf(what, sizeof(what), "%s %s of %zu bytes: length functions match output", name,
                  enc ? "encrypt" : "decrypt", in_len);
