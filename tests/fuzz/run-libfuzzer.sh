@@ -60,13 +60,14 @@ for t in $targets; do
     # shellcheck disable=SC2086
     "$CC" $cflags -fsanitize=fuzzer $san "$src" .libs/libp11kms-core.a $libs -o "$work/fuzz-$t"
     mkdir -p "$work/corpus-$t"
+    par=""
+    [ "$jobs" -gt 1 ] && par="-jobs=$jobs -workers=$jobs"
     dict=""
     [ -f "$srcdir/tests/fuzz/$t.dict" ] && dict="-dict=$srcdir/tests/fuzz/$t.dict"
     echo "== fuzz-$t for ${secs}s (corpus $work/corpus-$t)"
     # shellcheck disable=SC2086
     if ! "$work/fuzz-$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
-        -jobs="$jobs" -workers="$jobs" -print_final_stats=1 \
-        -artifact_prefix="$work/crash-$t-" $dict \
+        -print_final_stats=1 -artifact_prefix="$work/crash-$t-" $par $dict \
         "$work/corpus-$t" "$srcdir/tests/fuzz/corpus/$t" >"$work/fuzz-$t.log" 2>&1; then
         echo "fuzz-$t FAILED; see $work/fuzz-$t.log and $work/crash-$t-*" >&2
         tail -n 40 "$work/fuzz-$t.log" >&2
