@@ -18,7 +18,7 @@ static CK_FUNCTION_LIST_3_0_PTR p11v3;
 static void *p11_dl;
 static char p11_tmpdir[256];
 
-static void p11_load(void)
+static inline void p11_load(void)
 {
     const char *path = getenv("P11KMS_TEST_MODULE");
     CK_C_GetFunctionList gfl;
@@ -43,7 +43,7 @@ static void p11_load(void)
 }
 
 /* A private temporary directory for configs and key files, removed at exit. */
-static void p11_rmtmp(void)
+static inline void p11_rmtmp(void)
 {
     char cmd[300];
     if (p11_tmpdir[0]) {
@@ -53,7 +53,7 @@ static void p11_rmtmp(void)
     }
 }
 
-static const char *p11_tmp(void)
+static inline const char *p11_tmp(void)
 {
     if (!p11_tmpdir[0]) {
         snprintf(p11_tmpdir, sizeof(p11_tmpdir), "/tmp/p11kms-test-XXXXXX");
@@ -67,7 +67,7 @@ static const char *p11_tmp(void)
 }
 
 /* Write `text` to tmp/name with mode; returns the path (static buffer per call site use). */
-static char *p11_write(const char *name, const char *text, mode_t mode)
+static inline char *p11_write(const char *name, const char *text, mode_t mode)
 {
     static char paths[8][320];
     static int next;
@@ -85,13 +85,13 @@ static char *p11_write(const char *name, const char *text, mode_t mode)
 }
 
 /* Use only the environment the test sets. */
-static void p11_clean_env(void)
+static inline void p11_clean_env(void)
 {
     unsetenv("P11KMS_CONFIG");
     unsetenv("KMS_KEY_ID");
 }
 
-static CK_RV p11_init_config(const char *config_path)
+static inline CK_RV p11_init_config(const char *config_path)
 {
     p11_clean_env();
     if (config_path)
@@ -99,14 +99,14 @@ static CK_RV p11_init_config(const char *config_path)
     return p11->C_Initialize(NULL);
 }
 
-static CK_RV p11_init_quick(void)
+static inline CK_RV p11_init_quick(void)
 {
     p11_clean_env();
     setenv("KMS_KEY_ID", "insecure-test-key", 1);
     return p11->C_Initialize(NULL);
 }
 
-static CK_SESSION_HANDLE p11_open(CK_SLOT_ID slot)
+static inline CK_SESSION_HANDLE p11_open(CK_SLOT_ID slot)
 {
     CK_SESSION_HANDLE h = CK_INVALID_HANDLE;
     CK_RV rv = p11->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &h);
@@ -116,7 +116,7 @@ static CK_SESSION_HANDLE p11_open(CK_SLOT_ID slot)
 }
 
 /* The first object whose CKA_LABEL is label, or CK_INVALID_HANDLE. */
-static CK_OBJECT_HANDLE p11_find_label(CK_SESSION_HANDLE s, const char *label)
+static inline CK_OBJECT_HANDLE p11_find_label(CK_SESSION_HANDLE s, const char *label)
 {
     CK_ATTRIBUTE t[] = {{CKA_LABEL, (void *)label, strlen(label)}};
     CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
@@ -131,7 +131,7 @@ static CK_OBJECT_HANDLE p11_find_label(CK_SESSION_HANDLE s, const char *label)
 }
 
 /* Count the objects the session sees. */
-static CK_ULONG p11_count(CK_SESSION_HANDLE s)
+static inline CK_ULONG p11_count(CK_SESSION_HANDLE s)
 {
     CK_OBJECT_HANDLE h[256];
     CK_ULONG n = 0;
@@ -146,7 +146,7 @@ static CK_ULONG p11_count(CK_SESSION_HANDLE s)
 static CK_BBOOL p11_true = CK_TRUE, p11_false = CK_FALSE;
 
 /* A 32-byte AES data key whose value can be read (for comparisons in tests). */
-static CK_OBJECT_HANDLE p11_data_key(CK_SESSION_HANDLE s, CK_ULONG len)
+static inline CK_OBJECT_HANDLE p11_data_key(CK_SESSION_HANDLE s, CK_ULONG len)
 {
     CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
     CK_KEY_TYPE kt = CKK_AES;
@@ -176,7 +176,7 @@ static CK_OBJECT_HANDLE p11_data_key(CK_SESSION_HANDLE s, CK_ULONG len)
         {CKA_EXTRACTABLE, &p11_true, sizeof(CK_BBOOL)},                                            \
     }
 
-static int p11_value(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, uint8_t *out, CK_ULONG *len)
+static inline int p11_value(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, uint8_t *out, CK_ULONG *len)
 {
     CK_ATTRIBUTE a = {CKA_VALUE, out, *len};
     CK_RV rv = p11->C_GetAttributeValue(s, h, &a, 1);
@@ -185,7 +185,7 @@ static int p11_value(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, uint8_t *out, CK_U
 }
 
 /* Fill a CK_P11KMS_ENVELOPE_PARAMS from "k=v" strings. */
-static void p11_context(CK_P11KMS_ENVELOPE_PARAMS *p, CK_P11KMS_CONTEXT_PAIR *pairs,
+static inline void p11_context(CK_P11KMS_ENVELOPE_PARAMS *p, CK_P11KMS_CONTEXT_PAIR *pairs,
                         const char *const *kv, CK_ULONG n)
 {
     CK_ULONG i;
