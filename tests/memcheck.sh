@@ -10,7 +10,7 @@ for t in tests/module/test-module-basic tests/module/test-module-wrap \
          tests/module/test-module-crypt tests/module/test-module-threads $MEMCHECK_EXTRA; do
     [ -x "$t" ] || continue
     log="$t.memcheck.log"
-    if valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect,possible \
+    if valgrind --quiet --error-exitcode=99 --suppressions="${top_srcdir:-.}/tests/valgrind.supp" --num-callers=30 --leak-check=full --errors-for-leak-kinds=definite,indirect,possible \
         --show-leak-kinds=definite,indirect,possible --child-silent-after-fork=yes \
         --track-fds=no --log-file="$log" "$t" > "$t.memcheck.out" 2>&1; then
         echo "PASS: memcheck $t"

@@ -185,6 +185,7 @@ int main(void)
     is_rv(p11->C_Finalize(NULL), CKR_OK, "C_Finalize");
     test_app_mutexes();
     test_refused_configs();
-    dlclose(p11_dl);
+    if (getenv("P11KMS_TEST_KEEP_MODULE") == NULL)
+        dlclose(p11_dl);
     return test_exit_code();
 }
