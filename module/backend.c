@@ -8,7 +8,7 @@ extern const p11kms_backend_ops p11kms_backend_aws_ops;
 
 static const p11kms_backend_ops *const backends[] = {
     &p11kms_backend_local_ops,
-    /* AWS: &p11kms_backend_aws_ops, */
+    &p11kms_backend_aws_ops,
     NULL,
 };
 
