@@ -78,6 +78,8 @@ def check(name, method, target, pairs, body, auth_value, creds, region, service,
         problems.append("authorization\n got: %r\nwant: %r" % (authz, want_authz))
     if not sigv4_oracle.signature_matches(sig, auth.signature):
         problems.append("signature does not verify")
+    if not sigv4_oracle.payload_hash_ok(pairs, body):
+        problems.append("x-amz-content-sha256 does not match the body")
     if problems:
         failures += 1
         print("not ok - %s" % name)
@@ -86,11 +88,16 @@ def check(name, method, target, pairs, body, auth_value, creds, region, service,
     else:
         passed += 1
         print("ok - %s" % name)
-    # Flipping one signature digit must be caught, or the comparison proves nothing.
+    # A flipped signature digit or one more body byte must be caught, or a match proves nothing.
     flipped = auth.signature[:-1] + ("0" if auth.signature[-1] != "0" else "1")
-    if sigv4_oracle.signature_matches(sig, flipped):
+    _, sig2, _, _ = sigv4_oracle.compute(
+        method, target, pairs, body + b"x", auth.signed_headers, creds[0], creds[1], creds[2],
+        region, service, amzdate)
+    body_change_caught = not sigv4_oracle.payload_hash_ok(pairs, body + b"x") or \
+        not sigv4_oracle.signature_matches(sig2, auth.signature)
+    if sigv4_oracle.signature_matches(sig, flipped) or not body_change_caught:
         failures += 1
-        print("not ok - %s: altered signature accepted" % name)
+        print("not ok - %s: altered signature or body accepted" % name)
 
 
 def skip(name, why):

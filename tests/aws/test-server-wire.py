@@ -4,13 +4,17 @@
 
 import base64
 import calendar
+import hashlib
 import http.client
 import json
+import importlib.util
 import os
 import re
+import shutil
 import sys
 import tempfile
 import time
+from urllib.parse import urlencode
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.environ.get("top_srcdir") or os.path.dirname(os.path.dirname(HERE))
@@ -20,7 +24,8 @@ try:
     from botocore.auth import SigV4Auth
     from botocore.awsrequest import AWSRequest
     from botocore.credentials import Credentials
-    import cryptography.hazmat  # noqa: F401  (the server needs it)
+    if importlib.util.find_spec("cryptography") is None:
+        raise ImportError("no module named cryptography (the server needs it)")
 except ImportError as e:
     print("# SKIP: %s cannot import botocore/cryptography: %s" % (sys.executable, e))
     sys.exit(77)
@@ -130,6 +135,17 @@ def test_auth(srv):
     check("--- canonical request (botocore)" in srv.log(),
           "the mismatch logged botocore's canonical request")
     check(awssrv.SECRET_KEY not in srv.log(), "the secret key is never logged")
+    # botocore's signer trusts an X-Amz-Content-SHA256 header; the server must not.
+    real = json.dumps({"KeyId": awssrv.ALIAS}).encode()
+    other = json.dumps({"KeyId": awssrv.OTHER_KEY_ID}).encode()
+    claimed = sign(srv, "TrentService.DescribeKey", other,
+                   extra={"X-Amz-Content-SHA256": hashlib.sha256(other).hexdigest()})
+    check(kms(srv, "DescribeKey", None, raw=other, headers=claimed).status == 200,
+          "a correct signed X-Amz-Content-SHA256 is accepted")
+    a = kms(srv, "DescribeKey", None, raw=real, headers=dict(
+        claimed, **{"Content-Length": str(len(real))}))
+    check(a.code == "InvalidSignatureException",
+          "a body that does not match X-Amz-Content-SHA256: InvalidSignatureException")
     for region, service, what in (("eu-west-1", "kms", "region"), (awssrv.REGION, "s3",
                                                                       "service")):
         a = kms(srv, "DescribeKey", {"KeyId": awssrv.ALIAS}, region=region, service=service)
@@ -303,7 +319,6 @@ def sts(srv, **fields):
             "RoleArn": "arn:aws:iam::%s:role/r" % awssrv.ACCOUNT, "RoleSessionName": "s1",
             "WebIdentityToken": awssrv.WEB_IDENTITY_TOKEN}
     form.update(fields)
-    from urllib.parse import urlencode
     body = urlencode({k: v for k, v in form.items() if v is not None})
     return plain(srv, "POST", "/", {"Content-Type": "application/x-www-form-urlencoded"},
                 body)
@@ -380,7 +395,6 @@ def main():
         with awssrv.AwsServer(state_dir=state) as srv:
             test_control_and_persistence(srv)
     finally:
-        import shutil
         shutil.rmtree(state, ignore_errors=True)
     print("1..%d" % n)
     return 1 if failures else 0

@@ -17,7 +17,6 @@ import threading
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -325,6 +324,11 @@ class Handler(BaseHTTPRequestHandler):
         _, sig, creq, sts = sigv4_oracle.compute(
             self.command, self.path, pairs, body, auth.signed_headers, auth.access_key,
             secret, want_token, store.region, "kms", amzdate)
+        if not sigv4_oracle.payload_hash_ok(pairs, body):
+            LOG.warning("conn %d: x-amz-content-sha256 does not match the body", self.conn_id)
+            raise client_error("InvalidSignatureException",
+                               "The provided 'x-amz-content-sha256' header does not match what "
+                               "was computed.")
         if not sigv4_oracle.signature_matches(sig, auth.signature):
             odd = [h for h in auth.signed_headers if sigv4_oracle.never_signed(h)]
             LOG.warning("conn %d: signature mismatch for %s%s\n--- canonical request "

@@ -7,6 +7,7 @@ AWSRequest that carries only the headers the client declared as signed, reuses t
 X-Amz-Date, and lets botocore produce the canonical request, string to sign and signature.
 """
 
+import hashlib
 import hmac
 import re
 from urllib.parse import parse_qsl
@@ -51,6 +52,16 @@ class AuthHeader:
 
 def valid_amzdate(value):
     return bool(value) and bool(_AMZDATE_RE.match(value))
+
+
+def payload_hash_ok(header_pairs, body):
+    """botocore takes an X-Amz-Content-SHA256 header as the payload hash without looking at
+    the body (it is the signer's side); a verifier must check the header against the body."""
+    claimed = [v.strip() for n, v in header_pairs if n.lower() == "x-amz-content-sha256"]
+    if not claimed:
+        return True
+    return len(claimed) == 1 and hmac.compare_digest(
+        claimed[0].encode("ascii", "replace"), hashlib.sha256(body).hexdigest().encode())
 
 
 def never_signed(name):
