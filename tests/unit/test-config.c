@@ -650,6 +650,37 @@ static void test_quick(void)
     quick_bad("insecure-test-key2");
 }
 
+/* conf/p11kms.conf.example must stay a valid configuration. */
+static void test_example(void)
+{
+    const char *src = getenv("top_srcdir");
+    p11kms_config *cfg = NULL;
+    char path[4096];
+
+    if (src == NULL) {
+        test_skip("top_srcdir not set: conf/p11kms.conf.example not checked");
+        return;
+    }
+    snprintf(path, sizeof(path), "%s/conf/p11kms.conf.example", src);
+    setenv("P11KMS_APP_PIN", "1234", 1);
+    /* The file in the source tree may be group-writable; parse its text. */
+    {
+        FILE *f = fopen(path, "r");
+        char *text = malloc(65536);
+        size_t n = f != NULL ? fread(text, 1, 65536, f) : 0;
+        if (f != NULL)
+            fclose(f);
+        is_rv(p11kms_config_parse(text, n, path, &cfg), CKR_OK, "the example configuration");
+        free(text);
+    }
+    ok(cfg != NULL && cfg->n_tokens == 2 && cfg->tokens[0].n_keys == 2 &&
+           strcmp(cfg->tokens[0].pin, "1234") == 0 &&
+           strcmp(cfg->tokens[0].keys[0].key_id, "/etc/p11kms/local.key") == 0,
+       "example: tokens, keys, pin from env, key_file default");
+    p11kms_config_free(cfg);
+    unsetenv("P11KMS_APP_PIN");
+}
+
 int main(void)
 {
     test_start();
@@ -668,6 +699,7 @@ int main(void)
     test_keys_bound();
     test_load();
     test_quick();
+    test_example();
     {
         char cmd[128];
         snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
