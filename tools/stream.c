@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <openssl/crypto.h>
+#include "io.h"
 #include "stream.h"
 #include "tool.h"
 
@@ -78,8 +79,8 @@ static void fail_locked(struct pipeline *p, const char *fmt, ...)
     pthread_cond_broadcast(&p->cv);
 }
 
-/* Read until n bytes or end of input. Cancellation is enabled only inside read(), so a
- * reader stuck on a slow pipe can be stopped after a failure without holding the lock. */
+/* tool_io_read_full, except that cancellation is enabled only inside read(), so a reader
+ * stuck on a slow pipe can be stopped after a failure without holding the lock. */
 static ssize_t read_full(int fd, uint8_t *buf, size_t n)
 {
     size_t got = 0;
@@ -99,22 +100,6 @@ static ssize_t read_full(int fd, uint8_t *buf, size_t n)
         got += (size_t)r;
     }
     return (ssize_t)got;
-}
-
-static int write_full(int fd, const uint8_t *buf, size_t n)
-{
-    ssize_t r;
-
-    while (n > 0) {
-        r = write(fd, buf, n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return -1;
-        buf += r;
-        n -= (size_t)r;
-    }
-    return 0;
 }
 
 /* The chunk that ends the input is the final one. To know that a full chunk is not the last,
@@ -255,7 +240,7 @@ static void write_in_order(struct pipeline *p, int out_fd, tool_progress *progre
             return;
 
         final = s->final;
-        if (write_full(out_fd, s->buf, s->len) != 0) {
+        if (tool_io_write_full(out_fd, s->buf, s->len) != 0) {
             pthread_mutex_lock(&p->mu);
             fail_locked(p, "cannot write the output: %s", strerror(errno));
             pthread_mutex_unlock(&p->mu);

@@ -53,6 +53,17 @@ enum {
         {"config", required_argument, NULL, TOOL_OPT_CONFIG},                                      \
         {"verbose", no_argument, NULL, 'v'}, {"help", no_argument, NULL, TOOL_OPT_HELP }
 int tool_common_opt(tool_common *c, int opt, const char *arg);
+/* The help text of the common options, appended to each command's OPTIONS. */
+#define TOOL_COMMON_HELP                                                                           \
+    "    --module PATH          the PKCS#11 module (default: $P11KMS_MODULE, else the\n"           \
+    "                           installed p11kms module " P11KMS_MODULE_PATH ").\n"                \
+    "    --token TOKEN          use only this token: its label or a pkcs11: URI.\n"                \
+    "    --pin-file FILE        the user PIN: the first line of FILE (also $P11KMS_PIN, or\n"      \
+    "                           pin-value / pin-source in a pkcs11: URI).\n"                       \
+    "    --config FILE          the p11kms configuration for the module ($P11KMS_CONFIG).\n"       \
+    "    -v, --verbose          show the module's log (info; twice: debug). Without it the\n"      \
+    "                           module stays quiet unless $P11KMS_LOG is set.\n"                   \
+    "    --help                 show this text.\n"
 /* Apply defaults and the environment; call once after option parsing. */
 void tool_common_finish(tool_common *c);
 

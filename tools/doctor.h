@@ -1,0 +1,21 @@
+/* doctor.h - the steps "p11kms doctor" reports: one line each, with a status word, counted so
+ * the exit status says whether anything failed. */
+#ifndef P11KMS_TOOL_DOCTOR_H
+#define P11KMS_TOOL_DOCTOR_H
+
+#include "config.h"
+
+enum doctor_status { DOCTOR_OK, DOCTOR_WARN, DOCTOR_FAIL, DOCTOR_SKIP };
+
+typedef struct doctor {
+    unsigned checks;
+    unsigned failures;
+    unsigned warnings;
+} doctor;
+
+void doctor_step(doctor *d, enum doctor_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Where kc's backend would find credentials (cloud backends; nothing for local). */
+void doctor_credentials(doctor *d, const p11kms_key_config *kc, const char *who);
+
+#endif

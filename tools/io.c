@@ -1,0 +1,124 @@
+/* io.c - blocking I/O helpers for the commands. The streaming reader has its own loop (it must
+ * stay cancellable); everything else reads and writes through these. */
+#include <errno.h>
+#include <stdlib.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "format.h"
+#include "io.h"
+#include "tool.h"
+
+int tool_io_open_in(const char *path, int *fd, uint64_t *size)
+{
+    struct stat st;
+
+    *size = 0;
+    if (strcmp(path, "-") == 0) {
+        *fd = STDIN_FILENO;
+    } else {
+        *fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (*fd < 0) {
+            tool_err("cannot open %s: %s", path, strerror(errno));
+            return -1;
+        }
+    }
+    if (fstat(*fd, &st) == 0 && S_ISREG(st.st_mode))
+        *size = (uint64_t)st.st_size;
+    else if (*fd != STDIN_FILENO && fstat(*fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+        tool_err("%s is a directory", path);
+        close(*fd);
+        return -1;
+    }
+    return 0;
+}
+
+void tool_io_close_in(int fd)
+{
+    if (fd > STDERR_FILENO)
+        close(fd);
+}
+
+ssize_t tool_io_read_full(int fd, void *buf, size_t n)
+{
+    size_t got = 0;
+    ssize_t r;
+
+    while (got < n) {
+        r = read(fd, (uint8_t *)buf + got, n - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return -1;
+        if (r == 0)
+            break;
+        got += (size_t)r;
+    }
+    return (ssize_t)got;
+}
+
+int tool_io_write_full(int fd, const void *buf, size_t n)
+{
+    const uint8_t *p = buf;
+    ssize_t r;
+
+    while (n > 0) {
+        r = write(fd, p, n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1;
+        p += r;
+        n -= (size_t)r;
+    }
+    return 0;
+}
+
+int tool_io_read_header(int fd, const char *path, tool_ff_header *h, size_t *hdr_len)
+{
+    uint8_t fixed[TOOL_FF_FIXED_LEN], *buf = NULL;
+    const char *why = "damaged file header";
+    size_t len;
+    ssize_t r;
+    int ret = -1;
+
+    r = tool_io_read_full(fd, fixed, sizeof(fixed));
+    if (r < 0) {
+        tool_err("cannot read %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if ((size_t)r < sizeof(fixed)) {
+        tool_err("%s: not a p11kms encrypted file (too short)", path);
+        return -1;
+    }
+    len = tool_ff_header_len(fixed, &why);
+    if (len == 0) {
+        tool_err("%s: %s", path, why);
+        return -1;
+    }
+    buf = malloc(len);
+    if (buf == NULL) {
+        tool_err("out of memory");
+        return -1;
+    }
+    memcpy(buf, fixed, sizeof(fixed));
+    r = tool_io_read_full(fd, buf + sizeof(fixed), len - sizeof(fixed));
+    if (r < 0) {
+        tool_err("cannot read %s: %s", path, strerror(errno));
+        goto out;
+    }
+    if ((size_t)r != len - sizeof(fixed)) {
+        tool_err("%s: the file is truncated (inside its header)", path);
+        goto out;
+    }
+    if (tool_ff_header_parse(buf, len, h, &why) != 0) {
+        tool_err("%s: %s", path, why);
+        goto out;
+    }
+    *hdr_len = len;
+    ret = 0;
+out:
+    free(buf);
+    return ret;
+}
