@@ -1,5 +1,5 @@
-# common.sh - sourced by the client tests: a private temp dir removed on exit (with every
-# process started here), skip/fail bookkeeping, the test configuration and a p11-kit server.
+# common.sh - sourced by the client tests: a private temp dir removed on exit, skip/fail
+# bookkeeping, and the test configuration.
 #
 # A test script does:  . "$top_srcdir/tests/clients/common.sh"; clients_init NAME; ...;
 # clients_done. Exit status: 0 pass, 1 fail, 77 skip (a client genuinely absent).
@@ -9,12 +9,8 @@
 MODULE=${P11KMS_TEST_MODULE:?P11KMS_TEST_MODULE must name the built p11kms.so}
 clients_failed=0
 clients_passed=0
-clients_pids=
 
 clients_cleanup() {
-    for pid in $clients_pids; do
-        kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-    done
     [ -n "${T:-}" ] && rm -rf "$T"
 }
 
@@ -25,7 +21,7 @@ clients_init() {
     trap 'exit 130' INT TERM HUP
     [ -f "$MODULE" ] || { echo "FAIL: module $MODULE not built"; exit 99; }
     # Nothing from the caller's environment may pick another configuration or key.
-    unset KMS_KEY_ID P11KMS_CONFIG P11_KIT_SERVER_ADDRESS SOFTHSM2_CONF
+    unset KMS_KEY_ID P11KMS_CONFIG SOFTHSM2_CONF
     P11KMS_LOG=${P11KMS_LOG:-warning}
     export P11KMS_LOG
 }
@@ -97,36 +93,4 @@ clients_config() {
     p11kms_test_config "$T/p11kms.conf" "$T/local.key"
     P11KMS_CONFIG=$T/p11kms.conf
     export P11KMS_CONFIG
-}
-
-# The p11-kit client module that talks to `p11-kit server`, or nothing.
-clients_p11kit_client() {
-    dir=$(pkg-config --variable=p11_module_path p11-kit-1 2>/dev/null)
-    for f in "$dir/p11-kit-client.so" /usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so \
-        /usr/lib/pkcs11/p11-kit-client.so /usr/lib64/pkcs11/p11-kit-client.so; do
-        [ -f "$f" ] && { echo "$f"; return 0; }
-    done
-    return 1
-}
-
-# clients_start_server: run the module inside `p11-kit server` on a private unix socket, so
-# objects made by one client process are seen by the next; exports P11_KIT_SERVER_ADDRESS.
-clients_start_server() {
-    sock=$T/p11kit.sock
-    p11-kit server --foreground --name "$sock" --provider "$MODULE" "pkcs11:" \
-        >"$T/server.out" 2>"$T/server.err" &
-    clients_pids="$clients_pids $!"
-    # Wait for the socket (not a timing assertion: the bound only ends a hung start).
-    n=0
-    while [ ! -S "$sock" ]; do
-        n=$((n + 1))
-        if [ $n -gt 200 ] || ! kill -0 $! 2>/dev/null; then
-            echo "FAIL: p11-kit server did not start"
-            sed 's/^/#   /' "$T/server.err"
-            exit 1
-        fi
-        sleep 0.05
-    done
-    P11_KIT_SERVER_ADDRESS=unix:path=$sock
-    export P11_KIT_SERVER_ADDRESS
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 # pykcs11.py - Python PyKCS11 (Debian python3-pykcs11) against the built module: an envelope
 # round trip with an encryption context through CKM_P11KMS_ENVELOPE_ENCODED, its refusals, and
-# AES-GCM with the data key before wrapping and after unwrapping. Exit 0 pass, 1 fail, 77 skip.
+# AES-GCM and AES-CBC-PAD with the data key before wrapping and after unwrapping. Exit 0 pass, 1 fail, 77 skip.
 import os
 import re
 import shutil
@@ -14,7 +14,7 @@ try:
     import PyKCS11
     from PyKCS11 import (CKA_CLASS, CKA_DECRYPT, CKA_ENCRYPT, CKA_EXTRACTABLE, CKA_KEY_TYPE,
                          CKA_LABEL, CKA_SENSITIVE, CKA_TOKEN, CKA_VALUE, CKA_VALUE_LEN, CKK_AES,
-                         CKM_AES_GCM, CKM_AES_KEY_GEN, CKM_AES_KEY_WRAP_PAD, CKO_SECRET_KEY,
+                         CKM_AES_CBC_PAD, CKM_AES_KEY_GEN, CKM_AES_KEY_WRAP_PAD, CKO_SECRET_KEY,
                          CKR_ENCRYPTED_DATA_INVALID, CKR_KEY_UNEXTRACTABLE,
                          CKR_WRAPPED_KEY_INVALID, CKF_RW_SESSION, CKF_SERIAL_SESSION)
 except ImportError:
@@ -124,6 +124,11 @@ def main(tmp):
     gcm = PyKCS11.AES_GCM_Mechanism(iv, aad, 128)
     ct = bytes(session.encrypt(dk, plain, gcm))
     ok(len(ct) == len(plain) + 16, "AES-GCM ciphertext carries a 16-byte tag")
+    cbc_iv = os.urandom(16)
+    cbc_ct = bytes(session.encrypt(dk, plain, PyKCS11.Mechanism(CKM_AES_CBC_PAD, cbc_iv)))
+    ref = subprocess.run(["openssl", "enc", "-aes-256-cbc", "-K", dk_value.hex(), "-iv",
+                          cbc_iv.hex()], input=plain, capture_output=True, check=True).stdout
+    ok(cbc_ct == ref, "AES-CBC-PAD ciphertext equals OpenSSL's")
 
     # Envelope with a per-call context.
     ctx = {"tenant": "acme", "purpose": "pykcs11 round trip", "zone": "eu-1"}
@@ -157,6 +162,8 @@ def main(tmp):
     ok(value(session, dk2) == dk_value, "unwrap with the same context gives the same key value")
     back = bytes(session.decrypt(dk2, ct, PyKCS11.AES_GCM_Mechanism(iv, aad, 128)))
     ok(back == plain, "the unwrapped key decrypts the AES-GCM data")
+    back = bytes(session.decrypt(dk2, cbc_ct, PyKCS11.Mechanism(CKM_AES_CBC_PAD, cbc_iv)))
+    ok(back == plain, "the unwrapped key decrypts the AES-CBC-PAD data")
     bad_ct = bytearray(ct)
     bad_ct[10] ^= 0x80
     expect_error("AES-GCM decrypt of tampered data", CKR_ENCRYPTED_DATA_INVALID, session.decrypt,
