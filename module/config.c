@@ -510,8 +510,7 @@ static CK_RV parse_pin(parser *ps, json_object *o, char **pin)
         if (env == NULL)
             return fail(ps, "environment variable %s is not set", clean);
         if (env[0] == '\0' || strlen(env) > P11KMS_PIN_MAX)
-            return fail(ps, "environment variable %s must hold 1..%d bytes", clean,
-                        P11KMS_PIN_MAX);
+            return fail(ps, "environment variable %s must hold 1..%d bytes", clean, P11KMS_PIN_MAX);
         s = env;
     }
     *pin = strdup(s);
@@ -559,8 +558,7 @@ static CK_RV parse_token(parser *ps, json_object *o, p11kms_token_config *tc)
             return rv;
         for (j = 0; j < i; j++)
             if (strcmp(tc->keys[j].label, tc->keys[i].label) == 0)
-                return fail(ps, "label \"%s\" is already used by keys[%zu]", tc->keys[i].label,
-                            j);
+                return fail(ps, "label \"%s\" is already used by keys[%zu]", tc->keys[i].label, j);
         pop(ps, at2);
     }
     pop(ps, at);
@@ -586,8 +584,8 @@ static CK_RV parse_tokens(parser *ps, json_object *o, p11kms_config *cfg)
             return rv;
         for (j = 0; j < i; j++)
             if (strcmp(cfg->tokens[j].label, cfg->tokens[i].label) == 0)
-                return fail(ps, "label \"%s\" is already used by tokens[%zu]",
-                            cfg->tokens[i].label, j);
+                return fail(ps, "label \"%s\" is already used by tokens[%zu]", cfg->tokens[i].label,
+                            j);
         pop(ps, at);
     }
     return CKR_OK;
@@ -720,7 +718,7 @@ CK_RV p11kms_config_parse(const char *text, size_t len, const char *origin, p11k
         at = json_tokener_get_parse_end(tok);
         line_col(text, at, &line, &col);
         rv = fail(&ps, "line %zu column %zu: %s", line, col,
-                  jerr == json_tokener_continue ? "unexpected end of document"
+                  jerr == json_tokener_continue  ? "unexpected end of document"
                   : jerr == json_tokener_success ? "unexpected text after the document"
                                                  : json_tokener_error_desc(jerr));
         goto out;
@@ -872,9 +870,10 @@ CK_RV p11kms_config_quick(const char *kms_key_id, p11kms_config **out)
     printable(clean, sizeof(clean), kms_key_id != NULL ? kms_key_id : "");
     quick_form(kms_key_id != NULL ? kms_key_id : "", &backend, &key_id, &key_file);
     if (backend == NULL) {
-        rv = fail(&ps, "\"%s\" is not a recognised key reference; use insecure-test-key, "
-                       "local:/path/key-file, arn:aws:kms:..., alias/NAME, an AWS key id, "
-                       "projects/P/locations/L/keyRings/R/cryptoKeys/K or vault/NAME",
+        rv = fail(&ps,
+                  "\"%s\" is not a recognised key reference; use insecure-test-key, "
+                  "local:/path/key-file, arn:aws:kms:..., alias/NAME, an AWS key id, "
+                  "projects/P/locations/L/keyRings/R/cryptoKeys/K or vault/NAME",
                   clean);
         goto out;
     }
@@ -1011,8 +1010,7 @@ out:
     return rv;
 }
 
-CK_RV p11kms_config_load(const char *explicit_path, const char *default_path,
-                         p11kms_config **out)
+CK_RV p11kms_config_load(const char *explicit_path, const char *default_path, p11kms_config **out)
 {
     const char *path = explicit_path, *quick;
     CK_RV rv;

@@ -555,8 +555,7 @@ CK_RV p11kms_context_parse_text(const char *text, p11kms_context **out)
             why = "an empty item";
             goto out;
         }
-        rv = split_item(text + start, i - start, key, &key_len, value,
-                        &value_len, &why);
+        rv = split_item(text + start, i - start, key, &key_len, value, &value_len, &why);
         if (rv != CKR_OK)
             goto out;
         rv = ctx_add(c, key, key_len, value, value_len, 0, &why);

@@ -144,16 +144,15 @@ static void test_syntax(void)
     bad("{} x", "(document)", "column", "trailing text");
     bad("", "(document)", "unexpected end", "empty input");
     bad("[]", "(document)", "must be an object, not array", "root must be an object");
-    bad("{'tokens': [{'label': 'a\\u0000b'}]}", "(document)", "\\u0000",
-        "escaped NUL refused");
+    bad("{'tokens': [{'label': 'a\\u0000b'}]}", "(document)", "\\u0000", "escaped NUL refused");
     bad_origin("{}\0", 3, ORIGIN, "(document)", "NUL byte", "raw NUL refused");
     bad("{'tokens':[{'label':'\xc0\x80'}]}", "tokens[0].label", "UTF-8", "overlong UTF-8");
     bad("{'tokens':[{'label':'\xed\xa0\x80'}]}", "tokens[0].label", "UTF-8", "surrogate");
     bad("{'tokens':[{'label':'\xff'}]}", "(document)", "", "invalid byte");
     bad(PKEY("'context': {'a': [[1]]}"), "(document)", "nesting too deep", "eight levels refused");
     /* json-c's depth 8 admits seven nested containers; ours need six. */
-    bad(PKEY("'context': {'a': [1]}"), "tokens[0].keys[0].context.a",
-        "must be a string, not array", "seven levels are parsed, then refused by the schema");
+    bad(PKEY("'context': {'a': [1]}"), "tokens[0].keys[0].context.a", "must be a string, not array",
+        "seven levels are parsed, then refused by the schema");
     bad("{'version': 1}", "version", "unknown field \"version\"", "unknown root field");
 }
 
@@ -179,8 +178,8 @@ static void test_tokens(void)
     bad("{'tokens': [1]}", "tokens[0]", "must be an object, not int", "token not object");
     bad("{'tokens': [{}]}", "tokens[0]", "label is required", "token without label");
     bad("{'tokens': [{'label': ''}]}", "tokens[0].label", "1..32 bytes", "empty token label");
-    bad("{'tokens': [{'label': '123456789012345678901234567890123'}]}", "tokens[0].label",
-        "not 33", "33-byte token label");
+    bad("{'tokens': [{'label': '123456789012345678901234567890123'}]}", "tokens[0].label", "not 33",
+        "33-byte token label");
     cfg = good("{'tokens': [{'label': '12345678901234567890123456789012'}]}", "32-byte label");
     p11kms_config_free(cfg);
     bad("{'tokens': [{'label': 'a'}, {'label': 'b'}, {'label': 'a'}]}", "tokens[2]",
@@ -227,8 +226,8 @@ static void test_pin(void)
     bad("{'tokens': [{'label': 'a', 'pin': 'env:'}]}", "tokens[0].pin", "variable name",
         "env: without name");
     setenv("P11KMS_TEST_PIN", "", 1);
-    bad("{'tokens': [{'label': 'a', 'pin': 'env:P11KMS_TEST_PIN'}]}", "tokens[0].pin",
-        "1..256", "empty pin variable");
+    bad("{'tokens': [{'label': 'a', 'pin': 'env:P11KMS_TEST_PIN'}]}", "tokens[0].pin", "1..256",
+        "empty pin variable");
     setenv("P11KMS_TEST_PIN", "s3cret", 1);
     logcap_take();
     cfg = good("{'tokens': [{'label': 'a', 'pin': 'env:P11KMS_TEST_PIN'}]}", "pin from env");
@@ -240,7 +239,8 @@ static void test_pin(void)
     unsetenv("P11KMS_TEST_PIN");
 }
 
-#define KEY(fields) "{'tokens': [{'label': 't', 'keys': [{'label': 'k', 'backend': 'local', " fields "}]}]}"
+#define KEY(fields)                                                                                \
+    "{'tokens': [{'label': 't', 'keys': [{'label': 'k', 'backend': 'local', " fields "}]}]}"
 #define KEYPATH "tokens[0].keys[0]"
 
 static void test_key_fields(void)
@@ -334,7 +334,8 @@ static void test_permissions_context_id(void)
     bad(PK("'context': {'\xed\xa0\x80': 'x'}"), KEYPATH ".context.???", "UTF-8",
         "surrogate context key");
     bad(PK("'context': {'a': '\xc0\x80'}"), KEYPATH ".context.a", "UTF-8", "overlong value");
-    off = (size_t)snprintf(text, sizeof(text), "%s", "{'tokens':[{'label':'t','keys':[{'label':"
+    off = (size_t)snprintf(text, sizeof(text), "%s",
+                           "{'tokens':[{'label':'t','keys':[{'label':"
                            "'k','backend':'local','key_id':'insecure-test-key','context':{");
     for (i = 0; i < 65; i++)
         off += (size_t)snprintf(text + off, sizeof(text) - off, "%s'k%zu':''", i ? "," : "", i);
@@ -380,31 +381,33 @@ static void test_backends_section(void)
         "unknown field \"region\" (backend local also accepts: key_file)", "option of another");
     bad("{'backends': {'local': {'key_file': null}}}", "backends.local.key_file",
         "string, number or boolean, not null", "null option");
-    bad("{'backends': {'local': {'key_file': ['a']}}}", "backends.local.key_file",
-        "not array", "array option");
+    bad("{'backends': {'local': {'key_file': ['a']}}}", "backends.local.key_file", "not array",
+        "array option");
     bad(KEY("'key_file': {}"), KEYPATH ".key_file", "not object", "object option on a key");
     bad(KEY("'key_file': 99999999999999999999"), KEYPATH ".key_file", "out of range",
         "saturated integer");
 
     /* Numbers and booleans arrive as their JSON text. */
     cfg = good(KEY("'key_file': 30"), "integer option");
-    ok(cfg != NULL && strcmp(p11kms_key_config_option(&cfg->tokens[0].keys[0], "key_file"),
-                             "30") == 0, "integer as text");
+    ok(cfg != NULL &&
+           strcmp(p11kms_key_config_option(&cfg->tokens[0].keys[0], "key_file"), "30") == 0,
+       "integer as text");
     ok(cfg != NULL && strcmp(cfg->tokens[0].keys[0].key_id, "30") == 0, "key_id from key_file");
     p11kms_config_free(cfg);
     cfg = good(KEY("'key_file': 1.50"), "decimal option");
-    ok(cfg != NULL && strcmp(p11kms_key_config_option(&cfg->tokens[0].keys[0], "key_file"),
-                             "1.50") == 0, "decimal kept as written");
+    ok(cfg != NULL &&
+           strcmp(p11kms_key_config_option(&cfg->tokens[0].keys[0], "key_file"), "1.50") == 0,
+       "decimal kept as written");
     p11kms_config_free(cfg);
     cfg = good("{'backends': {'local': {'key_file': true}}, 'tokens': [{'label': 't', 'keys': "
                "[{'label': 'k', 'backend': 'local'}]}]}",
                "boolean default");
-    ok(cfg != NULL && strcmp(p11kms_key_config_option(&cfg->tokens[0].keys[0], "key_file"),
-                             "true") == 0, "boolean as text, from backend defaults");
+    ok(cfg != NULL &&
+           strcmp(p11kms_key_config_option(&cfg->tokens[0].keys[0], "key_file"), "true") == 0,
+       "boolean as text, from backend defaults");
     p11kms_config_free(cfg);
 
-    if (aws == NULL || aws->options == NULL || aws->options[0] == NULL ||
-        aws->options[1] == NULL) {
+    if (aws == NULL || aws->options == NULL || aws->options[0] == NULL || aws->options[1] == NULL) {
         test_skip("aws backend with two options not in this build: merge order");
         test_skip("aws backend with two options not in this build: override");
         return;
@@ -557,8 +560,10 @@ static void test_load(void)
     is_rv(p11kms_config_load(NULL, tmpdir, &cfg), CKR_ARGUMENTS_BAD,
           "a default path that exists but is a directory is an error");
 
-    p = write_file("e.conf", "{'tokens': [{'label': 'a', 'keys': [{'label': 'k', "
-                             "'backend': 'local', 'key_id': 'x'}]}]}", 0600);
+    p = write_file("e.conf",
+                   "{'tokens': [{'label': 'a', 'keys': [{'label': 'k', "
+                   "'backend': 'local', 'key_id': 'x'}]}]}",
+                   0600);
     logcap_take();
     is_rv(p11kms_config_load(p, NULL, &cfg), CKR_ARGUMENTS_BAD, "invalid file");
     log = logcap_take();

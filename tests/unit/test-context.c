@@ -56,8 +56,8 @@ static void test_order_and_rules(void)
 static void test_utf8(void)
 {
     static const char *const good[] = {
-        "\xc2\x80", "\xdf\xbf", "\xe0\xa0\x80", "\xed\x9f\xbf", "\xee\x80\x80", "\xef\xbf\xbf",
-        "\xf0\x90\x80\x80", "\xf4\x8f\xbf\xbf", "plain ascii ~",
+        "\xc2\x80",     "\xdf\xbf",         "\xe0\xa0\x80",     "\xed\x9f\xbf",  "\xee\x80\x80",
+        "\xef\xbf\xbf", "\xf0\x90\x80\x80", "\xf4\x8f\xbf\xbf", "plain ascii ~",
     };
     static const char *const bad[] = {
         "\xc0\x80",         /* overlong NUL */
@@ -69,10 +69,11 @@ static void test_utf8(void)
         "\xed\xbf\xbf",     /* U+DFFF surrogate */
         "\xf4\x90\x80\x80", /* U+110000 */
         "\xf5\x80\x80\x80", /* lead byte past the range */
-        "\xff",             "\x80", /* lone continuation */
-        "\xe2\x82",         /* truncated */
-        "a\xc3",            /* truncated at the end */
-        "\xc3\x28",         /* bad continuation */
+        "\xff",
+        "\x80",     /* lone continuation */
+        "\xe2\x82", /* truncated */
+        "a\xc3",    /* truncated at the end */
+        "\xc3\x28", /* bad continuation */
     };
     p11kms_context *c = NULL;
     char what[64];
@@ -81,15 +82,14 @@ static void test_utf8(void)
     p11kms_context_new(&c);
     for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
         snprintf(what, sizeof(what), "valid UTF-8 #%zu accepted as key and value", i);
-        is_rv(p11kms_context_add(c, good[i], strlen(good[i]), good[i], strlen(good[i]), 0),
-              CKR_OK, what);
+        is_rv(p11kms_context_add(c, good[i], strlen(good[i]), good[i], strlen(good[i]), 0), CKR_OK,
+              what);
     }
     for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         snprintf(what, sizeof(what), "invalid UTF-8 #%zu refused as key", i);
         is_rv(add_bytes(c, bad[i], strlen(bad[i]), "v", 1), CKR_MECHANISM_PARAM_INVALID, what);
         snprintf(what, sizeof(what), "invalid UTF-8 #%zu refused as value", i);
-        is_rv(add_bytes(c, "zz-key", 6, bad[i], strlen(bad[i])), CKR_MECHANISM_PARAM_INVALID,
-              what);
+        is_rv(add_bytes(c, "zz-key", 6, bad[i], strlen(bad[i])), CKR_MECHANISM_PARAM_INVALID, what);
     }
     p11kms_context_free(c);
 }
@@ -116,7 +116,8 @@ static void test_bounds(void)
     big = malloc(9000);
     memset(big, 'x', 9000);
     p11kms_context_new(&c);
-    is_rv(add_bytes(c, "k", 1, big, 8186), CKR_MECHANISM_PARAM_INVALID, "8193-byte encoding refused");
+    is_rv(add_bytes(c, "k", 1, big, 8186), CKR_MECHANISM_PARAM_INVALID,
+          "8193-byte encoding refused");
     is_rv(add_bytes(c, "k", 1, big, 8185), CKR_OK, "8192-byte encoding accepted");
     is_num(p11kms_context_encoded_len(c), 8192, "encoded_len is 8192");
     is_rv(p11kms_context_add(c, "k", 1, big, 8186, 1), CKR_MECHANISM_PARAM_INVALID,
@@ -137,8 +138,8 @@ static void test_bounds(void)
 static void test_encode_decode(void)
 {
     static const char *const kv[] = {"b", "2", "a", "1", "ab", ""};
-    static const uint8_t want[] = {0, 3, 0, 1, 'a', 0, 1, '1', 0, 2, 'a', 'b', 0, 0,
-                                   0, 1, 'b', 0, 1, '2'};
+    static const uint8_t want[] = {0,   3,   0, 1, 'a', 0, 1,   '1', 0, 2,
+                                   'a', 'b', 0, 0, 0,   1, 'b', 0,   1, '2'};
     static const uint8_t empty[] = {0, 0};
     p11kms_context *c = ctx_of(kv, 3), *d = NULL, *e = NULL;
     uint8_t *enc = NULL, buf[64];
@@ -347,8 +348,8 @@ static void test_mechanism(void)
     p.flags = P11KMS_FLAG_MERGE_DEFAULT_CONTEXT;
     refused(&m, deflt, "twice", "duplicate given keys refused with merge too");
     p.flags = 0;
-    pairs[1] = (CK_P11KMS_CONTEXT_PAIR){(CK_UTF8CHAR_PTR) "\xed\xa0\x80", 3,
-                                        (CK_UTF8CHAR_PTR) "v", 1};
+    pairs[1] =
+        (CK_P11KMS_CONTEXT_PAIR){(CK_UTF8CHAR_PTR) "\xed\xa0\x80", 3, (CK_UTF8CHAR_PTR) "v", 1};
     refused(&m, deflt, "UTF-8", "surrogate key refused");
     for (i = 0; i < 65; i++) {
         static char keys[65][4];

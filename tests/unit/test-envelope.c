@@ -33,10 +33,41 @@ static uint8_t *encode(const p11kms_envelope *e, size_t *len)
 
 static void test_exact_bytes(void)
 {
-    static const uint8_t want[] = {
-        'P', 'K', 'M', 'S', 1, 2,
-        /* blob 1 */ 2, 0, 3, 'a', 'r', 'n', 0, 0, 0, 7, 0, 0, 0, 2, 0xee, 0xee,
-        /* blob 2 */ 1, 0, 1, 'k', 0x01, 0x02, 0x03, 0x04, 0, 0, 0, 1, 0x11};
+    static const uint8_t want[] = {'P',
+                                   'K',
+                                   'M',
+                                   'S',
+                                   1,
+                                   2,
+                                   /* blob 1 */ 2,
+                                   0,
+                                   3,
+                                   'a',
+                                   'r',
+                                   'n',
+                                   0,
+                                   0,
+                                   0,
+                                   7,
+                                   0,
+                                   0,
+                                   0,
+                                   2,
+                                   0xee,
+                                   0xee,
+                                   /* blob 2 */ 1,
+                                   0,
+                                   1,
+                                   'k',
+                                   0x01,
+                                   0x02,
+                                   0x03,
+                                   0x04,
+                                   0,
+                                   0,
+                                   0,
+                                   1,
+                                   0x11};
     p11kms_envelope e = {0}, p;
     uint8_t buf[64];
     size_t len;
@@ -106,8 +137,8 @@ static void test_truncation_and_trailing(void)
 }
 
 /* Parse a one-blob envelope built by hand, with the given field values. */
-static CK_RV parse_one(uint8_t magic0, uint8_t version, uint8_t count, uint8_t id,
-                       size_t ref_len, uint8_t ref_fill, size_t ct_len)
+static CK_RV parse_one(uint8_t magic0, uint8_t version, uint8_t count, uint8_t id, size_t ref_len,
+                       uint8_t ref_fill, size_t ct_len)
 {
     size_t len = 6 + 11 + ref_len + ct_len, off = 0;
     uint8_t *b = calloc(1, len);
@@ -129,8 +160,8 @@ static CK_RV parse_one(uint8_t magic0, uint8_t version, uint8_t count, uint8_t i
     b[off++] = (uint8_t)(ct_len >> 8);
     b[off++] = (uint8_t)ct_len;
     rv = p11kms_envelope_parse(b, len, &p);
-    if (rv == CKR_OK && (p.n != 1 || strlen(p.blobs[0].key_ref) != ref_len ||
-                         p.blobs[0].ct_len != ct_len))
+    if (rv == CKR_OK &&
+        (p.n != 1 || strlen(p.blobs[0].key_ref) != ref_len || p.blobs[0].ct_len != ct_len))
         rv = CKR_GENERAL_ERROR;
     p11kms_envelope_clear(&p);
     free(b);
