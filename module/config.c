@@ -856,15 +856,31 @@ static void quick_form(const char *v, const char **backend, const char **key_id,
     }
 }
 
+/* Add a string member; 0 when out of memory. */
+static int add_str(json_object *o, const char *name, const char *value)
+{
+    json_object *v = json_object_new_string(value);
+
+    if (v == NULL || json_object_object_add(o, name, v) != 0) {
+        json_object_put(v);
+        return 0;
+    }
+    return 1;
+}
+
+/*
+ * Quick mode is written as the equivalent configuration document and parsed like any other, so
+ * a quick key obeys exactly the rules (and gets the defaults) of a configured one.
+ */
 CK_RV p11kms_config_quick(const char *kms_key_id, p11kms_config **out)
 {
     CK_RV rv = CKR_HOST_MEMORY;
     parser ps = {QUICK_ORIGIN, "", 0, NULL};
-    const char *backend, *key_id, *key_file;
-    p11kms_config *cfg = NULL;
-    p11kms_token_config *tc;
-    p11kms_key_config *kc;
-    char *file_copy = NULL, clean[65];
+    const char *backend, *key_id, *key_file, *text;
+    json_object *root = json_object_new_object(), *tokens = json_object_new_array(),
+                *token = json_object_new_object(), *keys = json_object_new_array(),
+                *key = json_object_new_object();
+    char clean[65];
 
     *out = NULL;
     printable(clean, sizeof(clean), kms_key_id != NULL ? kms_key_id : "");
@@ -877,56 +893,37 @@ CK_RV p11kms_config_quick(const char *kms_key_id, p11kms_config **out)
                   clean);
         goto out;
     }
-    if (strlen(key_id) > P11KMS_KEY_REF_MAX ||
-        !p11kms_utf8_valid((const uint8_t *)key_id, strlen(key_id))) {
-        rv = fail(&ps, "the key reference must be valid UTF-8 of at most %d bytes",
-                  P11KMS_KEY_REF_MAX);
+    if (!p11kms_utf8_valid((const uint8_t *)key_id, strlen(key_id))) {
+        rv = fail(&ps, "the key reference is not valid UTF-8");
         goto out;
     }
-    if (p11kms_backend_find(backend) == NULL) {
-        rv = fail(&ps, "backend %s is not available in this build", backend);
+    if (root == NULL || tokens == NULL || token == NULL || keys == NULL || key == NULL)
         goto out;
-    }
-    cfg = calloc(1, sizeof(*cfg));
-    if (cfg == NULL)
+    if (!add_str(key, "label", "default") || !add_str(key, "backend", backend) ||
+        !add_str(key, "key_id", key_id) || (key_file && !add_str(key, "key_file", key_file)))
         goto out;
-    cfg->log_level = -1;
-    cfg->tokens = tc = calloc(1, sizeof(*tc));
-    if (tc == NULL)
+    if (json_object_array_add(keys, key) != 0)
         goto out;
-    cfg->n_tokens = 1;
-    tc->label = strdup("p11kms");
-    tc->keys = kc = calloc(1, sizeof(*kc));
-    if (tc->label == NULL || kc == NULL)
+    key = NULL;
+    if (!add_str(token, "label", "p11kms") || json_object_object_add(token, "keys", keys) != 0)
         goto out;
-    tc->n_keys = 1;
-    kc->label = strdup("default");
-    kc->backend = strdup(backend);
-    kc->key_id = strdup(key_id);
-    kc->perms = P11KMS_PERM_ALL;
-    kc->options = calloc(1, sizeof(*kc->options));
-    if (kc->label == NULL || kc->backend == NULL || kc->key_id == NULL || kc->options == NULL)
+    keys = NULL;
+    if (json_object_array_add(tokens, token) != 0)
         goto out;
-    if ((rv = p11kms_context_new(&kc->context)) != CKR_OK)
+    token = NULL;
+    if (json_object_object_add(root, "tokens", tokens) != 0)
         goto out;
-    if (key_file != NULL) {
-        rv = CKR_HOST_MEMORY;
-        file_copy = strdup(key_file);
-        if (file_copy == NULL)
-            goto out;
-        rv = add_option(kc, "key_file", file_copy);
-        file_copy = NULL;
-        if (rv != CKR_OK)
-            goto out;
-    }
-    rv = finish_key(&ps, kc);
-    if (rv != CKR_OK)
+    tokens = NULL;
+    text = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN);
+    if (text == NULL)
         goto out;
-    *out = cfg;
-    cfg = NULL;
+    rv = p11kms_config_parse(text, strlen(text), QUICK_ORIGIN, out);
 out:
-    free(file_copy);
-    p11kms_config_free(cfg);
+    json_object_put(key);
+    json_object_put(keys);
+    json_object_put(token);
+    json_object_put(tokens);
+    json_object_put(root);
     return rv;
 }
 
