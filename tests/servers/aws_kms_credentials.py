@@ -186,7 +186,14 @@ def sts_request(handler, body):
 CREDENTIAL_ROUTES = {
     ("PUT", "/latest/api/token"): ("imds-token", imds_token),
     ("GET", "/latest/meta-data/iam/security-credentials/"): ("imds-role", imds_role),
-    ("GET", "/latest/meta-data/iam/security-credentials/*"): ("imds-credentials",
-                                                              imds_credentials),
     ("GET", "/ecs/credentials"): ("container", container),
 }
+IMDS_ROLE_PREFIX = "/latest/meta-data/iam/security-credentials/"
+
+
+def credential_route(method, path):
+    """(op name, handler) for a credential endpoint, or None."""
+    route = CREDENTIAL_ROUTES.get((method, path))
+    if route is None and method == "GET" and path.startswith(IMDS_ROLE_PREFIX):
+        route = ("imds-credentials", imds_credentials)
+    return route

@@ -24,7 +24,7 @@ import aws_kms_ops  # noqa: E402
 import aws_kms_store  # noqa: E402
 import sigv4_oracle  # noqa: E402
 from aws_kms_control import handle_control  # noqa: E402
-from aws_kms_credentials import CREDENTIAL_ROUTES, sts_error, sts_request  # noqa: E402
+from aws_kms_credentials import credential_route, sts_error, sts_request  # noqa: E402
 from aws_kms_store import KmsError, client_error  # noqa: E402
 
 LOG = logging.getLogger("awskms")
@@ -144,8 +144,9 @@ class Handler(BaseHTTPRequestHandler):
     def _dispatch(self):
         try:
             body = self._read_body()
-        except (KmsError, ValueError):
-            self.send_body(413, b'{"message":"bad request body"}', "application/json")
+        except (KmsError, ValueError) as e:
+            status = e.status if isinstance(e, KmsError) else 400
+            self.send_body(status, b'{"message":"unreadable request body"}', "application/json")
             self.close_connection = True
             return
         path = self.path.split("?", 1)[0]
@@ -158,10 +159,7 @@ class Handler(BaseHTTPRequestHandler):
                                             self.server.server_address[1])
             self.send_body(status, json.dumps(answer).encode(), "application/json")
             return
-        route = CREDENTIAL_ROUTES.get((self.command, path))
-        if route is None and path.startswith("/latest/meta-data/iam/security-credentials/") \
-                and self.command == "GET":
-            route = CREDENTIAL_ROUTES[("GET", "/latest/meta-data/iam/security-credentials/*")]
+        route = credential_route(self.command, path)
         if route is not None:
             op, func = route
             self._serve(op, False, lambda: func(self, body))
@@ -185,25 +183,24 @@ class Handler(BaseHTTPRequestHandler):
         fault = self.store.take_fault(op, is_kms)
         if fault is not None:
             LOG.info("conn %d: %s: fault %s", self.conn_id, op, fault["kind"])
-            if fault["kind"] == "delay":
-                time.sleep(fault["delay_ms"] / 1000.0)
-            elif self._serve_fault(op, is_kms, fault):
+            if fault["kind"] != "delay":
+                self._serve_fault(op, is_kms, fault)
                 return
+            time.sleep(fault["delay_ms"] / 1000.0)     # then answer normally
         work()
 
     def _serve_fault(self, op, is_kms, fault):
-        """Answer with the fault; False when the request should then proceed (delay)."""
         kind = fault["kind"]
         if kind == "drop":
             self.store.record(self._entry(op, 0, "dropped", fault=kind))
             self.drop()
-            return True
+            return
         if kind == "garbage":
             status = fault.get("status") or 200
             ctype = JSON_TYPE if is_kms else ("text/xml" if op == "sts" else "application/json")
             self.send_body(status, GARBAGE, ctype)
             self.store.record(self._entry(op, status, "garbage", fault=kind))
-            return True
+            return
         if kind == "throttle":
             status, code, msg = (400, "ThrottlingException", "Rate exceeded") if is_kms else \
                 (400, "Throttling", "Rate exceeded") if op == "sts" else \
@@ -223,7 +220,6 @@ class Handler(BaseHTTPRequestHandler):
             self.send_body(status, json.dumps({"Code": code, "Message": msg}).encode(),
                            "application/json")
             self.store.record(self._entry(op, status, code, fault=kind))
-        return True
 
     # ---- KMS -------------------------------------------------------------------------------
 
