@@ -112,7 +112,7 @@ CK_RV p11kms_aws_call(p11kms_aws_client *c, const char *op, const char *what,
     char text[600];
     uint64_t now;
     unsigned long left, delay;
-    int attempt, kind, cost = 0;
+    int attempt, kind, cost = 0, temporary, refreshed = 0;
 
     memset(reply, 0, sizeof(*reply));
     memset(&cr, 0, sizeof(cr));
@@ -130,6 +130,7 @@ CK_RV p11kms_aws_call(p11kms_aws_client *c, const char *op, const char *what,
         rv = p11kms_aws_provider_creds(c->creds, deadline_ms, &cr);
         if (rv != CKR_OK)
             goto out; /* logged by the credential source */
+        temporary = cr.session_token != NULL;
         now = p11kms_aws_now_ms();
         left = now < deadline_ms ? (unsigned long)(deadline_ms - now) : 1;
         p11kms_http_response_clear(&reply->resp);
@@ -164,8 +165,18 @@ CK_RV p11kms_aws_call(p11kms_aws_client *c, const char *op, const char *what,
             p11kms_aws_error_parse((const char *)reply->resp.body.data, reply->resp.body.len,
                                    a.status, a.code, sizeof(a.code), a.message,
                                    sizeof(a.message));
-            if (p11kms_aws_error_is_auth(a.code))
+            if (p11kms_aws_error_is_auth(a.code)) {
                 p11kms_aws_provider_invalidate(c->creds);
+                /* Temporary credentials can be revoked or expire early (clock skew, a
+                 * shortened session): fetch fresh ones and try once more, at once. */
+                if (temporary && !refreshed && attempt < c->max_attempts) {
+                    refreshed = 1;
+                    LOG_I("aws: %s %s: credentials rejected (%s, request id %s); retrying with "
+                          "fresh ones",
+                          op, what, a.code, a.request_id[0] ? a.request_id : "none");
+                    continue;
+                }
+            }
         } else {
             snprintf(a.transport, sizeof(a.transport), "%s", reply->resp.error);
         }
