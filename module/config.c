@@ -662,22 +662,30 @@ static size_t find_escaped_nul(const char *text, size_t len)
     return len;
 }
 
-static void wipe_pins(json_object *root)
+/* Wipe every string of the parsed tree before json-c frees it: PINs, and backend options that
+ * may be credentials. Recursion is bounded by the tokener's depth limit. */
+static void wipe_strings(json_object *o)
 {
-    json_object *tokens, *tok, *pin;
     size_t i;
 
-    if (!json_object_is_type(root, json_type_object) ||
-        !json_object_object_get_ex(root, "tokens", &tokens) ||
-        !json_object_is_type(tokens, json_type_array))
-        return;
-    for (i = 0; i < json_object_array_length(tokens); i++) {
-        tok = json_object_array_get_idx(tokens, i);
-        if (json_object_is_type(tok, json_type_object) &&
-            json_object_object_get_ex(tok, "pin", &pin) &&
-            json_object_is_type(pin, json_type_string))
-            OPENSSL_cleanse((char *)json_object_get_string(pin),
-                            (size_t)json_object_get_string_len(pin));
+    switch (json_object_get_type(o)) {
+    case json_type_string:
+        OPENSSL_cleanse((char *)json_object_get_string(o), (size_t)json_object_get_string_len(o));
+        break;
+    case json_type_array:
+        for (i = 0; i < json_object_array_length(o); i++)
+            wipe_strings(json_object_array_get_idx(o, i));
+        break;
+    case json_type_object: {
+        json_object_object_foreach(o, name, value)
+        {
+            (void)name;
+            wipe_strings(value);
+        }
+        break;
+    }
+    default:
+        break;
     }
 }
 
@@ -729,7 +737,7 @@ CK_RV p11kms_config_parse(const char *text, size_t len, const char *origin, p11k
     *out = cfg;
     cfg = NULL;
 out:
-    wipe_pins(root);
+    wipe_strings(root);
     json_object_put(root);
     /* The tokener's buffer holds the last string it read, which may be a PIN. */
     if (tok != NULL) {
