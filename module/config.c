@@ -1,5 +1,6 @@
 /* config.c - the JSON configuration (json-c) into typed structs: bounded parsing with one error
- * line per failure naming file, field path and problem; file rules; KMS_KEY_ID quick mode. */
+ * line per failure naming file, field path and problem; file rules; KMS_KEY_ID quick mode.
+ * No shared state: each call works on its own parser and result. */
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>

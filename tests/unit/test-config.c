@@ -66,6 +66,44 @@ static void bad(const char *text, const char *path, const char *problem, const c
     bad_origin(text, 0, ORIGIN, path, problem, what);
 }
 
+/* text with its one "@" replaced by value (malloc'd). */
+static char *subst(const char *text, const char *value)
+{
+    const char *at = strchr(text, '@');
+    size_t head = (size_t)(at - text), n = strlen(text) + strlen(value);
+    char *out = malloc(n);
+
+    memcpy(out, text, head);
+    strcpy(out + head, value);
+    strcat(out, at + 1);
+    return out;
+}
+
+/*
+ * A length bound: doc (one '@' for the value) with max + 1 bytes is refused at path with
+ * problem; with max bytes it parses. Returns that configuration for further checks.
+ */
+static p11kms_config *bound(const char *doc_text, size_t max, const char *path, const char *problem,
+                            const char *what)
+{
+    char *value = malloc(max + 2), *text, label[160];
+    p11kms_config *cfg;
+
+    memset(value, 'x', max + 1);
+    value[max + 1] = '\0';
+    text = subst(doc_text, value);
+    snprintf(label, sizeof(label), "%s: %zu bytes refused", what, max + 1);
+    bad(text, path, problem, label);
+    free(text);
+    value[max] = '\0';
+    text = subst(doc_text, value);
+    snprintf(label, sizeof(label), "%s: %zu bytes accepted", what, max);
+    cfg = good(text, label);
+    free(value);
+    free(text);
+    return cfg;
+}
+
 static void test_full_document(void)
 {
     p11kms_config *cfg = good("{'log': {'level': 'debug', 'destination': 'file:/var/log/p.log'},"
@@ -208,15 +246,11 @@ static void test_tokens(void)
 static void test_pin(void)
 {
     p11kms_config *cfg;
-    char text[600];
 
     bad("{'tokens': [{'label': 'a', 'pin': 1234}]}", "tokens[0].pin", "must be a string",
         "numeric pin");
     bad("{'tokens': [{'label': 'a', 'pin': ''}]}", "tokens[0].pin", "1..256", "empty pin");
-    snprintf(text, sizeof(text), "{'tokens': [{'label': 'a', 'pin': '%0257d'}]}", 0);
-    bad(text, "tokens[0].pin", "not 257", "257-byte pin");
-    snprintf(text, sizeof(text), "{'tokens': [{'label': 'a', 'pin': '%0256d'}]}", 0);
-    cfg = good(text, "256-byte pin");
+    cfg = bound("{'tokens': [{'label': 'a', 'pin': '@'}]}", 256, "tokens[0].pin", "not 257", "pin");
     ok(cfg != NULL && strlen(cfg->tokens[0].pin) == 256, "256-byte pin kept");
     p11kms_config_free(cfg);
 
@@ -246,7 +280,6 @@ static void test_pin(void)
 static void test_key_fields(void)
 {
     p11kms_config *cfg;
-    char *text, label[300];
 
     bad("{'tokens': [{'label': 't', 'keys': [7]}]}", KEYPATH, "must be an object", "key type");
     bad("{'tokens': [{'label': 't', 'keys': [{'label': 'k'}]}]}", KEYPATH, "backend is required",
@@ -259,16 +292,9 @@ static void test_key_fields(void)
         "label is required", "key without label");
     bad(KEY("'key_id': 'insecure-test-key', 'label': ''"), KEYPATH ".label", "1..256",
         "empty key label");
-    memset(label, 'L', 257);
-    label[257] = '\0';
-    text = malloc(1024);
-    snprintf(text, 1024, KEY("'key_id': 'insecure-test-key', 'label': '%s'"), label);
-    bad(text, KEYPATH ".label", "not 257", "257-byte key label");
-    label[256] = '\0';
-    snprintf(text, 1024, KEY("'key_id': 'insecure-test-key', 'label': '%s'"), label);
-    cfg = good(text, "256-byte key label");
+    cfg = bound(KEY("'key_id': 'insecure-test-key', 'label': '@'"), 256, KEYPATH ".label",
+                "not 257", "key label");
     p11kms_config_free(cfg);
-    free(text);
     bad("{'tokens': [{'label': 't', 'keys': [{'label': 'k', 'backend': 'local', 'key_id': "
         "'insecure-test-key'}, {'label': 'k', 'backend': 'local', 'key_id': "
         "'insecure-test-key'}]}]}",
@@ -285,22 +311,10 @@ static void test_key_fields(void)
     bad(KEY("'key_id': 'my-key'"), KEYPATH, "insecure-test-key", "local key_id rule");
     bad(KEY("'permissions': ['wrap']"), KEYPATH, "key_id is required (or key_file)",
         "local key without key_id and key_file");
-    text = malloc(4200);
-    memset(label, 0, sizeof(label));
-    {
-        char *id = malloc(2050);
-        memset(id, 'i', 2049);
-        id[2049] = '\0';
-        snprintf(text, 4200, KEY("'key_file': '/k', 'key_id': '%s'"), id);
-        bad(text, KEYPATH ".key_id", "not 2049", "2049-byte key_id");
-        id[2048] = '\0';
-        snprintf(text, 4200, KEY("'key_file': '/k', 'key_id': '%s'"), id);
-        cfg = good(text, "2048-byte key_id with key_file");
-        ok(cfg != NULL && strlen(cfg->tokens[0].keys[0].key_id) == 2048, "key_id kept");
-        p11kms_config_free(cfg);
-        free(id);
-    }
-    free(text);
+    cfg = bound(KEY("'key_file': '/k', 'key_id': '@'"), 2048, KEYPATH ".key_id", "not 2049",
+                "key_id");
+    ok(cfg != NULL && strlen(cfg->tokens[0].keys[0].key_id) == 2048, "key_id kept");
+    p11kms_config_free(cfg);
     bad(KEY("'key_id': 'insecure-test-key', 'colour': 'red'"), KEYPATH ".colour",
         "unknown field \"colour\" (backend local also accepts: key_file)",
         "unknown key field lists the backend's options");
@@ -341,20 +355,10 @@ static void test_permissions_context_id(void)
         off += (size_t)snprintf(text + off, sizeof(text) - off, "%s'k%zu':''", i ? "," : "", i);
     snprintf(text + off, sizeof(text) - off, "}}]}]}");
     bad(text, KEYPATH ".context.k64", "more than 64 context pairs", "65 context pairs");
-    {
-        /* One pair: 2 + 2 + 1 + 2 + L bytes; L = 8185 fits exactly. */
-        char *big = malloc(9000), *t = malloc(9300);
-        memset(big, 'v', 8186);
-        big[8186] = '\0';
-        snprintf(t, 9300, PK("'context': {'a': '%s'}"), big);
-        bad(t, KEYPATH ".context.a", "exceed 8192", "context encoding 8193 bytes");
-        big[8185] = '\0';
-        snprintf(t, 9300, PK("'context': {'a': '%s'}"), big);
-        cfg = good(t, "context encoding 8192 bytes");
-        p11kms_config_free(cfg);
-        free(big);
-        free(t);
-    }
+    /* One pair: 2 + 2 + 1 + 2 + L bytes; L = 8185 makes exactly 8192. */
+    cfg = bound(PK("'context': {'a': '@'}"), 8185, KEYPATH ".context.a", "exceed 8192",
+                "context value");
+    p11kms_config_free(cfg);
 
     bad(PK("'id': 'abc'"), KEYPATH ".id", "even number of hex digits", "odd id");
     bad(PK("'id': 'zz'"), KEYPATH ".id", "hex", "non-hex id");
