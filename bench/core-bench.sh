@@ -84,7 +84,8 @@ awk -v kw1="$(field pairs_per_s "$k_w1")" -v kw2="$(field pairs_per_s "$k_w2")" 
     -v sw1="$(field pairs_per_s "$s_w1")" -v sw2="$(field pairs_per_s "$s_w2")" \
     -v kgm="$(field module_mib_s "$k_gcm")" -v kge="$(field evp_mib_s "$k_gcm")" \
     -v sgm="$(field module_mib_s "$s_gcm")" -v sge="$(field evp_mib_s "$s_gcm")" \
-    -v kmf="$(field rss_first_kib "$k_mem")" -v kml="$(field rss_last_kib "$k_mem")" \
+    -v kc2="$(field cpus "$k_w2")" -v sc2="$(field cpus "$s_w2")" \
+    -v load="$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)" \
     -v kmg="$(field growth_kib "$k_mem")" -v smg="$(field growth_kib "$s_mem")" \
     -v ims="$(field median_ms "$k_init")" -v imin="$(field min_ms "$k_init")" \
     -v imax="$(field max_ms "$k_init")" -v ncpu="$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo '?')" \
@@ -96,12 +97,13 @@ function fx(r) { return r == "" ? "n/a" : sprintf("%.2fx", r) }
 function pct(r) { return r == "" ? "n/a" : sprintf("%.1f%%", 100 * r) }
 function verdict(ok, r) { return r == "" ? "n/a" : (ok ? "PASS" : "MISS") }
 BEGIN {
-    printf "\n%d CPUs online; %s s per timed figure; 32-byte data keys; 16 KiB GCM buffers\n\n",
-        ncpu, secs
+    printf "\n%d CPUs online, load average %s; %s s per timed figure; 32-byte data keys; "\
+        "16 KiB GCM buffers\n\n", ncpu, load, secs
     printf "%-44s %14s %14s\n", "", "p11kms", "SoftHSM2"
     printf "%-44s %14s %14s\n", "wrap+unwrap pairs/s, 1 thread", num(kw1), num(sw1)
     printf "%-44s %14s %14s\n", "wrap+unwrap pairs/s, 2 threads", num(kw2), num(sw2)
     printf "%-44s %14s %14s\n", "  2 threads / 1 thread", fx(ratio(kw2, kw1)), fx(ratio(sw2, sw1))
+    printf "%-44s %14s %14s\n", "  CPUs kept busy by the 2 threads", num(kc2), num(sc2)
     printf "%-44s %14s %14s\n", "AES-256-GCM C_Encrypt MiB/s", num(kgm), num(sgm)
     printf "%-44s %14s %14s\n", "  raw OpenSSL EVP, same process, MiB/s", num(kge), num(sge)
     printf "%-44s %14s %14s\n", "  module / EVP", pct(ratio(kgm, kge)), pct(ratio(sgm, sge))
