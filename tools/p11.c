@@ -254,6 +254,9 @@ int tool_p11_open(const tool_common *c, const char *key_spec, tool_p11 **out)
         s->id = ids[i];
         if (p->f->C_GetTokenInfo(ids[i], &s->info) != CKR_OK)
             continue;
+        /* A free slot (SoftHSM's, say) shows an uninitialised token nobody can open. */
+        if (!(s->info.flags & CKF_TOKEN_INITIALIZED))
+            continue;
         trim_label(s->label, s->info.label, sizeof(s->info.label));
         if (!token_matches(token_uri, is_uri(c->token) ? NULL : c->token, s))
             continue;
