@@ -84,7 +84,8 @@ int p11kms_aws_keyref_parse(const char *s, p11kms_aws_keyref *out)
     if (field(out->partition, sizeof(out->partition), p[1], p[2] - 1, "-", 0) != 0 ||
         strncmp(p[2], "kms:", 4) != 0 ||
         field(out->region, sizeof(out->region), p[3], p[4] - 1, "-", 0) != 0 ||
-        field(out->account, sizeof(out->account), p[4], p[5] - 1, "", 0) != 0)
+        field(out->account, sizeof(out->account), p[4], p[5] - 1, "", 0) != 0 ||
+        strspn(out->account, "0123456789") != strlen(out->account))
         return -1;
     e = s + n;
     if (strncmp(p[5], "key/", 4) == 0 && key_id_ok(p[5] + 4, (size_t)(e - p[5] - 4))) {

@@ -1,0 +1,487 @@
+/* test-aws-wire.c - unit tests of the aws backend's parsers and rules: JSON reader/writer,
+ * base64, STS XML, times, the INI reader, key references, error codes, retry classes, backoff,
+ * the retry quota, credential answers; then a seeded mutation run over every parser. */
+#include <stdint.h>
+#include "tests/test.h"
+#include "module/aws-client.h"
+#include "module/aws-creds.h"
+#include "module/aws-ini.h"
+#include "module/aws-retry.h"
+#include "module/aws-wire.h"
+#include "module/http.h"
+#include "module/secmem.h"
+
+static int json_get_string(const char *doc, const char *name, char **out)
+{
+    p11kms_aws_json root, v;
+
+    *out = NULL;
+    return p11kms_aws_json_parse(doc, strlen(doc), &root) == 0 &&
+           p11kms_aws_json_member(&root, name, &v) && p11kms_aws_json_string(&v, 4096, out) == 0;
+}
+
+static void test_json(void)
+{
+    static const char *const bad[] = {
+        "", "[]", "{", "{\"a\"}", "{\"a\":}", "{\"a\":1,}", "{\"a\":01}", "{\"a\":\"x}",
+        "{\"a\":\"\\x\"}", "{\"a\":\"\\u12\"}", "{\"a\":tru}", "{\"a\":1} x", "{\"a\":\"\x01\"}",
+        "{'a':1}", "{\"a\":-}", "{\"a\":1.}", "{\"a\":1e}", NULL,
+    };
+    const char *doc = " {\"KeyId\": \"arn:x\", \"n\": -1.5e3, \"t\": true, \"f\": false,\n"
+                      "  \"z\": null, \"o\": {\"in\": [1, {\"k\": \"v\"}, \"s\"]},"
+                      " \"e\": \"a\\\"b\\\\c\\/d\\n\\u00e9\\ud83d\\ude00\", \"K\\u0065y\": \"esc\"} ";
+    p11kms_aws_json root, v, o, arr, el;
+    char *s = NULL, num[32];
+    int b = -1, i, deep_ok;
+    char deep[200];
+
+    for (i = 0; bad[i] != NULL; i++)
+        ok(p11kms_aws_json_parse(bad[i], strlen(bad[i]), &root) != 0, bad[i]);
+    ok(p11kms_aws_json_parse(doc, strlen(doc), &root) == 0, "a document with every JSON type");
+    ok(p11kms_aws_json_member(&root, "KeyId", &v) && p11kms_aws_json_string(&v, 100, &s) == 0 &&
+           strcmp(s, "arn:x") == 0,
+       "string member");
+    free(s);
+    ok(!p11kms_aws_json_member(&root, "in", &v), "nested members are not top-level members");
+    ok(p11kms_aws_json_member(&root, "t", &v) && p11kms_aws_json_bool(&v, &b) == 0 && b == 1,
+       "true");
+    ok(p11kms_aws_json_member(&root, "n", &v) &&
+           p11kms_aws_json_number_text(&v, num, sizeof(num)) == 0 && strcmp(num, "-1.5e3") == 0,
+       "number text");
+    ok(p11kms_aws_json_member(&root, "z", &v) && p11kms_aws_json_string(&v, 10, &s) != 0,
+       "null is not a string");
+    ok(p11kms_aws_json_member(&root, "o", &o) && p11kms_aws_json_member(&o, "in", &arr) &&
+           p11kms_aws_json_index(&arr, 1, &el) && p11kms_aws_json_member(&el, "k", &v) &&
+           p11kms_aws_json_string(&v, 10, &s) == 0 && strcmp(s, "v") == 0,
+       "nested object in an array");
+    free(s);
+    ok(!p11kms_aws_json_index(&arr, 3, &el), "past the end of an array");
+    ok(p11kms_aws_json_member(&root, "e", &v) && p11kms_aws_json_string(&v, 100, &s) == 0 &&
+           strcmp(s, "a\"b\\c/d\n\xc3\xa9\xf0\x9f\x98\x80") == 0,
+       "escapes, \\u and surrogate pairs decode to UTF-8");
+    free(s);
+    ok(p11kms_aws_json_member(&root, "e", &v) && p11kms_aws_json_string(&v, 5, &s) != 0,
+       "a string longer than the limit is refused");
+    ok(p11kms_aws_json_member(&root, "Key", &v) && p11kms_aws_json_string(&v, 10, &s) == 0 &&
+           strcmp(s, "esc") == 0,
+       "escaped member names match");
+    free(s);
+    ok(!json_get_string("{\"a\": \"\\ud800\"}", "a", &s), "a lone surrogate is refused");
+    ok(!json_get_string("{\"a\": \"x\\u0000y\"}", "a", &s), "an escaped NUL is refused");
+
+    memset(deep, '[', 100);
+    strcpy(deep + 100, "]");
+    deep[0] = '{';
+    deep_ok = p11kms_aws_json_parse(deep, strlen(deep), &root) != 0;
+    ok(deep_ok, "nesting beyond the depth bound is refused");
+}
+
+static void test_writer_and_base64(void)
+{
+    p11kms_aws_sbuf b;
+    uint8_t raw[300], back[300];
+    char *s = NULL;
+    size_t i, n;
+    long got;
+    p11kms_aws_json root, v;
+    uint8_t *dec = NULL;
+
+    p11kms_aws_sbuf_init(&b, 0);
+    p11kms_aws_sbuf_str(&b, "{\"s\":");
+    p11kms_aws_sbuf_json_string(&b, "q\"b\\\x01\n\xc3\xa9", 8);
+    p11kms_aws_sbuf_str(&b, ",\"b\":\"");
+    for (i = 0; i < sizeof(raw); i++)
+        raw[i] = (uint8_t)(i * 7 + 3);
+    p11kms_aws_sbuf_base64(&b, raw, sizeof(raw));
+    p11kms_aws_sbuf_str(&b, "\"}");
+    ok(!b.failed, "writer");
+    ok(json_get_string(b.p, "s", &s) && strcmp(s, "q\"b\\\x01\n\xc3\xa9") == 0,
+       "what the writer escapes the reader restores");
+    free(s);
+    ok(p11kms_aws_json_parse(b.p, b.len, &root) == 0 && p11kms_aws_json_member(&root, "b", &v) &&
+           p11kms_aws_json_base64(&v, 300, &dec, &n) == 0 && n == 300 &&
+           memcmp(dec, raw, 300) == 0,
+       "base64 round trip of 300 bytes");
+    p11kms_secure_free(dec, n);
+    ok(p11kms_aws_json_base64(&v, 299, &dec, &n) != 0, "base64 over the size limit is refused");
+    p11kms_aws_sbuf_wipe(&b);
+
+    for (n = 0; n <= 5; n++) {
+        p11kms_aws_sbuf_init(&b, 0);
+        p11kms_aws_sbuf_base64(&b, (const uint8_t *)"hello", n);
+        got = p11kms_aws_base64_decode(b.p ? b.p : "", b.len, back);
+        ok(got == (long)n && memcmp(back, "hello", n) == 0, "base64 of 0..5 bytes");
+        p11kms_aws_sbuf_wipe(&b);
+    }
+    ok(p11kms_aws_base64_decode("aGVsbG8", 7, back) < 0, "unpadded base64 is refused");
+    ok(p11kms_aws_base64_decode("aGVsbG9=", 8, back) < 0, "non-canonical final bits refused");
+    ok(p11kms_aws_base64_decode("aG=sbG8=", 8, back) < 0, "padding inside is refused");
+    ok(p11kms_aws_base64_decode("aGVs bG8", 8, back) < 0, "whitespace is refused");
+    ok(p11kms_aws_base64_decode("aGVsbA==", 8, back) == 4, "two padding characters");
+
+    p11kms_aws_sbuf_init(&b, 10);
+    p11kms_aws_sbuf_str(&b, "0123456789");
+    ok(!b.failed, "a bounded buffer takes up to its bound");
+    p11kms_aws_sbuf_char(&b, 'x');
+    ok(b.failed, "and fails past it");
+    p11kms_aws_sbuf_wipe(&b);
+
+    p11kms_aws_sbuf_init(&b, 0);
+    p11kms_aws_sbuf_form(&b, "arn:aws:iam::1:role/a b+c~");
+    ok(strcmp(b.p, "arn%3Aaws%3Aiam%3A%3A1%3Arole%2Fa%20b%2Bc~") == 0, "form encoding");
+    p11kms_aws_sbuf_wipe(&b);
+}
+
+static void test_xml_and_time(void)
+{
+    const char *x = "<R><Credentials><AccessKeyId>ASIA1</AccessKeyId><SecretAccessKey>s&amp;"
+                    "&lt;&gt;&quot;&apos;&#65;&#x42;</SecretAccessKey></Credentials></R>";
+    char *s = NULL;
+    time_t t;
+
+    ok(p11kms_aws_xml_text(x, strlen(x), "AccessKeyId", 64, &s) == 0 && strcmp(s, "ASIA1") == 0,
+       "XML element text");
+    free(s);
+    ok(p11kms_aws_xml_text(x, strlen(x), "SecretAccessKey", 64, &s) == 0 &&
+           strcmp(s, "s&<>\"'AB") == 0,
+       "XML entities and character references");
+    free(s);
+    ok(p11kms_aws_xml_text(x, strlen(x), "Missing", 64, &s) != 0, "absent element");
+    ok(p11kms_aws_xml_text("<a>&bogus;</a>", 14, "a", 64, &s) != 0, "unknown entity refused");
+    ok(p11kms_aws_xml_text("<a>x<b/></a>", 12, "a", 64, &s) != 0, "markup inside refused");
+    ok(p11kms_aws_xml_text("<a>abc", 6, "a", 64, &s) != 0, "unterminated element refused");
+
+    ok(p11kms_aws_parse_time("2026-11-23T12:39:45Z", &t) == 0 && t == 1795437585,
+       "ISO 8601 UTC");
+    ok(p11kms_aws_parse_time("2026-11-23T12:39:45.123Z", &t) == 0 && t == 1795437585,
+       "with a fraction");
+    ok(p11kms_aws_parse_time("2026-11-23T13:39:45+01:00", &t) == 0 && t == 1795437585,
+       "with an offset");
+    ok(p11kms_aws_parse_time("2026-11-23 12:39:45Z", &t) == 0, "a space for T");
+    ok(p11kms_aws_parse_time("2026-13-23T12:39:45Z", &t) != 0, "month 13 refused");
+    ok(p11kms_aws_parse_time("2026-11-23T12:39:45", &t) != 0, "no zone refused");
+    ok(p11kms_aws_parse_time("1795437585", &t) != 0, "epoch seconds refused");
+}
+
+static void test_ini(void)
+{
+    const char *text = "# comment\n; other\n[default]\naws_access_key_id = AKID1\n"
+                       "AWS_Secret_Access_Key=secret one \r\n"
+                       "[profile   dev]\nregion: eu-west-1\ns3 =\n  max_concurrent_requests = 5\n"
+                       "\n[default]\naws_session_token = tok\naws_access_key_id = AKID2\n"
+                       "orphan line\n= novalue\n";
+    p11kms_aws_ini *ini = NULL;
+    char big[64];
+
+    is_rv(p11kms_aws_ini_parse(text, strlen(text), &ini), CKR_OK, "INI parses");
+    ok(strcmp(p11kms_aws_ini_get(ini, "default", "aws_access_key_id"), "AKID2") == 0,
+       "a repeated section merges, the later value wins");
+    ok(strcmp(p11kms_aws_ini_get(ini, "default", "aws_secret_access_key"), "secret one") == 0,
+       "keys are lowercased, values trimmed (CRLF too)");
+    ok(strcmp(p11kms_aws_ini_get(ini, "profile dev", "region"), "eu-west-1") == 0,
+       "':' separates too; section whitespace collapsed");
+    ok(strcmp(p11kms_aws_ini_get(ini, "profile dev", "s3"), "\nmax_concurrent_requests = 5") == 0,
+       "indented lines continue a value");
+    ok(p11kms_aws_ini_get(ini, "profile dev", "max_concurrent_requests") == NULL,
+       "a continuation is not a key");
+    ok(p11kms_aws_ini_has_section(ini, "profile dev") && !p11kms_aws_ini_has_section(ini, "dev"),
+       "sections");
+    p11kms_aws_ini_free(ini);
+    is_rv(p11kms_aws_ini_parse("k=v\n[s]\n", 8, &ini), CKR_OK, "entries before a section");
+    ok(p11kms_aws_ini_get(ini, "", "k") == NULL, "are ignored");
+    p11kms_aws_ini_free(ini);
+    is_rv(p11kms_aws_ini_parse("", 0, &ini), CKR_OK, "empty text");
+    p11kms_aws_ini_free(ini);
+    is_rv(p11kms_aws_ini_parse(big, P11KMS_AWS_INI_MAX_BYTES + 1, &ini), CKR_ARGUMENTS_BAD,
+          "oversized input refused before reading it");
+}
+
+static void test_keyref(void)
+{
+    p11kms_aws_keyref r;
+
+    ok(p11kms_aws_keyref_parse("arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab", &r) == 0 &&
+           r.kind == P11KMS_AWS_KEY_ARN && strcmp(r.region, "us-east-1") == 0 &&
+           strcmp(r.account, "111122223333") == 0 && strcmp(r.id, "1234abcd-12ab") == 0,
+       "key ARN");
+    ok(p11kms_aws_keyref_parse("arn:aws-cn:kms:cn-north-1:1:alias/a/b_c-d", &r) == 0 &&
+           r.kind == P11KMS_AWS_ALIAS_ARN && strcmp(r.partition, "aws-cn") == 0 &&
+           strcmp(r.id, "a/b_c-d") == 0,
+       "alias ARN");
+    ok(p11kms_aws_keyref_parse("mrk-1234abcd", &r) == 0 && r.kind == P11KMS_AWS_KEY_ID,
+       "key id");
+    ok(p11kms_aws_keyref_parse("alias/p11kms-test", &r) == 0 && r.kind == P11KMS_AWS_ALIAS_NAME,
+       "alias name");
+    ok(p11kms_aws_keyref_parse("arn:aws:s3:us-east-1:1:key/x", &r) != 0, "another service");
+    ok(p11kms_aws_keyref_parse("arn:aws:kms:us-east-1:1:grant/x", &r) != 0, "another resource");
+    ok(p11kms_aws_keyref_parse("arn:aws:kms:us-east-1:12a:key/x", &r) != 0, "account digits");
+    ok(p11kms_aws_keyref_parse("alias/", &r) != 0, "empty alias");
+    ok(p11kms_aws_keyref_parse("key id with spaces", &r) != 0, "spaces");
+    ok(p11kms_aws_keyref_parse("", &r) != 0, "empty");
+}
+
+static void test_errors_and_retries(void)
+{
+    char code[P11KMS_AWS_CODE_MAX], msg[P11KMS_AWS_MESSAGE_MAX];
+    const char *b1 = "{\"__type\": \"com.amazonaws.kms#NotFoundException:http://x\", "
+                     "\"Message\": \"no\\nsuch key\"}";
+    p11kms_aws_quota q;
+    int i, cost;
+    unsigned long d;
+
+    p11kms_aws_error_parse(b1, strlen(b1), 400, code, sizeof(code), msg, sizeof(msg));
+    ok(strcmp(code, "NotFoundException") == 0, "__type prefix and suffix stripped");
+    ok(strcmp(msg, "no?such key") == 0, "Message read, control bytes neutralised");
+    p11kms_aws_error_parse("<html>", 6, 502, code, sizeof(code), msg, sizeof(msg));
+    ok(strcmp(code, "HTTP 502") == 0 && msg[0] == 0, "no JSON: the status names the error");
+
+    is_num(p11kms_aws_retry_kind(P11KMS_HTTP_OK, 400, "ThrottlingException"),
+           P11KMS_AWS_RETRY_THROTTLE, "ThrottlingException throttles");
+    is_num(p11kms_aws_retry_kind(P11KMS_HTTP_OK, 400, "LimitExceededException"),
+           P11KMS_AWS_RETRY_THROTTLE, "LimitExceededException throttles");
+    is_num(p11kms_aws_retry_kind(P11KMS_HTTP_OK, 429, "HTTP 429"), P11KMS_AWS_RETRY_THROTTLE,
+           "429 throttles");
+    is_num(p11kms_aws_retry_kind(P11KMS_HTTP_OK, 503, "HTTP 503"), P11KMS_AWS_RETRY_TRANSIENT,
+           "503 is transient");
+    is_num(p11kms_aws_retry_kind(P11KMS_HTTP_OK, 500, "KMSInternalException"),
+           P11KMS_AWS_RETRY_TRANSIENT, "KMSInternalException (500) is transient");
+    is_num(p11kms_aws_retry_kind(P11KMS_HTTP_OK, 501, "HTTP 501"), P11KMS_AWS_NO_RETRY,
+           "501 is final");
+    is_num(p11kms_aws_retry_kind(P11KMS_HTTP_E_CONNECT, 0, NULL), P11KMS_AWS_RETRY_TRANSIENT,
+           "connection failures are transient");
+    is_num(p11kms_aws_retry_kind(P11KMS_HTTP_E_TIMEOUT, 0, NULL), P11KMS_AWS_RETRY_TRANSIENT,
+           "timeouts are transient");
+    is_num(p11kms_aws_retry_kind(P11KMS_HTTP_E_TLS, 0, NULL), P11KMS_AWS_NO_RETRY,
+           "TLS failures are final");
+    is_num(p11kms_aws_retry_kind(P11KMS_HTTP_OK, 400, "InvalidCiphertextException"),
+           P11KMS_AWS_NO_RETRY, "InvalidCiphertextException is final");
+    is_num(p11kms_aws_retry_kind(P11KMS_HTTP_OK, 400, "AccessDeniedException"),
+           P11KMS_AWS_NO_RETRY, "AccessDeniedException is final");
+
+    is_rv(p11kms_aws_error_rv("InvalidCiphertextException", 400), CKR_ENCRYPTED_DATA_INVALID,
+          "InvalidCiphertext -> CKR_ENCRYPTED_DATA_INVALID (WRAPPED_KEY_INVALID on unwrap)");
+    is_rv(p11kms_aws_error_rv("IncorrectKeyException", 400), CKR_ENCRYPTED_DATA_INVALID,
+          "IncorrectKey -> CKR_ENCRYPTED_DATA_INVALID");
+    is_rv(p11kms_aws_error_rv("AccessDeniedException", 400), CKR_KEY_FUNCTION_NOT_PERMITTED,
+          "AccessDenied -> CKR_KEY_FUNCTION_NOT_PERMITTED");
+    is_rv(p11kms_aws_error_rv("DisabledException", 400), CKR_KEY_FUNCTION_NOT_PERMITTED,
+          "Disabled -> CKR_KEY_FUNCTION_NOT_PERMITTED");
+    is_rv(p11kms_aws_error_rv("KMSInvalidStateException", 400), CKR_KEY_FUNCTION_NOT_PERMITTED,
+          "pending deletion -> CKR_KEY_FUNCTION_NOT_PERMITTED");
+    is_rv(p11kms_aws_error_rv("InvalidClientTokenId", 403), CKR_DEVICE_ERROR,
+          "rejected credentials -> CKR_DEVICE_ERROR, even on 403");
+    is_rv(p11kms_aws_error_rv("HTTP 403", 403), CKR_KEY_FUNCTION_NOT_PERMITTED,
+          "an unnamed 403 -> CKR_KEY_FUNCTION_NOT_PERMITTED");
+    is_rv(p11kms_aws_error_rv("ThrottlingException", 400), CKR_DEVICE_ERROR,
+          "throttling that outlived its retries -> CKR_DEVICE_ERROR");
+    ok(p11kms_aws_error_is_auth("ExpiredTokenException") &&
+           !p11kms_aws_error_is_auth("AccessDeniedException"),
+       "credential errors are told apart from permission errors");
+
+    is_num(p11kms_aws_backoff_ms(P11KMS_AWS_RETRY_TRANSIENT, 1, 0.0), 0, "backoff: rand 0");
+    d = p11kms_aws_backoff_ms(P11KMS_AWS_RETRY_TRANSIENT, 1, 0.999);
+    ok(d >= 49 && d < 50, "transient: up to 50 ms on the first retry");
+    d = p11kms_aws_backoff_ms(P11KMS_AWS_RETRY_TRANSIENT, 3, 0.999);
+    ok(d >= 199 && d < 200, "doubling: up to 200 ms on the third");
+    d = p11kms_aws_backoff_ms(P11KMS_AWS_RETRY_THROTTLE, 1, 0.999);
+    ok(d >= 999 && d < 1000, "throttling: up to 1 s on the first retry");
+    d = p11kms_aws_backoff_ms(P11KMS_AWS_RETRY_THROTTLE, 30, 0.999);
+    ok(d >= 19979 && d < 20000, "capped at 20 s");
+    for (i = 0; i < 100; i++) {
+        double r = p11kms_aws_rand01();
+        if (r < 0 || r >= 1)
+            break;
+    }
+    is_num(i, 100, "jitter in [0, 1)");
+
+    p11kms_aws_quota_init(&q);
+    for (i = 0; i < 50; i++)
+        if (p11kms_aws_quota_acquire(&q, 1) != 10)
+            break;
+    is_num(i, 50, "the quota holds 50 timeout retries");
+    is_num(p11kms_aws_quota_acquire(&q, 0), 0, "then no retry at all");
+    p11kms_aws_quota_success(&q, 0);
+    is_num(p11kms_aws_quota_acquire(&q, 0), 0, "a first-time success returns 1 token");
+    for (i = 0; i < 4; i++)
+        p11kms_aws_quota_success(&q, 0);
+    cost = p11kms_aws_quota_acquire(&q, 0);
+    is_num(cost, 5, "five successes pay for a retry");
+    p11kms_aws_quota_success(&q, cost);
+    is_num(p11kms_aws_quota_acquire(&q, 0), 5, "a retry that succeeded gives its cost back");
+    p11kms_aws_quota_destroy(&q);
+}
+
+static void test_credential_answers(void)
+{
+    const char *imds = "{\"Code\": \"Success\", \"LastUpdated\": \"2026-11-23T12:00:00Z\", "
+                       "\"Type\": \"AWS-HMAC\", \"AccessKeyId\": \"ASIA1\", "
+                       "\"SecretAccessKey\": \"s/1+\", \"Token\": \"t==\", "
+                       "\"Expiration\": \"2026-11-23T13:00:00Z\"}";
+    const char *sts = "<AssumeRoleWithWebIdentityResponse><AssumeRoleWithWebIdentityResult>"
+                      "<Credentials><SessionToken>tok&amp;en</SessionToken>"
+                      "<SecretAccessKey>sec</SecretAccessKey>"
+                      "<Expiration>2026-11-23T13:00:00Z</Expiration>"
+                      "<AccessKeyId>ASIA2</AccessKeyId></Credentials>"
+                      "</AssumeRoleWithWebIdentityResult></AssumeRoleWithWebIdentityResponse>";
+    p11kms_aws_creds c;
+
+    is_rv(p11kms_aws_creds_parse_json(imds, strlen(imds), "IMDS", &c), CKR_OK, "IMDS answer");
+    ok(strcmp(c.access_key_id, "ASIA1") == 0 && strcmp(c.secret_access_key, "s/1+") == 0 &&
+           strcmp(c.session_token, "t==") == 0 && c.expiration == 1795438800,
+       "its fields");
+    p11kms_aws_creds_clear(&c);
+    is_rv(p11kms_aws_creds_parse_json("{\"Code\": \"Failure\", \"AccessKeyId\": \"a\", "
+                                      "\"SecretAccessKey\": \"b\"}",
+                                      64, "IMDS", &c),
+          CKR_DEVICE_ERROR, "an IMDS Code other than Success is refused");
+    is_rv(p11kms_aws_creds_parse_json("{\"AccessKeyId\": \"a\"}", 21, "x", &c), CKR_DEVICE_ERROR,
+          "no secret: refused");
+    is_rv(p11kms_aws_creds_parse_json("{\"AccessKeyId\": \"a\\nb\", \"SecretAccessKey\": \"b\"}",
+                                      49, "x", &c),
+          CKR_DEVICE_ERROR, "a control character in a key is refused (header injection)");
+    is_rv(p11kms_aws_creds_parse_sts(sts, strlen(sts), &c), CKR_OK, "STS answer");
+    ok(strcmp(c.access_key_id, "ASIA2") == 0 && strcmp(c.session_token, "tok&en") == 0,
+       "its fields, entities decoded");
+    p11kms_aws_creds_clear(&c);
+    is_rv(p11kms_aws_creds_parse_sts("<ErrorResponse/>", 16, &c), CKR_DEVICE_ERROR,
+          "an STS error document is not credentials");
+}
+
+static void test_http_helpers(void)
+{
+    p11kms_http_response r;
+    char v[64];
+
+    ok(p11kms_http_plain_host_allowed("127.0.0.1", 0), "127.0.0.1 is loopback");
+    ok(p11kms_http_plain_host_allowed("127.9.8.7", 0), "127/8 is loopback");
+    ok(p11kms_http_plain_host_allowed("[::1]", 0), "[::1] is loopback");
+    ok(p11kms_http_plain_host_allowed("LOCALHOST", 0), "localhost");
+    ok(!p11kms_http_plain_host_allowed("10.0.0.1", 0), "10.0.0.1 is not");
+    ok(!p11kms_http_plain_host_allowed("kms.example.com", 0), "names are not");
+    ok(!p11kms_http_plain_host_allowed("169.254.169.254", 0), "IMDS needs the metadata policy");
+    ok(p11kms_http_plain_host_allowed("169.254.169.254", 1), "IMDS with it");
+    ok(p11kms_http_plain_host_allowed("[fd00:ec2:0::23]", 1), "EKS agent (IPv6, any spelling)");
+    ok(!p11kms_http_plain_host_allowed("169.254.1.1", 1), "other link-local addresses are not");
+
+    memset(&r, 0, sizeof(r));
+    r.headers = strdup("HTTP/1.1 200 OK\r\nX-Amzn-RequestId:  abc-1 \r\nContent-Length: 0\r\n\r\n");
+    r.headers_len = strlen(r.headers);
+    ok(p11kms_http_response_header(&r, "x-amzn-requestid", v, sizeof(v)) && strcmp(v, "abc-1") == 0,
+       "response headers: case-insensitive, trimmed");
+    ok(!p11kms_http_response_header(&r, "x-amzn-request", v, sizeof(v)), "no prefix matches");
+    ok(!p11kms_http_response_header(&r, "x-amzn-requestid", v, 3), "too long for the buffer");
+    p11kms_http_response_clear(&r);
+}
+
+/* A seeded mutation run: every parser gets thousands of damaged inputs; under the sanitizer
+ * build any out-of-bounds read or leak fails the test. */
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+
+static uint32_t next_rand(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (uint32_t)(rng >> 11);
+}
+
+static int fuzz_json_ok, fuzz_json_bad;
+
+static void fuzz_one(const char *seed, size_t n)
+{
+    char buf[1024];
+    size_t len = n < sizeof(buf) ? n : sizeof(buf) - 1, i, edits = 1 + next_rand() % 4;
+    p11kms_aws_json root, v;
+    p11kms_aws_creds c;
+    p11kms_aws_ini *ini = NULL;
+    char *s = NULL, code[96], msg[128];
+    uint8_t *d = NULL;
+    size_t dl = 0;
+    time_t t;
+
+    memcpy(buf, seed, len);
+    for (i = 0; i < edits && len > 0; i++) {
+        size_t at = next_rand() % len;
+
+        switch (next_rand() % 3) {
+        case 0:
+            buf[at] = (char)next_rand();
+            break;
+        case 1:
+            len = at;
+            break;
+        default:
+            if (len + 1 < sizeof(buf)) {
+                memmove(buf + at + 1, buf + at, len - at);
+                buf[at] = "{}[]\",:\\u0<>&;#=\n "[next_rand() % 19];
+                len++;
+            }
+        }
+    }
+    buf[len] = 0;
+    if (p11kms_aws_json_parse(buf, len, &root) != 0) {
+        fuzz_json_bad++;
+    } else {
+        fuzz_json_ok++;
+        if (p11kms_aws_json_member(&root, "KeyId", &v) && p11kms_aws_json_string(&v, 512, &s) == 0)
+            free(s);
+        if (p11kms_aws_json_member(&root, "Plaintext", &v) &&
+            p11kms_aws_json_base64(&v, 512, &d, &dl) == 0)
+            p11kms_secure_free(d, dl);
+        if (p11kms_aws_json_member(&root, "a", &v) && p11kms_aws_json_index(&v, 1, &v))
+            p11kms_aws_json_bool(&v, (int *)&dl);
+    }
+    p11kms_aws_error_parse(buf, len, 400, code, sizeof(code), msg, sizeof(msg));
+    if (p11kms_aws_creds_parse_json(buf, len, "fuzz", &c) == CKR_OK)
+        p11kms_aws_creds_clear(&c);
+    if (p11kms_aws_creds_parse_sts(buf, len, &c) == CKR_OK)
+        p11kms_aws_creds_clear(&c);
+    if (p11kms_aws_xml_text(buf, len, "a", 512, &s) == 0)
+        free(s);
+    if (p11kms_aws_ini_parse(buf, len, &ini) == CKR_OK) {
+        p11kms_aws_ini_get(ini, "default", "region");
+        p11kms_aws_ini_free(ini);
+    }
+    p11kms_aws_parse_time(buf, &t);
+    p11kms_aws_base64_decode(buf, len & ~(size_t)3, (uint8_t *)code);
+}
+
+static void test_mutations(void)
+{
+    static const char *const seeds[] = {
+        "{\"KeyId\": \"arn:aws:kms:us-east-1:1:key/x\", \"Plaintext\": \"aGVsbG8=\", "
+        "\"a\": [true, false]}",
+        "{\"__type\": \"x#ThrottlingException:y\", \"message\": \"m\\u00e9\\ud83d\\ude00\"}",
+        "{\"Code\": \"Success\", \"AccessKeyId\": \"A\", \"SecretAccessKey\": \"S\", "
+        "\"Token\": \"T\", \"Expiration\": \"2026-11-23T13:00:00Z\"}",
+        "<R><Credentials><AccessKeyId>A</AccessKeyId><SecretAccessKey>&amp;&#65;</SecretAccessKey>"
+        "<SessionToken>T</SessionToken><Expiration>2026-11-23T13:00:00Z</Expiration>"
+        "</Credentials><a>x</a></R>",
+        "[default]\nregion = us-east-1\n  cont\n[profile x]\nk: v\n# c\n",
+        "2026-11-23T13:00:00.5+01:00",
+    };
+    size_t i;
+    int round;
+
+    for (round = 0; round < 3000; round++)
+        for (i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++)
+            fuzz_one(seeds[i], strlen(seeds[i]));
+    diag("mutated JSON: %d parsed, %d refused", fuzz_json_ok, fuzz_json_bad);
+    ok(fuzz_json_ok > 100 && fuzz_json_bad > 100,
+       "18,000 mutated inputs through every parser, both accepted and refused ones");
+}
+
+int main(void)
+{
+    test_start();
+    test_json();
+    test_writer_and_base64();
+    test_xml_and_time();
+    test_ini();
+    test_keyref();
+    test_errors_and_retries();
+    test_credential_answers();
+    test_http_helpers();
+    test_mutations();
+    return test_exit_code();
+}
