@@ -192,9 +192,9 @@ tmp_akid=$(field AccessKeyId)
 tmp_secret=$(field SecretAccessKey)
 tmp_token=$(field SessionToken)
 check "temporary credentials with their session token work" \
-    env AWS_ACCESS_KEY_ID="$tmp_akid" AWS_SECRET_ACCESS_KEY="$tmp_secret" \
-    AWS_SESSION_TOKEN="$tmp_token" "$AWS_CLI" --endpoint-url "$P11KMS_AWS_ENDPOINT" kms \
-    describe-key --key-id "$P11KMS_AWS_ALIAS" >/dev/null 2>"$work/err"
+    sh -c "AWS_ACCESS_KEY_ID='$tmp_akid' AWS_SECRET_ACCESS_KEY='$tmp_secret' \
+        AWS_SESSION_TOKEN='$tmp_token' '$AWS_CLI' --endpoint-url '$P11KMS_AWS_ENDPOINT' kms \
+        describe-key --key-id '$P11KMS_AWS_ALIAS' >/dev/null 2>'$work/err'"
 signed=$(p11kms_aws_ctl GET /requests | "${PYTHON3:-/usr/bin/python3}" -c '
 import json, sys
 mine = [r for r in json.load(sys.stdin)["requests"] if r.get("access_key_id") == sys.argv[1]]
