@@ -285,6 +285,11 @@ CK_RV p11kms_aws_provider_creds(p11kms_aws_provider *p, uint64_t deadline_ms,
     pthread_mutex_lock(&p->lock);
     p->refreshing = 0;
     pthread_cond_broadcast(&p->done);
+    if (rv == CKR_OK && remaining_s(&fresh, time(NULL)) <= 0) {
+        LOG_E("aws: credentials from %s expired before they arrived (is the clock right?)",
+              fresh.source);
+        rv = CKR_DEVICE_ERROR;
+    }
     if (rv == CKR_OK) {
         p11kms_aws_creds_clear(&p->cached);
         p->cached = fresh;
