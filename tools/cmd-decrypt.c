@@ -155,8 +155,7 @@ static int run(int argc, char **argv)
 
     if (in_size > hdr_len)
         body = in_size - hdr_len;
-    if (tool_out_open(&out, out_path, force, 0600, tool_stream_plain_len(body, h.chunk_size)) !=
-        0)
+    if (tool_out_open(&out, out_path, force, 0600) != 0)
         goto out;
     tool_progress_start(&prog, "decrypting", body, progress);
     if (tool_stream_run(&h, key, 0, in_fd, out.fd, &prog) != 0)

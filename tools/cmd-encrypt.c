@@ -101,7 +101,7 @@ static int run(int argc, char **argv)
     uint8_t key[TOOL_FF_KEY_LEN], *hdr = NULL;
     const char *key_spec = NULL, *in_path, *out_path;
     size_t chunk = TOOL_FF_CHUNK_DEFAULT, hdr_len = 0;
-    uint64_t in_size = 0, reserve = 0, chunks;
+    uint64_t in_size = 0;
     int opt, force = 0, progress = -1, in_fd = -1, ret = TOOL_EXIT_FAIL;
     mode_t um;
 
@@ -166,13 +166,9 @@ static int run(int argc, char **argv)
         goto out;
     }
 
-    if (in_size > 0) {
-        chunks = in_size / chunk + (in_size % chunk ? 1 : 0);
-        reserve = hdr_len + in_size + chunks * TOOL_FF_TAG_LEN;
-    }
     um = umask(0);
     umask(um);
-    if (tool_out_open(&out, out_path, force, 0666 & ~um, reserve) != 0)
+    if (tool_out_open(&out, out_path, force, 0666 & ~um) != 0)
         goto out;
     if (tool_io_write_full(out.fd, hdr, hdr_len) != 0) {
         tool_err("cannot write %s: %s", out_path, strerror(errno));
@@ -225,7 +221,7 @@ const tool_command tool_cmd_encrypt = {
     "                           when exactly one key can wrap.\n"
     "    -c, --context N=V      an encryption-context pair; repeat for more. Split at the\n"
     "                           first '='.\n"
-    "    --chunk-size SIZE      plaintext bytes per chunk (1K..4M, default 256K).\n"
+    "    --chunk-size SIZE      plaintext bytes per chunk (1K..4M, default 1M).\n"
     "    -f, --force            replace OUT if it exists.\n"
     "    --progress, --no-progress\n"
     "                           force or suppress the progress bar (default: shown on a\n"

@@ -1,7 +1,7 @@
 /* outfile.c - atomic output files. The path of the one temporary file in flight is kept where a
  * signal handler can unlink it, so ^C never leaves a half-written file behind. */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* renameat2, fallocate, mkostemp */
+#define _GNU_SOURCE /* renameat2, mkostemp */
 #endif
 #include <errno.h>
 #include <fcntl.h>
@@ -56,7 +56,7 @@ int tool_out_check(const char *path, int force)
     return -1;
 }
 
-int tool_out_open(tool_out *o, const char *path, int force, mode_t mode, uint64_t reserve)
+int tool_out_open(tool_out *o, const char *path, int force, mode_t mode)
 {
     struct stat st;
     char *dir = NULL, *base = NULL;
@@ -101,13 +101,6 @@ int tool_out_open(tool_out *o, const char *path, int force, mode_t mode, uint64_
         return -1;
     }
     guard(o->tmp);
-    if (reserve > 0 && fallocate(o->fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)reserve) != 0 &&
-        errno == ENOSPC) {
-        tool_err("not enough space for %s (%llu bytes)", path, (unsigned long long)reserve);
-        tool_out_abort(o);
-        return -1;
-    }
-    o->reserved = reserve;
     return 0;
 nomem:
     free(dir);
@@ -137,15 +130,8 @@ static void sync_dir(const char *path)
 
 int tool_out_commit(tool_out *o)
 {
-    off_t end;
-
     if (o->direct)
         return 0;
-    /* Give back reserved space that was never written. */
-    if (o->reserved > 0 && ((end = lseek(o->fd, 0, SEEK_CUR)) < 0 || ftruncate(o->fd, end) != 0)) {
-        tool_err("cannot finish %s: %s", o->path, strerror(errno));
-        goto fail;
-    }
     if (fchmod(o->fd, o->mode) != 0 || fsync(o->fd) != 0) {
         tool_err("cannot finish %s: %s", o->path, strerror(errno));
         goto fail;

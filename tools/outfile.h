@@ -13,13 +13,11 @@ typedef struct tool_out {
     mode_t mode;
     char *path;
     char *tmp;
-    uint64_t reserved;
 } tool_out;
 
 /* Open OUT ("-": stdout). An existing regular OUT is replaced only with force. mode is what
- * the file gets at commit. reserve (0: unknown) is allocated up front so a full disk fails
- * before any work. Reports and returns -1 on failure. */
-int tool_out_open(tool_out *o, const char *path, int force, mode_t mode, uint64_t reserve);
+ * the file gets at commit. Reports and returns -1 on failure. */
+int tool_out_open(tool_out *o, const char *path, int force, mode_t mode);
 /* Sync and move the finished file into place. Reports and returns -1 on failure (the
  * temporary file is removed). */
 int tool_out_commit(tool_out *o);

@@ -31,7 +31,10 @@ struct slot {
 
 struct pipeline {
     pthread_mutex_t mu;
-    pthread_cond_t cv;
+    /* One condition per waiter kind, so each change wakes only who can use it. */
+    pthread_cond_t slot_free;   /* the reader waits for its next slot */
+    pthread_cond_t work_ready;  /* workers wait for a filled slot or the end */
+    pthread_cond_t chunk_done;  /* the writer waits for its next chunk */
     struct slot *slots;
     size_t n_slots;
     size_t record; /* full-chunk record read from input: plaintext or ciphertext+tag */
@@ -65,6 +68,13 @@ uint64_t tool_stream_plain_len(uint64_t body_len, uint32_t chunk_size)
     return body_len - chunks * TOOL_FF_TAG_LEN;
 }
 
+static void wake_all_locked(struct pipeline *p)
+{
+    pthread_cond_broadcast(&p->slot_free);
+    pthread_cond_broadcast(&p->work_ready);
+    pthread_cond_broadcast(&p->chunk_done);
+}
+
 /* Record the first failure and wake everybody; later failures are consequences. Locked. */
 static void fail_locked(struct pipeline *p, const char *fmt, ...)
 {
@@ -76,7 +86,7 @@ static void fail_locked(struct pipeline *p, const char *fmt, ...)
         va_end(ap);
         p->failed = 1;
     }
-    pthread_cond_broadcast(&p->cv);
+    wake_all_locked(p);
 }
 
 /* tool_io_read_full, except that cancellation is enabled only inside read(), so a reader
@@ -120,7 +130,7 @@ static void *reader_main(void *arg)
 
         pthread_mutex_lock(&p->mu);
         while (s->state != SLOT_FREE && !p->failed)
-            pthread_cond_wait(&p->cv, &p->mu);
+            pthread_cond_wait(&p->slot_free, &p->mu);
         stop = p->failed;
         pthread_mutex_unlock(&p->mu);
         if (stop)
@@ -154,7 +164,7 @@ static void *reader_main(void *arg)
             s->final = final;
             s->state = SLOT_FILLED;
             p->next_fill = idx + 1;
-            pthread_cond_broadcast(&p->cv);
+            pthread_cond_signal(&p->work_ready);
         }
         stop = final || p->failed;
         pthread_mutex_unlock(&p->mu);
@@ -163,7 +173,7 @@ static void *reader_main(void *arg)
     }
     pthread_mutex_lock(&p->mu);
     p->reader_done = 1;
-    pthread_cond_broadcast(&p->cv);
+    pthread_cond_broadcast(&p->work_ready);
     pthread_mutex_unlock(&p->mu);
     return NULL;
 }
@@ -186,7 +196,7 @@ static void *worker_main(void *arg)
 
         pthread_mutex_lock(&p->mu);
         while (!p->failed && p->next_work >= p->next_fill && !p->reader_done)
-            pthread_cond_wait(&p->cv, &p->mu);
+            pthread_cond_wait(&p->work_ready, &p->mu);
         if (p->failed || p->next_work >= p->next_fill) {
             pthread_mutex_unlock(&p->mu);
             break;
@@ -215,7 +225,7 @@ static void *worker_main(void *arg)
                         s->final ? " as the last chunk (truncated or extended?)" : "");
         else
             s->state = SLOT_DONE;
-        pthread_cond_broadcast(&p->cv);
+        pthread_cond_signal(&p->chunk_done);
         pthread_mutex_unlock(&p->mu);
     }
     tool_ff_cipher_free(&c);
@@ -233,7 +243,7 @@ static void write_in_order(struct pipeline *p, int out_fd, tool_progress *progre
 
         pthread_mutex_lock(&p->mu);
         while (s->state != SLOT_DONE && !p->failed)
-            pthread_cond_wait(&p->cv, &p->mu);
+            pthread_cond_wait(&p->chunk_done, &p->mu);
         stop = p->failed;
         pthread_mutex_unlock(&p->mu);
         if (stop)
@@ -251,7 +261,7 @@ static void write_in_order(struct pipeline *p, int out_fd, tool_progress *progre
 
         pthread_mutex_lock(&p->mu);
         s->state = SLOT_FREE;
-        pthread_cond_broadcast(&p->cv);
+        pthread_cond_signal(&p->slot_free);
         pthread_mutex_unlock(&p->mu);
         if (final)
             return;
@@ -269,7 +279,9 @@ int tool_stream_run(const tool_ff_header *h, const uint8_t key[TOOL_FF_KEY_LEN],
 
     memset(&p, 0, sizeof(p));
     pthread_mutex_init(&p.mu, NULL);
-    pthread_cond_init(&p.cv, NULL);
+    pthread_cond_init(&p.slot_free, NULL);
+    pthread_cond_init(&p.work_ready, NULL);
+    pthread_cond_init(&p.chunk_done, NULL);
     p.encrypt = encrypt;
     p.in_fd = in_fd;
     p.h = h;
@@ -331,7 +343,9 @@ out:
             }
         free(p.slots);
     }
-    pthread_cond_destroy(&p.cv);
+    pthread_cond_destroy(&p.slot_free);
+    pthread_cond_destroy(&p.work_ready);
+    pthread_cond_destroy(&p.chunk_done);
     pthread_mutex_destroy(&p.mu);
     return rv;
 }

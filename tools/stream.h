@@ -16,7 +16,7 @@ int tool_stream_run(const tool_ff_header *h, const uint8_t key[TOOL_FF_KEY_LEN],
                     int in_fd, int out_fd, tool_progress *progress);
 
 /* Bytes of plaintext a body of body_len bytes (everything after the header) decrypts to, if
- * it is well formed; used to reserve space before writing. */
+ * it is well formed (inspect shows it). */
 uint64_t tool_stream_plain_len(uint64_t body_len, uint32_t chunk_size);
 
 /* Worker threads used (for tests and the benchmark report). */
