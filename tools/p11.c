@@ -91,8 +91,8 @@ void tool_p11_close(tool_p11 *p)
             p->f->C_Finalize(NULL);
     }
     free(p->slots);
-    if (p->dl != NULL)
-        dlclose(p->dl);
+    /* The module stays mapped: the tool exits right after, and unmapping it would orphan what
+     * it keeps for the process's lifetime (OpenSSL objects it fetched once). */
     free(p);
 }
 
