@@ -16,7 +16,9 @@
 
 /*
  * Locking: pool_lock protects the idle handle stack (and the pid it belongs to); each
- * share_locks[i] protects one kind of data in the curl share (DNS cache, TLS sessions).
+ * share_locks[i] protects one kind of data in the curl share (DNS cache, TLS sessions);
+ * default_lock protects the process-wide transport and its references; orphan_lock the list of
+ * what forked children inherited.
  *
  * Why a pool of easy handles and not CURL_LOCK_DATA_CONNECT: libcurl documents that sharing
  * one connection cache between concurrent threads is not safe. Each easy handle keeps its own
@@ -49,6 +51,18 @@ typedef struct exchange {
     int too_large;
     int nomem;
 } exchange;
+
+/* What a forked child inherited and must neither use nor clean up (cleanup would send TLS
+ * close_notify on the parent's sockets). Kept reachable here, on purpose, for the child's life;
+ * orphan_lock protects the list. */
+typedef struct orphans {
+    CURLSH *share;
+    CURL *handles[POOL_MAX];
+    size_t n;
+    struct orphans *next;
+} orphans;
+static orphans *fork_orphans;
+static pthread_mutex_t orphan_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 static CURLcode global_rc = CURLE_FAILED_INIT;
@@ -101,10 +115,25 @@ static CURLSH *share_new(curl_transport *ct)
     return sh;
 }
 
+/* Keep the parent's handles and share of a transport reachable in fork_orphans. */
+static void orphan_locked(curl_transport *ct)
+{
+    orphans *o = calloc(1, sizeof(*o));
+
+    if (o == NULL)
+        return;
+    o->share = ct->share;
+    memcpy(o->handles, ct->idle, ct->n_idle * sizeof(ct->idle[0]));
+    o->n = ct->n_idle;
+    pthread_mutex_lock(&orphan_lock);
+    o->next = fork_orphans;
+    fork_orphans = o;
+    pthread_mutex_unlock(&orphan_lock);
+}
+
 /* Take an idle handle (the most recently used one: its connection is the warmest) or make a
  * new one. After fork() the child must not touch the parent's connections (a TLS stream
- * cannot be shared by two processes): the handles and share are abandoned, not cleaned up,
- * because cleanup would send TLS shutdown records on the parent's sockets. */
+ * cannot be shared by two processes): the handles and share become fork_orphans. */
 static CURL *handle_get(curl_transport *ct, CURLSH **share)
 {
     CURL *h = NULL;
@@ -112,6 +141,7 @@ static CURL *handle_get(curl_transport *ct, CURLSH **share)
 
     pthread_mutex_lock(&ct->pool_lock);
     if (ct->pid != pid) {
+        orphan_locked(ct);
         ct->n_idle = 0;
         ct->share = share_new(ct);
         ct->pid = pid;
@@ -547,6 +577,8 @@ static void curl_destroy(p11kms_http_transport *t)
             curl_easy_cleanup(ct->idle[i]);
         if (ct->share != NULL)
             curl_share_cleanup(ct->share);
+    } else {
+        orphan_locked(ct);
     }
     for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
         pthread_mutex_destroy(&ct->share_locks[i]);
