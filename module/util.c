@@ -184,3 +184,12 @@ int p11kms_hex_decode(const char *hex, uint8_t *out, size_t max, size_t *out_len
     *out_len = n / 2;
     return 0;
 }
+
+void p11kms_printable(char *dst, size_t dst_size, const char *s)
+{
+    size_t i;
+
+    for (i = 0; s[i] != '\0' && i + 1 < dst_size && i < 64; i++)
+        dst[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
+    dst[i] = '\0';
+}

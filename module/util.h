@@ -37,6 +37,9 @@ void *p11kms_map_del(p11kms_map *m, CK_ULONG key); /* returns the removed value 
 int p11kms_map_next(const p11kms_map *m, size_t *it, CK_ULONG *key, void **val);
 void p11kms_map_clear(p11kms_map *m);
 
+/* Copy s for a log line: at most 64 bytes, anything unprintable as '?'. */
+void p11kms_printable(char *dst, size_t dst_size, const char *s);
+
 int p11kms_hex_decode(const char *hex, uint8_t *out, size_t max, size_t *out_len);
 
 #endif

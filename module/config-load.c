@@ -1,0 +1,263 @@
+/* config-load.c - where the configuration comes from: the file rules (one descriptor, no
+ * group/other write, bounded size), the path order, and the KMS_KEY_ID quick mode. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <json-c/json.h>
+#include "config.h"
+#include "log.h"
+#include "secmem.h"
+#include "utf8.h"
+#include "util.h"
+
+#define QUICK_ORIGIN "KMS_KEY_ID"
+
+static int all_hex(const char *s, size_t n)
+{
+    return strspn(s, "0123456789abcdefABCDEF") >= n;
+}
+
+/* 8-4-4-4-12 hex digits. */
+static int is_uuid(const char *s)
+{
+    size_t i;
+
+    if (strlen(s) != 36)
+        return 0;
+    for (i = 0; i < 36; i++) {
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (s[i] != '-')
+                return 0;
+        } else if (!all_hex(s + i, 1)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* projects/P/locations/L/keyRings/R/cryptoKeys/K, each name non-empty. */
+static int is_gcp_key_name(const char *s)
+{
+    static const char *const fixed[] = {"projects", "locations", "keyRings", "cryptoKeys"};
+    size_t i, n;
+
+    for (i = 0; i < 8; i++) {
+        n = strcspn(s, "/");
+        if (n == 0 || (i % 2 == 0 && (strlen(fixed[i / 2]) != n || memcmp(s, fixed[i / 2], n))))
+            return 0;
+        s += n;
+        if (i < 7) {
+            if (*s != '/')
+                return 0;
+            s++;
+        }
+    }
+    return *s == '\0';
+}
+
+/* Which backend and key_id a KMS_KEY_ID value stands for; NULL backend when unrecognised. */
+static void quick_form(const char *v, const char **backend, const char **key_id,
+                       const char **key_file)
+{
+    *backend = NULL;
+    *key_id = v;
+    *key_file = NULL;
+    if (strcmp(v, "insecure-test-key") == 0) {
+        *backend = "local";
+    } else if (strncmp(v, "local:", 6) == 0 && v[6] != '\0') {
+        *backend = "local";
+        *key_id = *key_file = v + 6;
+    } else if ((strncmp(v, "arn:aws:kms:", 12) == 0 && strchr(v + 12, ':') != NULL) ||
+               (strncmp(v, "alias/", 6) == 0 && v[6] != '\0') || is_uuid(v) ||
+               (strncmp(v, "mrk-", 4) == 0 && strlen(v) == 36 && all_hex(v + 4, 32))) {
+        *backend = "aws";
+    } else if (strncmp(v, "projects/", 9) == 0 && is_gcp_key_name(v)) {
+        *backend = "gcp";
+    } else if (strncmp(v, "vault/", 6) == 0 && v[6] != '\0' && strchr(v + 6, '/') == NULL) {
+        *backend = "vault";
+        *key_id = v + 6;
+    }
+}
+
+/* Add a string member; 0 when out of memory. */
+static int add_str(json_object *o, const char *name, const char *value)
+{
+    json_object *v = json_object_new_string(value);
+
+    if (v == NULL || json_object_object_add(o, name, v) != 0) {
+        json_object_put(v);
+        return 0;
+    }
+    return 1;
+}
+
+/*
+ * Quick mode is written as the equivalent configuration document and parsed like any other, so
+ * a quick key obeys exactly the rules (and gets the defaults) of a configured one.
+ */
+CK_RV p11kms_config_quick(const char *kms_key_id, p11kms_config **out)
+{
+    CK_RV rv = CKR_HOST_MEMORY;
+    const char *backend, *key_id, *key_file, *text;
+    json_object *root = json_object_new_object(), *tokens = json_object_new_array(),
+                *token = json_object_new_object(), *keys = json_object_new_array(),
+                *key = json_object_new_object();
+    char clean[65];
+
+    *out = NULL;
+    p11kms_printable(clean, sizeof(clean), kms_key_id != NULL ? kms_key_id : "");
+    quick_form(kms_key_id != NULL ? kms_key_id : "", &backend, &key_id, &key_file);
+    if (backend == NULL) {
+        LOG_E(QUICK_ORIGIN ": \"%s\" is not a recognised key reference; use insecure-test-key, "
+              "local:/path/key-file, arn:aws:kms:..., alias/NAME, an AWS key id, "
+              "projects/P/locations/L/keyRings/R/cryptoKeys/K or vault/NAME",
+              clean);
+        rv = CKR_ARGUMENTS_BAD;
+        goto out;
+    }
+    if (!p11kms_utf8_valid((const uint8_t *)key_id, strlen(key_id))) {
+        LOG_E(QUICK_ORIGIN ": the key reference is not valid UTF-8");
+        rv = CKR_ARGUMENTS_BAD;
+        goto out;
+    }
+    if (root == NULL || tokens == NULL || token == NULL || keys == NULL || key == NULL)
+        goto out;
+    if (!add_str(key, "label", "default") || !add_str(key, "backend", backend) ||
+        !add_str(key, "key_id", key_id) || (key_file && !add_str(key, "key_file", key_file)))
+        goto out;
+    if (json_object_array_add(keys, key) != 0)
+        goto out;
+    key = NULL;
+    if (!add_str(token, "label", "p11kms") || json_object_object_add(token, "keys", keys) != 0)
+        goto out;
+    keys = NULL;
+    if (json_object_array_add(tokens, token) != 0)
+        goto out;
+    token = NULL;
+    if (json_object_object_add(root, "tokens", tokens) != 0)
+        goto out;
+    tokens = NULL;
+    text = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN);
+    if (text == NULL)
+        goto out;
+    rv = p11kms_config_parse(text, strlen(text), QUICK_ORIGIN, out);
+out:
+    json_object_put(key);
+    json_object_put(keys);
+    json_object_put(token);
+    json_object_put(tokens);
+    json_object_put(root);
+    return rv;
+}
+
+/*
+ * Read a configuration file through one descriptor: what we check (regular file, not writable
+ * by group or others, size) is what we read. *missing is set instead of failing when the file
+ * does not exist and missing_ok.
+ */
+static CK_RV load_file(const char *path, int missing_ok, int *missing, p11kms_config **out)
+{
+    CK_RV rv = CKR_ARGUMENTS_BAD;
+    struct stat st;
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    ssize_t r;
+    int fd;
+
+    *missing = 0;
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0) {
+        if (errno == ENOENT && missing_ok) {
+            *missing = 1;
+            return CKR_OK;
+        }
+        LOG_E("%s: cannot open the configuration: %s", path, strerror(errno));
+        return CKR_ARGUMENTS_BAD;
+    }
+    if (fstat(fd, &st) != 0) {
+        LOG_E("%s: cannot stat the configuration: %s", path, strerror(errno));
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        LOG_E("%s: the configuration is not a regular file", path);
+        goto out;
+    }
+    if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+        LOG_E("%s: refusing a configuration writable by group or others (mode %04o); "
+              "chmod go-w it",
+              path, (unsigned)(st.st_mode & 07777));
+        goto out;
+    }
+    if ((uintmax_t)st.st_size > P11KMS_CONFIG_MAX_BYTES) {
+        LOG_E("%s: the configuration is larger than %u bytes", path, P11KMS_CONFIG_MAX_BYTES);
+        goto out;
+    }
+    /* One byte beyond the limit, to notice a file that grew since fstat. */
+    cap = (size_t)st.st_size + 1;
+    buf = malloc(cap);
+    if (buf == NULL) {
+        rv = CKR_HOST_MEMORY;
+        goto out;
+    }
+    for (;;) {
+        r = read(fd, buf + len, cap - len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            LOG_E("%s: cannot read the configuration: %s", path, strerror(errno));
+            goto out;
+        }
+        if (r == 0)
+            break;
+        len += (size_t)r;
+        if (len == cap) {
+            LOG_E("%s: the configuration changed while being read", path);
+            goto out;
+        }
+    }
+    rv = p11kms_config_parse(buf, len, path, out);
+    if (rv == CKR_OK) {
+        (*out)->path = strdup(path);
+        if ((*out)->path == NULL) {
+            p11kms_config_free(*out);
+            *out = NULL;
+            rv = CKR_HOST_MEMORY;
+        }
+    }
+out:
+    p11kms_secure_free(buf, cap); /* may hold PINs */
+    close(fd);
+    return rv;
+}
+
+CK_RV p11kms_config_load(const char *explicit_path, const char *default_path, p11kms_config **out)
+{
+    const char *path = explicit_path, *quick;
+    CK_RV rv;
+    int missing = 0;
+
+    *out = NULL;
+    if (path == NULL || path[0] == '\0')
+        path = secure_getenv("P11KMS_CONFIG");
+    if (path != NULL && path[0] != '\0')
+        return load_file(path, 0, &missing, out);
+    if (default_path != NULL && default_path[0] != '\0') {
+        rv = load_file(default_path, 1, &missing, out);
+        if (rv != CKR_OK || !missing)
+            return rv;
+    }
+    quick = secure_getenv("KMS_KEY_ID");
+    if (quick != NULL && quick[0] != '\0')
+        return p11kms_config_quick(quick, out);
+    /* No configuration at all: a module with no tokens, which is not an error. */
+    *out = calloc(1, sizeof(**out));
+    if (*out == NULL)
+        return CKR_HOST_MEMORY;
+    (*out)->log_level = -1;
+    return CKR_OK;
+}
