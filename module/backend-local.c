@@ -211,13 +211,12 @@ static int may_replace(const local_backend *lb, const p11kms_keyfile *kf)
 }
 
 /* Reload the key file if it is not the one last loaded: at most one load per change (a failed
- * load is not retried until the file changes again). Returns 1 when new versions are in use. */
-static int reload_if_changed(local_backend *lb)
+ * load is not retried until the file changes again). */
+static void reload_if_changed(local_backend *lb)
 {
     p11kms_keyfile *kf = NULL, *old;
     struct stat st;
     file_id id;
-    int changed = 0;
 
     pthread_mutex_lock(&lb->reload_lock);
     if (stat(lb->path, &st) != 0) {
@@ -244,13 +243,11 @@ static int reload_if_changed(local_backend *lb)
     lb->kf = kf;
     pthread_rwlock_unlock(&lb->lock);
     kf = old;
-    changed = 1;
     LOG_I("%s: reloaded %s, newest version %u", lb->key_ref, lb->path,
           (unsigned)p11kms_keyfile_newest(lb->kf)->version);
 out:
     pthread_mutex_unlock(&lb->reload_lock);
     p11kms_keyfile_free(kf);
-    return changed;
 }
 
 /* On the encrypt path: look at the file at most once per second (one caller does). */
@@ -282,6 +279,20 @@ static int copy_key(local_backend *lb, uint32_t version, uint8_t key[P11KMS_KEYF
     }
     pthread_rwlock_unlock(&lb->lock);
     return v != NULL;
+}
+
+/* A version's key. An unknown version may come from a rotation by another process: reload and
+ * look again, even when this call loaded nothing (another thread may just have). */
+static int find_key(local_backend *lb, uint32_t version, uint8_t key[P11KMS_KEYFILE_KEY_LEN])
+{
+    uint32_t got;
+
+    if (copy_key(lb, version, key, &got))
+        return 1;
+    if (lb->path == NULL)
+        return 0;
+    reload_if_changed(lb);
+    return copy_key(lb, version, key, &got);
 }
 
 /* The canonical context encoding bound as AAD; NULL counts as the empty context. */
@@ -370,11 +381,9 @@ static CK_RV local_decrypt(p11kms_backend *be, const p11kms_context *ctx, const 
               in->key_ref != NULL ? in->key_ref : "(none)", (unsigned)in->key_version);
         return rv;
     }
-    /* An unknown version may have been added by a rotation in another process. */
-    if (!copy_key(lb, in->key_version, key, &version) &&
-        !(lb->path != NULL && reload_if_changed(lb) &&
-          copy_key(lb, in->key_version, key, &version))) {
-        LOG_W("%s: no key version %u in %s", lb->key_ref, (unsigned)in->key_version,
+    version = in->key_version;
+    if (!find_key(lb, version, key)) {
+        LOG_W("%s: no key version %u in %s", lb->key_ref, (unsigned)version,
               lb->path != NULL ? lb->path : "the built-in test key");
         return rv;
     }
