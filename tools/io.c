@@ -1,8 +1,9 @@
-/* io.c - blocking I/O helpers for the commands. The streaming reader has its own loop (it must
- * stay cancellable); everything else reads and writes through these. */
+/* io.c - blocking I/O helpers for the commands and the streaming pipeline: opening the input,
+ * whole-buffer reads and writes, reading an encrypted file's header. No shared state. */
 #include <errno.h>
 #include <stdlib.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -44,9 +45,14 @@ ssize_t tool_io_read_full(int fd, void *buf, size_t n)
 {
     size_t got = 0;
     ssize_t r;
+    int old;
 
     while (got < n) {
+        /* The streaming reader thread runs with cancellation disabled, except here: stuck on a
+         * slow pipe it can be stopped after a failure, and it holds no lock while it reads. */
+        pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, &old);
         r = read(fd, (uint8_t *)buf + got, n - got);
+        pthread_setcancelstate(old, NULL);
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0)

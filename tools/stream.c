@@ -89,29 +89,6 @@ static void fail_locked(struct pipeline *p, const char *fmt, ...)
     wake_all_locked(p);
 }
 
-/* tool_io_read_full, except that cancellation is enabled only inside read(), so a reader
- * stuck on a slow pipe can be stopped after a failure without holding the lock. */
-static ssize_t read_full(int fd, uint8_t *buf, size_t n)
-{
-    size_t got = 0;
-    ssize_t r;
-    int old;
-
-    while (got < n) {
-        pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, &old);
-        r = read(fd, buf + got, n - got);
-        pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            return -1;
-        if (r == 0)
-            break;
-        got += (size_t)r;
-    }
-    return (ssize_t)got;
-}
-
 /* The chunk that ends the input is the final one. To know that a full chunk is not the last,
  * one byte more than a record is read; that byte starts the next record. */
 static void *reader_main(void *arg)
@@ -138,7 +115,7 @@ static void *reader_main(void *arg)
 
         if (have_carry)
             s->buf[len++] = carry;
-        r = read_full(p->in_fd, s->buf + len, p->record + 1 - len);
+        r = tool_io_read_full(p->in_fd, s->buf + len, p->record + 1 - len);
         pthread_mutex_lock(&p->mu);
         if (r < 0) {
             fail_locked(p, "cannot read the input: %s", strerror(errno));

@@ -74,6 +74,16 @@ try version
 said "version"
 
 only_files "$O"
+# The input pipe stays open after a damaged chunk: the tool stops at once, it does not wait for
+# more input (timeout only guards against a hang).
+mkfifo "$WORK/fifo"
+(cat "$D/chunkbit"; exec sleep 30) >"$WORK/fifo" &
+feeder=$!
+timeout 20 "$TOOL" decrypt - "$O/pipe.out" <"$WORK/fifo" 2>"$WORK/err"
+check "a failure stops the tool while its input pipe is still open" test $? -eq 1
+kill "$feeder" 2>/dev/null
+wait "$feeder" 2>/dev/null
+only_files "$O"
 # Streaming to stdout: at most the verified chunk before the damage is written, then the failure.
 "$TOOL" decrypt "$D/chunkbit" - >"$WORK/partial" 2>"$WORK/err"
 rc=$?
