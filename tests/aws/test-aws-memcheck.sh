@@ -1,0 +1,36 @@
+#!/bin/sh
+# test-aws-memcheck.sh - the aws tests under valgrind memcheck (any error or definite, indirect
+# or possible leak fails), as tests/memcheck.sh does for the core module tests. The programs
+# that need a server run through their scripts, which start it, with P11KMS_TEST_WRAPPER.
+# Run from the build directory with top_srcdir set (make memcheck does).
+set -u
+command -v valgrind >/dev/null 2>&1 || { echo "valgrind missing"; exit 77; }
+: "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
+: "${top_builddir:=$(pwd)}"
+: "${P11KMS_TEST_MODULE:=$top_builddir/.libs/p11kms.so}"
+export top_srcdir top_builddir P11KMS_TEST_MODULE
+P11KMS_LOG=warning
+export P11KMS_LOG
+vg="valgrind --quiet --error-exitcode=99 --suppressions=$top_srcdir/tests/valgrind.supp \
+--num-callers=30 --leak-check=full --errors-for-leak-kinds=definite,indirect,possible \
+--show-leak-kinds=definite,indirect,possible --child-silent-after-fork=yes --track-fds=no"
+status=0
+for t in test-aws-sigv4 test-aws-wire test-aws-backend test-aws-creds test-aws-http.sh \
+         test-aws-module.sh test-aws-sources.sh test-aws-interop.sh; do
+    log="$top_builddir/tests/aws/$t.memcheck.log"
+    case $t in
+    *.sh) P11KMS_TEST_WRAPPER="$vg --log-file=$log" sh "$top_srcdir/tests/aws/$t" \
+              >"$log.out" 2>&1 ;;
+    *) $vg --log-file="$log" "$top_builddir/tests/aws/$t" >"$log.out" 2>&1 ;;
+    esac
+    rc=$?
+    if [ $rc -eq 0 ] || [ $rc -eq 77 ]; then
+        echo "PASS: memcheck tests/aws/$t"
+    else
+        echo "FAIL: memcheck tests/aws/$t (exit $rc, see $log)"
+        cat "$log" 2>/dev/null
+        grep '^not ok' "$log.out"
+        status=1
+    fi
+done
+exit $status
