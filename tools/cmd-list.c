@@ -46,9 +46,9 @@ static void print_key(tool_p11 *p, const tool_key *k)
         for (i = 0; i < k->id_len; i++)
             printf("%02x", k->id[i]);
     }
-    printf("\n    can:      %s%s%s%s%s\n", k->wrap ? "wrap " : "", k->unwrap ? "unwrap " : "",
-           k->encrypt ? "encrypt " : "", k->decrypt ? "decrypt " : "",
-           k->wrap || k->unwrap || k->encrypt || k->decrypt ? "" : "nothing");
+    printf("\n    can:     %s%s%s%s%s\n", k->wrap ? " wrap" : "", k->unwrap ? " unwrap" : "",
+           k->encrypt ? " encrypt" : "", k->decrypt ? " decrypt" : "",
+           k->wrap || k->unwrap || k->encrypt || k->decrypt ? "" : " nothing");
     if (k->is_kms) {
         printf("    backend:  %s\n", k->backend);
         printf("    kms key:  %s\n", k->kms_key_id != NULL ? k->kms_key_id : "(unknown)");

@@ -337,7 +337,10 @@ static int run_any(const tool_command *cmd, int argc, char **argv)
         failed = each_line(&a) != 0;
     else
         for (i = optind; i < argc; i++)
-            failed |= one_blob(&a, argv[i], strlen(argv[i])) != 0;
+            if (one_blob(&a, argv[i], strlen(argv[i])) != 0) {
+                printf("\n"); /* output line N still answers argument N */
+                failed = 1;
+            }
     if (fflush(stdout) != 0 || ferror(stdout)) {
         tool_err("cannot write the output: %s", strerror(errno));
         failed = 1;

@@ -139,21 +139,32 @@ static char *read_pin_file(const char *path)
     return pin;
 }
 
-/* PIN sources, first found wins: the URI's pin-value, its pin-source, --pin-file, $P11KMS_PIN.
- * *pin is NULL when none is given; -1 when a given source cannot be read. */
-static int find_pin(const tool_common *c, P11KitUri *uri, char **pin)
+/* A PIN the URI carries: pin-value, else the file pin-source names. 1 found, 0 none, -1 error. */
+static int uri_pin(P11KitUri *uri, char **pin)
 {
     const char *v;
 
-    *pin = NULL;
-    if (uri != NULL && (v = p11_kit_uri_get_pin_value(uri)) != NULL) {
+    if (uri == NULL)
+        return 0;
+    if ((v = p11_kit_uri_get_pin_value(uri)) != NULL)
         *pin = strdup(v);
-        return *pin != NULL ? 0 : -1;
-    }
-    if (uri != NULL && (v = p11_kit_uri_get_pin_source(uri)) != NULL) {
+    else if ((v = p11_kit_uri_get_pin_source(uri)) != NULL)
         *pin = read_pin_file(v);
-        return *pin != NULL ? 0 : -1;
-    }
+    else
+        return 0;
+    return *pin != NULL ? 1 : -1;
+}
+
+/* PIN sources, first found wins: the key URI, the token URI, --pin-file, $P11KMS_PIN.
+ * *pin is NULL when none is given; -1 when a given source cannot be read. */
+static int find_pin(const tool_common *c, P11KitUri *key_uri, P11KitUri *token_uri, char **pin)
+{
+    const char *v;
+    int r;
+
+    *pin = NULL;
+    if ((r = uri_pin(key_uri, pin)) != 0 || (r = uri_pin(token_uri, pin)) != 0)
+        return r > 0 ? 0 : -1;
     if (c->pin_file != NULL) {
         *pin = read_pin_file(c->pin_file);
         return *pin != NULL ? 0 : -1;
@@ -229,7 +240,7 @@ int tool_p11_open(const tool_common *c, const char *key_spec, tool_p11 **out)
         goto out;
     if (is_uri(key_spec) && (key_uri = parse_uri(key_spec, "--key")) == NULL)
         goto out;
-    if (find_pin(c, key_uri != NULL ? key_uri : token_uri, &pin) != 0)
+    if (find_pin(c, key_uri, token_uri, &pin) != 0)
         goto out;
     if (tool_p11_load(c->module, &p, &init_rv) != 0)
         goto out;

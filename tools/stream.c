@@ -96,7 +96,7 @@ static void *reader_main(void *arg)
     struct pipeline *p = arg;
     uint64_t idx;
     uint8_t carry = 0;
-    int have_carry = 0, old, stop;
+    int have_carry = 0, old, stop, err;
 
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
     for (idx = 0;; idx++) {
@@ -116,9 +116,10 @@ static void *reader_main(void *arg)
         if (have_carry)
             s->buf[len++] = carry;
         r = tool_io_read_full(p->in_fd, s->buf + len, p->record + 1 - len);
+        err = errno;
         pthread_mutex_lock(&p->mu);
         if (r < 0) {
-            fail_locked(p, "cannot read the input: %s", strerror(errno));
+            fail_locked(p, "cannot read the input: %s", strerror(err));
             pthread_mutex_unlock(&p->mu);
             break;
         }
@@ -228,8 +229,10 @@ static void write_in_order(struct pipeline *p, int out_fd, tool_progress *progre
 
         final = s->final;
         if (tool_io_write_full(out_fd, s->buf, s->len) != 0) {
+            int err = errno;
+
             pthread_mutex_lock(&p->mu);
-            fail_locked(p, "cannot write the output: %s", strerror(errno));
+            fail_locked(p, "cannot write the output: %s", strerror(err));
             pthread_mutex_unlock(&p->mu);
             return;
         }

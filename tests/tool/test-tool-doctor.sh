@@ -72,6 +72,22 @@ config "$WORK/nobackend.conf" "{\"label\": \"k\", \"backend\": \"nimbus\", \"key
 doctor nobackend --config "$WORK/nobackend.conf"
 check "an unknown backend fails" test $? -eq 1
 
+cat >"$WORK/pin.conf" <<CONF
+{"tokens": [{"label": "locked", "pin": "2468",
+  "keys": [{"label": "k", "backend": "local", "key_file": "$K"}]}]}
+CONF
+chmod 600 "$WORK/pin.conf"
+doctor pin --config "$WORK/pin.conf"
+check "a token with a PIN and no PIN given fails" test $? -eq 1
+check "  ...saying the key is not visible without its PIN" grep -q "^FAIL .*not visible through the module (its token needs a PIN" "$WORK/pin.out"
+printf '2468\n' >"$WORK/pin"
+doctor pinok --config "$WORK/pin.conf" --pin-file "$WORK/pin"
+check "  ...and passes with --pin-file" test $? -eq 0
+printf '1111\n' >"$WORK/badpin"
+doctor badpin --config "$WORK/pin.conf" --pin-file "$WORK/badpin"
+check "a wrong PIN fails" test $? -eq 1
+check "  ...saying so" grep -q "wrong PIN" "$WORK/badpin.err"
+
 doctor missing --config "$WORK/does-not-exist.conf"
 check "a missing configuration file fails" test $? -eq 1
 finish

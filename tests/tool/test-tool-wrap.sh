@@ -84,6 +84,12 @@ check "  ...empty where the input was empty or bad" sh -c "sed -n '4p;5p' '$WORK
 check "  ...the error names line 5" grep -q "^p11kms: line 5: not a base64 wrapped key" "$WORK/mixed.err"
 check "  ...and is the only error" test "$(wc -l <"$WORK/mixed.err")" -eq 1
 
+"$TOOL" unwrap --context tenant=acme "$(sed -n 1p "$WORK/blobs")" '!!' "$(sed -n 2p "$WORK/blobs")" \
+    >"$WORK/args.out" 2>/dev/null
+check "blobs as arguments: a bad one fails the run" test $? -eq 1
+printf '%s\n\n%s\n' "$(sed -n 1p "$WORK/keys")" "$(sed -n 2p "$WORK/keys")" >"$WORK/args.want"
+check "  ...and leaves an empty line in its place" cmp "$WORK/args.want" "$WORK/args.out"
+
 # Key switching and context change.
 head -n 5 "$WORK/blobs" >"$WORK/five"
 head -n 5 "$WORK/keys" >"$WORK/five.keys"
