@@ -18,8 +18,10 @@
  * where it can be tested without a network (the official suites' canonical requests and
  * strings to sign are compared byte for byte in tests/aws/test-aws-sigv4.c), the same code has
  * to sign for any transport (tests and fuzzers replace libcurl), STS and IMDS-independent
- * calls need it too, and curl 7.88's signer only exposes the final header. It is also what
- * lets the session token header be signed exactly as botocore does.
+ * calls need it too, and curl 7.88's signer only exposes the final header. curl 7.88 also
+ * signs the "Expect:" line that suppresses 100-continue as an empty "expect" header, which
+ * botocore-based verifiers refuse (seen against our test server), and it leaves the session
+ * token header to the caller. Our signer signs exactly what botocore signs.
  */
 
 #define MAX_HEADERS 64
