@@ -196,11 +196,14 @@ static void *worker_main(void *arg)
         pthread_mutex_lock(&p->mu);
         if (!ok && p->encrypt)
             fail_locked(p, "encryption of chunk %llu failed", (unsigned long long)s->index);
-        else if (!ok)
+        else if (!ok && s->final)
             fail_locked(p,
-                        "the file is damaged or was tampered with: chunk %llu does not verify%s",
-                        (unsigned long long)s->index,
-                        s->final ? " as the last chunk (truncated or extended?)" : "");
+                        "the file is damaged or was tampered with: its last chunk (%llu) does "
+                        "not verify as the last (cut short, extended or altered)",
+                        (unsigned long long)s->index);
+        else if (!ok)
+            fail_locked(p, "the file is damaged or was tampered with: chunk %llu does not verify",
+                        (unsigned long long)s->index);
         else
             s->state = SLOT_DONE;
         pthread_cond_signal(&p->chunk_done);
