@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -121,6 +122,35 @@ static void pool_put(local_backend *lb, EVP_CIPHER_CTX *c)
             return;
     }
     EVP_CIPHER_CTX_free(c);
+}
+
+/*
+ * Random IVs come from a per-thread buffer refilled by RAND_bytes: OpenSSL 3.0 takes global
+ * locks on every RAND_bytes call, which serialised wraps running in parallel. Each byte is used
+ * once; the buffer is tagged with the pid, so a forked child never reuses its parent's bytes
+ * (only one live process can have a given pid).
+ */
+#define IV_CACHE (IV_LEN * 85)
+static __thread struct iv_cache {
+    uint8_t bytes[IV_CACHE];
+    size_t used;
+    pid_t pid; /* 0 at thread start: refill first */
+} iv_cache;
+
+static int random_iv(uint8_t iv[IV_LEN])
+{
+    struct iv_cache *c = &iv_cache;
+    pid_t pid = getpid();
+
+    if (c->pid != pid || c->used + IV_LEN > IV_CACHE) {
+        if (RAND_bytes(c->bytes, IV_CACHE) != 1)
+            return 0;
+        c->used = 0;
+        c->pid = pid;
+    }
+    memcpy(iv, c->bytes + c->used, IV_LEN);
+    c->used += IV_LEN;
+    return 1;
 }
 
 static void put_u32(uint8_t *p, uint32_t v)
@@ -337,7 +367,7 @@ static CK_RV local_encrypt(p11kms_backend *be, const p11kms_context *ctx, const 
     if (out->ct == NULL || out->key_ref == NULL)
         goto out;
     rv = CKR_GENERAL_ERROR;
-    if (RAND_bytes(out->ct, IV_LEN) != 1) {
+    if (!random_iv(out->ct)) {
         LOG_E("%s: the random generator failed", lb->key_ref);
         goto out;
     }
