@@ -177,9 +177,25 @@ static CK_RV keys_from(const p11kms_aws_ini *ini, const char *section_profile, i
     return rv;
 }
 
+/* Whether the profile names one of the given keys in either file (botocore merges them). */
+static int profile_has_any(const p11kms_aws_ini *creds, const p11kms_aws_ini *config,
+                           const char *profile, const char *const *keys)
+{
+    size_t i;
+
+    for (i = 0; keys[i] != NULL; i++)
+        if (config_lookup(config, profile, keys[i]) != NULL ||
+            p11kms_aws_ini_get(creds, profile, keys[i]) != NULL)
+            return 1;
+    return 0;
+}
+
 CK_RV p11kms_aws_creds_from_files(const char *profile, int profile_named, p11kms_aws_creds *out,
                                   int *applies)
 {
+    static const char *const before_keys[] = {"role_arn", "source_profile", "credential_source",
+                                              "sso_start_url", "sso_session", NULL};
+    static const char *const after_keys[] = {"credential_process", NULL};
     p11kms_aws_ini *creds = NULL, *config = NULL;
     CK_RV rv;
     int found = 0;
@@ -192,6 +208,19 @@ CK_RV p11kms_aws_creds_from_files(const char *profile, int profile_named, p11kms
         rv = CKR_DEVICE_ERROR;
         goto out;
     }
+    /* A profile that gets its credentials some way this module does not read must not
+     * silently use other ones: that would act as another principal than the one configured.
+     * Assume-role and SSO come before static keys in the SDKs' order, credential_process
+     * after them. */
+    if (profile_has_any(creds, config, profile, before_keys)) {
+        LOG_E("aws: profile \"%s\" assumes a role (role_arn with source_profile or "
+              "credential_source) or uses SSO, which p11kms does not read; use web identity, "
+              "a container or instance role, or keys",
+              profile);
+        *applies = 1;
+        rv = CKR_DEVICE_ERROR;
+        goto out;
+    }
     rv = keys_from(creds, profile, 0, "shared credentials file", out, &found);
     if (rv != CKR_OK || found) {
         *applies = 1;
@@ -200,6 +229,14 @@ CK_RV p11kms_aws_creds_from_files(const char *profile, int profile_named, p11kms
     rv = keys_from(config, profile, 1, "config file", out, &found);
     if (rv != CKR_OK || found) {
         *applies = 1;
+        goto out;
+    }
+    if (profile_has_any(creds, config, profile, after_keys)) {
+        LOG_E("aws: profile \"%s\" uses credential_process, which p11kms does not run; use "
+              "web identity, a container or instance role, or keys",
+              profile);
+        *applies = 1;
+        rv = CKR_DEVICE_ERROR;
         goto out;
     }
     /* A profile asked for by name that exists nowhere is a configuration error, not a

@@ -131,6 +131,25 @@ static void test_order(void)
     file("credentials", "[default]\naws_access_key_id = AKIDHALF\n");
     is_rv(resolve(NULL, &c), CKR_DEVICE_ERROR, "a profile with half a key pair is an error");
 
+    file("credentials", "");
+    file("config", "[profile chain]\nrole_arn = arn:aws:iam::1:role/r\nsource_profile = x\n");
+    setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://127.0.0.1:1/c", 1);
+    is_rv(resolve("chain", &c), CKR_DEVICE_ERROR,
+          "a profile that assumes a role (not read here) is an error");
+    is_num(fake.n_seen, 0, "not a silent fall-through to the container's role");
+    file("credentials", "[chain]\naws_access_key_id = AKIDSTATIC\naws_secret_access_key = s\n");
+    is_rv(resolve("chain", &c), CKR_DEVICE_ERROR,
+          "nor a fall-back to static keys the SDKs would not use for it");
+    file("credentials", "");
+    file("config", "[profile proc]\ncredential_process = /bin/creds\n");
+    is_rv(resolve("proc", &c), CKR_DEVICE_ERROR, "credential_process (not run here) is an error");
+    file("config", "[profile proc]\ncredential_process = /bin/creds\n"
+                   "aws_access_key_id = AKIDSTATIC\naws_secret_access_key = s\n");
+    is_rv(resolve("proc", &c), CKR_OK, "static keys come before credential_process");
+    p11kms_aws_creds_clear(&c);
+    unsetenv("AWS_CONTAINER_CREDENTIALS_FULL_URI");
+    file("config", "");
+
     /* "~/" in the variables, as the SDKs expand it */
     file("credentials", "[default]\naws_access_key_id = AKIDHOME\naws_secret_access_key = s\n");
     setenv("HOME", dir, 1);
