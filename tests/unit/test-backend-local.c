@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include "tests/test.h"
@@ -446,6 +447,38 @@ static void test_rotation(void)
     p11kms_context_free(ctx);
 }
 
+/* A forked child must not draw the IVs its parent will use (the per-thread IV buffer). */
+static void test_fork_iv(void)
+{
+    p11kms_backend *be = open_key(path_of("a.key"));
+    p11kms_context *ctx = ctx_of(NULL, NULL, NULL, NULL);
+    uint8_t child_iv[12] = {0}, parent_iv[12] = {1};
+    p11kms_kms_blob b;
+    int fds[2], status;
+    pid_t pid;
+
+    if (be == NULL || pipe(fds) != 0 || be->ops->encrypt(be, ctx, child_iv, 1, &b) != CKR_OK) {
+        ok(0, "setup for the fork test");
+        return;
+    }
+    p11kms_kms_blob_clear(&b);
+    pid = fork();
+    if (pid == 0) {
+        if (be->ops->encrypt(be, ctx, child_iv, 1, &b) != CKR_OK || write(fds[1], b.ct, 12) != 12)
+            _exit(1);
+        _exit(0);
+    }
+    if (be->ops->encrypt(be, ctx, parent_iv, 1, &b) == CKR_OK)
+        memcpy(parent_iv, b.ct, 12);
+    p11kms_kms_blob_clear(&b);
+    ok(read(fds[0], child_iv, 12) == 12 && waitpid(pid, &status, 0) == pid, "child encrypted");
+    ok(memcmp(child_iv, parent_iv, 12) != 0, "parent and child drew different IVs");
+    close(fds[0]);
+    close(fds[1]);
+    p11kms_context_free(ctx);
+    p11kms_backend_free(be);
+}
+
 /* Many threads encrypting and decrypting at once while the key rotates underneath. */
 enum { THREADS = 4, ROUNDS = 3000 };
 
@@ -537,6 +570,7 @@ int main(void)
     test_key_file();
     test_reencrypt();
     test_rotation();
+    test_fork_iv();
     test_threads();
     return test_exit_code();
 }
