@@ -213,8 +213,8 @@ int main(int argc, char **argv)
         printf("%-8d %14.1f %14.1f %6.1f%% %22.2f %22.2f\n", threads, bare[threads].rate,
                mod[threads].rate, ratio * 100.0, bare[threads].conns_per_1000,
                mod[threads].conns_per_1000);
-        if (ratio < 0.9 || mod[threads].conns_per_1000 > 2.0 * threads ||
-            mod[threads].failures || bare[threads].failures)
+        if (ratio < 0.9 || mod[threads].conns_per_1000 > 2.0 * threads || mod[threads].failures ||
+            bare[threads].failures)
             met = 0;
     }
     printf("failures: libcurl %ld, p11kms %ld\n", bare[1].failures + bare[2].failures,

@@ -120,8 +120,7 @@ static int answer_blob(const p11kms_aws_reply *r, const char *name, size_t max, 
 {
     p11kms_aws_json v;
 
-    return p11kms_aws_json_member(&r->root, name, &v) &&
-           p11kms_aws_json_base64(&v, max, p, n) == 0;
+    return p11kms_aws_json_member(&r->root, name, &v) && p11kms_aws_json_base64(&v, max, p, n) == 0;
 }
 
 /* Take CiphertextBlob and KeyId of an Encrypt/ReEncrypt answer into a blob for dst. */
@@ -150,8 +149,7 @@ static CK_RV take_ciphertext(aws_backend *dst, const char *op, const p11kms_aws_
         pthread_mutex_lock(&dst->lock);
         if (dst->resolved_arn == NULL || strcmp(dst->resolved_arn, arn) != 0) {
             if (dst->resolved_arn != NULL)
-                LOG_I("aws: alias %s now names %s (was %s)", dst->key_id, arn,
-                      dst->resolved_arn);
+                LOG_I("aws: alias %s now names %s (was %s)", dst->key_id, arn, dst->resolved_arn);
             free(dst->resolved_arn);
             dst->resolved_arn = strdup(arn);
         }
@@ -228,8 +226,7 @@ static CK_RV aws_decrypt(p11kms_backend *be, const p11kms_context *ctx, const p1
         goto out;
     rv = CKR_DEVICE_ERROR;
     arn = answer_string(&reply, "KeyId", P11KMS_KEY_REF_MAX);
-    if (arn == NULL ||
-        !answer_blob(&reply, "Plaintext", P11KMS_KMS_PLAINTEXT_MAX, &data, &len)) {
+    if (arn == NULL || !answer_blob(&reply, "Plaintext", P11KMS_KMS_PLAINTEXT_MAX, &data, &len)) {
         LOG_E("aws: Decrypt %s: answer without a usable KeyId or Plaintext (request id %s)",
               ab->key_id, reply.request_id);
         goto out;

@@ -79,8 +79,8 @@ static CK_RV send_once(p11kms_aws_client *c, const char *op, const p11kms_aws_sb
     req.body_len = body->len;
     req.ca_file = c->ca_file;
     req.timeout_ms = timeout_ms;
-    req.connect_timeout_ms = c->connect_timeout_ms < timeout_ms ? c->connect_timeout_ms
-                                                                : timeout_ms;
+    req.connect_timeout_ms =
+        c->connect_timeout_ms < timeout_ms ? c->connect_timeout_ms : timeout_ms;
     req.max_response = P11KMS_AWS_MAX_RESPONSE;
     req.policy = P11KMS_HTTP_POLICY_DEFAULT;
     *hr = c->http->perform(c->http, &req, resp);
@@ -94,8 +94,7 @@ static void describe_result(const attempt_result *a, char *buf, size_t len)
         snprintf(buf, len, "%s (%s)", p11kms_http_result_name(a->hr), a->transport);
     else
         snprintf(buf, len, "%s (HTTP %ld, request id %s)%s%s", a->code, a->status,
-                 a->request_id[0] ? a->request_id : "none", a->message[0] ? ": " : "",
-                 a->message);
+                 a->request_id[0] ? a->request_id : "none", a->message[0] ? ": " : "", a->message);
 }
 
 static CK_RV transport_rv(int hr)
@@ -134,8 +133,9 @@ CK_RV p11kms_aws_call(p11kms_aws_client *c, const char *op, const char *what,
         now = p11kms_aws_now_ms();
         left = now < deadline_ms ? (unsigned long)(deadline_ms - now) : 1;
         p11kms_http_response_clear(&reply->resp);
-        rv = send_once(c, op, body, &cr, c->request_timeout_ms < left ? c->request_timeout_ms : left,
-                       &reply->resp, &a.hr);
+        rv =
+            send_once(c, op, body, &cr, c->request_timeout_ms < left ? c->request_timeout_ms : left,
+                      &reply->resp, &a.hr);
         p11kms_aws_creds_clear(&cr);
         if (rv != CKR_OK) {
             LOG_E("aws: %s %s: cannot build the signed request", op, what);
@@ -147,24 +147,22 @@ CK_RV p11kms_aws_call(p11kms_aws_client *c, const char *op, const char *what,
                                         sizeof(a.request_id));
             if (a.status == 200) {
                 snprintf(reply->request_id, sizeof(reply->request_id), "%s", a.request_id);
-                if (p11kms_aws_json_parse((const char *)reply->resp.body.data,
-                                          reply->resp.body.len, &reply->root) != 0) {
-                    LOG_E("aws: %s %s: malformed answer (HTTP 200, %zu bytes, request id %s)",
-                          op, what, reply->resp.body.len,
-                          a.request_id[0] ? a.request_id : "none");
+                if (p11kms_aws_json_parse((const char *)reply->resp.body.data, reply->resp.body.len,
+                                          &reply->root) != 0) {
+                    LOG_E("aws: %s %s: malformed answer (HTTP 200, %zu bytes, request id %s)", op,
+                          what, reply->resp.body.len, a.request_id[0] ? a.request_id : "none");
                     rv = CKR_DEVICE_ERROR;
                     goto out;
                 }
                 p11kms_aws_quota_success(&c->quota, cost);
                 if (attempt > 1)
-                    LOG_I("aws: %s %s: succeeded on attempt %d (request id %s)", op, what,
-                          attempt, a.request_id);
+                    LOG_I("aws: %s %s: succeeded on attempt %d (request id %s)", op, what, attempt,
+                          a.request_id);
                 rv = CKR_OK;
                 goto out;
             }
             p11kms_aws_error_parse((const char *)reply->resp.body.data, reply->resp.body.len,
-                                   a.status, a.code, sizeof(a.code), a.message,
-                                   sizeof(a.message));
+                                   a.status, a.code, sizeof(a.code), a.message, sizeof(a.message));
             if (p11kms_aws_error_is_auth(a.code)) {
                 p11kms_aws_provider_invalidate(c->creds);
                 /* Temporary credentials can be revoked or expire early (clock skew, a
@@ -183,8 +181,8 @@ CK_RV p11kms_aws_call(p11kms_aws_client *c, const char *op, const char *what,
         kind = p11kms_aws_retry_kind(a.hr, a.status, a.code);
         describe_result(&a, text, sizeof(text));
         if (kind == P11KMS_AWS_NO_RETRY) {
-            rv = a.hr == P11KMS_HTTP_OK ? p11kms_aws_error_rv(a.code, a.status)
-                                        : transport_rv(a.hr);
+            rv =
+                a.hr == P11KMS_HTTP_OK ? p11kms_aws_error_rv(a.code, a.status) : transport_rv(a.hr);
             LOG_E("aws: %s %s failed: %s", op, what, text);
             goto out;
         }
@@ -202,8 +200,8 @@ CK_RV p11kms_aws_call(p11kms_aws_client *c, const char *op, const char *what,
         delay = p11kms_aws_backoff_ms(kind, attempt, p11kms_aws_rand01());
         now = p11kms_aws_now_ms();
         if (now + delay >= deadline_ms) {
-            LOG_E("aws: %s %s failed: deadline of %lu ms reached after %d attempts: %s", op,
-                  what, c->deadline_ms, attempt, text);
+            LOG_E("aws: %s %s failed: deadline of %lu ms reached after %d attempts: %s", op, what,
+                  c->deadline_ms, attempt, text);
             goto out;
         }
         LOG_I("aws: %s %s attempt %d: %s; retrying in %lu ms", op, what, attempt, text, delay);

@@ -11,8 +11,8 @@
 #include "log.h"
 
 const char *const p11kms_aws_option_names[] = {
-    "region",         "endpoint",           "profile",      "ca_file", "connect_timeout_ms",
-    "request_timeout_ms", "max_attempts", "deadline_ms",  NULL,
+    "region",       "endpoint",    "profile", "ca_file", "connect_timeout_ms", "request_timeout_ms",
+    "max_attempts", "deadline_ms", NULL,
 };
 
 static int all_chars(const char *s, size_t n, const char *extra)
@@ -261,8 +261,7 @@ static CK_RV resolve_region(const p11kms_key_config *kc, const char *arn_region,
 
 /* Endpoint: the key's "endpoint" field, AWS_ENDPOINT_URL_KMS, AWS_ENDPOINT_URL (both ignored
  * with AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true), else the regional (or FIPS) endpoint. */
-static CK_RV resolve_endpoint(const p11kms_key_config *kc, const char *region,
-                              p11kms_aws_client *c)
+static CK_RV resolve_endpoint(const p11kms_key_config *kc, const char *region, p11kms_aws_client *c)
 {
     const char *e = p11kms_key_config_option(kc, "endpoint");
     const char *ignore = env("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS");
@@ -318,8 +317,8 @@ CK_RV p11kms_aws_client_new(const p11kms_key_config *kc, const char *arn_region,
     if (c->origin == NULL)
         goto out;
     rv = CKR_ARGUMENTS_BAD;
-    if (profile != NULL && (*profile == 0 || strlen(profile) > 200 ||
-                            strpbrk(profile, "[]\r\n") != NULL)) {
+    if (profile != NULL &&
+        (*profile == 0 || strlen(profile) > 200 || strpbrk(profile, "[]\r\n") != NULL)) {
         LOG_E("%s: profile \"%s\" is not a usable profile name", kc->origin, profile);
         goto out;
     }

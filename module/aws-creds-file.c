@@ -152,8 +152,8 @@ static CK_RV keys_from(const p11kms_aws_ini *ini, const char *section_profile, i
     const char *akid, *secret, *token;
     CK_RV rv;
 
-#define GET(k) (config ? config_lookup(ini, section_profile, k) : \
-                         p11kms_aws_ini_get(ini, section_profile, k))
+#define GET(k)                                                                                     \
+    (config ? config_lookup(ini, section_profile, k) : p11kms_aws_ini_get(ini, section_profile, k))
     akid = GET("aws_access_key_id");
     secret = GET("aws_secret_access_key");
     token = GET("aws_session_token");
@@ -193,8 +193,8 @@ static int profile_has_any(const p11kms_aws_ini *creds, const p11kms_aws_ini *co
 CK_RV p11kms_aws_creds_from_files(const char *profile, int profile_named, p11kms_aws_creds *out,
                                   int *applies)
 {
-    static const char *const before_keys[] = {"role_arn", "source_profile", "credential_source",
-                                              "sso_start_url", "sso_session", NULL};
+    static const char *const before_keys[] = {
+        "role_arn", "source_profile", "credential_source", "sso_start_url", "sso_session", NULL};
     static const char *const after_keys[] = {"credential_process", NULL};
     p11kms_aws_ini *creds = NULL, *config = NULL;
     CK_RV rv;

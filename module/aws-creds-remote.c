@@ -105,8 +105,8 @@ static int fetch(const p11kms_aws_fetch *f, const char *method, const char *url,
         }
         left = (unsigned long)(f->deadline_ms - now);
         req.timeout_ms = timeout_ms < left ? timeout_ms : left;
-        req.connect_timeout_ms = f->connect_timeout_ms < req.timeout_ms ? f->connect_timeout_ms
-                                                                        : req.timeout_ms;
+        req.connect_timeout_ms =
+            f->connect_timeout_ms < req.timeout_ms ? f->connect_timeout_ms : req.timeout_ms;
         p11kms_http_response_clear(resp);
         hr = f->http->perform(f->http, &req, resp);
         kind = p11kms_aws_retry_kind(hr, resp->status, NULL);
@@ -157,8 +157,7 @@ CK_RV p11kms_aws_creds_parse_json(const char *body, size_t len, const char *sour
         p11kms_aws_json_string(&v, FIELD_MAX, &token) != 0)
         goto out;
     if (p11kms_aws_json_member(&root, "Expiration", &v) &&
-        (p11kms_aws_json_string(&v, 64, &exp) != 0 ||
-         p11kms_aws_parse_time(exp, &expiration) != 0))
+        (p11kms_aws_json_string(&v, 64, &exp) != 0 || p11kms_aws_parse_time(exp, &expiration) != 0))
         goto out;
     rv = p11kms_aws_creds_set(out, akid, secret, token, expiration, source);
     if (rv == CKR_GENERAL_ERROR)
@@ -242,7 +241,8 @@ CK_RV p11kms_aws_creds_from_web_identity(const char *profile, const p11kms_aws_f
     CK_RV rv = CKR_DEVICE_ERROR;
     char *file = NULL, *role = NULL, *session = NULL, *token = NULL, *url = NULL;
     char *code = NULL, *msg = NULL, rid[128] = "", session_buf[64];
-    p11kms_http_header h[1] = {{"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"}};
+    p11kms_http_header h[1] = {
+        {"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"}};
     p11kms_http_response resp;
     p11kms_aws_sbuf body;
     int hr;
@@ -383,7 +383,8 @@ out:
 /* IMDS settings from the environment, as the SDKs read them. */
 static void imds_settings(unsigned long *timeout_ms, int *attempts)
 {
-    const char *t = env("AWS_METADATA_SERVICE_TIMEOUT"), *a = env("AWS_METADATA_SERVICE_NUM_ATTEMPTS");
+    const char *t = env("AWS_METADATA_SERVICE_TIMEOUT"),
+               *a = env("AWS_METADATA_SERVICE_NUM_ATTEMPTS");
     char *end;
     double secs;
     long n;
@@ -402,8 +403,7 @@ static void imds_settings(unsigned long *timeout_ms, int *attempts)
     }
 }
 
-CK_RV p11kms_aws_creds_from_imds(const p11kms_aws_fetch *f, p11kms_aws_creds *out,
-                                 int *applies)
+CK_RV p11kms_aws_creds_from_imds(const p11kms_aws_fetch *f, p11kms_aws_creds *out, int *applies)
 {
     CK_RV rv = CKR_DEVICE_ERROR;
     const char *base = env("AWS_EC2_METADATA_SERVICE_ENDPOINT");

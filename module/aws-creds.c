@@ -117,10 +117,10 @@ static void provider_free(struct p11kms_aws_provider *p)
     free(p);
 }
 
-CK_RV p11kms_aws_provider_get(const char *explicit_profile, const char *region,
-                              const char *ca_file, unsigned long connect_timeout_ms,
-                              unsigned long request_timeout_ms, int max_attempts,
-                              p11kms_http_transport *http, p11kms_aws_provider **out)
+CK_RV p11kms_aws_provider_get(const char *explicit_profile, const char *region, const char *ca_file,
+                              unsigned long connect_timeout_ms, unsigned long request_timeout_ms,
+                              int max_attempts, p11kms_http_transport *http,
+                              p11kms_aws_provider **out)
 {
     struct p11kms_aws_provider *p;
     pthread_condattr_t ca;
@@ -251,8 +251,7 @@ static int wait_done(struct p11kms_aws_provider *p, uint64_t deadline_ms)
     return pthread_cond_timedwait(&p->done, &p->lock, &ts);
 }
 
-CK_RV p11kms_aws_provider_creds(p11kms_aws_provider *p, uint64_t deadline_ms,
-                                p11kms_aws_creds *out)
+CK_RV p11kms_aws_provider_creds(p11kms_aws_provider *p, uint64_t deadline_ms, p11kms_aws_creds *out)
 {
     CK_RV rv = CKR_DEVICE_ERROR;
     p11kms_aws_creds fresh;

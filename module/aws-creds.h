@@ -64,8 +64,7 @@ CK_RV p11kms_aws_creds_from_web_identity(const char *profile, const p11kms_aws_f
                                          p11kms_aws_creds *out, int *applies);
 CK_RV p11kms_aws_creds_from_container(const p11kms_aws_fetch *f, p11kms_aws_creds *out,
                                       int *applies);
-CK_RV p11kms_aws_creds_from_imds(const p11kms_aws_fetch *f, p11kms_aws_creds *out,
-                                 int *applies);
+CK_RV p11kms_aws_creds_from_imds(const p11kms_aws_fetch *f, p11kms_aws_creds *out, int *applies);
 /* The credential JSON the container endpoint and IMDS answer with (AccessKeyId,
  * SecretAccessKey, Token, Expiration; IMDS adds Code). Bounded, fuzzable. */
 CK_RV p11kms_aws_creds_parse_json(const char *body, size_t len, const char *source,
@@ -80,10 +79,10 @@ typedef struct p11kms_aws_provider p11kms_aws_provider;
 /* A provider for a profile (NULL: the process default) reaching remote sources through http
  * with these settings. Providers with equal settings are shared (reference counted) so keys
  * of one host fetch credentials once. No I/O here. */
-CK_RV p11kms_aws_provider_get(const char *explicit_profile, const char *region,
-                              const char *ca_file, unsigned long connect_timeout_ms,
-                              unsigned long request_timeout_ms, int max_attempts,
-                              p11kms_http_transport *http, p11kms_aws_provider **out);
+CK_RV p11kms_aws_provider_get(const char *explicit_profile, const char *region, const char *ca_file,
+                              unsigned long connect_timeout_ms, unsigned long request_timeout_ms,
+                              int max_attempts, p11kms_http_transport *http,
+                              p11kms_aws_provider **out);
 void p11kms_aws_provider_put(p11kms_aws_provider *p);
 /* Current credentials (a copy the caller clears), resolving or refreshing them if needed
  * within deadline_ms. One refresh runs at a time; other threads wait for it, or keep using

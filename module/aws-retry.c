@@ -30,8 +30,8 @@ static void copy_printable(char *dst, size_t dst_len, const char *src, size_t n)
     dst[n] = 0;
 }
 
-void p11kms_aws_error_parse(const char *body, size_t len, long status, char *code,
-                            size_t code_len, char *message, size_t message_len)
+void p11kms_aws_error_parse(const char *body, size_t len, long status, char *code, size_t code_len,
+                            char *message, size_t message_len)
 {
     p11kms_aws_json root, v;
     char *s = NULL;
@@ -126,11 +126,16 @@ CK_RV p11kms_aws_error_rv(const char *code, long status)
                                                  "IncorrectKeyException", NULL};
     /* the caller may not use this key this way, or the key cannot be used at all now */
     static const char *const not_permitted[] = {
-        "AccessDeniedException",  "AccessDenied",
-        "DisabledException",      "KMSInvalidStateException",
-        "InvalidKeyUsageException", "NotFoundException",
-        "InvalidGrantTokenException", "InvalidGrantIdException",
-        "UnsupportedOperationException", "KMSInvalidMacException",
+        "AccessDeniedException",
+        "AccessDenied",
+        "DisabledException",
+        "KMSInvalidStateException",
+        "InvalidKeyUsageException",
+        "NotFoundException",
+        "InvalidGrantTokenException",
+        "InvalidGrantIdException",
+        "UnsupportedOperationException",
+        "KMSInvalidMacException",
         NULL,
     };
 
@@ -151,10 +156,18 @@ CK_RV p11kms_aws_error_rv(const char *code, long status)
 int p11kms_aws_error_is_auth(const char *code)
 {
     static const char *const auth[] = {
-        "ExpiredTokenException",   "ExpiredToken",        "RequestExpired",
-        "InvalidClientTokenId",    "UnrecognizedClientException", "InvalidSignatureException",
-        "SignatureDoesNotMatch",   "IncompleteSignature", "MissingAuthenticationToken",
-        "InvalidAccessKeyId",      "AuthFailure",         NULL,
+        "ExpiredTokenException",
+        "ExpiredToken",
+        "RequestExpired",
+        "InvalidClientTokenId",
+        "UnrecognizedClientException",
+        "InvalidSignatureException",
+        "SignatureDoesNotMatch",
+        "IncompleteSignature",
+        "MissingAuthenticationToken",
+        "InvalidAccessKeyId",
+        "AuthFailure",
+        NULL,
     };
 
     return in_list(code, auth);

@@ -20,8 +20,8 @@ enum p11kms_aws_retry_kind {
 /* The error of a non-2xx JSON 1.1 answer, as botocore reads it: "__type" with anything up to
  * '#' and from ':' removed, "message" or "Message". code falls back to "HTTP <status>"; both are
  * printable ASCII (other bytes become '?'), safe for log lines. */
-void p11kms_aws_error_parse(const char *body, size_t len, long status, char *code,
-                            size_t code_len, char *message, size_t message_len);
+void p11kms_aws_error_parse(const char *body, size_t len, long status, char *code, size_t code_len,
+                            char *message, size_t message_len);
 
 /* Retry class of an exchange: http_result from http.h, and for answered requests the HTTP
  * status and the error code (may be NULL). */

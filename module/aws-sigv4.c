@@ -234,8 +234,7 @@ static int hmac(const void *key, size_t klen, const void *msg, size_t mlen, uint
 {
     unsigned int olen = 0;
 
-    return HMAC(EVP_sha256(), key, (int)klen, msg, mlen, out, &olen) != NULL && olen == 32 ? 0
-                                                                                           : -1;
+    return HMAC(EVP_sha256(), key, (int)klen, msg, mlen, out, &olen) != NULL && olen == 32 ? 0 : -1;
 }
 
 void p11kms_aws_amz_date(time_t t, char *buf)
@@ -306,8 +305,8 @@ CK_RV p11kms_aws_sigv4_sign(const p11kms_aws_signer *s, const p11kms_aws_sig_req
     p11kms_aws_sbuf_init(&key, 0);
     p11kms_aws_sbuf_init(&authz, 0);
 
-    if (!valid_amz_date(s->amz_date) || s->access_key_id == NULL ||
-        s->secret_access_key == NULL || s->region == NULL || s->service == NULL) {
+    if (!valid_amz_date(s->amz_date) || s->access_key_id == NULL || s->secret_access_key == NULL ||
+        s->region == NULL || s->service == NULL) {
         rv = CKR_ARGUMENTS_BAD;
         goto out;
     }

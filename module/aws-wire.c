@@ -680,8 +680,7 @@ static int xml_entity(const char **pp, const char *end, char *out, size_t *o)
     return 0;
 }
 
-int p11kms_aws_xml_text(const char *xml, size_t len, const char *name, size_t max_len,
-                        char **out)
+int p11kms_aws_xml_text(const char *xml, size_t len, const char *name, size_t max_len, char **out)
 {
     const char *s, *p, *end;
     size_t n, o = 0;

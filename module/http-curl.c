@@ -68,7 +68,7 @@ static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 static CURLcode global_rc = CURLE_FAILED_INIT;
 
 static pthread_mutex_t default_lock = PTHREAD_MUTEX_INITIALIZER;
-static p11kms_http_transport *default_transport; /* protected by default_lock */
+static p11kms_http_transport *default_transport;  /* protected by default_lock */
 static unsigned long default_refs;                /* protected by default_lock */
 static p11kms_http_transport *override_transport; /* protected by default_lock */
 
@@ -444,7 +444,7 @@ static int map_curl_error(CURLcode cc, const exchange *x)
 
 #define SETOPT(h, opt, val)                                                                        \
     do {                                                                                           \
-        if (curl_easy_setopt((h), (opt), (val)) != CURLE_OK)                                      \
+        if (curl_easy_setopt((h), (opt), (val)) != CURLE_OK)                                       \
             goto setopt_failed;                                                                    \
     } while (0)
 

@@ -1,5 +1,6 @@
 /* http.h - the small HTTP request/response interface the KMS backends talk through, with a
- * swappable transport: libcurl in http-curl.c (the only file that includes curl), fakes in tests. */
+ * swappable transport: libcurl in http-curl.c (the only file that includes curl), fakes in tests.
+ */
 #ifndef P11KMS_HTTP_H
 #define P11KMS_HTTP_H
 
@@ -31,7 +32,7 @@ typedef struct p11kms_http_request {
     size_t n_headers;
     const uint8_t *body; /* may be NULL with body_len 0 */
     size_t body_len;
-    const char *ca_file; /* CA bundle for https; NULL: the system default */
+    const char *ca_file;              /* CA bundle for https; NULL: the system default */
     unsigned long connect_timeout_ms; /* > 0 */
     unsigned long timeout_ms;         /* the whole exchange; > 0 */
     size_t max_response;              /* body bytes accepted; more is P11KMS_HTTP_E_TOO_LARGE */

@@ -95,8 +95,8 @@ static CK_RV encrypt_once(p11kms_backend *be, const p11kms_context *ctx, p11kms_
 
 static void test_encrypt_request(void)
 {
-    p11kms_backend *be = make("\"key_id\": \"alias/app\", \"endpoint\": \"http://127.0.0.1:4566\"",
-                              NULL);
+    p11kms_backend *be =
+        make("\"key_id\": \"alias/app\", \"endpoint\": \"http://127.0.0.1:4566\"", NULL);
     p11kms_context *ctx = ctx_of("tenant", "a\"b", "app", "p11");
     p11kms_kms_blob blob;
     p11kms_aws_json root, v, ec;
@@ -262,8 +262,7 @@ static void test_decrypt(void)
     is_rv(be->ops->decrypt(be, ctx, &in, &pt), CKR_ENCRYPTED_DATA_INVALID,
           "InvalidCiphertextException");
     fake_push(P11KMS_HTTP_OK, 400, "{\"__type\": \"IncorrectKeyException\"}");
-    is_rv(be->ops->decrypt(be, ctx, &in, &pt), CKR_ENCRYPTED_DATA_INVALID,
-          "IncorrectKeyException");
+    is_rv(be->ops->decrypt(be, ctx, &in, &pt), CKR_ENCRYPTED_DATA_INVALID, "IncorrectKeyException");
     fake_push(P11KMS_HTTP_OK, 200, "{\"KeyId\": \"" ARN1 "\"}");
     is_rv(be->ops->decrypt(be, ctx, &in, &pt), CKR_DEVICE_ERROR, "an answer without plaintext");
 
@@ -298,8 +297,7 @@ static void test_owns(void)
     fake_push(P11KMS_HTTP_OK, 200, enc_ok);
     is_rv(encrypt_once(be, NULL, &out), CKR_OK, "the alias resolves on Encrypt");
     p11kms_kms_blob_clear(&out);
-    ok(be->ops->owns(be, &b1) && !be->ops->owns(be, &b2),
-       "a resolved alias owns the key it names");
+    ok(be->ops->owns(be, &b1) && !be->ops->owns(be, &b2), "a resolved alias owns the key it names");
     ok(be->ops->blob_bound(be, 32) == strlen(ARN1) + 6144, "and bounds blobs by that ARN");
     p11kms_backend_free(be);
 
@@ -330,8 +328,7 @@ static void test_retries(void)
     const fake_answer conn = {P11KMS_HTTP_E_CONNECT, 0, NULL, NULL, 0};
     const fake_answer tls = {P11KMS_HTTP_E_TLS, 0, NULL, NULL, 0};
     const fake_answer nomem = {P11KMS_HTTP_E_NOMEM, 0, NULL, NULL, 0};
-    const fake_answer thr = {P11KMS_HTTP_OK, 400, "{\"__type\": \"ThrottlingException\"}", NULL,
-                             0};
+    const fake_answer thr = {P11KMS_HTTP_OK, 400, "{\"__type\": \"ThrottlingException\"}", NULL, 0};
     const fake_answer unknown = {P11KMS_HTTP_OK, 404, "{\"__type\": \"UnknownOperation\"}", NULL,
                                  0};
     const fake_answer forbidden = {P11KMS_HTTP_OK, 403, "", NULL, 0};

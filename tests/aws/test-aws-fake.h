@@ -81,8 +81,8 @@ static int fake_perform(p11kms_http_transport *t, const p11kms_http_request *req
     }
     p11kms_buf_set(&resp->body, a.body ? a.body : "", (a.body ? strlen(a.body) : 0) + 1);
     resp->body.len--;
-    resp->headers = strdup(a.headers ? a.headers
-                                     : "HTTP/1.1 200 OK\r\nx-amzn-RequestId: fake-req\r\n\r\n");
+    resp->headers =
+        strdup(a.headers ? a.headers : "HTTP/1.1 200 OK\r\nx-amzn-RequestId: fake-req\r\n\r\n");
     resp->headers_len = strlen(resp->headers);
     return P11KMS_HTTP_OK;
 }

@@ -151,8 +151,8 @@ static void test_policy(void)
     ok(strstr(r.error, "refused") != NULL, "with a reason");
     is_num(get("http://169.254.169.254/", "GET", NULL, 0, NULL, 0, NULL, 0, 0, &r),
            P11KMS_HTTP_E_REFUSED, "metadata addresses need the metadata policy");
-    is_num(get("ftp://127.0.0.1/", "GET", NULL, 0, NULL, 0, NULL, 0, 0, &r),
-           P11KMS_HTTP_E_REFUSED, "other schemes are refused");
+    is_num(get("ftp://127.0.0.1/", "GET", NULL, 0, NULL, 0, NULL, 0, 0, &r), P11KMS_HTTP_E_REFUSED,
+           "other schemes are refused");
     is_num(get("not a url", "GET", NULL, 0, NULL, 0, NULL, 0, 0, &r), P11KMS_HTTP_E_REFUSED,
            "malformed URLs are refused");
     is_num(get(url(0, "127.0.0.1", "/echo"), "GET", bad1, 1, NULL, 0, NULL, 0, 0, &r),
@@ -175,8 +175,8 @@ static void test_tls(void)
 {
     p11kms_http_response r;
 
-    is_num(get(url(1, "localhost", "/echo"), "GET", NULL, 0, NULL, 0, ca, 0, 0, &r),
-           P11KMS_HTTP_OK, "https with the right CA bundle");
+    is_num(get(url(1, "localhost", "/echo"), "GET", NULL, 0, NULL, 0, ca, 0, 0, &r), P11KMS_HTTP_OK,
+           "https with the right CA bundle");
     p11kms_http_response_clear(&r);
     is_num(get(url(1, "localhost", "/echo"), "GET", NULL, 0, NULL, 0, other_ca, 0, 0, &r),
            P11KMS_HTTP_E_TLS, "https with another CA: the peer is not trusted");
@@ -187,8 +187,7 @@ static void test_tls(void)
     is_num(get(url(1, "127.0.0.1", "/echo"), "GET", NULL, 0, NULL, 0, ca, 0, 0, &r),
            P11KMS_HTTP_E_TLS, "a certificate for another name is refused");
     p11kms_http_response_clear(&r);
-    is_num(get(url(1, "localhost", "/echo"), "GET", NULL, 0, NULL, 0, "/nonexistent.pem", 0, 0,
-               &r),
+    is_num(get(url(1, "localhost", "/echo"), "GET", NULL, 0, NULL, 0, "/nonexistent.pem", 0, 0, &r),
            P11KMS_HTTP_E_TLS, "a missing CA bundle fails closed");
     p11kms_http_response_clear(&r);
 }

@@ -291,8 +291,8 @@ static void test_faults(void)
     is_num(n, 2, "2 attempts");
     /* deadline_ms 1500 with request_timeout_ms 1000: the first attempt times out at 1 s, the
      * second gets what is left and times out at the deadline; a third would break it. */
-    is_rv(faulted("deadline", "Encrypt", "delay", 5, ", \"delay_ms\": 4000", &n),
-          CKR_DEVICE_ERROR, "a call that cannot finish by its deadline fails");
+    is_rv(faulted("deadline", "Encrypt", "delay", 5, ", \"delay_ms\": 4000", &n), CKR_DEVICE_ERROR,
+          "a call that cannot finish by its deadline fails");
     is_num(n, 2, "the deadline stopped it after 2 of 3 allowed attempts");
 }
 
@@ -427,7 +427,8 @@ int main(void)
     test_refusals();
     test_faults();
     test_threads_and_connections();
-    is_num(ctl_stat("signature_failures", NULL), 0, "the server's botocore accepted every signature");
+    is_num(ctl_stat("signature_failures", NULL), 0,
+           "the server's botocore accepted every signature");
     p11->C_CloseSession(sess);
     is_rv(p11->C_Finalize(NULL), CKR_OK, "C_Finalize");
     dlclose(p11_dl);

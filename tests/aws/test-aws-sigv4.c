@@ -248,8 +248,7 @@ static void run_botocore_case(const char *dir, const char *name)
     }
     pjoin(creq, sizeof(creq), "%s/%s.creq", dir, name);
     pjoin(sts, sizeof(sts), "%s/%s.sts", dir, name);
-    sign_and_check(name, &r, "20150830T123600Z", "us-east-1", "service", 1, creq, sts, authz,
-                   NULL);
+    sign_and_check(name, &r, "20150830T123600Z", "us-east-1", "service", 1, creq, sts, authz, NULL);
     free_request(&r);
     free(text);
     free(authz);
@@ -432,8 +431,7 @@ static void kms_shape(void)
             "SignedHeaders=content-type;host;x-amz-date;x-amz-security-token;x-amz-target, "
             "Signature=";
 
-        ok(sig.canonical_request &&
-               strncmp(sig.canonical_request, creq, sizeof(creq) - 1) == 0,
+        ok(sig.canonical_request && strncmp(sig.canonical_request, creq, sizeof(creq) - 1) == 0,
            "kms: canonical request signs the token, never User-Agent or Expect");
         ok(sig.authorization && strncmp(sig.authorization, authz, sizeof(authz) - 1) == 0 &&
                strlen(sig.authorization) == sizeof(authz) - 1 + 64,

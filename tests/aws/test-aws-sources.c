@@ -15,11 +15,21 @@ static char creds_file[512], config_file[512];
 static void env_clear(void)
 {
     static const char *const vars[] = {
-        "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
-        "AWS_DEFAULT_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN",
-        "AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL_KMS", "AWS_ENDPOINT_URL",
-        "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
-        "AWS_CONTAINER_AUTHORIZATION_TOKEN", "AWS_EC2_METADATA_SERVICE_ENDPOINT", NULL,
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_DEFAULT_PROFILE",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_ROLE_ARN",
+        "AWS_ENDPOINT_URL_STS",
+        "AWS_ENDPOINT_URL_KMS",
+        "AWS_ENDPOINT_URL",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+        "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+        NULL,
     };
     size_t i;
 
@@ -67,8 +77,8 @@ static CK_RV round_trip(void)
     rv = p11->C_WrapKey(s, &m, kms, dk, env, &len);
     if (rv == CKR_OK)
         rv = p11->C_UnwrapKey(s, &m, kms, env, len, t, 4, &out);
-    if (rv == CKR_OK && (!p11_value(s, dk, a, &la) || !p11_value(s, out, b, &lb) ||
-                         memcmp(a, b, 32) != 0))
+    if (rv == CKR_OK &&
+        (!p11_value(s, dk, a, &la) || !p11_value(s, out, b, &lb) || memcmp(a, b, 32) != 0))
         rv = CKR_GENERAL_ERROR;
     p11->C_CloseSession(s);
     return rv;
@@ -364,8 +374,7 @@ int main(void)
     key_id = getenv("P11KMS_AWS_KEY_ID");
     akid = getenv("AWS_ACCESS_KEY_ID");
     secret = getenv("AWS_SECRET_ACCESS_KEY");
-    if (endpoint == NULL || key_arn == NULL || key_id == NULL || akid == NULL ||
-        secret == NULL) {
+    if (endpoint == NULL || key_arn == NULL || key_id == NULL || akid == NULL || secret == NULL) {
         printf("1..0 # SKIP run through test-aws-module.sh (needs the AWS test server)\n");
         return 0;
     }

@@ -23,13 +23,29 @@ static int json_get_string(const char *doc, const char *name, char **out)
 static void test_json(void)
 {
     static const char *const bad[] = {
-        "", "[]", "{", "{\"a\"}", "{\"a\":}", "{\"a\":1,}", "{\"a\":01}", "{\"a\":\"x}",
-        "{\"a\":\"\\x\"}", "{\"a\":\"\\u12\"}", "{\"a\":tru}", "{\"a\":1} x", "{\"a\":\"\x01\"}",
-        "{'a':1}", "{\"a\":-}", "{\"a\":1.}", "{\"a\":1e}", NULL,
+        "",
+        "[]",
+        "{",
+        "{\"a\"}",
+        "{\"a\":}",
+        "{\"a\":1,}",
+        "{\"a\":01}",
+        "{\"a\":\"x}",
+        "{\"a\":\"\\x\"}",
+        "{\"a\":\"\\u12\"}",
+        "{\"a\":tru}",
+        "{\"a\":1} x",
+        "{\"a\":\"\x01\"}",
+        "{'a':1}",
+        "{\"a\":-}",
+        "{\"a\":1.}",
+        "{\"a\":1e}",
+        NULL,
     };
-    const char *doc = " {\"KeyId\": \"arn:x\", \"n\": -1.5e3, \"t\": true, \"f\": false,\n"
-                      "  \"z\": null, \"o\": {\"in\": [1, {\"k\": \"v\"}, \"s\"]},"
-                      " \"e\": \"a\\\"b\\\\c\\/d\\n\\u00e9\\ud83d\\ude00\", \"K\\u0065y\": \"esc\"} ";
+    const char *doc =
+        " {\"KeyId\": \"arn:x\", \"n\": -1.5e3, \"t\": true, \"f\": false,\n"
+        "  \"z\": null, \"o\": {\"in\": [1, {\"k\": \"v\"}, \"s\"]},"
+        " \"e\": \"a\\\"b\\\\c\\/d\\n\\u00e9\\ud83d\\ude00\", \"K\\u0065y\": \"esc\"} ";
     p11kms_aws_json root, v, o, arr, el;
     char *s = NULL, num[32];
     int b = -1, i, deep_ok;
@@ -99,8 +115,7 @@ static void test_writer_and_base64(void)
        "what the writer escapes the reader restores");
     free(s);
     ok(p11kms_aws_json_parse(b.p, b.len, &root) == 0 && p11kms_aws_json_member(&root, "b", &v) &&
-           p11kms_aws_json_base64(&v, 300, &dec, &n) == 0 && n == 300 &&
-           memcmp(dec, raw, 300) == 0,
+           p11kms_aws_json_base64(&v, 300, &dec, &n) == 0 && n == 300 && memcmp(dec, raw, 300) == 0,
        "base64 round trip of 300 bytes");
     p11kms_secure_free(dec, n);
     ok(p11kms_aws_json_base64(&v, 299, &dec, &n) != 0, "base64 over the size limit is refused");
@@ -151,8 +166,7 @@ static void test_xml_and_time(void)
     ok(p11kms_aws_xml_text("<a>x<b/></a>", 12, "a", 64, &s) != 0, "markup inside refused");
     ok(p11kms_aws_xml_text("<a>abc", 6, "a", 64, &s) != 0, "unterminated element refused");
 
-    ok(p11kms_aws_parse_time("2026-11-23T12:39:45Z", &t) == 0 && t == 1795437585,
-       "ISO 8601 UTC");
+    ok(p11kms_aws_parse_time("2026-11-23T12:39:45Z", &t) == 0 && t == 1795437585, "ISO 8601 UTC");
     ok(p11kms_aws_parse_time("2026-11-23T12:39:45.123Z", &t) == 0 && t == 1795437585,
        "with a fraction");
     ok(p11kms_aws_parse_time("2026-11-23T13:39:45+01:00", &t) == 0 && t == 1795437585,
@@ -208,8 +222,7 @@ static void test_keyref(void)
            r.kind == P11KMS_AWS_ALIAS_ARN && strcmp(r.partition, "aws-cn") == 0 &&
            strcmp(r.id, "a/b_c-d") == 0,
        "alias ARN");
-    ok(p11kms_aws_keyref_parse("mrk-1234abcd", &r) == 0 && r.kind == P11KMS_AWS_KEY_ID,
-       "key id");
+    ok(p11kms_aws_keyref_parse("mrk-1234abcd", &r) == 0 && r.kind == P11KMS_AWS_KEY_ID, "key id");
     ok(p11kms_aws_keyref_parse("alias/p11kms-test", &r) == 0 && r.kind == P11KMS_AWS_ALIAS_NAME,
        "alias name");
     ok(p11kms_aws_keyref_parse("arn:aws:s3:us-east-1:1:key/x", &r) != 0, "another service");
@@ -255,8 +268,8 @@ static void test_errors_and_retries(void)
            "TLS failures are final");
     is_num(p11kms_aws_retry_kind(P11KMS_HTTP_OK, 400, "InvalidCiphertextException"),
            P11KMS_AWS_NO_RETRY, "InvalidCiphertextException is final");
-    is_num(p11kms_aws_retry_kind(P11KMS_HTTP_OK, 400, "AccessDeniedException"),
-           P11KMS_AWS_NO_RETRY, "AccessDeniedException is final");
+    is_num(p11kms_aws_retry_kind(P11KMS_HTTP_OK, 400, "AccessDeniedException"), P11KMS_AWS_NO_RETRY,
+           "AccessDeniedException is final");
 
     is_rv(p11kms_aws_error_rv("InvalidCiphertextException", 400), CKR_ENCRYPTED_DATA_INVALID,
           "InvalidCiphertext -> CKR_ENCRYPTED_DATA_INVALID (WRAPPED_KEY_INVALID on unwrap)");
