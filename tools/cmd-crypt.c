@@ -133,8 +133,8 @@ static void crypt_run_clear(crypt_run *r)
 }
 
 /* Generate the data key, wrap it, and fill the header. key gets the value (a secret). */
-static int make_data_key(tool_p11 *p, tool_key *k, const p11kms_context *ctx,
-                         tool_ff_header *h, uint8_t key[TOOL_FF_KEY_LEN])
+static int make_data_key(tool_p11 *p, tool_key *k, const p11kms_context *ctx, tool_ff_header *h,
+                         uint8_t key[TOOL_FF_KEY_LEN])
 {
     CK_OBJECT_HANDLE dk = CK_INVALID_HANDLE;
     CK_RV rv;
@@ -359,9 +359,7 @@ const tool_command tool_cmd_encrypt = {
     "    -f, --force            replace OUT if it exists.\n"
     "    --progress, --no-progress\n"
     "                           force or suppress the progress bar (default: shown on a\n"
-    "                           terminal for inputs of 64 MiB or more).\n"
-    TOOL_COMMON_HELP
-    "\n"
+    "                           terminal for inputs of 64 MiB or more).\n" TOOL_COMMON_HELP "\n"
     "EXAMPLES\n"
     "    p11kms encrypt --context app=billing report.csv report.csv.p11kms\n"
     "    tar c data/ | p11kms encrypt --key backup - backup.tar.p11kms\n",
@@ -395,9 +393,7 @@ const tool_command tool_cmd_decrypt = {
     "                           or has another value.\n"
     "    -f, --force            replace OUT if it exists.\n"
     "    --progress, --no-progress\n"
-    "                           force or suppress the progress bar.\n"
-    TOOL_COMMON_HELP
-    "\n"
+    "                           force or suppress the progress bar.\n" TOOL_COMMON_HELP "\n"
     "EXAMPLES\n"
     "    p11kms decrypt --context app=billing report.csv.p11kms report.csv\n"
     "    p11kms decrypt backup.tar.p11kms - | tar x\n",

@@ -142,8 +142,9 @@ static p11kms_config *check_config(doctor *d, const tool_common *c)
     }
     for (t = 0; t < cfg->n_tokens; t++)
         keys += cfg->tokens[t].n_keys;
-    doctor_step(d, keys > 0 ? DOCTOR_OK : DOCTOR_FAIL, "configuration parsed: %zu token%s, %zu key%s",
-                cfg->n_tokens, cfg->n_tokens == 1 ? "" : "s", keys, keys == 1 ? "" : "s");
+    doctor_step(d, keys > 0 ? DOCTOR_OK : DOCTOR_FAIL,
+                "configuration parsed: %zu token%s, %zu key%s", cfg->n_tokens,
+                cfg->n_tokens == 1 ? "" : "s", keys, keys == 1 ? "" : "s");
     for (t = 0; t < cfg->n_tokens; t++)
         for (k = 0; k < cfg->tokens[t].n_keys; k++)
             check_key_config(d, cfg, &cfg->tokens[t], &cfg->tokens[t].keys[k]);
@@ -269,11 +270,10 @@ static void check_module(doctor *d, const tool_common *c, const p11kms_config *c
                     strcmp(p->keys[i].label, cfg->tokens[t].keys[k].label) == 0)
                     break;
             if (i == p->n_keys)
-                doctor_step(d, DOCTOR_FAIL,
-                            "key \"%s\" on token \"%s\": not visible through the module%s",
-                            cfg->tokens[t].keys[k].label, cfg->tokens[t].label,
-                            cfg->tokens[t].pin != NULL ? " (its token needs a PIN: --pin-file)"
-                                                       : "");
+                doctor_step(
+                    d, DOCTOR_FAIL, "key \"%s\" on token \"%s\": not visible through the module%s",
+                    cfg->tokens[t].keys[k].label, cfg->tokens[t].label,
+                    cfg->tokens[t].pin != NULL ? " (its token needs a PIN: --pin-file)" : "");
         }
     for (i = 0; i < p->n_keys; i++)
         if (p->keys[i].is_kms || tool_key_usable(&p->keys[i], 0))

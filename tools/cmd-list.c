@@ -60,7 +60,8 @@ static void print_key(tool_p11 *p, const tool_key *k)
         }
         p11kms_context_free(ctx);
     } else {
-        printf("    type:     %s, %sextractable%s\n", key_type_name(k), k->extractable ? "" : "not ",
+        printf("    type:     %s, %sextractable%s\n", key_type_name(k),
+               k->extractable ? "" : "not ",
                tool_key_usable(k, TOOL_NEED_WRAP) ? " (wraps with CKM_AES_KEY_WRAP_PAD)" : "");
     }
     if (uri != NULL)
@@ -91,8 +92,8 @@ static int run(int argc, char **argv)
 
     trimmed(manufacturer, p->info.manufacturerID, sizeof(p->info.manufacturerID));
     trimmed(description, p->info.libraryDescription, sizeof(p->info.libraryDescription));
-    printf("module %s: %s, %s %u.%u (PKCS#11 %u.%u)\n", common.module, description,
-           manufacturer, p->info.libraryVersion.major, p->info.libraryVersion.minor,
+    printf("module %s: %s, %s %u.%u (PKCS#11 %u.%u)\n", common.module, description, manufacturer,
+           p->info.libraryVersion.major, p->info.libraryVersion.minor,
            p->info.cryptokiVersion.major, p->info.cryptokiVersion.minor);
     for (s = 0; s < p->n_slots; s++) {
         tool_slot *sl = &p->slots[s];

@@ -265,8 +265,7 @@ static int one_blob(wrap_args *a, const char *text, size_t len)
             tool_err("not a base64 wrapped key");
         return -1;
     }
-    ret = a->cmd == &tool_cmd_rewrap ? do_rewrap(a, blob, blob_len)
-                                     : do_unwrap(a, blob, blob_len);
+    ret = a->cmd == &tool_cmd_rewrap ? do_rewrap(a, blob, blob_len) : do_unwrap(a, blob, blob_len);
     free(blob);
     return ret;
 }
@@ -435,9 +434,8 @@ const tool_command tool_cmd_rewrap = {
     "OPTIONS\n"
     "    -k, --key KEY          the key that wrapped the blobs (default: found per blob).\n"
     "    --to-key KEY2          wrap under this key instead (same token).\n" CONTEXT_HELP
-    "    --to-context N=V       bind this context instead of the old one; repeat for more.\n"
-        TOOL_COMMON_HELP
-    "\n"
+    "    --to-context N=V       bind this context instead of the old one; repeat for "
+    "more.\n" TOOL_COMMON_HELP "\n"
     "EXAMPLES\n"
     "    # after 'p11kms keygen --new-version' on the local key file:\n"
     "    psql -Atc 'select encrypted_kms_key from accounts' | p11kms rewrap > new-keys.txt\n",

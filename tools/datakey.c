@@ -47,17 +47,16 @@ CK_RV tool_dk_generate(tool_p11 *p, const tool_key *k, int sensitive, CK_OBJECT_
     CK_ULONG len = TOOL_DATA_KEY_LEN;
     CK_BBOOL no = CK_FALSE, yes = CK_TRUE, sens = sensitive ? CK_TRUE : CK_FALSE;
     CK_ATTRIBUTE tmpl[] = {
-        {CKA_CLASS, &cls, sizeof(cls)},         {CKA_KEY_TYPE, &type, sizeof(type)},
-        {CKA_VALUE_LEN, &len, sizeof(len)},     {CKA_TOKEN, &no, sizeof(no)},
-        {CKA_EXTRACTABLE, &yes, sizeof(yes)},   {CKA_SENSITIVE, &sens, sizeof(sens)},
+        {CKA_CLASS, &cls, sizeof(cls)},       {CKA_KEY_TYPE, &type, sizeof(type)},
+        {CKA_VALUE_LEN, &len, sizeof(len)},   {CKA_TOKEN, &no, sizeof(no)},
+        {CKA_EXTRACTABLE, &yes, sizeof(yes)}, {CKA_SENSITIVE, &sens, sizeof(sens)},
     };
 
-    return p->f->C_GenerateKey(k->slot->session, &mech, tmpl, sizeof(tmpl) / sizeof(tmpl[0]),
-                               out);
+    return p->f->C_GenerateKey(k->slot->session, &mech, tmpl, sizeof(tmpl) / sizeof(tmpl[0]), out);
 }
 
-CK_RV tool_dk_wrap(tool_p11 *p, const tool_key *k, const p11kms_context *ctx,
-                   CK_OBJECT_HANDLE dk, uint8_t **out, size_t *out_len)
+CK_RV tool_dk_wrap(tool_p11 *p, const tool_key *k, const p11kms_context *ctx, CK_OBJECT_HANDLE dk,
+                   uint8_t **out, size_t *out_len)
 {
     CK_RV rv;
     CK_MECHANISM mech;
@@ -97,8 +96,8 @@ out:
     return rv;
 }
 
-CK_RV tool_dk_unwrap(tool_p11 *p, const tool_key *k, const p11kms_context *ctx,
-                     const uint8_t *blob, size_t len, int sensitive, CK_OBJECT_HANDLE *out)
+CK_RV tool_dk_unwrap(tool_p11 *p, const tool_key *k, const p11kms_context *ctx, const uint8_t *blob,
+                     size_t len, int sensitive, CK_OBJECT_HANDLE *out)
 {
     CK_RV rv;
     CK_MECHANISM mech;
@@ -140,7 +139,7 @@ static int hint_score(const tool_hint *h, const tool_key *k)
 
 /* One attempt of tool_dk_unwrap_any with key k. */
 static CK_RV unwrap_with(tool_p11 *p, tool_key *k, const p11kms_context *ctx, int merge,
-                        const uint8_t *blob, size_t len, int sensitive, CK_OBJECT_HANDLE *out)
+                         const uint8_t *blob, size_t len, int sensitive, CK_OBJECT_HANDLE *out)
 {
     p11kms_context *eff = NULL;
     CK_RV rv;
@@ -257,8 +256,8 @@ int tool_ctx_effective(const tool_key *k, const p11kms_context *user, p11kms_con
         return -1;
     }
     for (i = 0; user != NULL && i < user->n; i++) {
-        rv = p11kms_context_add(c, user->pairs[i].key, user->pairs[i].key_len,
-                                user->pairs[i].value, user->pairs[i].value_len, 1);
+        rv = p11kms_context_add(c, user->pairs[i].key, user->pairs[i].key_len, user->pairs[i].value,
+                                user->pairs[i].value_len, 1);
         if (rv != CKR_OK) {
             tool_err("the encryption context is too large with the key's default pairs");
             p11kms_context_free(c);
@@ -284,7 +283,7 @@ char *tool_ctx_text(const p11kms_context *ctx)
         return s;
     }
     for (i = 0; i < ctx->n; i++)
-        off += (size_t)snprintf(s + off, len - off, "%s%s=%s", i ? ", " : "",
-                                ctx->pairs[i].key, ctx->pairs[i].value);
+        off += (size_t)snprintf(s + off, len - off, "%s%s=%s", i ? ", " : "", ctx->pairs[i].key,
+                                ctx->pairs[i].value);
     return s;
 }

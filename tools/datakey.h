@@ -18,11 +18,11 @@ CK_RV tool_dk_mechanism(const tool_key *k, const p11kms_context *ctx, CK_MECHANI
 CK_RV tool_dk_generate(tool_p11 *p, const tool_key *k, int sensitive, CK_OBJECT_HANDLE *out);
 /* Wrap dk under k. KMS keys bind ctx (the whole context: the tool merges defaults itself);
  * plain AES keys cannot bind a context and ignore it. *out malloc'd. */
-CK_RV tool_dk_wrap(tool_p11 *p, const tool_key *k, const p11kms_context *ctx,
-                   CK_OBJECT_HANDLE dk, uint8_t **out, size_t *out_len);
+CK_RV tool_dk_wrap(tool_p11 *p, const tool_key *k, const p11kms_context *ctx, CK_OBJECT_HANDLE dk,
+                   uint8_t **out, size_t *out_len);
 /* Unwrap blob under k into a session key (sensitive, or readable when sensitive=0). */
-CK_RV tool_dk_unwrap(tool_p11 *p, const tool_key *k, const p11kms_context *ctx,
-                     const uint8_t *blob, size_t len, int sensitive, CK_OBJECT_HANDLE *out);
+CK_RV tool_dk_unwrap(tool_p11 *p, const tool_key *k, const p11kms_context *ctx, const uint8_t *blob,
+                     size_t len, int sensitive, CK_OBJECT_HANDLE *out);
 /* What is known about the key that wrapped a blob, to try the likely keys first. */
 typedef struct tool_hint {
     const char *label; /* CKA_LABEL recorded in a file header, or NULL */

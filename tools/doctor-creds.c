@@ -34,7 +34,8 @@ static int readable(const char *path)
 /* Options set in the key's configuration that carry or point at credentials. */
 static int configured(const p11kms_key_config *kc, char *names, size_t size)
 {
-    static const char *const words[] = {"token", "credential", "secret", "role", "auth", "key_file"};
+    static const char *const words[] = {"token", "credential", "secret",
+                                        "role",  "auth",       "key_file"};
     size_t i, j, off = 0;
 
     names[0] = 0;

@@ -52,10 +52,9 @@ int tool_ff_header_encode(tool_ff_header *h, uint8_t **out, size_t *out_len)
     uint8_t *p;
 
     *out = NULL;
-    if (label_len > TOOL_FF_LABEL_MAX || h->key_id_len > TOOL_FF_ID_MAX ||
-        h->context_len < 2 || h->context_len > 0xffff || h->wrapped_len == 0 ||
-        h->chunk_size < TOOL_FF_CHUNK_MIN || h->chunk_size > TOOL_FF_CHUNK_MAX ||
-        !wrap_method_known(h->wrap_method))
+    if (label_len > TOOL_FF_LABEL_MAX || h->key_id_len > TOOL_FF_ID_MAX || h->context_len < 2 ||
+        h->context_len > 0xffff || h->wrapped_len == 0 || h->chunk_size < TOOL_FF_CHUNK_MIN ||
+        h->chunk_size > TOOL_FF_CHUNK_MAX || !wrap_method_known(h->wrap_method))
         return -1;
     len = TOOL_FF_FIXED_LEN + 2 + label_len + 2 + h->key_id_len + 2 + h->context_len + 4 +
           h->wrapped_len;
@@ -164,8 +163,7 @@ int tool_ff_header_parse(const uint8_t *in, size_t len, tool_ff_header *h, const
         goto fail;
     if (take(in, len, &off, 0, TOOL_FF_ID_MAX, &h->key_id, &h->key_id_len, 0) != 0)
         goto fail;
-    if (take(in, len, &off, 0, 0xffff, &h->context, &h->context_len, 0) != 0 ||
-        h->context_len < 2)
+    if (take(in, len, &off, 0, 0xffff, &h->context, &h->context_len, 0) != 0 || h->context_len < 2)
         goto fail;
     if (take(in, len, &off, 1, TOOL_FF_HEADER_MAX, &h->wrapped, &h->wrapped_len, 0) != 0 ||
         h->wrapped_len == 0)
@@ -179,8 +177,7 @@ fail:
     return -1;
 }
 
-int tool_ff_cipher_init(tool_ff_cipher *c, const tool_ff_header *h, const uint8_t *key,
-                        int encrypt)
+int tool_ff_cipher_init(tool_ff_cipher *c, const tool_ff_header *h, const uint8_t *key, int encrypt)
 {
     memset(c, 0, sizeof(*c));
     c->ctx = EVP_CIPHER_CTX_new();

@@ -11,9 +11,10 @@
 #define TOOL_FF_MAGIC_LEN 8
 #define TOOL_FF_VERSION 1
 #define TOOL_FF_ALG_AES256GCM_CHUNKED 1
-/* How the data key in the header is wrapped. */
-#define TOOL_FF_WRAP_ENVELOPE 1 /* CKM_P11KMS_ENVELOPE: a p11kms envelope, context bound by the KMS */
-#define TOOL_FF_WRAP_AES_KWP 2  /* CKM_AES_KEY_WRAP_PAD (RFC 5649) with a module's AES key */
+/* How the data key in the header is wrapped: CKM_P11KMS_ENVELOPE (a p11kms envelope, the context
+ * bound by the KMS), or CKM_AES_KEY_WRAP_PAD (RFC 5649) with another module's AES key. */
+#define TOOL_FF_WRAP_ENVELOPE 1
+#define TOOL_FF_WRAP_AES_KWP 2
 
 #define TOOL_FF_FIXED_LEN 28 /* magic .. reserved byte, before the variable fields */
 #define TOOL_FF_HEADER_MAX (256u * 1024u)

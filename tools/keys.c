@@ -8,8 +8,8 @@
 
 #define MAX_KEYS_PER_TOKEN 65536
 
-CK_RV tool_attr_alloc(tool_p11 *p, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h,
-                      CK_ATTRIBUTE_TYPE type, uint8_t **out, size_t *out_len)
+CK_RV tool_attr_alloc(tool_p11 *p, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE type,
+                      uint8_t **out, size_t *out_len)
 {
     CK_ATTRIBUTE a = {type, NULL, 0};
     CK_RV rv;
@@ -180,8 +180,8 @@ static void list_names(tool_key **keys, size_t n, char *buf, size_t size)
 
     buf[0] = 0;
     for (i = 0; i < n && off + 1 < size; i++)
-        off += (size_t)snprintf(buf + off, size - off, "%s%s", i ? ", " : "",
-                                tool_key_name(keys[i]));
+        off +=
+            (size_t)snprintf(buf + off, size - off, "%s%s", i ? ", " : "", tool_key_name(keys[i]));
 }
 
 static const char *login_hint(const tool_p11 *p)

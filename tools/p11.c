@@ -42,15 +42,15 @@ int tool_p11_load(const char *module, tool_p11 **out, CK_RV *init_rv)
     if (p->f == NULL) {
         get_list = (CK_C_GetFunctionList)dlsym(p->dl, "C_GetFunctionList");
         if (get_list == NULL || get_list(&p->f) != CKR_OK || p->f == NULL) {
-            tool_err("%s is not a PKCS#11 module (no C_GetInterface or C_GetFunctionList)",
-                     module);
+            tool_err("%s is not a PKCS#11 module (no C_GetInterface or C_GetFunctionList)", module);
             goto fail;
         }
     }
     rv = p->f->C_Initialize(&args);
     *init_rv = rv;
     if (rv != CKR_OK && rv != CKR_CRYPTOKI_ALREADY_INITIALIZED) {
-        tool_err("cannot initialise the PKCS#11 module %s: %s", module, tool_rv_text(rv));
+        tool_err("cannot initialise the PKCS#11 module %s: %s%s", module, tool_rv_text(rv),
+                 rv == CKR_ARGUMENTS_BAD ? "; 'p11kms doctor' checks the configuration" : "");
         goto fail;
     }
     p->initialized = rv == CKR_OK;

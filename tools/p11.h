@@ -72,7 +72,7 @@ char *tool_key_uri(const tool_p11 *p, const tool_key *k);
 const char *tool_key_name(const tool_key *k);
 
 /* Read a variable-length attribute: *out malloc'd with a NUL after the value. */
-CK_RV tool_attr_alloc(tool_p11 *p, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h,
-                      CK_ATTRIBUTE_TYPE type, uint8_t **out, size_t *out_len);
+CK_RV tool_attr_alloc(tool_p11 *p, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE type,
+                      uint8_t **out, size_t *out_len);
 
 #endif

@@ -32,15 +32,15 @@ struct slot {
 struct pipeline {
     pthread_mutex_t mu;
     /* One condition per waiter kind, so each change wakes only who can use it. */
-    pthread_cond_t slot_free;   /* the reader waits for its next slot */
-    pthread_cond_t work_ready;  /* workers wait for a filled slot or the end */
-    pthread_cond_t chunk_done;  /* the writer waits for its next chunk */
+    pthread_cond_t slot_free;  /* the reader waits for its next slot */
+    pthread_cond_t work_ready; /* workers wait for a filled slot or the end */
+    pthread_cond_t chunk_done; /* the writer waits for its next chunk */
     struct slot *slots;
     size_t n_slots;
-    size_t record; /* full-chunk record read from input: plaintext or ciphertext+tag */
-    uint64_t next_fill;  /* chunks the reader has published */
-    uint64_t next_work;  /* chunks workers have claimed */
-    int reader_done;     /* the final chunk is published, or the reader stopped */
+    size_t record;      /* full-chunk record read from input: plaintext or ciphertext+tag */
+    uint64_t next_fill; /* chunks the reader has published */
+    uint64_t next_work; /* chunks workers have claimed */
+    int reader_done;    /* the final chunk is published, or the reader stopped */
     int failed;
     char err[256];
     int encrypt;

@@ -46,12 +46,15 @@ enum {
     TOOL_OPT_CONFIG,
     TOOL_OPT_HELP,
 };
+/* clang-format off */
 #define TOOL_COMMON_LONGOPTS                                                                       \
     {"module", required_argument, NULL, TOOL_OPT_MODULE},                                          \
-        {"token", required_argument, NULL, TOOL_OPT_TOKEN},                                        \
-        {"pin-file", required_argument, NULL, TOOL_OPT_PIN_FILE},                                  \
-        {"config", required_argument, NULL, TOOL_OPT_CONFIG},                                      \
-        {"verbose", no_argument, NULL, 'v'}, {"help", no_argument, NULL, TOOL_OPT_HELP }
+    {"token", required_argument, NULL, TOOL_OPT_TOKEN},                                            \
+    {"pin-file", required_argument, NULL, TOOL_OPT_PIN_FILE},                                      \
+    {"config", required_argument, NULL, TOOL_OPT_CONFIG},                                          \
+    {"verbose", no_argument, NULL, 'v'},                                                           \
+    {"help", no_argument, NULL, TOOL_OPT_HELP}
+/* clang-format on */
 int tool_common_opt(tool_common *c, int opt, const char *arg);
 /* The help text of the common options, appended to each command's OPTIONS. */
 #define TOOL_COMMON_HELP                                                                           \
