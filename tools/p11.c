@@ -12,7 +12,8 @@
 
 #define PIN_MAX 256
 
-int tool_p11_load(const char *module, tool_p11 **out, CK_RV *init_rv)
+/* Load and C_Initialize. */
+static int load(const char *module, tool_p11 **out)
 {
     CK_C_INITIALIZE_ARGS args = {NULL, NULL, NULL, NULL, CKF_OS_LOCKING_OK, NULL};
     CK_C_GetInterface get_interface;
@@ -22,7 +23,6 @@ int tool_p11_load(const char *module, tool_p11 **out, CK_RV *init_rv)
     CK_RV rv;
 
     *out = NULL;
-    *init_rv = CKR_OK;
     p = calloc(1, sizeof(*p));
     if (p == NULL) {
         tool_err("out of memory");
@@ -30,7 +30,7 @@ int tool_p11_load(const char *module, tool_p11 **out, CK_RV *init_rv)
     }
     p->dl = dlopen(module, RTLD_NOW | RTLD_LOCAL);
     if (p->dl == NULL) {
-        tool_err("cannot load the PKCS#11 module %s: %s", module, dlerror());
+        tool_err("cannot load the PKCS#11 module: %s", dlerror()); /* it names the file */
         goto fail;
     }
     /* PKCS#11 3.0 modules offer interfaces; the 2.x function list is the fallback. Both lists
@@ -47,7 +47,6 @@ int tool_p11_load(const char *module, tool_p11 **out, CK_RV *init_rv)
         }
     }
     rv = p->f->C_Initialize(&args);
-    *init_rv = rv;
     if (rv != CKR_OK && rv != CKR_CRYPTOKI_ALREADY_INITIALIZED) {
         tool_err("cannot initialise the PKCS#11 module %s: %s%s", module, tool_rv_text(rv),
                  rv == CKR_ARGUMENTS_BAD ? "; 'p11kms doctor' checks the configuration" : "");
@@ -230,7 +229,7 @@ int tool_p11_open(const tool_common *c, const char *key_spec, tool_p11 **out)
     P11KitUri *token_uri = NULL, *key_uri = NULL;
     CK_SLOT_ID *ids = NULL;
     CK_ULONG n = 0, i;
-    CK_RV init_rv, rv;
+    CK_RV rv;
     tool_p11 *p = NULL;
     char *pin = NULL;
     int ret = -1;
@@ -242,7 +241,7 @@ int tool_p11_open(const tool_common *c, const char *key_spec, tool_p11 **out)
         goto out;
     if (find_pin(c, key_uri, token_uri, &pin) != 0)
         goto out;
-    if (tool_p11_load(c->module, &p, &init_rv) != 0)
+    if (load(c->module, &p) != 0)
         goto out;
 
     rv = p->f->C_GetSlotList(CK_TRUE, NULL, &n);
@@ -283,7 +282,9 @@ int tool_p11_open(const tool_common *c, const char *key_spec, tool_p11 **out)
         if (c->token != NULL)
             tool_err("no token matches --token %s", c->token);
         else
-            tool_err("the module %s has no token (is it configured?)", c->module);
+            tool_err("the module %s has no token: is it configured (P11KMS_CONFIG, KMS_KEY_ID)? "
+                     "'p11kms doctor' checks",
+                     c->module);
         goto out;
     }
     *out = p;

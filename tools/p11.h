@@ -58,9 +58,6 @@ void tool_p11_close(tool_p11 *p);
 /* List the secret keys visible in s's session into p->keys (keys.c). */
 int tool_p11_keys_load(tool_p11 *p, tool_slot *s);
 
-/* Load and C_Initialize only (doctor reports each step itself). */
-int tool_p11_load(const char *module, tool_p11 **out, CK_RV *init_rv);
-
 /* Whether k can wrap or unwrap data keys for the tool: a KMS key, or an AES key. */
 int tool_key_usable(const tool_key *k, unsigned need);
 /* Choose one key: by label, by pkcs11: URI, or (spec NULL) the only usable one. Reports the
