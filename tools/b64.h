@@ -1,4 +1,5 @@
-/* b64.h - standard base64 (RFC 4648, with padding) for the wrap/unwrap/rewrap commands. */
+/* b64.h - standard base64 (RFC 4648, with padding) for the wrapped keys and data keys that
+ * wrap, unwrap, rewrap and inspect print and read. */
 #ifndef P11KMS_TOOL_B64_H
 #define P11KMS_TOOL_B64_H
 

@@ -1,7 +1,5 @@
-/* cmd-crypt.c - "p11kms encrypt" and "decrypt". Encrypt: a fresh data key per file, generated in
- * the module, wrapped by the KMS key with the encryption context, the data streamed with it here.
- * Decrypt: the module unwraps the data key with the context from the header; only plaintext
- * whose chunk verified is written. */
+/* cmd-crypt.c - "p11kms encrypt" and "decrypt": a fresh data key per file, made and wrapped in
+ * the module with the context, the data streamed here; decrypt writes only verified chunks. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>

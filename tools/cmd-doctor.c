@@ -1,6 +1,5 @@
-/* cmd-doctor.c - "p11kms doctor": check a setup without touching data. The configuration is
- * parsed by the module's own parser (same errors, same file rules), then the module is loaded
- * and each key does what its permissions allow with a throwaway key and a doctor context. */
+/* cmd-doctor.c - "p11kms doctor": check a setup without touching data, with the module's own
+ * configuration parser, then through the module with a throwaway key per configured key. */
 #include <errno.h>
 #include <getopt.h>
 #include <pwd.h>

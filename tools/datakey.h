@@ -1,6 +1,6 @@
-/* datakey.h - data keys through PKCS#11: generate in the module, wrap and unwrap with a KMS key
- * (CKM_P11KMS_ENVELOPE with an encryption context) or with a plain AES key (CKM_AES_KEY_WRAP_PAD),
- * read the value when the tool streams with it, and the encryption context options. */
+/* datakey.h - data keys through PKCS#11: generated, wrapped and unwrapped in the module with a KMS
+ * key (CKM_P11KMS_ENVELOPE and a context) or an AES key (CKM_AES_KEY_WRAP_PAD); the context
+ * options. */
 #ifndef P11KMS_TOOL_DATAKEY_H
 #define P11KMS_TOOL_DATAKEY_H
 

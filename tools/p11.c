@@ -1,6 +1,6 @@
 /* p11.c - loading a PKCS#11 module (C_GetInterface, else C_GetFunctionList), initialising it,
- * and one session per token, logged in when a PIN is available. The tool is single-threaded
- * towards the module, so nothing here locks. */
+ * and one session per token, logged in when a PIN is available. */
+/* Only the main thread calls the module, so nothing here locks. */
 #include <dlfcn.h>
 #include <errno.h>
 #include <stdio.h>

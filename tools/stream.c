@@ -1,6 +1,6 @@
 /* stream.c - the streaming pipeline behind encrypt and decrypt: a ring of chunk slots filled in
- * order by a reader thread, sealed or opened by workers in any order, written in order here.
- * One mutex protects the slot states and the counters; the bytes of a slot belong to whoever
+ * order by a reader thread, sealed or opened by workers in any order, written in order here. */
+/* One mutex protects the slot states and the counters; the bytes of a slot belong to whoever
  * moved it to its current state, so the crypto and the I/O run outside the lock. */
 #include <errno.h>
 #include <pthread.h>
