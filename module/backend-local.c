@@ -18,7 +18,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -127,26 +126,42 @@ static void pool_put(local_backend *lb, EVP_CIPHER_CTX *c)
 /*
  * Random IVs come from a per-thread buffer refilled by RAND_bytes: OpenSSL 3.0 takes global
  * locks on every RAND_bytes call, which serialised wraps running in parallel. Each byte is used
- * once; the buffer is tagged with the pid, so a forked child never reuses its parent's bytes
- * (only one live process can have a given pid).
+ * once. A fork handler bumps fork_generation in the child, so a child never uses bytes its
+ * parent also holds (getpid per call would cost a system call; glibc drops the handler when
+ * the module is unloaded). Without the handler, every IV comes straight from RAND_bytes.
  */
 #define IV_CACHE (IV_LEN * 85)
 static __thread struct iv_cache {
     uint8_t bytes[IV_CACHE];
     size_t used;
-    pid_t pid; /* 0 at thread start: refill first */
+    unsigned generation; /* 0 at thread start: refill first */
 } iv_cache;
+static atomic_uint fork_generation = 1;
+static int fork_watched;
+static pthread_once_t fork_watch_once = PTHREAD_ONCE_INIT;
+
+static void on_fork_child(void)
+{
+    atomic_fetch_add_explicit(&fork_generation, 1, memory_order_relaxed);
+}
+
+static void watch_forks(void)
+{
+    fork_watched = pthread_atfork(NULL, NULL, on_fork_child) == 0;
+}
 
 static int random_iv(uint8_t iv[IV_LEN])
 {
     struct iv_cache *c = &iv_cache;
-    pid_t pid = getpid();
+    unsigned generation = atomic_load_explicit(&fork_generation, memory_order_relaxed);
 
-    if (c->pid != pid || c->used + IV_LEN > IV_CACHE) {
+    if (!fork_watched)
+        return RAND_bytes(iv, IV_LEN) == 1;
+    if (c->generation != generation || c->used + IV_LEN > IV_CACHE) {
         if (RAND_bytes(c->bytes, IV_CACHE) != 1)
             return 0;
         c->used = 0;
-        c->pid = pid;
+        c->generation = generation;
     }
     memcpy(iv, c->bytes + c->used, IV_LEN);
     c->used += IV_LEN;
@@ -578,6 +593,7 @@ static CK_RV local_create(const p11kms_key_config *kc, p11kms_backend **out)
         LOG_E("%s: a local key needs key_file (or key_id \"%s\")", kc->origin, TEST_KEY_ID);
         return rv;
     }
+    pthread_once(&fork_watch_once, watch_forks);
     if (posix_memalign(&mem, 64, sizeof(*lb)) != 0)
         return CKR_HOST_MEMORY;
     lb = memset(mem, 0, sizeof(*lb));

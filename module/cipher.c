@@ -6,8 +6,9 @@
  * read-only afterwards (fetching per call costs a locked method-store lookup).
  *
  * Hot path (C_EncryptInit + C_Encrypt on one session): reinit keeps the EVP_CIPHER_CTX and,
- * when the cipher is unchanged, passes a NULL cipher to EVP so OpenSSL re-keys the existing
- * provider context instead of freeing and allocating a new one.
+ * when the cipher is unchanged, passes a NULL cipher to EVP so OpenSSL reuses the existing
+ * provider context instead of freeing and allocating a new one; when the key and direction are
+ * unchanged too, only the IV is set, exactly as a raw EVP caller would.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -58,6 +59,8 @@ struct p11kms_cipher {
     EVP_CIPHER_CTX *evp;
     const EVP_CIPHER *loaded; /* cipher evp is initialised with; NULL forces a full reset */
     size_t evp_iv_len;        /* GCM IV length currently set in evp */
+    uint8_t key[32];          /* the key evp holds (when loaded), and for which direction */
+    int key_enc;
     CK_MECHANISM_TYPE mech;
     int encrypt;
     int state;
@@ -186,19 +189,28 @@ static CK_RV start_evp(p11kms_cipher *c, const EVP_CIPHER *cipher, const setup *
      * the GCM IV length back to its default. */
     const EVP_CIPHER *fresh = c->loaded == cipher ? NULL : cipher;
     size_t iv_now = fresh != NULL ? GCM_DEFAULT_IV_LEN : c->evp_iv_len;
-    size_t n;
+    size_t n, key_len = (size_t)EVP_CIPHER_get_key_length(cipher);
+    /* The same key for the same direction (C_EncryptInit after C_Encrypt): keep OpenSSL's key
+     * schedule and GCM table, only the IV changes. AES decryption schedules differ. */
+    const uint8_t *k =
+        fresh == NULL && c->key_enc == encrypt && CRYPTO_memcmp(c->key, key, key_len) == 0 ? NULL
+                                                                                           : key;
     int ok;
 
     c->loaded = NULL;
     if (s->kind != KIND_GCM || s->iv_len == iv_now) {
-        ok = EVP_CipherInit_ex2(c->evp, fresh, key, s->iv, encrypt, NULL);
+        ok = EVP_CipherInit_ex2(c->evp, fresh, k, s->iv, encrypt, NULL);
     } else {
-        ok = EVP_CipherInit_ex2(c->evp, fresh, key, NULL, encrypt, NULL) &&
+        ok = EVP_CipherInit_ex2(c->evp, fresh, k, NULL, encrypt, NULL) &&
              EVP_CIPHER_CTX_ctrl(c->evp, EVP_CTRL_AEAD_SET_IVLEN, (int)s->iv_len, NULL) > 0 &&
              EVP_CipherInit_ex2(c->evp, NULL, NULL, s->iv, encrypt, NULL);
     }
     if (!ok)
         return CKR_GENERAL_ERROR;
+    if (k != NULL) {
+        memcpy(c->key, key, key_len);
+        c->key_enc = encrypt;
+    }
     if (s->kind == KIND_GCM) {
         c->evp_iv_len = s->iv_len;
         if (s->aad_len > 0 && !evp_update(c->evp, s->aad, s->aad_len, NULL, &n))
@@ -269,7 +281,7 @@ CK_RV p11kms_cipher_reinit(p11kms_cipher *c, const CK_MECHANISM *mech, int encry
         c->buf = NULL;
         c->buf_cap = 0;
     }
-    rv = c->long_iv ? start_long_iv(c, cipher, &s, key) : start_evp(c, cipher, &s, key, encrypt);
+    rv = c->long_iv ? start_long_iv(c, cipher, &s, key) : start_evp(c, cipher, &s, key, c->encrypt);
     if (rv == CKR_OK)
         c->state = ST_FRESH;
 out:
@@ -308,6 +320,7 @@ void p11kms_cipher_free(p11kms_cipher *c)
     /* EVP_CIPHER_CTX_free and CRYPTO_gcm128_release wipe the key schedules. */
     EVP_CIPHER_CTX_free(c->evp);
     EVP_CIPHER_CTX_free(c->ecb);
+    OPENSSL_cleanse(c->key, sizeof(c->key));
     CRYPTO_gcm128_release(c->gcm128);
     free(c->buf);
     free(c);

@@ -579,6 +579,34 @@ static void test_reinit(void)
         }
     }
     ok(same, "reinit through GCM/CBC, 128/192/256-bit keys, IV lengths 12/16/60");
+
+    /* The object keeps the key schedule for the same key and direction: another key, or the
+     * other direction (AES decryption has its own schedule), must not reuse it. */
+    {
+        uint8_t k2[32], ct[MAXBUF];
+        size_t ct_len;
+        int fine = 1;
+
+        memcpy(k2, k, sizeof(k2));
+        k2[31] ^= 1;
+        for (i = 0; i < 6; i++) {
+            size_t len = m[i].mechanism == CKM_AES_CBC ? 48 : 50;
+
+            oneshot(&m[i], 1, k2, kl[i], pt, len, want, &wn);
+            fine &= p11kms_cipher_reinit(c, &m[i], 1, k, kl[i]) == CKR_OK &&
+                    p11kms_cipher_oneshot(c, pt, len, ct, &ct_len) == CKR_OK;
+            fine &= p11kms_cipher_reinit(c, &m[i], 1, k2, kl[i]) == CKR_OK &&
+                    p11kms_cipher_oneshot(c, pt, len, out, &n) == CKR_OK && n == wn &&
+                    memcmp(out, want, n) == 0;
+            fine &= p11kms_cipher_reinit(c, &m[i], 1, k, kl[i]) == CKR_OK &&
+                    p11kms_cipher_oneshot(c, pt, len, out, &n) == CKR_OK && n == ct_len &&
+                    memcmp(out, ct, n) == 0;
+            fine &= p11kms_cipher_reinit(c, &m[i], 0, k, kl[i]) == CKR_OK &&
+                    p11kms_cipher_oneshot(c, ct, ct_len, out, &n) == CKR_OK && n == len &&
+                    memcmp(out, pt, n) == 0;
+        }
+        ok(fine, "same object: key A, key B, key A again, then decrypt with A");
+    }
     p11kms_cipher_free(c);
 }
 
