@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct ctl_buf {
     char *p;
@@ -104,11 +105,61 @@ static inline long ctl_count(const char *op)
     return n;
 }
 
-/* A top-level counter (connections, signature_failures, ...) or errors[code] when code. */
+/*
+ * The server counts a request when it reads it but records the answer (status, error code,
+ * request log) just after sending it, so a reading taken right after a call can miss that
+ * call. Wait until every counted request is recorded (the number of requests counted equals
+ * the request log's last sequence number), for at most about 5 s (a request that is still
+ * being delayed by a fault holds it back that long). Not a timing assertion: the wait only
+ * orders the reading after the server's bookkeeping.
+ */
+static inline long ctl_last_seq(void)
+{
+    json_object *o = ctl("GET", "/requests", NULL), *arr, *v;
+    long seq = 0;
+    size_t n;
+
+    if (o != NULL && json_object_object_get_ex(o, "requests", &arr) &&
+        (n = json_object_array_length(arr)) > 0 &&
+        json_object_object_get_ex(json_object_array_get_idx(arr, n - 1), "seq", &v))
+        seq = (long)json_object_get_int64(v);
+    json_object_put(o);
+    return seq;
+}
+
+static inline void ctl_settle(void)
+{
+    json_object *o, *r;
+    long counted;
+    int i;
+
+    for (i = 0; i < 250; i++) {
+        counted = 0;
+        o = ctl("GET", "/counters", NULL);
+        if (o != NULL && json_object_object_get_ex(o, "requests", &r)) {
+            json_object_object_foreach(r, k, v)
+            {
+                (void)k;
+                counted += (long)json_object_get_int64(v);
+            }
+        }
+        json_object_put(o);
+        if (counted == ctl_last_seq())
+            return;
+        usleep(20000);
+    }
+}
+
+/* A top-level counter (connections, signature_failures, ...) or errors[code] when code.
+ * Counters of answers (not connections) are read after ctl_settle(). */
 static inline long ctl_stat(const char *name, const char *code)
 {
-    json_object *o = ctl("GET", "/counters", NULL), *r, *v;
+    json_object *o, *r, *v;
     long n = -1;
+
+    if (strcmp(name, "connections") != 0)
+        ctl_settle();
+    o = ctl("GET", "/counters", NULL);
 
     if (o != NULL && json_object_object_get_ex(o, name, &r)) {
         if (code == NULL)
@@ -138,8 +189,11 @@ static inline void ctl_clear_faults(void)
 /* The last request-log entry (json_object_put it), NULL when none. */
 static inline json_object *ctl_last_request(void)
 {
-    json_object *o = ctl("GET", "/requests", NULL), *arr, *last = NULL;
+    json_object *o, *arr, *last = NULL;
     size_t n;
+
+    ctl_settle();
+    o = ctl("GET", "/requests", NULL);
 
     if (o != NULL && json_object_object_get_ex(o, "requests", &arr) &&
         (n = json_object_array_length(arr)) > 0)
