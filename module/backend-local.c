@@ -1,7 +1,8 @@
 /* backend-local.c - the "local" KMS backend: AES-256-GCM under the versions of a key file (or
  * the built-in insecure test key), binding key, version and context as AAD; rotation is live. */
 /*
- * Locks, per instance (nothing global but the fetched cipher):
+ * Shared state: the fetched cipher (set once) and the fork generation (atomic) are global, the
+ * IV buffer is per thread (see random_iv). Per instance:
  *  - `lock` (rwlock) protects `kf`, the key versions in use. Encrypt and decrypt copy one key
  *    under the read lock and run AES after releasing it; a reload swaps `kf` under the write
  *    lock, so readers never wait for file I/O.
