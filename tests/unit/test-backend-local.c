@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "tests/test.h"
+#include "module/util.h"
 #include "tests/unit/logcap.h"
 #include "module/backend.h"
 #include "module/keyfile.h"
@@ -89,18 +90,6 @@ static p11kms_context *ctx_of(const char *k1, const char *v1, const char *k2, co
     return c;
 }
 
-static size_t unhex(const char *hex, uint8_t *out)
-{
-    size_t i, n = strlen(hex) / 2;
-
-    for (i = 0; i < n; i++) {
-        unsigned v;
-        sscanf(hex + 2 * i, "%2x", &v);
-        out[i] = (uint8_t)v;
-    }
-    return n;
-}
-
 /* Round trip; returns the decrypt rv, and checks the plaintext when it is CKR_OK. */
 static CK_RV round_trip(p11kms_backend *enc_be, const p11kms_context *enc_ctx,
                         p11kms_backend *dec_be, const p11kms_context *dec_ctx, uint32_t *version)
@@ -148,7 +137,7 @@ static void test_builtin_key(void)
        "a warning that it is insecure, naming the configuration");
     if (be == NULL)
         return;
-    blob.ct_len = unhex(kat, ct);
+    ok(p11kms_hex_decode(kat, ct, sizeof(ct), &blob.ct_len) == 0, "vector");
     is_rv(be->ops->decrypt(be, ctx, &blob, &pt), CKR_OK, "decrypts an independently made blob");
     ok(pt.len == 32 && memcmp(pt.data, "0123456789abcdef0123456789abcdef", 32) == 0,
        "the AAD layout is the documented one");

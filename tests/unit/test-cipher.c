@@ -4,18 +4,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include "tests/test.h"
+#include "module/util.h"
 #include "module/cipher.h"
 
 #define MAXBUF 1024
 
-static size_t unhex(const char *hex, uint8_t *out)
+/* A hex test vector into out (room for max bytes); "" is zero bytes. */
+static size_t unhex(const char *hex, uint8_t *out, size_t max)
 {
-    size_t i, n = strlen(hex) / 2;
+    size_t n = 0;
 
-    for (i = 0; i < n; i++) {
-        unsigned v;
-        sscanf(hex + 2 * i, "%2x", &v);
-        out[i] = (uint8_t)v;
+    if (hex[0] != '\0' && p11kms_hex_decode(hex, out, max, &n) != 0) {
+        fprintf(stderr, "bad test vector %s\n", hex);
+        exit(99);
     }
     return n;
 }
@@ -117,15 +118,16 @@ static void test_gcm_kats(void)
     for (i = 0; i < sizeof(gcm_kats) / sizeof(gcm_kats[0]); i++) {
         const struct gcm_kat *t = &gcm_kats[i];
         uint8_t key[32], iv[64], pt[64], aad[32], want[96], out[MAXBUF];
-        size_t kl = unhex(t->key, key), ivl = unhex(t->iv, iv), pl = unhex(t->pt, pt);
-        size_t al = unhex(t->aad, aad), cl = unhex(t->ct, want), n;
+        size_t kl = unhex(t->key, key, sizeof(key)), ivl = unhex(t->iv, iv, sizeof(iv)),
+               pl = unhex(t->pt, pt, sizeof(pt));
+        size_t al = unhex(t->aad, aad, sizeof(aad)), cl = unhex(t->ct, want, sizeof(want)), n;
         CK_GCM_PARAMS p;
         CK_MECHANISM m = gcm_mech(&p, iv, ivl, al ? aad : NULL, al, 128);
         old_gcm_params op = {iv, ivl, al ? aad : NULL, al, 128};
         CK_MECHANISM om = {CKM_AES_GCM, &op, sizeof(op)};
         char what[128];
 
-        unhex(t->tag, want + cl);
+        unhex(t->tag, want + cl, sizeof(want) - cl);
         snprintf(what, sizeof(what), "%s encrypt", t->name);
         is_rv(oneshot(&m, 1, key, kl, pt, pl, out, &n), CKR_OK, what);
         is_num(n, cl + 16, what);
@@ -144,15 +146,16 @@ static void test_gcm_tag_lengths(void)
     static const unsigned good[] = {32, 64, 96, 104, 112, 120, 128};
     static const unsigned bad[] = {0, 8, 16, 31, 33, 100, 127, 129, 136, 256};
     uint8_t key[16], iv[12], pt[64], aad[20], full[96], out[MAXBUF], back[MAXBUF];
-    size_t kl = unhex(gcm_kats[2].key, key), pl = unhex(gcm_kats[2].pt, pt), cl, n, i;
-    size_t al = unhex(MV_AAD, aad);
+    size_t kl = unhex(gcm_kats[2].key, key, sizeof(key)),
+           pl = unhex(gcm_kats[2].pt, pt, sizeof(pt)), cl, n, i;
+    size_t al = unhex(MV_AAD, aad, sizeof(aad));
     CK_GCM_PARAMS p;
     CK_MECHANISM m;
     char what[96];
 
-    unhex(gcm_kats[2].iv, iv);
-    cl = unhex(gcm_kats[2].ct, full);
-    unhex(gcm_kats[2].tag, full + cl);
+    unhex(gcm_kats[2].iv, iv, sizeof(iv));
+    cl = unhex(gcm_kats[2].ct, full, sizeof(full));
+    unhex(gcm_kats[2].tag, full + cl, sizeof(full) - cl);
     for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
         m = gcm_mech(&p, iv, 12, aad, al, good[i]);
         snprintf(what, sizeof(what), "%u-bit tag is the truncated full tag", good[i]);
@@ -206,8 +209,8 @@ static void test_gcm_iv_lengths(void)
     for (i = 0; i < sizeof(aad); i++)
         aad[i] = (uint8_t)(200 + i);
     for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
-        cl = unhex(v[i].ct, want);
-        unhex(v[i].tag, want + cl);
+        cl = unhex(v[i].ct, want, sizeof(want));
+        unhex(v[i].tag, want + cl, sizeof(want) - cl);
         m = gcm_mech(&p, iv, v[i].iv_len, aad, sizeof(aad), 128);
         snprintf(what, sizeof(what), "%zu-byte IV encrypt", v[i].iv_len);
         is_rv(oneshot(&m, 1, key, 32, pt, sizeof(pt), out, &n), CKR_OK, what);
@@ -261,11 +264,11 @@ static void test_cbc_kats(void)
     size_t i, kl, cl, n;
     char what[96];
 
-    unhex("000102030405060708090a0b0c0d0e0f", iv);
-    unhex(sp_p, pt);
+    unhex("000102030405060708090a0b0c0d0e0f", iv, sizeof(iv));
+    unhex(sp_p, pt, sizeof(pt));
     for (i = 0; i < 2; i++) {
-        kl = unhex(sp[i].key, key);
-        cl = unhex(sp[i].ct, want);
+        kl = unhex(sp[i].key, key, sizeof(key));
+        cl = unhex(sp[i].ct, want, sizeof(want));
         snprintf(what, sizeof(what), "%s encrypt", sp[i].name);
         is_rv(oneshot(&cbc, 1, key, kl, pt, 64, out, &n), CKR_OK, what);
         ok(n == cl && memcmp(out, want, cl) == 0, what);
@@ -274,7 +277,7 @@ static void test_cbc_kats(void)
         ok(n == 64 && memcmp(out, pt, 64) == 0, what);
     }
     for (i = 0; i < sizeof(pad) / sizeof(pad[0]); i++) {
-        cl = unhex(pad[i].ct, want);
+        cl = unhex(pad[i].ct, want, sizeof(want));
         snprintf(what, sizeof(what), "CBC-PAD AES-256 of %zu bytes encrypt", pad[i].n);
         is_rv(oneshot(&cbcpad, 1, key, kl, pt, pad[i].n, out, &n), CKR_OK, what);
         ok(n == cl && memcmp(out, want, cl) == 0, what);
