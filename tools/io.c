@@ -3,7 +3,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <fcntl.h>
-#include <pthread.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -41,18 +41,26 @@ void tool_io_close_in(int fd)
         close(fd);
 }
 
-ssize_t tool_io_read_full(int fd, void *buf, size_t n)
+ssize_t tool_io_read_full(int fd, void *buf, size_t n, int stop_fd)
 {
+    struct pollfd pf[2] = {{fd, POLLIN, 0}, {stop_fd, POLLIN, 0}};
     size_t got = 0;
     ssize_t r;
-    int old;
 
     while (got < n) {
-        /* The streaming reader thread runs with cancellation disabled, except here: stuck on a
-         * slow pipe it can be stopped after a failure, and it holds no lock while it reads. */
-        pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, &old);
+        /* A reader waiting on a slow pipe also watches stop_fd, so it can be told to stop. */
+        if (stop_fd >= 0) {
+            if (poll(pf, 2, -1) < 0) {
+                if (errno == EINTR)
+                    continue;
+                return -1;
+            }
+            if (pf[1].revents != 0) {
+                errno = ECANCELED;
+                return -1;
+            }
+        }
         r = read(fd, (uint8_t *)buf + got, n - got);
-        pthread_setcancelstate(old, NULL);
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0)
@@ -89,7 +97,7 @@ int tool_io_read_header(int fd, const char *path, tool_ff_header *h, size_t *hdr
     ssize_t r;
     int ret = -1;
 
-    r = tool_io_read_full(fd, fixed, sizeof(fixed));
+    r = tool_io_read_full(fd, fixed, sizeof(fixed), -1);
     if (r < 0) {
         tool_err("cannot read %s: %s", path, strerror(errno));
         return -1;
@@ -109,7 +117,7 @@ int tool_io_read_header(int fd, const char *path, tool_ff_header *h, size_t *hdr
         return -1;
     }
     memcpy(buf, fixed, sizeof(fixed));
-    r = tool_io_read_full(fd, buf + sizeof(fixed), len - sizeof(fixed));
+    r = tool_io_read_full(fd, buf + sizeof(fixed), len - sizeof(fixed), -1);
     if (r < 0) {
         tool_err("cannot read %s: %s", path, strerror(errno));
         goto out;

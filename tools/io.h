@@ -10,9 +10,9 @@
 /* Open IN; *size gets its size when it is a regular file, else 0. Reports and returns -1. */
 int tool_io_open_in(const char *path, int *fd, uint64_t *size);
 void tool_io_close_in(int fd);
-/* Read until n bytes or end of input: bytes read, or -1 (errno set). A cancellation point
- * inside read() only, whatever the thread's cancel state. */
-ssize_t tool_io_read_full(int fd, void *buf, size_t n);
+/* Read until n bytes or end of input: bytes read, or -1 (errno set). With stop_fd >= 0, gives
+ * up with ECANCELED as soon as stop_fd becomes readable, even while fd has nothing to read. */
+ssize_t tool_io_read_full(int fd, void *buf, size_t n, int stop_fd);
 /* Write all n bytes: 0, or -1 (errno set). */
 int tool_io_write_full(int fd, const void *buf, size_t n);
 

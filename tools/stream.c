@@ -3,6 +3,7 @@
 /* One mutex protects the slot states and the counters; the bytes of a slot belong to whoever
  * moved it to its current state, so the crypto and the I/O run outside the lock. */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -43,6 +44,7 @@ struct pipeline {
     int reader_done;    /* the final chunk is published, or the reader stopped */
     int failed;
     char err[256];
+    int stop[2]; /* a pipe: written on failure, so a reader waiting for input stops */
     int encrypt;
     int in_fd;
     const tool_ff_header *h;
@@ -85,6 +87,8 @@ static void fail_locked(struct pipeline *p, const char *fmt, ...)
         vsnprintf(p->err, sizeof(p->err), fmt, ap);
         va_end(ap);
         p->failed = 1;
+        if (write(p->stop[1], "x", 1) != 1)
+            abort(); /* a fresh pipe with room for a byte */
     }
     wake_all_locked(p);
 }
@@ -96,9 +100,8 @@ static void *reader_main(void *arg)
     struct pipeline *p = arg;
     uint64_t idx;
     uint8_t carry = 0;
-    int have_carry = 0, old, stop, err;
+    int have_carry = 0, stop, err;
 
-    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
     for (idx = 0;; idx++) {
         struct slot *s = &p->slots[idx % p->n_slots];
         size_t len = 0;
@@ -115,7 +118,7 @@ static void *reader_main(void *arg)
 
         if (have_carry)
             s->buf[len++] = carry;
-        r = tool_io_read_full(p->in_fd, s->buf + len, p->record + 1 - len);
+        r = tool_io_read_full(p->in_fd, s->buf + len, p->record + 1 - len, p->stop[0]);
         err = errno;
         pthread_mutex_lock(&p->mu);
         if (r < 0) {
@@ -261,6 +264,10 @@ int tool_stream_run(const tool_ff_header *h, const uint8_t key[TOOL_FF_KEY_LEN],
     size_t cap;
 
     memset(&p, 0, sizeof(p));
+    if (pipe2(p.stop, O_CLOEXEC) != 0) {
+        tool_err("cannot create a pipe: %s", strerror(errno));
+        return -1;
+    }
     pthread_mutex_init(&p.mu, NULL);
     pthread_cond_init(&p.slot_free, NULL);
     pthread_cond_init(&p.work_ready, NULL);
@@ -304,10 +311,6 @@ int tool_stream_run(const tool_ff_header *h, const uint8_t key[TOOL_FF_KEY_LEN],
         write_in_order(&p, out_fd, progress);
     }
 
-    pthread_mutex_lock(&p.mu);
-    if (p.failed && !p.reader_done)
-        pthread_cancel(reader); /* it may be blocked reading a pipe */
-    pthread_mutex_unlock(&p.mu);
     for (i = 0; i < started; i++)
         pthread_join(workers[i], NULL);
     pthread_join(reader, NULL);
@@ -330,5 +333,7 @@ out:
     pthread_cond_destroy(&p.work_ready);
     pthread_cond_destroy(&p.chunk_done);
     pthread_mutex_destroy(&p.mu);
+    close(p.stop[0]);
+    close(p.stop[1]);
     return rv;
 }
