@@ -211,12 +211,12 @@ static int gcm_run(local_backend *lb, int enc, const uint8_t *key, uint32_t vers
     ret = GCM_OK;
 out:
     /* A context that failed for another reason than the tag is not trusted again. */
-    if (ret == GCM_ERROR) {
+    if (ret == GCM_ERROR)
         EVP_CIPHER_CTX_free(c);
-        ERR_clear_error();
-    } else {
+    else
         pool_put(lb, c);
-    }
+    if (ret != GCM_OK)
+        ERR_clear_error(); /* leave nothing in the application's OpenSSL error queue */
     return ret;
 }
 
