@@ -1,0 +1,80 @@
+/* config.h - the JSON configuration (json-c) as typed structs, the config path rules and the
+ * KMS_KEY_ID quick mode. Parsing is bounded and fuzzable (p11kms_config_parse). */
+#ifndef P11KMS_CONFIG_H
+#define P11KMS_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "pkcs11/p11kms.h"
+#include "context.h"
+
+#define P11KMS_CONFIG_MAX_BYTES (4u * 1024u * 1024u)
+#define P11KMS_MAX_TOKENS 64
+#define P11KMS_MAX_KEYS_PER_TOKEN 4096
+#define P11KMS_LABEL_MAX 32 /* CKA_LABEL of keys may be longer; token labels are 32 bytes */
+#define P11KMS_ID_MAX 64
+#define P11KMS_PIN_MAX 256
+
+#define P11KMS_PERM_WRAP 0x1u
+#define P11KMS_PERM_UNWRAP 0x2u
+#define P11KMS_PERM_ENCRYPT 0x4u
+#define P11KMS_PERM_DECRYPT 0x8u
+#define P11KMS_PERM_ALL 0xfu
+
+/* A backend-specific setting, kept as text; the backend validates it. Numbers and booleans
+ * from the JSON arrive in their JSON text form ("30", "true"). */
+typedef struct p11kms_option {
+    char *name;
+    char *value;
+} p11kms_option;
+
+typedef struct p11kms_key_config {
+    char *label;   /* CKA_LABEL */
+    char *backend; /* "local", "aws", "gcp", "vault" */
+    char *key_id;  /* the backend's key reference (ARN, alias, name, "insecure-test-key") */
+    unsigned perms;           /* P11KMS_PERM_* */
+    p11kms_context *context;  /* default context; empty, never NULL */
+    uint8_t id[P11KMS_ID_MAX]; /* CKA_ID */
+    size_t id_len;
+    p11kms_option *options; /* backend-specific fields, key's own first, then backend defaults */
+    size_t n_options;
+    char *origin; /* where it was declared, for log lines: "/etc/p11kms/p11kms.conf tokens[0].keys[2]" */
+} p11kms_key_config;
+
+typedef struct p11kms_token_config {
+    char *label;
+    char *pin; /* NULL: no login required; secret, wiped on free */
+    p11kms_key_config *keys;
+    size_t n_keys;
+} p11kms_token_config;
+
+typedef struct p11kms_config {
+    char *path; /* file it came from; NULL in quick mode or with no config */
+    int log_level; /* -1: not set */
+    char *log_destination;
+    p11kms_token_config *tokens;
+    size_t n_tokens;
+} p11kms_config;
+
+/* The value of a backend option, or NULL. */
+const char *p11kms_key_config_option(const p11kms_key_config *kc, const char *name);
+
+/* Parse a configuration document. Unknown fields and bad values give CKR_ARGUMENTS_BAD with
+ * one log line naming origin, the field path and the problem. Backend-specific fields are
+ * accepted only when the backend lists them (p11kms_backend_find(...)->options). */
+CK_RV p11kms_config_parse(const char *text, size_t len, const char *origin, p11kms_config **out);
+
+/* Resolve and load: explicit path (C_Initialize pReserved) or $P11KMS_CONFIG must exist;
+ * otherwise default_path if it exists; otherwise KMS_KEY_ID quick mode; otherwise an empty
+ * configuration. A file writable by group/others is refused. Never creates files. */
+CK_RV p11kms_config_load(const char *explicit_path, const char *default_path,
+                         p11kms_config **out);
+
+/* Quick mode: one token "p11kms" with one key "default" for a KMS_KEY_ID value
+ * (insecure-test-key, local:/path/key-file, arn:aws:kms:..., alias/..., projects/.../cryptoKeys/...,
+ * vault/NAME). CKR_ARGUMENTS_BAD for an unrecognised form. */
+CK_RV p11kms_config_quick(const char *kms_key_id, p11kms_config **out);
+
+void p11kms_config_free(p11kms_config *c);
+
+#endif
