@@ -8,6 +8,12 @@
 #include "pkcs11/p11kms.h"
 #include "context.h"
 
+/* Where the module looks when neither pReserved nor $P11KMS_CONFIG names a file. */
+#ifndef P11KMS_SYSCONFDIR
+#define P11KMS_SYSCONFDIR "/etc"
+#endif
+#define P11KMS_DEFAULT_CONFIG P11KMS_SYSCONFDIR "/p11kms/p11kms.conf"
+
 #define P11KMS_CONFIG_MAX_BYTES (4u * 1024u * 1024u)
 #define P11KMS_MAX_TOKENS 64
 #define P11KMS_MAX_KEYS_PER_TOKEN 4096

@@ -10,10 +10,6 @@
 #include "session.h"
 #include "slot.h"
 
-#ifndef P11KMS_SYSCONFDIR
-#define P11KMS_SYSCONFDIR "/etc"
-#endif
-#define DEFAULT_CONFIG P11KMS_SYSCONFDIR "/p11kms/p11kms.conf"
 #define RESERVED_MAX 4096
 
 p11kms_module p11kms_g;
@@ -107,7 +103,7 @@ CK_RV p11kms_initialize(CK_VOID_PTR init_args)
     rv = reserved_path(args, &path);
     if (rv != CKR_OK)
         goto out;
-    rv = p11kms_config_load(path, DEFAULT_CONFIG, &p11kms_g.config);
+    rv = p11kms_config_load(path, P11KMS_DEFAULT_CONFIG, &p11kms_g.config);
     if (rv != CKR_OK)
         goto out;
     if (!env_log && (p11kms_g.config->log_level >= 0 || p11kms_g.config->log_destination))

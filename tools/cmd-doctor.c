@@ -17,11 +17,6 @@
 #include "log.h"
 #include "tool.h"
 
-#ifndef P11KMS_SYSCONFDIR
-#define P11KMS_SYSCONFDIR "/etc"
-#endif
-/* Where the module looks when neither pReserved nor P11KMS_CONFIG names a file. */
-#define DEFAULT_CONFIG P11KMS_SYSCONFDIR "/p11kms/p11kms.conf"
 #define SECRET_LEN 32
 
 static const struct option options[] = {
@@ -55,8 +50,8 @@ static const char *config_file(doctor *d, const tool_common *c)
 
     if (path == NULL && env != NULL && env[0] != 0)
         path = env;
-    if (path == NULL && stat(DEFAULT_CONFIG, &st) == 0)
-        path = DEFAULT_CONFIG;
+    if (path == NULL && stat(P11KMS_DEFAULT_CONFIG, &st) == 0)
+        path = P11KMS_DEFAULT_CONFIG;
     if (path == NULL) {
         if (quick != NULL && quick[0] != 0)
             doctor_step(d, DOCTOR_OK, "no configuration file: quick mode, KMS_KEY_ID=%s", quick);
@@ -64,7 +59,7 @@ static const char *config_file(doctor *d, const tool_common *c)
             doctor_step(d, DOCTOR_FAIL,
                         "no configuration: no --config, P11KMS_CONFIG, %s or KMS_KEY_ID, so the "
                         "module has no keys",
-                        DEFAULT_CONFIG);
+                        P11KMS_DEFAULT_CONFIG);
         return NULL;
     }
     if (stat(path, &st) != 0) {
@@ -132,7 +127,7 @@ static p11kms_config *check_config(doctor *d, const tool_common *c)
 
     config_file(d, c);
     p11kms_log_configure(P11KMS_LOG_ERROR, NULL);
-    rv = p11kms_config_load(c->config, DEFAULT_CONFIG, &cfg);
+    rv = p11kms_config_load(c->config, P11KMS_DEFAULT_CONFIG, &cfg);
     p11kms_log_configure(P11KMS_LOG_NONE, NULL);
     if (rv != CKR_OK) {
         doctor_step(d, DOCTOR_FAIL, "configuration refused: %s (the line above says why)",
