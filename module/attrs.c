@@ -560,7 +560,25 @@ CK_RV p11kms_set_attribute_value(p11kms_session *s, CK_OBJECT_HANDLE h, CK_ATTRI
         staged.id_len = id_len;
         id = NULL;
     }
-    *o = staged;
+    /* Only what a template may change is copied back: refs belong to other threads too. */
+    o->label = staged.label;
+    o->label_len = staged.label_len;
+    o->id = staged.id;
+    o->id_len = staged.id_len;
+    o->start_date = staged.start_date;
+    o->end_date = staged.end_date;
+    o->encrypt = staged.encrypt;
+    o->decrypt = staged.decrypt;
+    o->wrap = staged.wrap;
+    o->unwrap = staged.unwrap;
+    o->sign = staged.sign;
+    o->verify = staged.verify;
+    o->derive = staged.derive;
+    o->sensitive = staged.sensitive;
+    o->extractable = staged.extractable;
+    o->wrap_with_trusted = staged.wrap_with_trusted;
+    o->copyable = staged.copyable;
+    o->destroyable = staged.destroyable;
     rv = CKR_OK;
 out:
     free(label);

@@ -24,6 +24,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include "backend.h"
+#include "cipher.h"
 #include "keyfile.h"
 #include "log.h"
 
@@ -64,13 +65,6 @@ typedef struct local_backend {
 } local_backend;
 
 static const char *const local_options[] = {"key_file", NULL};
-static EVP_CIPHER *aes256gcm;
-static pthread_once_t fetch_once = PTHREAD_ONCE_INIT;
-
-static void fetch_cipher(void)
-{
-    aes256gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
-}
 
 static long long now_ns(void)
 {
@@ -191,7 +185,8 @@ static int gcm_run(local_backend *lb, int enc, const uint8_t *key, uint32_t vers
     EVP_CIPHER_CTX *c;
     int fresh, n = 0, fin = 0, ret = GCM_ERROR;
 
-    pthread_once(&fetch_once, fetch_cipher);
+    const EVP_CIPHER *aes256gcm = p11kms_cipher_fetched_aes256gcm();
+
     if (aes256gcm == NULL || (c = pool_take(lb, &fresh)) == NULL)
         return GCM_ERROR;
     memcpy(aad, lb->aad, lb->aad_prefix_len);

@@ -11,6 +11,7 @@
  * unchanged too, only the IV is set, exactly as a raw EVP caller would.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/crypto.h>
@@ -73,8 +74,12 @@ struct p11kms_cipher {
     GCM128_CONTEXT *gcm128;
 };
 
+/* Fetched on first use and released by p11kms_cipher_global_free at C_Finalize, so a module
+ * that is unloaded after C_Finalize leaves nothing behind. fetch_lock guards the table's
+ * (re)filling; readers check `fetched_ok` first. */
 static EVP_CIPHER *fetched[KIND_COUNT][3];
-static pthread_once_t fetch_once = PTHREAD_ONCE_INIT;
+static _Atomic int fetched_ok;
+static pthread_mutex_t fetch_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void fetch_ciphers(void)
 {
@@ -85,16 +90,42 @@ static void fetch_ciphers(void)
     };
     int i, j;
 
+    if (atomic_load_explicit(&fetched_ok, memory_order_acquire))
+        return;
+    pthread_mutex_lock(&fetch_lock);
+    if (!atomic_load_explicit(&fetched_ok, memory_order_relaxed)) {
+        for (i = 0; i < KIND_COUNT; i++)
+            for (j = 0; j < 3; j++)
+                fetched[i][j] = EVP_CIPHER_fetch(NULL, names[i][j], NULL);
+        atomic_store_explicit(&fetched_ok, 1, memory_order_release);
+    }
+    pthread_mutex_unlock(&fetch_lock);
+}
+
+void p11kms_cipher_global_free(void)
+{
+    int i, j;
+
+    pthread_mutex_lock(&fetch_lock);
     for (i = 0; i < KIND_COUNT; i++)
-        for (j = 0; j < 3; j++)
-            fetched[i][j] = EVP_CIPHER_fetch(NULL, names[i][j], NULL);
+        for (j = 0; j < 3; j++) {
+            EVP_CIPHER_free(fetched[i][j]);
+            fetched[i][j] = NULL;
+        }
+    atomic_store_explicit(&fetched_ok, 0, memory_order_release);
+    pthread_mutex_unlock(&fetch_lock);
 }
 
 /* NULL when the provider lacks the cipher; key_len is already known to be 16, 24 or 32. */
 static const EVP_CIPHER *cipher_for(int kind, size_t key_len)
 {
-    pthread_once(&fetch_once, fetch_ciphers);
+    fetch_ciphers();
     return fetched[kind][key_len / 8 - 2];
+}
+
+const EVP_CIPHER *p11kms_cipher_fetched_aes256gcm(void)
+{
+    return cipher_for(KIND_GCM, 32);
 }
 
 int p11kms_cipher_supports(CK_MECHANISM_TYPE mech)

@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <openssl/types.h>
 #include "pkcs11/p11kms.h"
 
 typedef struct p11kms_cipher p11kms_cipher;
@@ -39,5 +40,10 @@ CK_RV p11kms_cipher_update(p11kms_cipher *c, const uint8_t *in, size_t in_len, u
 CK_RV p11kms_cipher_final(p11kms_cipher *c, uint8_t *out, size_t *out_len);
 CK_RV p11kms_cipher_oneshot(p11kms_cipher *c, const uint8_t *in, size_t in_len, uint8_t *out,
                             size_t *out_len);
+
+/* The AES-256-GCM implementation fetched once for the module (shared with the local backend). */
+const EVP_CIPHER *p11kms_cipher_fetched_aes256gcm(void);
+/* Release the fetched implementations (C_Finalize, after every operation has ended). */
+void p11kms_cipher_global_free(void);
 
 #endif

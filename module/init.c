@@ -1,9 +1,10 @@
 /* init.c - C_Initialize/C_Finalize: locking choice, logging, configuration, tokens; and fork
- * detection by pid. init_lock serialises initialisation; everything else is under g.lock. */
+ * detection by a fork generation. init_lock serialises initialisation; everything else is under g.lock. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "cipher.h"
 #include "init.h"
 #include "lock.h"
 #include "log.h"
@@ -15,6 +16,21 @@
 p11kms_module p11kms_g;
 
 static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Bumped in every forked child. Comparing it costs nothing, unlike getpid() on each call;
+ * glibc drops the handler when the module is unloaded. */
+static volatile unsigned fork_generation;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void on_fork_child(void)
+{
+    fork_generation++;
+}
+
+static void register_atfork(void)
+{
+    pthread_atfork(NULL, NULL, on_fork_child);
+}
 
 /* State inherited from the parent across fork(). Its locks may be held by threads that do not
  * exist in the child and its connections belong to the parent, so it is never touched again:
@@ -29,7 +45,7 @@ CK_ULONG p11kms_new_handle_locked(void)
 
 CK_RV p11kms_check_initialized(void)
 {
-    if (!p11kms_g.initialized || p11kms_g.pid != getpid())
+    if (!p11kms_g.initialized || p11kms_g.generation != fork_generation)
         return CKR_CRYPTOKI_NOT_INITIALIZED;
     return CKR_OK;
 }
@@ -85,8 +101,9 @@ CK_RV p11kms_initialize(CK_VOID_PTR init_args)
     const char *path = NULL;
     int env_log;
 
+    pthread_once(&atfork_once, register_atfork);
     pthread_mutex_lock(&init_lock);
-    if (p11kms_g.initialized && p11kms_g.pid == getpid()) {
+    if (p11kms_g.initialized && p11kms_g.generation == fork_generation) {
         rv = CKR_CRYPTOKI_ALREADY_INITIALIZED;
         goto out;
     }
@@ -116,7 +133,7 @@ CK_RV p11kms_initialize(CK_VOID_PTR init_args)
     p11kms_unlock();
     if (rv != CKR_OK)
         goto out;
-    p11kms_g.pid = getpid();
+    p11kms_g.generation = fork_generation;
     p11kms_g.initialized = 1;
     LOG_I("initialised with %zu token(s) from %s", p11kms_g.n_tokens,
           p11kms_g.config->path ? p11kms_g.config->path : "the environment");
@@ -155,6 +172,7 @@ CK_RV p11kms_finalize(CK_VOID_PTR reserved)
     p11kms_mutex_free(p11kms_g.lock);
     p11kms_config_free(p11kms_g.config);
     memset(&p11kms_g, 0, sizeof(p11kms_g));
+    p11kms_cipher_global_free();
     p11kms_log_reset();
     rv = CKR_OK;
 out:

@@ -12,7 +12,7 @@ struct p11kms_token;
 
 typedef struct p11kms_module {
     int initialized;
-    pid_t pid; /* process that initialised; a different getpid() means we are a forked child */
+    unsigned generation; /* fork generation that initialised; another means a forked child */
     void *lock;
     p11kms_config *config;
     struct p11kms_token *tokens;

@@ -71,24 +71,22 @@ CK_RV p11kms_object_get_locked(p11kms_session *s, CK_OBJECT_HANDLE h, p11kms_obj
     *out = NULL;
     if (o == NULL || !p11kms_object_visible_locked(s, o))
         return CKR_OBJECT_HANDLE_INVALID;
-    o->refs++;
+    __atomic_add_fetch(&o->refs, 1, __ATOMIC_RELAXED);
     *out = o;
     return CKR_OK;
 }
 
-void p11kms_object_put_locked(p11kms_object *o)
+/* References are atomic so that releasing one needs no lock: the map's own reference is
+ * dropped only after the object left the map, so nobody can take a new one at zero. */
+void p11kms_object_put(p11kms_object *o)
 {
-    if (o != NULL && --o->refs == 0)
+    if (o != NULL && __atomic_sub_fetch(&o->refs, 1, __ATOMIC_ACQ_REL) == 0)
         p11kms_object_free(o);
 }
 
-void p11kms_object_put(p11kms_object *o)
+void p11kms_object_put_locked(p11kms_object *o)
 {
-    if (o == NULL)
-        return;
-    p11kms_lock();
-    p11kms_object_put_locked(o);
-    p11kms_unlock();
+    p11kms_object_put(o);
 }
 
 void p11kms_objects_drop_session_locked(CK_SESSION_HANDLE h)

@@ -19,7 +19,7 @@ enum p11kms_object_kind {
 typedef struct p11kms_object {
     CK_OBJECT_HANDLE handle;
     int kind;
-    int refs; /* g.lock; the map holds one */
+    int refs; /* atomic (__atomic builtins); the map holds one */
     struct p11kms_token *token;
     CK_SESSION_HANDLE session; /* owner of a session object; 0 for token objects */
 
@@ -57,7 +57,7 @@ CK_RV p11kms_object_insert_locked(p11kms_object *o);
  * CKR_OBJECT_HANDLE_INVALID otherwise. g.lock held. */
 CK_RV p11kms_object_get_locked(struct p11kms_session *s, CK_OBJECT_HANDLE h, p11kms_object **out);
 void p11kms_object_put_locked(p11kms_object *o);
-void p11kms_object_put(p11kms_object *o); /* takes g.lock */
+void p11kms_object_put(p11kms_object *o); /* lock-free */
 
 /* Remove every session object of session h / every object of a token. g.lock held. */
 void p11kms_objects_drop_session_locked(CK_SESSION_HANDLE h);
