@@ -35,7 +35,7 @@ static void register_atfork(void)
 /* State inherited from the parent across fork(). Its locks may be held by threads that do not
  * exist in the child and its connections belong to the parent, so it is never touched again:
  * kept reachable here instead of freed. */
-static p11kms_module abandoned[4];
+static p11kms_module *volatile abandoned[4]; /* volatile: the stores must not be optimised out */
 static size_t n_abandoned;
 
 CK_ULONG p11kms_new_handle_locked(void)
@@ -109,8 +109,13 @@ CK_RV p11kms_initialize(CK_VOID_PTR init_args)
     }
     if (p11kms_g.initialized) {
         /* A forked child calling C_Initialize again, as the specification asks. */
-        if (n_abandoned < sizeof(abandoned) / sizeof(abandoned[0]))
-            abandoned[n_abandoned++] = p11kms_g;
+        p11kms_module *old = malloc(sizeof(*old));
+        if (old != NULL && n_abandoned < sizeof(abandoned) / sizeof(abandoned[0])) {
+            *old = p11kms_g;
+            abandoned[n_abandoned++] = old;
+        } else {
+            free(old);
+        }
     }
     memset(&p11kms_g, 0, sizeof(p11kms_g));
     env_log = log_from_env();
