@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include "aws-creds.h"
 #include "aws-retry.h"
 #include "log.h"
@@ -26,6 +27,7 @@ struct p11kms_aws_provider {
     unsigned long request_timeout_ms;
     int max_attempts;
     p11kms_http_transport *http;
+    pid_t pid; /* a forked child makes its own: the parent's lock may be held for good */
     /* registry */
     unsigned long refs;
     struct p11kms_aws_provider *next;
@@ -129,8 +131,9 @@ CK_RV p11kms_aws_provider_get(const char *explicit_profile, const char *region, 
     *out = NULL;
     pthread_mutex_lock(&registry_lock);
     for (p = registry; p != NULL; p = p->next) {
-        if (same_str(p->profile, explicit_profile) && same_str(p->region, region) &&
-            same_str(p->ca_file, ca_file) && p->connect_timeout_ms == connect_timeout_ms &&
+        if (p->pid == getpid() && same_str(p->profile, explicit_profile) &&
+            same_str(p->region, region) && same_str(p->ca_file, ca_file) &&
+            p->connect_timeout_ms == connect_timeout_ms &&
             p->request_timeout_ms == request_timeout_ms && p->max_attempts == max_attempts &&
             p->http == http) {
             p->refs++;
@@ -151,6 +154,7 @@ CK_RV p11kms_aws_provider_get(const char *explicit_profile, const char *region, 
     p->request_timeout_ms = request_timeout_ms;
     p->max_attempts = max_attempts;
     p->http = http;
+    p->pid = getpid();
     p->refs = 1;
     pthread_mutex_init(&p->lock, NULL);
     /* waits are bounded by the caller's deadline, which is on the monotonic clock */

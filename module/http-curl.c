@@ -69,6 +69,8 @@ static CURLcode global_rc = CURLE_FAILED_INIT;
 
 static pthread_mutex_t default_lock = PTHREAD_MUTEX_INITIALIZER;
 static p11kms_http_transport *default_transport;  /* protected by default_lock */
+static pid_t default_pid;                         /* protected by default_lock */
+static p11kms_http_transport *parent_transport;   /* protected by default_lock */
 static unsigned long default_refs;                /* protected by default_lock */
 static p11kms_http_transport *override_transport; /* protected by default_lock */
 
@@ -634,8 +636,17 @@ p11kms_http_transport *p11kms_http_acquire(void)
     if (override_transport != NULL) {
         t = override_transport;
     } else {
-        if (default_transport == NULL)
+        /* A forked child starts its own (the parent's locks may be held for good); the
+         * parent's stays reachable, unused, like the rest of the state the child inherited. */
+        if (default_transport != NULL && default_pid != getpid()) {
+            parent_transport = default_transport;
+            default_transport = NULL;
+            default_refs = 0;
+        }
+        if (default_transport == NULL) {
             default_transport = p11kms_http_curl_new();
+            default_pid = getpid();
+        }
         t = default_transport;
         if (t != NULL)
             default_refs++;

@@ -2,6 +2,7 @@
  * loopback AWS KMS test server: wrap/unwrap with contexts, refusals, faults and retries,
  * deadlines, threads sharing connections, connection reuse. Run by test-aws-module.sh. */
 #include <pthread.h>
+#include <sys/wait.h>
 #include "tests/module/p11.h"
 #include "tests/aws/test-aws-ctl.h"
 
@@ -364,6 +365,49 @@ static void test_threads_and_connections(void)
     p11->C_DestroyObject(sess, dk);
 }
 
+/* fork: the child re-initialises and works with connections and credentials of its own; the
+ * parent goes on with its kept-alive connection. */
+static void test_fork(const char *config)
+{
+    CK_MECHANISM m = {CKM_P11KMS_ENVELOPE, NULL, 0};
+    CK_OBJECT_HANDLE kms = p11_find_label(sess, "arn"), dk;
+    uint8_t env[8192];
+    CK_ULONG len = sizeof(env);
+    long conns;
+    int status = -1, same = 0;
+    pid_t pid;
+
+    is_rv(wrap_new(kms, &m, env, &len, &dk), CKR_OK, "parent wraps before fork");
+    conns = ctl_stat("connections", NULL);
+    fflush(stdout);
+    pid = fork();
+    if (pid == 0) {
+        CK_SESSION_HANDLE cs;
+        int code = 1;
+
+        if (p11_init_config(config) == CKR_OK) {
+            cs = p11_open(0);
+            sess = cs;
+            kms = p11_find_label(cs, "arn");
+            dk = p11_data_key(cs, 32);
+            len = sizeof(env);
+            if (p11->C_WrapKey(cs, &m, kms, dk, env, &len) == CKR_OK)
+                code = 0;
+            p11->C_Finalize(NULL);
+        }
+        _exit(code);
+    }
+    waitpid(pid, &status, 0);
+    is_num(WIFEXITED(status) ? WEXITSTATUS(status) : -1, 0,
+           "the child re-initialises and wraps through AWS");
+    is_num(ctl_stat("connections", NULL) - conns, 1, "on a connection of its own");
+    conns = ctl_stat("connections", NULL);
+    is_rv(unwrap_check(kms, &m, env, len, dk, &same), CKR_OK, "the parent unwraps after fork");
+    ok(same, "its data key");
+    is_num(ctl_stat("connections", NULL) - conns, 0, "on its kept-alive connection");
+    p11->C_DestroyObject(sess, dk);
+}
+
 static void test_describe_free_init(void)
 {
     long before = ctl_count("DescribeKey");
@@ -409,6 +453,8 @@ static const char *write_config(void)
 
 int main(void)
 {
+    const char *config;
+
     key_id = getenv("P11KMS_AWS_KEY_ID");
     key_arn = getenv("P11KMS_AWS_KEY_ARN");
     if (key_id == NULL || key_arn == NULL || getenv("P11KMS_AWS_ENDPOINT") == NULL) {
@@ -420,13 +466,15 @@ int main(void)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     p11_load();
     ctl_do("POST", "/reset", "{\"keys\": true}");
-    is_rv(p11_init_config(write_config()), CKR_OK, "C_Initialize with AWS keys");
+    config = write_config();
+    is_rv(p11_init_config(config), CKR_OK, "C_Initialize with AWS keys");
     sess = p11_open(0);
     test_describe_free_init();
     test_round_trips();
     test_refusals();
     test_faults();
     test_threads_and_connections();
+    test_fork(config);
     is_num(ctl_stat("signature_failures", NULL), 0,
            "the server's botocore accepted every signature");
     p11->C_CloseSession(sess);
