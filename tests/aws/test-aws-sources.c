@@ -63,11 +63,11 @@ static CK_RV init_key(const char *kid, const char *extra, int with_endpoint)
     return p11_init_config(p11_write("aws.json", text, 0600));
 }
 
-/* Wrap and unwrap one data key with "k"; the first failing CK_RV. */
-static CK_RV round_trip(void)
+/* Wrap and unwrap one data key with the key labelled label; the first failing CK_RV. */
+static CK_RV round_trip_with(const char *label)
 {
     CK_SESSION_HANDLE s = p11_open(0);
-    CK_OBJECT_HANDLE kms = p11_find_label(s, "k"), dk = p11_data_key(s, 32), out = 0;
+    CK_OBJECT_HANDLE kms = p11_find_label(s, label), dk = p11_data_key(s, 32), out = 0;
     CK_MECHANISM m = {CKM_P11KMS_ENVELOPE, NULL, 0};
     uint8_t env[8192], a[32], b[32];
     CK_ULONG len = sizeof(env), la = 32, lb = 32;
@@ -82,6 +82,11 @@ static CK_RV round_trip(void)
         rv = CKR_GENERAL_ERROR;
     p11->C_CloseSession(s);
     return rv;
+}
+
+static CK_RV round_trip(void)
+{
+    return round_trip_with("k");
 }
 
 static void finalize(void)
@@ -206,6 +211,17 @@ static void test_endpoints(void)
     is_rv(round_trip(), CKR_OK, "endpoint from AWS_ENDPOINT_URL");
     finalize();
     unsetenv("AWS_ENDPOINT_URL");
+
+    /* no configuration file: KMS_KEY_ID alone, the endpoint from the environment */
+    setenv("AWS_ENDPOINT_URL_KMS", endpoint, 1);
+    unsetenv("P11KMS_CONFIG");
+    setenv("KMS_KEY_ID", "alias/p11kms-test", 1);
+    is_rv(p11->C_Initialize(NULL), CKR_OK, "KMS_KEY_ID=alias/...: init without a config file");
+    is_rv(round_trip_with("default"), CKR_OK, "the quick-mode key wraps and unwraps");
+    finalize();
+    unsetenv("KMS_KEY_ID");
+    unsetenv("AWS_ENDPOINT_URL_KMS");
+
     ok(init_key(key_arn, ", \"endpoint\": \"http://kms.example.com\"", 0) != CKR_OK,
        "plain http to a non-loopback endpoint is refused");
     finalize();
