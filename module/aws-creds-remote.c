@@ -483,15 +483,14 @@ CK_RV p11kms_aws_creds_from_imds(const p11kms_aws_fetch *f, p11kms_aws_creds *ou
         goto out;
     }
     free(url);
-    url = malloc(strlen(base) + n + 48);
+    {
+        char path[200];
+
+        snprintf(path, sizeof(path), "/latest/meta-data/iam/security-credentials/%s", role);
+        url = join_url(base, path);
+    }
     if (url == NULL)
         goto out;
-    sprintf(url, "%s", base);
-    n = strlen(url);
-    while (n > 0 && url[n - 1] == '/')
-        url[--n] = 0;
-    strcat(url, "/latest/meta-data/iam/security-credentials/");
-    strcat(url, role);
     hr = fetch(f, "GET", url, h, (size_t)nh, NULL, 0, timeout_ms, attempts,
                P11KMS_HTTP_POLICY_METADATA, &resp);
     if (hr != P11KMS_HTTP_OK || resp.status != 200) {
