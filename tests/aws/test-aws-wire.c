@@ -51,8 +51,12 @@ static void test_json(void)
     int b = -1, i, deep_ok;
     char deep[200];
 
-    for (i = 0; bad[i] != NULL; i++)
-        ok(p11kms_aws_json_parse(bad[i], strlen(bad[i]), &root) != 0, bad[i]);
+    for (i = 0; bad[i] != NULL; i++) {
+        char what[64];
+
+        snprintf(what, sizeof(what), "malformed JSON refused: '%s'", bad[i]);
+        ok(p11kms_aws_json_parse(bad[i], strlen(bad[i]), &root) != 0, what);
+    }
     ok(p11kms_aws_json_parse(doc, strlen(doc), &root) == 0, "a document with every JSON type");
     ok(p11kms_aws_json_member(&root, "KeyId", &v) && p11kms_aws_json_string(&v, 100, &s) == 0 &&
            strcmp(s, "arn:x") == 0,
