@@ -272,11 +272,11 @@ CK_RV p11kms_unwrap_key(p11kms_session *s, CK_MECHANISM_PTR mech, CK_OBJECT_HAND
     if (rv != CKR_OK)
         goto out;
     rv = p11kms_envelope_open(u->backend, ctx, in, in_len, &pt);
-    audit("unwrap", u, ctx, rv);
     if (rv == CKR_ENCRYPTED_DATA_INVALID)
         rv = CKR_WRAPPED_KEY_INVALID;
     else if (rv == CKR_DATA_LEN_RANGE)
         rv = CKR_WRAPPED_KEY_LEN_RANGE;
+    audit("unwrap", u, ctx, rv);
     if (rv != CKR_OK)
         goto out;
     rv = p11kms_data_key_new(s, P11KMS_FROM_UNWRAP, CK_UNAVAILABLE_INFORMATION, t, n, pt.data,
