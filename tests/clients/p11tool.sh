@@ -4,6 +4,15 @@
 . "$top_srcdir/tests/clients/common.sh"
 clients_init p11tool
 clients_need p11tool
+case "${LD_PRELOAD:-}" in
+*libasan*)
+    # Seen with GnuTLS 3.7.9 on Debian 12: with the ASan runtime preloaded, glibc's locale lock
+    # is already inconsistent when p11tool's main starts, and json-c's newlocale in the
+    # module's C_Initialize then waits forever. The plain build runs this test.
+    echo "SKIP: p11tool cannot run with the ASan runtime preloaded"
+    exit 77
+    ;;
+esac
 clients_config
 
 pt() {

@@ -26,6 +26,26 @@ module = os.environ["P11KMS_TEST_MODULE"]
 passed = failed = 0
 
 
+def sanitizer_reexec():
+    """A module built with --enable-asan needs the sanitizer runtimes loaded before Python
+    starts: re-run this script with them preloaded (leak detection off: Python's own
+    allocations are not ours; the module's leaks are checked by the module tests)."""
+    if "P11KMS_SANITIZER_REEXEC" in os.environ:
+        return
+    ldd = subprocess.run(["ldd", module], capture_output=True, text=True).stdout
+    libs = [line.split()[2] for line in ldd.splitlines()
+            if re.search(r"lib(asan|ubsan)\.so", line) and len(line.split()) > 2]
+    if not libs:
+        return
+    env = dict(os.environ, P11KMS_SANITIZER_REEXEC="1",
+               LD_PRELOAD=" ".join(libs + [os.environ.get("LD_PRELOAD", "")]).strip(),
+               ASAN_OPTIONS="detect_leaks=0:" + os.environ.get("ASAN_OPTIONS", ""))
+    os.execve(sys.executable, [sys.executable] + sys.argv, env)
+
+
+sanitizer_reexec()
+
+
 def ok(cond, what):
     global passed, failed
     if cond:
