@@ -204,10 +204,10 @@ static CK_OBJECT_HANDLE make_data_key(CK_SESSION_HANDLE s)
     static CK_ULONG len = 32;
     static CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
     CK_ATTRIBUTE t[] = {
-        {CKA_CLASS, &cls, sizeof(cls)},       {CKA_KEY_TYPE, &kt, sizeof(kt)},
-        {CKA_VALUE_LEN, &len, sizeof(len)},   {CKA_TOKEN, &no, sizeof(no)},
-        {CKA_SENSITIVE, &no, sizeof(no)},     {CKA_EXTRACTABLE, &yes, sizeof(yes)},
-        {CKA_ENCRYPT, &yes, sizeof(yes)},     {CKA_DECRYPT, &yes, sizeof(yes)},
+        {CKA_CLASS, &cls, sizeof(cls)},     {CKA_KEY_TYPE, &kt, sizeof(kt)},
+        {CKA_VALUE_LEN, &len, sizeof(len)}, {CKA_TOKEN, &no, sizeof(no)},
+        {CKA_SENSITIVE, &no, sizeof(no)},   {CKA_EXTRACTABLE, &yes, sizeof(yes)},
+        {CKA_ENCRYPT, &yes, sizeof(yes)},   {CKA_DECRYPT, &yes, sizeof(yes)},
     };
     CK_MECHANISM m = {CKM_AES_KEY_GEN, NULL, 0};
     CK_OBJECT_HANDLE h;
@@ -399,8 +399,8 @@ static void module_gcm_encrypt(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE k, const ui
             len + GCM_TAG_LEN);
 }
 
-static void evp_gcm_encrypt(EVP_CIPHER_CTX *ctx, const uint8_t *iv, const uint8_t *in,
-                            size_t len, uint8_t *out)
+static void evp_gcm_encrypt(EVP_CIPHER_CTX *ctx, const uint8_t *iv, const uint8_t *in, size_t len,
+                            uint8_t *out)
 {
     int n = 0, f = 0;
 
@@ -531,8 +531,8 @@ static void cmd_mem(void)
                 first = last;
         }
     }
-    printf("mem cycles=%ld rss_first_kib=%ld rss_last_kib=%ld growth_kib=%ld\n", opt.cycles,
-           first, last, last - first);
+    printf("mem cycles=%ld rss_first_kib=%ld rss_last_kib=%ld growth_kib=%ld\n", opt.cycles, first,
+           last, last - first);
     finish(s);
 }
 
@@ -696,10 +696,10 @@ static void usage(void)
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"module", 1, NULL, 'M'},  {"token", 1, NULL, 't'},   {"pin", 1, NULL, 'p'},
-        {"key", 1, NULL, 'k'},     {"mech", 1, NULL, 'm'},    {"context", 1, NULL, 'c'},
-        {"threads", 1, NULL, 'T'}, {"seconds", 1, NULL, 's'}, {"size", 1, NULL, 'z'},
-        {"cycles", 1, NULL, 'C'},  {"sample", 1, NULL, 'S'},  {"runs", 1, NULL, 'r'},
+        {"module", 1, NULL, 'M'},      {"token", 1, NULL, 't'},   {"pin", 1, NULL, 'p'},
+        {"key", 1, NULL, 'k'},         {"mech", 1, NULL, 'm'},    {"context", 1, NULL, 'c'},
+        {"threads", 1, NULL, 'T'},     {"seconds", 1, NULL, 's'}, {"size", 1, NULL, 'z'},
+        {"cycles", 1, NULL, 'C'},      {"sample", 1, NULL, 'S'},  {"runs", 1, NULL, 'r'},
         {"expect-keys", 1, NULL, 'e'}, {NULL, 0, NULL, 0},
     };
     const char *cmd;
@@ -711,20 +711,47 @@ int main(int argc, char **argv)
     optind = 2;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
-        case 'M': opt.module = optarg; break;
-        case 't': opt.token = optarg; break;
-        case 'p': opt.pin = optarg; break;
-        case 'k': opt.key_label = optarg; break;
-        case 'm': opt.mech = parse_mech(optarg); break;
-        case 'c': add_context(optarg); break;
-        case 'T': opt.threads = (int)parse_long(optarg, 1, MAX_THREADS, "--threads"); break;
-        case 's': opt.seconds = (double)parse_long(optarg, 1, 3600, "--seconds"); break;
-        case 'z': opt.size = (size_t)parse_long(optarg, 1, 1 << 26, "--size"); break;
-        case 'C': opt.cycles = parse_long(optarg, 1, 100000000, "--cycles"); break;
-        case 'S': opt.sample = parse_long(optarg, 1, 100000000, "--sample"); break;
-        case 'r': opt.runs = (int)parse_long(optarg, 1, 10000, "--runs"); break;
-        case 'e': opt.expect_keys = parse_long(optarg, 0, 1000000, "--expect-keys"); break;
-        default: usage();
+        case 'M':
+            opt.module = optarg;
+            break;
+        case 't':
+            opt.token = optarg;
+            break;
+        case 'p':
+            opt.pin = optarg;
+            break;
+        case 'k':
+            opt.key_label = optarg;
+            break;
+        case 'm':
+            opt.mech = parse_mech(optarg);
+            break;
+        case 'c':
+            add_context(optarg);
+            break;
+        case 'T':
+            opt.threads = (int)parse_long(optarg, 1, MAX_THREADS, "--threads");
+            break;
+        case 's':
+            opt.seconds = (double)parse_long(optarg, 1, 3600, "--seconds");
+            break;
+        case 'z':
+            opt.size = (size_t)parse_long(optarg, 1, 1 << 26, "--size");
+            break;
+        case 'C':
+            opt.cycles = parse_long(optarg, 1, 100000000, "--cycles");
+            break;
+        case 'S':
+            opt.sample = parse_long(optarg, 1, 100000000, "--sample");
+            break;
+        case 'r':
+            opt.runs = (int)parse_long(optarg, 1, 10000, "--runs");
+            break;
+        case 'e':
+            opt.expect_keys = parse_long(optarg, 0, 1000000, "--expect-keys");
+            break;
+        default:
+            usage();
         }
     }
     if (optind != argc || opt.module == NULL)

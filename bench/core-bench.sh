@@ -88,7 +88,8 @@ awk -v kw1="$(field pairs_per_s "$k_w1")" -v kw2="$(field pairs_per_s "$k_w2")" 
     -v load="$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)" \
     -v kmg="$(field growth_kib "$k_mem")" -v smg="$(field growth_kib "$s_mem")" \
     -v ims="$(field median_ms "$k_init")" -v imin="$(field min_ms "$k_init")" \
-    -v imax="$(field max_ms "$k_init")" -v ncpu="$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo '?')" \
+    -v imax="$(field max_ms "$k_init")" \
+    -v ncpu="$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo '?')" \
     -v cycles="$CYCLES" -v sample="$SAMPLE" -v flat="$MEM_FLAT_KIB" -v secs="$SECS" \
     -v nkeys="$INIT_KEYS" -v runs="$INIT_RUNS" '
 function num(x) { return x == "" ? "n/a" : x }

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 # pykcs11.py - Python PyKCS11 (Debian python3-pykcs11) against the built module: an envelope
 # round trip with an encryption context through CKM_P11KMS_ENVELOPE_ENCODED, its refusals, and
-# AES-GCM and AES-CBC-PAD with the data key before wrapping and after unwrapping. Exit 0 pass, 1 fail, 77 skip.
+# AES-GCM and AES-CBC-PAD with the data key before wrapping and after unwrapping.
+# Exit 0 pass, 1 fail, 77 skip.
 import os
 import re
 import shutil

@@ -31,7 +31,8 @@ static int token_slot(const char *label, CK_SLOT_ID *slot)
     for (i = 0; i < n; i++) {
         if (p11->C_GetTokenInfo(slots[i], &ti) != CKR_OK)
             return -1;
-        if (memcmp(ti.label, label, len) == 0 && (len == sizeof(ti.label) || ti.label[len] == ' ')) {
+        if (memcmp(ti.label, label, len) == 0 &&
+            (len == sizeof(ti.label) || ti.label[len] == ' ')) {
             *slot = slots[i];
             return 0;
         }
@@ -60,8 +61,8 @@ int main(int argc, char **argv)
     CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
     unsigned char value[32], wrapped[4096];
     CK_ATTRIBUTE t[] = {
-        {CKA_CLASS, &cls, sizeof(cls)},         {CKA_KEY_TYPE, &kt, sizeof(kt)},
-        {CKA_TOKEN, &no, sizeof(no)},           {CKA_EXTRACTABLE, &yes, sizeof(yes)},
+        {CKA_CLASS, &cls, sizeof(cls)},    {CKA_KEY_TYPE, &kt, sizeof(kt)},
+        {CKA_TOKEN, &no, sizeof(no)},      {CKA_EXTRACTABLE, &yes, sizeof(yes)},
         {CKA_VALUE, value, sizeof(value)},
     };
     CK_MECHANISM m = {CKM_AES_KEY_WRAP_PAD, NULL, 0};

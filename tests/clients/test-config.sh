@@ -84,8 +84,9 @@ p11kms_bench_config() {
         awk -v keyfile="$2" -v n="$3" 'BEGIN {
             print "{\n  \"tokens\": [\n    {\n      \"label\": \"bench\",\n      \"keys\": ["
             for (i = 1; i <= n; i++)
-                printf "        { \"label\": \"%s\", \"backend\": \"local\", \"key_file\": \"%s\" }%s\n",
-                    i == 1 ? "kek" : "key-" i, keyfile, i < n ? "," : ""
+                printf "        { \"label\": \"%s\", \"backend\": \"local\", " \
+                    "\"key_file\": \"%s\" }%s\n", i == 1 ? "kek" : "key-" i, keyfile,
+                    i < n ? "," : ""
             print "      ]\n    }\n  ]\n}"
         }' >"$1"
     )
