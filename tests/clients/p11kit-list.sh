@@ -9,11 +9,12 @@
 # runs as nobody, and everything it reads is made readable to it.
 . "$top_srcdir/tests/clients/common.sh"
 clients_init p11kit-list
-clients_need p11-kit pkg-config "${MAKE:-make}"
+MAKE=${MAKE:-make}
+clients_need p11-kit "${MAKE%% *}"
 
 # A make of its own: the parent's MAKEFLAGS (jobserver, -w) do not apply to it.
 submake() {
-    env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL ${MAKE:-make} -C "$top_builddir" "$@"
+    env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL $MAKE -C "$top_builddir" "$@"
 }
 
 dest=$T/dest

@@ -13,12 +13,15 @@
 # with K. Data-key encryption (CBC-PAD against OpenSSL, GCM) is tested through PyKCS11.
 . "$top_srcdir/tests/clients/common.sh"
 clients_init pkcs11-tool
-clients_need pkcs11-tool od
+clients_need pkcs11-tool
 clients_config
 
 SEED=$top_builddir/tests/clients/seed-envelope
 WRAP_PAD=0x210A # CKM_AES_KEY_WRAP_PAD: pkcs11-tool 0.23 has no name for it
-ENVELOPE_HEX=0xD04B4D01 # CKM_P11KMS_ENVELOPE, as pkcs11-tool prints an unknown mechanism
+# CKM_P11KMS_ENVELOPE as pkcs11-tool prints an unknown mechanism, from the public header.
+base=$(sed -n 's/^#define P11KMS_VENDOR_BASE \(0x[0-9A-Fa-f]*\)UL$/\1/p' \
+    "$top_srcdir/pkcs11/p11kms.h")
+ENVELOPE_HEX=$(printf '0x%X' $((0x80000000 | base | 1)))
 TOK="--token-label $P11KMS_TEST_TOKEN"
 
 p11() {
