@@ -37,7 +37,6 @@ struct options {
     const char *key_label;
     CK_MECHANISM_TYPE mech;
     CK_P11KMS_CONTEXT_PAIR context[MAX_CONTEXT];
-    CK_ULONG n_context;
     int threads;
     double seconds;
     size_t size;
@@ -241,17 +240,15 @@ static CK_ATTRIBUTE unwrap_tmpl[] = {
 };
 #define UNWRAP_TMPL_N (sizeof(unwrap_tmpl) / sizeof(unwrap_tmpl[0]))
 
-static CK_P11KMS_ENVELOPE_PARAMS envelope_params;
+/* Read-only once the options are parsed; every thread's mechanism points at it. */
+static CK_P11KMS_ENVELOPE_PARAMS envelope_params = {P11KMS_ENVELOPE_PARAMS_VERSION, opt.context, 0,
+                                                    0};
 
 static CK_MECHANISM wrap_mechanism(void)
 {
     CK_MECHANISM m = {opt.mech, NULL, 0};
 
-    if (opt.mech == CKM_P11KMS_ENVELOPE && opt.n_context > 0) {
-        envelope_params.ulVersion = P11KMS_ENVELOPE_PARAMS_VERSION;
-        envelope_params.pContext = opt.context;
-        envelope_params.ulContextCount = opt.n_context;
-        envelope_params.flags = 0;
+    if (opt.mech == CKM_P11KMS_ENVELOPE && envelope_params.ulContextCount > 0) {
         m.pParameter = &envelope_params;
         m.ulParameterLen = sizeof(envelope_params);
     }
@@ -655,15 +652,16 @@ static CK_MECHANISM_TYPE parse_mech(const char *s)
 static void add_context(char *kv)
 {
     char *eq = strchr(kv, '=');
+    CK_ULONG n = envelope_params.ulContextCount;
 
-    if (eq == NULL || eq == kv || opt.n_context == MAX_CONTEXT)
+    if (eq == NULL || eq == kv || n == MAX_CONTEXT)
         die("bad --context %s (want key=value, at most %d)", kv, MAX_CONTEXT);
     *eq = '\0';
-    opt.context[opt.n_context].pKey = (CK_UTF8CHAR_PTR)kv;
-    opt.context[opt.n_context].ulKeyLen = strlen(kv);
-    opt.context[opt.n_context].pValue = (CK_UTF8CHAR_PTR)(eq + 1);
-    opt.context[opt.n_context].ulValueLen = strlen(eq + 1);
-    opt.n_context++;
+    opt.context[n].pKey = (CK_UTF8CHAR_PTR)kv;
+    opt.context[n].ulKeyLen = strlen(kv);
+    opt.context[n].pValue = (CK_UTF8CHAR_PTR)(eq + 1);
+    opt.context[n].ulValueLen = strlen(eq + 1);
+    envelope_params.ulContextCount = n + 1;
 }
 
 static long parse_long(const char *s, long min, long max, const char *what)
