@@ -12,38 +12,9 @@
 #include "tests/test.h"
 #include "module/util.h"
 #include "tests/unit/logcap.h"
+#include "tests/unit/tmpdir.h"
 #include "module/backend.h"
 #include "module/keyfile.h"
-
-static char dir[64];
-
-static void remove_dir(void)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    char p[512];
-
-    if (d == NULL)
-        return;
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-        unlink(p);
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
-static const char *path_of(const char *name)
-{
-    static char p[4][256];
-    static int i;
-
-    i = (i + 1) % 4;
-    snprintf(p[i], sizeof(p[i]), "%s/%s", dir, name);
-    return p[i];
-}
 
 /* A key configuration as config.c would build it. */
 typedef struct test_kc {

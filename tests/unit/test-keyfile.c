@@ -11,42 +11,13 @@
 #include <unistd.h>
 #include "tests/test.h"
 #include "tests/unit/logcap.h"
+#include "tests/unit/tmpdir.h"
 #include "module/keyfile.h"
 
 #define K0 "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=" /* bytes 0..31 */
 #define K1 "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=" /* bytes 32..63 */
 #define NAME "0123456789abcdef0123456789abcdef"
 #define HEAD "p11kms-key-file 1\nname " NAME "\n"
-
-static char dir[64];
-
-static void remove_dir(void)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    char p[512];
-
-    if (d == NULL)
-        return;
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-        unlink(p);
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
-static const char *path_of(const char *name)
-{
-    static char p[4][256];
-    static int i;
-
-    i = (i + 1) % 4;
-    snprintf(p[i], sizeof(p[i]), "%s/%s", dir, name);
-    return p[i];
-}
 
 static void write_file(const char *path, const char *text, size_t len, mode_t mode)
 {
