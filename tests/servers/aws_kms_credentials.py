@@ -18,8 +18,8 @@ ROLE_ARN_RE = re.compile(r"^arn:aws:iam::(\d{12}):role/([\w+=,.@/-]{1,64})$")
 
 
 def _text(handler, op, status, text, error=None, extra=None):
-    handler.send_body(status, text.encode(), "text/plain", extra)
     handler.store.record(handler._entry(op, status, error))
+    handler.send_body(status, text.encode(), "text/plain", extra)
 
 
 def _imds_authorized(handler, op):
@@ -65,8 +65,8 @@ def imds_credentials(handler, body):
               "Type": "AWS-HMAC", "AccessKeyId": cred["AccessKeyId"],
               "SecretAccessKey": cred["SecretAccessKey"], "Token": cred["SessionToken"],
               "Expiration": cred["Expiration"]}
-    handler.send_body(200, json.dumps(answer, indent=2).encode(), "text/plain")
     handler.store.record(handler._entry(op, 200, access_key_id=cred["AccessKeyId"]))
+    handler.send_body(200, json.dumps(answer, indent=2).encode(), "text/plain")
 
 
 def container(handler, body):
@@ -74,17 +74,17 @@ def container(handler, body):
     store = handler.store
     want = store.config["container_auth_token"]
     if want is not None and handler.headers.get("Authorization") != want:
+        store.record(handler._entry(op, 401, "Unauthorized"))
         handler.send_body(401, json.dumps({"Code": "Unauthorized", "Message":
                                            "Authorization token missing or invalid"}).encode(),
                           "application/json")
-        store.record(handler._entry(op, 401, "Unauthorized"))
         return
     cred = store.issue_temporary("container")
     answer = {"AccessKeyId": cred["AccessKeyId"], "SecretAccessKey": cred["SecretAccessKey"],
               "Token": cred["SessionToken"], "Expiration": cred["Expiration"],
               "RoleArn": "arn:aws:iam::%s:role/p11kms-container-role" % store.account}
-    handler.send_body(200, json.dumps(answer).encode(), "application/json")
     store.record(handler._entry(op, 200, access_key_id=cred["AccessKeyId"]))
+    handler.send_body(200, json.dumps(answer).encode(), "application/json")
 
 
 def sts_error(handler, err, **extra):
@@ -93,8 +93,8 @@ def sts_error(handler, err, **extra):
     xml = ('<ErrorResponse xmlns="%s"><Error><Type>%s</Type><Code>%s</Code>'
            '<Message>%s</Message></Error><RequestId>%s</RequestId></ErrorResponse>'
            % (STS_NS, kind, escape(err.code), escape(err.message), rid))
-    handler.send_body(err.status, xml.encode(), "text/xml", {"x-amzn-RequestId": rid})
     handler.store.record(handler._entry("sts", err.status, err.code, request_id=rid, **extra))
+    handler.send_body(err.status, xml.encode(), "text/xml", {"x-amzn-RequestId": rid})
 
 
 def _sts_fail(code, message, status=400):
@@ -178,9 +178,9 @@ def sts_request(handler, body):
         % (STS_NS, store.account, escape(role), escape(session), escape(session),
            escape(cred["SessionToken"]), escape(cred["SecretAccessKey"]), cred["Expiration"],
            cred["AccessKeyId"], rid))
-    handler.send_body(200, xml.encode(), "text/xml", {"x-amzn-RequestId": rid})
     handler.store.record(handler._entry("sts", 200, request_id=rid,
                                         access_key_id=cred["AccessKeyId"]))
+    handler.send_body(200, xml.encode(), "text/xml", {"x-amzn-RequestId": rid})
 
 
 CREDENTIAL_ROUTES = {

@@ -174,8 +174,8 @@ class Handler(BaseHTTPRequestHandler):
             if "Action=" in body.decode("latin-1"):
                 self._serve("sts", False, lambda: sts_request(self, body))
                 return
-        self.send_body(404, b'{"message":"no such resource"}', "application/json")
         self.store.record(self._entry("unknown", 404, "NotFound"))
+        self.send_body(404, b'{"message":"no such resource"}', "application/json")
 
     def _serve(self, op, is_kms, work):
         """Count the request, apply a queued fault, else do the work."""
@@ -198,8 +198,8 @@ class Handler(BaseHTTPRequestHandler):
         if kind == "garbage":
             status = fault.get("status") or 200
             ctype = JSON_TYPE if is_kms else ("text/xml" if op == "sts" else "application/json")
-            self.send_body(status, GARBAGE, ctype)
             self.store.record(self._entry(op, status, "garbage", fault=kind))
+            self.send_body(status, GARBAGE, ctype)
             return
         if kind == "throttle":
             status, code, msg = (400, "ThrottlingException", "Rate exceeded") if is_kms else \
@@ -217,21 +217,23 @@ class Handler(BaseHTTPRequestHandler):
         elif op == "sts":
             sts_error(self, err, fault=kind)
         else:
+            self.store.record(self._entry(op, status, code, fault=kind))
             self.send_body(status, json.dumps({"Code": code, "Message": msg}).encode(),
                            "application/json")
-            self.store.record(self._entry(op, status, code, fault=kind))
 
     # ---- KMS -------------------------------------------------------------------------------
 
     def kms_error(self, op, err, auth_failed=False, **extra):
         rid = str(uuid.uuid4())
         body = json.dumps({"__type": err.code, "message": err.message}).encode()
-        self.send_body(err.status, body, JSON_TYPE, {"x-amzn-RequestId": rid})
-        LOG.info("conn %d: %s -> %d %s (request %s)", self.conn_id, op, err.status, err.code,
-                 rid)
+        # Counted before the answer leaves, so a client that reads the counters right after
+        # its call always sees it.
         self.store.record(self._entry(op, err.status, err.code, request_id=rid, **extra),
                           auth_failed=auth_failed,
                           signature_failed=err.code == "InvalidSignatureException")
+        self.send_body(err.status, body, JSON_TYPE, {"x-amzn-RequestId": rid})
+        LOG.info("conn %d: %s -> %d %s (request %s)", self.conn_id, op, err.status, err.code,
+                 rid)
 
     def _kms(self, op, target, body):
         try:
@@ -256,11 +258,11 @@ class Handler(BaseHTTPRequestHandler):
             self.kms_error(op, err, **ident)
             return
         rid = str(uuid.uuid4())
+        self.store.record(self._entry(op, 200, request_id=rid, **ident))
         self.send_body(200, json.dumps(answer).encode(), JSON_TYPE, {"x-amzn-RequestId": rid})
         LOG.info("conn %d: %s -> 200 key %s as %s (request %s)", self.conn_id, op,
                  answer.get("KeyId") or answer.get("KeyMetadata", {}).get("Arn"),
                  ident["access_key_id"], rid)
-        self.store.record(self._entry(op, 200, request_id=rid, **ident))
 
     def _authenticate(self, body):
         """SigV4 check of a KMS request; the identity fields for the log, or KmsError."""
