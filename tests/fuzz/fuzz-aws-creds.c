@@ -135,7 +135,8 @@ static void check_xml(const char *body, size_t len, const char *name)
     char *s = NULL, *t = NULL;
 
     if (p11kms_aws_xml_element(body, len, name, &inner, &inner_len) == 0) {
-        FUZZ_ASSERT(inner >= body + nlen + 2 && (size_t)(inner - body) + inner_len + nlen + 3 <= len);
+        FUZZ_ASSERT(inner >= body + nlen + 2 &&
+                    (size_t)(inner - body) + inner_len + nlen + 3 <= len);
         FUZZ_ASSERT(inner[-1] == '>' && memcmp(inner - nlen - 1, name, nlen) == 0);
         FUZZ_ASSERT(inner[inner_len] == '<' && inner[inner_len + 1] == '/');
         FUZZ_ASSERT(memcmp(inner + inner_len + 2, name, nlen) == 0);

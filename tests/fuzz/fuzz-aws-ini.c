@@ -12,15 +12,26 @@ static const char *const sections[] = {
 };
 
 static const char *const keys[] = {
-    "aws_access_key_id", "aws_secret_access_key", "aws_session_token", "aws_security_token",
-    "region",            "role_arn",              "source_profile",    "credential_source",
-    "sso_start_url",     "sso_session",           "credential_process", "web_identity_token_file",
-    "role_session_name", "s3",                    "max_concurrent_requests",
+    "aws_access_key_id",
+    "aws_secret_access_key",
+    "aws_session_token",
+    "aws_security_token",
+    "region",
+    "role_arn",
+    "source_profile",
+    "credential_source",
+    "sso_start_url",
+    "sso_session",
+    "credential_process",
+    "web_identity_token_file",
+    "role_session_name",
+    "s3",
+    "max_concurrent_requests",
 };
 
 /* Keys that send a profile elsewhere for its credentials (aws-creds-file.c refuses those). */
-static const char *const elsewhere[] = {"role_arn", "source_profile", "credential_source",
-                                        "sso_start_url", "sso_session", "credential_process"};
+static const char *const elsewhere[] = {"role_arn",      "source_profile", "credential_source",
+                                        "sso_start_url", "sso_session",    "credential_process"};
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 

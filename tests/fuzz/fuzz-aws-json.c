@@ -18,9 +18,22 @@
 
 /* Member names the readers look up, at every level of the document. */
 static const char *const names[WALK_NAMES] = {
-    "KeyId",      "CiphertextBlob", "Plaintext", "SourceKeyId", "KeyMetadata", "Arn",
-    "Enabled",    "CreationDate",   "__type",    "message",     "Message",     "EncryptionAlgorithms",
-    "KeySpec",    "a",              "",          "Key\"Id",
+    "KeyId",
+    "CiphertextBlob",
+    "Plaintext",
+    "SourceKeyId",
+    "KeyMetadata",
+    "Arn",
+    "Enabled",
+    "CreationDate",
+    "__type",
+    "message",
+    "Message",
+    "EncryptionAlgorithms",
+    "KeySpec",
+    "a",
+    "",
+    "Key\"Id",
 };
 
 static const char config_text[] =
@@ -165,7 +178,8 @@ static void check_keyref(const char *s)
 
     if (p11kms_aws_keyref_parse(s, &r) != 0)
         return;
-    FUZZ_ASSERT(memchr(r.partition, 0, sizeof(r.partition)) && memchr(r.region, 0, sizeof(r.region)));
+    FUZZ_ASSERT(memchr(r.partition, 0, sizeof(r.partition)) &&
+                memchr(r.region, 0, sizeof(r.region)));
     FUZZ_ASSERT(memchr(r.account, 0, sizeof(r.account)) && memchr(r.id, 0, sizeof(r.id)));
     FUZZ_ASSERT(r.id[0] != 0);
     switch (r.kind) {
@@ -174,8 +188,8 @@ static void check_keyref(const char *s)
                  r.id);
         break;
     case P11KMS_AWS_ALIAS_ARN:
-        snprintf(back, sizeof(back), "arn:%s:kms:%s:%s:alias/%s", r.partition, r.region,
-                 r.account, r.id);
+        snprintf(back, sizeof(back), "arn:%s:kms:%s:%s:alias/%s", r.partition, r.region, r.account,
+                 r.id);
         break;
     case P11KMS_AWS_KEY_ID:
         snprintf(back, sizeof(back), "%s", r.id);
@@ -305,8 +319,7 @@ static int alias_fits(const char *arn)
 }
 
 /* Encrypt's outcome: OK with exactly the answered KeyId and ciphertext, when they fit. */
-static void check_encrypt(p11kms_backend *be, const p11kms_context *ctx, const expect *x,
-                          int fits)
+static void check_encrypt(p11kms_backend *be, const p11kms_context *ctx, const expect *x, int fits)
 {
     p11kms_kms_blob blob;
     CK_RV rv, want;
@@ -376,8 +389,8 @@ static void run_backends(const expect *x, const char *body, size_t len)
     else if (x->source_key_id == NULL || strcmp(x->source_key_id, ARN1) != 0)
         want = CKR_ENCRYPTED_DATA_INVALID;
     else
-        want = x->key_id != NULL && x->ct != NULL && alias_fits(x->key_id) ? CKR_OK
-                                                                            : CKR_DEVICE_ERROR;
+        want =
+            x->key_id != NULL && x->ct != NULL && alias_fits(x->key_id) ? CKR_OK : CKR_DEVICE_ERROR;
     FUZZ_ASSERT(rv == want);
     if (rv == CKR_OK) {
         FUZZ_ASSERT(strcmp(out.key_ref, x->key_id) == 0 && out.ct_len == x->ct_len);
