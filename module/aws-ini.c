@@ -15,6 +15,8 @@ typedef struct ini_entry {
     size_t section; /* index into sections */
     char *key;
     char *value;
+    size_t len; /* of value, up to its first NUL: continuations append there */
+    size_t cap; /* bytes allocated for value */
 } ini_entry;
 
 struct p11kms_aws_ini {
@@ -115,6 +117,8 @@ static CK_RV add_entry(p11kms_aws_ini *ini, size_t section, const char *ks, cons
 
     if (ini->n >= P11KMS_AWS_INI_MAX_ENTRIES)
         return CKR_ARGUMENTS_BAD;
+    if ((size_t)(ve - vs) > P11KMS_AWS_INI_MAX_VALUE)
+        return CKR_ARGUMENTS_BAD;
     if (ini->n == ini->cap) {
         size_t cap = ini->cap ? ini->cap * 2 : 16;
 
@@ -131,37 +135,52 @@ static CK_RV add_entry(p11kms_aws_ini *ini, size_t section, const char *ks, cons
     en->value = dup_range(vs, ve);
     if (en->key == NULL || en->value == NULL) {
         free(en->key);
-        p11kms_secure_free_str(en->value);
+        p11kms_secure_free(en->value, (size_t)(ve - vs) + 1);
         return CKR_HOST_MEMORY;
     }
+    en->len = strlen(en->value);
+    en->cap = (size_t)(ve - vs) + 1;
     for (p = en->key; *p; p++)
         *p = (char)tolower((unsigned char)*p);
     ini->n++;
     return CKR_OK;
 }
 
-/* An indented line continues the previous value (configparser joins with a newline). */
+/* An indented line continues the previous value (configparser joins with a newline). The
+ * value grows geometrically, so a long run of continuation lines costs linear time; a value
+ * may hold secrets, so the old copy is wiped rather than realloc'd. */
 static CK_RV continue_entry(p11kms_aws_ini *ini, const char *s, const char *e)
 {
     ini_entry *en = &ini->entries[ini->n - 1];
-    size_t old = strlen(en->value), add = (size_t)(e - s);
+    const char *nul = memchr(s, 0, (size_t)(e - s));
+    size_t add = (size_t)((nul != NULL ? nul : e) - s), need, cap;
     char *v;
 
-    if (old + add + 2 > P11KMS_AWS_INI_MAX_BYTES)
+    if (add > P11KMS_AWS_INI_MAX_VALUE || en->len + 1 + add > P11KMS_AWS_INI_MAX_VALUE)
         return CKR_ARGUMENTS_BAD;
-    v = malloc(old + add + 2);
-    if (v == NULL)
-        return CKR_HOST_MEMORY;
-    memcpy(v, en->value, old);
-    v[old] = '\n';
-    memcpy(v + old + 1, s, add);
-    v[old + 1 + add] = 0;
-    p11kms_secure_free_str(en->value);
-    en->value = v;
+    need = en->len + 1 + add + 1;
+    if (need > en->cap) {
+        cap = en->cap * 2 > need ? en->cap * 2 : need;
+        if (cap > P11KMS_AWS_INI_MAX_VALUE + 1)
+            cap = P11KMS_AWS_INI_MAX_VALUE + 1;
+        v = malloc(cap);
+        if (v == NULL)
+            return CKR_HOST_MEMORY;
+        memcpy(v, en->value, en->len);
+        p11kms_secure_free(en->value, en->cap);
+        en->value = v;
+        en->cap = cap;
+    }
+    en->value[en->len] = '\n';
+    memcpy(en->value + en->len + 1, s, add);
+    en->len += 1 + add;
+    en->value[en->len] = 0;
     return CKR_OK;
 }
 
-CK_RV p11kms_aws_ini_parse(const char *text, size_t len, p11kms_aws_ini **out)
+/* The parser; on CKR_ARGUMENTS_BAD *why names the bound and *line where it was crossed. */
+static CK_RV parse(const char *text, size_t len, p11kms_aws_ini **out, const char **why,
+                   size_t *line)
 {
     CK_RV rv = CKR_OK;
     p11kms_aws_ini *ini;
@@ -170,12 +189,15 @@ CK_RV p11kms_aws_ini_parse(const char *text, size_t len, p11kms_aws_ini **out)
     int have_section = 0, last_was_entry = 0;
 
     *out = NULL;
+    *why = "is too large";
+    *line = 0;
     if (len > P11KMS_AWS_INI_MAX_BYTES)
         return CKR_ARGUMENTS_BAD;
     ini = calloc(1, sizeof(*ini));
     if (ini == NULL)
         return CKR_HOST_MEMORY;
     for (; p < end && rv == CKR_OK; p = eol + 1) {
+        (*line)++;
         eol = memchr(p, '\n', (size_t)(end - p));
         if (eol == NULL)
             eol = end;
@@ -187,6 +209,7 @@ CK_RV p11kms_aws_ini_parse(const char *text, size_t len, p11kms_aws_ini **out)
             if (s == e)
                 last_was_entry = 0;
         } else if (is_ws(*p) && last_was_entry && have_section) {
+            *why = "holds a value that is too long";
             rv = continue_entry(ini, s, e);
         } else if (*s == '[') {
             q = memchr(s, ']', (size_t)(e - s));
@@ -196,6 +219,7 @@ CK_RV p11kms_aws_ini_parse(const char *text, size_t len, p11kms_aws_ini **out)
 
                 trim(&ns, &ne);
                 if (ns < ne) {
+                    *why = "has too many sections";
                     rv = add_section(ini, ns, ne, &section);
                     have_section = 1;
                 }
@@ -214,6 +238,8 @@ CK_RV p11kms_aws_ini_parse(const char *text, size_t len, p11kms_aws_ini **out)
                 trim(&ks, &ke);
                 trim(&vs, &ve);
                 if (ks < ke) {
+                    *why = ini->n >= P11KMS_AWS_INI_MAX_ENTRIES ? "has too many entries"
+                                                                : "holds a value that is too long";
                     rv = add_entry(ini, section, ks, ke, vs, ve);
                     last_was_entry = 1;
                 }
@@ -230,12 +256,21 @@ CK_RV p11kms_aws_ini_parse(const char *text, size_t len, p11kms_aws_ini **out)
     return CKR_OK;
 }
 
+CK_RV p11kms_aws_ini_parse(const char *text, size_t len, p11kms_aws_ini **out)
+{
+    const char *why;
+    size_t line;
+
+    return parse(text, len, out, &why, &line);
+}
+
 CK_RV p11kms_aws_ini_load(const char *path, p11kms_aws_ini **out)
 {
     CK_RV rv = CKR_ARGUMENTS_BAD;
     struct stat st;
     char *buf = NULL;
-    size_t got = 0;
+    const char *why;
+    size_t got = 0, line;
     ssize_t n;
     int fd;
 
@@ -266,9 +301,11 @@ CK_RV p11kms_aws_ini_load(const char *path, p11kms_aws_ini **out)
             break;
         got += (size_t)n;
     }
-    rv = p11kms_aws_ini_parse(buf, got, out);
+    rv = parse(buf, got, out, &why, &line);
     if (rv == CKR_ARGUMENTS_BAD)
-        LOG_E("aws: %s has more than %u entries", path, P11KMS_AWS_INI_MAX_ENTRIES);
+        LOG_E("aws: %s %s (line %zu; at most %u sections, %u entries, %u bytes a value)", path, why,
+              line, P11KMS_AWS_INI_MAX_ENTRIES, P11KMS_AWS_INI_MAX_ENTRIES,
+              P11KMS_AWS_INI_MAX_VALUE);
 out:
     p11kms_secure_free(buf, (size_t)st.st_size + 1);
     close(fd);
@@ -310,7 +347,7 @@ void p11kms_aws_ini_free(p11kms_aws_ini *ini)
         return;
     for (i = 0; i < ini->n; i++) {
         free(ini->entries[i].key);
-        p11kms_secure_free_str(ini->entries[i].value);
+        p11kms_secure_free(ini->entries[i].value, ini->entries[i].cap);
     }
     for (i = 0; i < ini->n_sections; i++)
         free(ini->sections[i]);

@@ -8,6 +8,8 @@
 
 #define P11KMS_AWS_INI_MAX_BYTES (1024u * 1024u)
 #define P11KMS_AWS_INI_MAX_ENTRIES 4096u
+/* One value with its continuation lines: credentials and settings are short. */
+#define P11KMS_AWS_INI_MAX_VALUE (64u * 1024u)
 
 typedef struct p11kms_aws_ini p11kms_aws_ini;
 
@@ -17,8 +19,8 @@ typedef struct p11kms_aws_ini p11kms_aws_ini;
  * nor a comment, and entries before any section, are ignored (as a lenient configparser).
  * CKR_OK, CKR_HOST_MEMORY, or CKR_ARGUMENTS_BAD for input over the bounds above. */
 CK_RV p11kms_aws_ini_parse(const char *text, size_t len, p11kms_aws_ini **out);
-/* Read and parse a file. A missing file is CKR_OK with *out = NULL; an unreadable or
- * oversized one is CKR_ARGUMENTS_BAD (logged with the path). */
+/* Read and parse a file. A missing file is CKR_OK with *out = NULL; an unreadable one, or one
+ * over a bound above, is CKR_ARGUMENTS_BAD (one log line with the path, bound and line). */
 CK_RV p11kms_aws_ini_load(const char *path, p11kms_aws_ini **out);
 /* The value of key in section, or NULL. */
 const char *p11kms_aws_ini_get(const p11kms_aws_ini *ini, const char *section, const char *key);

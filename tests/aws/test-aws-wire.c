@@ -214,6 +214,43 @@ static void test_ini(void)
           "oversized input refused before reading it");
 }
 
+/* Regression: each continuation line copied the whole value so far (a 1 MiB file of them took
+ * 20 s). A value now grows in place up to P11KMS_AWS_INI_MAX_VALUE; past that the file is
+ * refused. */
+static void test_ini_continuations(void)
+{
+    const char *head = "[default]\nk=v\n";
+    size_t n, lines, cap = P11KMS_AWS_INI_MAX_BYTES;
+    char *text = malloc(cap);
+    p11kms_aws_ini *ini = NULL;
+    const char *v;
+
+    if (!ok(text != NULL, "memory for a 1 MiB file"))
+        return;
+    /* just under the bound: "v" then lines * "\nx" */
+    lines = (P11KMS_AWS_INI_MAX_VALUE - 1) / 2;
+    n = strlen(head);
+    memcpy(text, head, n);
+    for (; n + 3 <= cap && lines-- > 0; n += 3)
+        memcpy(text + n, " x\n", 3);
+    is_rv(p11kms_aws_ini_parse(text, n, &ini), CKR_OK, "a value of many continuation lines");
+    v = p11kms_aws_ini_get(ini, "default", "k");
+    is_num(v ? strlen(v) : 0, 1 + (P11KMS_AWS_INI_MAX_VALUE - 1) / 2 * 2,
+           "keeps every line, up to the value bound");
+    ok(v != NULL && strncmp(v, "v\nx\nx\n", 6) == 0 && strcmp(v + strlen(v) - 2, "\nx") == 0,
+       "joined with newlines, each line trimmed");
+    p11kms_aws_ini_free(ini);
+    ini = NULL;
+
+    /* the fuzzer's input: continuation lines to the file bound */
+    for (; n + 3 <= cap; n += 3)
+        memcpy(text + n, " x\n", 3);
+    is_rv(p11kms_aws_ini_parse(text, n, &ini), CKR_ARGUMENTS_BAD,
+          "a 1 MiB file of continuation lines is refused (value over 64 KiB)");
+    ok(ini == NULL, "with nothing returned");
+    free(text);
+}
+
 static void test_keyref(void)
 {
     p11kms_aws_keyref r;
@@ -495,6 +532,7 @@ int main(void)
     test_writer_and_base64();
     test_xml_and_time();
     test_ini();
+    test_ini_continuations();
     test_keyref();
     test_errors_and_retries();
     test_credential_answers();
