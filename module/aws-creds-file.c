@@ -134,7 +134,7 @@ CK_RV p11kms_aws_creds_from_env(p11kms_aws_creds *out, int *applies)
     if (token == NULL)
         token = env("AWS_SECURITY_TOKEN"); /* the legacy name */
     if (exp != NULL && p11kms_aws_parse_time(exp, &expiration) != 0) {
-        LOG_E("aws: AWS_CREDENTIAL_EXPIRATION is not an ISO 8601 time");
+        LOG_E("aws: AWS_CREDENTIAL_EXPIRATION is not an ISO 8601 time after 1970");
         return CKR_DEVICE_ERROR;
     }
     rv = p11kms_aws_creds_set(out, akid, secret, token, expiration, "environment");

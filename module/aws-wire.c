@@ -769,7 +769,8 @@ int p11kms_aws_parse_time(const char *s, time_t *out)
     tm.tm_min = mi;
     tm.tm_sec = sec;
     t = timegm(&tm);
-    if (t == (time_t)-1)
+    /* callers store 0 as "never expires": a time at or before the epoch is no expiry at all */
+    if (t == (time_t)-1 || t - off <= 0)
         return -1;
     *out = t - off;
     return 0;

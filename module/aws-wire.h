@@ -75,7 +75,8 @@ int p11kms_aws_xml_element(const char *xml, size_t len, const char *name, const 
                            size_t *inner_len);
 
 /* ISO 8601 UTC time as AWS writes it ("2026-11-23T12:39:45Z", optional fraction, "Z" or a
- * +hh:mm / -hh:mm offset). 0 ok, -1 malformed. */
+ * +hh:mm / -hh:mm offset). 0 ok (*out > 0), -1 malformed or not after 1970-01-01T00:00:00Z
+ * (0 means "never expires" to the credential cache, so it can never come from a parse). */
 int p11kms_aws_parse_time(const char *s, time_t *out);
 
 #endif

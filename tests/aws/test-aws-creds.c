@@ -251,6 +251,21 @@ static void test_container(void)
     fake_push(P11KMS_HTTP_OK, 200, creds_json("ASIARETRY", 3600));
     is_rv(resolve(NULL, &c), CKR_OK, "a 500 from the container endpoint is retried");
     p11kms_aws_creds_clear(&c);
+
+    /* Regression: an Expiration at the epoch parsed as 0, which the cache reads as "never
+     * expires", so such credentials were kept forever. */
+    clean_env();
+    setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://127.0.0.1:1/c", 1);
+    fake_push(P11KMS_HTTP_OK, 200,
+              "{\"AccessKeyId\": \"ASIAEPOCH\", \"SecretAccessKey\": \"sk\", \"Token\": \"t\", "
+              "\"Expiration\": \"1970-01-01T00:00:00Z\"}");
+    is_rv(resolve(NULL, &c), CKR_DEVICE_ERROR, "an Expiration at the epoch is refused");
+    ok(c.access_key_id == NULL, "no credentials from it");
+    fake_push(P11KMS_HTTP_OK, 200,
+              "{\"AccessKeyId\": \"ASIAEPOCH\", \"SecretAccessKey\": \"sk\", \"Token\": \"t\", "
+              "\"Expiration\": \"1970-01-01T00:30:00+01:00\"}");
+    is_rv(resolve(NULL, &c), CKR_DEVICE_ERROR, "and one before it, through an offset");
+    is_num(fake.n_seen, 2, "each answer fetched once, neither cached");
 }
 
 static void test_web_identity(void)
