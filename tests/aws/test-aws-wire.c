@@ -440,6 +440,7 @@ static uint32_t next_rand(void)
 }
 
 static int fuzz_json_ok, fuzz_json_bad;
+static long fuzz_b64_longest;
 
 static void fuzz_one(const char *seed, size_t n)
 {
@@ -449,7 +450,9 @@ static void fuzz_one(const char *seed, size_t n)
     p11kms_aws_creds c;
     p11kms_aws_ini *ini = NULL;
     char *s = NULL, code[96], msg[128];
+    uint8_t bin[sizeof(buf) / 4 * 3]; /* the most base64 decodes to from buf */
     uint8_t *d = NULL;
+    long got;
     size_t dl = 0;
     time_t t;
 
@@ -497,12 +500,15 @@ static void fuzz_one(const char *seed, size_t n)
         p11kms_aws_ini_free(ini);
     }
     p11kms_aws_parse_time(buf, &t);
-    p11kms_aws_base64_decode(buf, len & ~(size_t)3, (uint8_t *)code);
+    got = p11kms_aws_base64_decode(buf, len & ~(size_t)3, bin);
+    if (got > fuzz_b64_longest)
+        fuzz_b64_longest = got;
 }
 
 static void test_mutations(void)
 {
-    static const char *const seeds[] = {
+    char b64[1021];
+    const char *const seeds[] = {
         "{\"KeyId\": \"arn:aws:kms:us-east-1:1:key/x\", \"Plaintext\": \"aGVsbG8=\", "
         "\"a\": [true, false]}",
         "{\"__type\": \"x#ThrottlingException:y\", \"message\": \"m\\u00e9\\ud83d\\ude00\"}",
@@ -513,16 +519,25 @@ static void test_mutations(void)
         "</Credentials><a>x</a></R>",
         "[default]\nregion = us-east-1\n  cont\n[profile x]\nk: v\n# c\n",
         "2026-11-23T13:00:00.5+01:00",
+        b64,
     };
     size_t i;
     int round;
 
+    /* the longest base64 the mutator's buffer holds: 1020 characters, 765 bytes */
+    for (i = 0; i + 4 < sizeof(b64); i += 4)
+        memcpy(b64 + i, "QUJD", 4);
+    b64[i] = 0;
     for (round = 0; round < 3000; round++)
         for (i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++)
             fuzz_one(seeds[i], strlen(seeds[i]));
     diag("mutated JSON: %d parsed, %d refused", fuzz_json_ok, fuzz_json_bad);
     ok(fuzz_json_ok > 100 && fuzz_json_bad > 100,
-       "18,000 mutated inputs through every parser, both accepted and refused ones");
+       "21,000 mutated inputs through every parser, both accepted and refused ones");
+    /* regression: the decode went into a 96-byte array and overflowed it */
+    diag("longest base64 decode: %ld bytes", fuzz_b64_longest);
+    ok(fuzz_b64_longest > 96 && fuzz_b64_longest <= 765,
+       "base64 of up to 1020 characters decodes into a buffer sized for it");
 }
 
 int main(void)
