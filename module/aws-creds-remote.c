@@ -380,6 +380,26 @@ out:
     return rv;
 }
 
+/* The role name IMDS lists goes into the next URL's path, so only what IAM allows in a role
+ * name passes ([A-Za-z0-9+=,.@_-], 1 to 64): no separators, escapes or control bytes, and
+ * "." or ".." (dot segments) are refused too. */
+static int role_name_ok(const char *s, size_t n)
+{
+    size_t i;
+
+    if (n == 0 || n > 64 || strcmp(s, ".") == 0 || strcmp(s, "..") == 0 || strlen(s) != n)
+        return 0;
+    /* ASCII ranges, not isalnum: the host application's locale must not widen the set */
+    for (i = 0; i < n; i++) {
+        char c = s[i];
+
+        if (!(c >= 'a' && c <= 'z') && !(c >= 'A' && c <= 'Z') && !(c >= '0' && c <= '9') &&
+            strchr("+=,.@_-", c) == NULL)
+            return 0;
+    }
+    return 1;
+}
+
 /* IMDS settings from the environment, as the SDKs read them. */
 static void imds_settings(unsigned long *timeout_ms, int *attempts)
 {
@@ -478,7 +498,7 @@ CK_RV p11kms_aws_creds_from_imds(const p11kms_aws_fetch *f, p11kms_aws_creds *ou
         goto out;
     memcpy(role, resp.body.data, n);
     role[n] = 0;
-    if (n == 0 || n > 128 || strpbrk(role, "/?#% ") != NULL) {
+    if (!role_name_ok(role, n)) {
         LOG_E("aws: IMDS at %s named no usable role", base);
         goto out;
     }

@@ -213,6 +213,28 @@ static void test_imds(void)
     fake_push(P11KMS_HTTP_OK, 200, "IMDSTOKEN");
     fake_push(P11KMS_HTTP_OK, 200, "../../etc");
     is_rv(resolve(NULL, &c), CKR_DEVICE_ERROR, "a role name with a path is refused");
+
+    /* Regression: only "/?#% " was refused, so a dot segment or a control byte went into the
+     * credentials URL. */
+    fake_reset();
+    fake_push(P11KMS_HTTP_OK, 200, "IMDSTOKEN");
+    fake_push(P11KMS_HTTP_OK, 200, "..");
+    is_rv(resolve(NULL, &c), CKR_DEVICE_ERROR, "a role name \"..\" is refused");
+    is_num(fake.n_seen, 2, "before its credentials are asked for");
+    fake_reset();
+    fake_push(P11KMS_HTTP_OK, 200, "IMDSTOKEN");
+    fake_push(P11KMS_HTTP_OK, 200, "my\tro\x01le");
+    is_rv(resolve(NULL, &c), CKR_DEVICE_ERROR, "a role name with control bytes is refused");
+    is_num(fake.n_seen, 2, "before its credentials are asked for");
+    fake_reset();
+    fake_push(P11KMS_HTTP_OK, 200, "IMDSTOKEN");
+    fake_push(P11KMS_HTTP_OK, 200, "Role+=,.@_-9\n");
+    fake_push(P11KMS_HTTP_OK, 200, creds_json("ASIAROLE", 3600));
+    is_rv(resolve(NULL, &c), CKR_OK, "every character IAM allows in a role name passes");
+    p11kms_aws_creds_clear(&c);
+    ok(fake.n_seen == 3 && strcmp(fake.seen[2].url, "http://169.254.169.254/latest/meta-data/iam/"
+                                                    "security-credentials/Role+=,.@_-9") == 0,
+       "into the credentials URL as it is");
 }
 
 static void test_container(void)
