@@ -3,7 +3,7 @@
 # targets with clang's libFuzzer plus ASan/UBSan in a scratch tree, and runs each target.
 #
 # usage: tests/fuzz/run-libfuzzer.sh [-t SECONDS] [-j JOBS] [-m] [TARGET...]
-#   TARGET   config, context, envelope, keyfile (default: all)
+#   TARGET   aws-creds, aws-ini, aws-json, config, context, envelope, keyfile (default: all)
 #   -t       seconds per target (default 60)
 #   -j       parallel fuzzing jobs per target (default 1)
 #   -m       afterwards merge new coverage-increasing inputs into tests/fuzz/corpus/TARGET
@@ -21,11 +21,11 @@ while getopts t:j:m opt; do
     t) secs=$OPTARG ;;
     j) jobs=$OPTARG ;;
     m) merge=1 ;;
-    *) sed -n '5,14p' "$0"; exit 2 ;;
+    *) sed -n '5,12p' "$0"; exit 2 ;;
     esac
 done
 shift $((OPTIND - 1))
-targets=${*:-config context envelope keyfile}
+targets=${*:-aws-creds aws-ini aws-json config context envelope keyfile}
 CC=${CC:-clang}
 
 if ! command -v "$CC" >/dev/null 2>&1; then
