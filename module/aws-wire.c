@@ -1,5 +1,9 @@
 /* aws-wire.c - the AWS backend's wire formats: secret-safe buffer, bounded JSON reader and
- * writer, base64, STS XML elements, form encoding and ISO 8601 times. No state, no locks. */
+ * writer, base64, STS XML elements, form encoding and ISO 8601 times. No state, no locks.
+ * Why not json-c here (the configuration uses it): KMS and credential answers carry secrets
+ * (Decrypt's Plaintext, SecretAccessKey, Token). json-c's tokener copies every string into
+ * its own buffers and frees them unwiped; this reader works in place on the response, and
+ * secrets are decoded straight into buffers that are wiped. */
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
