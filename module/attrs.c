@@ -194,7 +194,7 @@ CK_RV p11kms_get_attribute_value(p11kms_session *s, CK_OBJECT_HANDLE h, CK_ATTRI
                    : invalid ? CKR_ATTRIBUTE_TYPE_INVALID : small ? CKR_BUFFER_TOO_SMALL : CKR_OK;
 out:
     if (o != NULL)
-        p11kms_object_put_locked(o);
+        p11kms_object_put(o);
     p11kms_unlock();
     return rv;
 }
@@ -418,8 +418,6 @@ CK_RV p11kms_attrs_apply_template(p11kms_session *s, p11kms_object *o, int origi
             return CKR_ATTRIBUTE_VALUE_INVALID;
         break;
     case P11KMS_FROM_GENERATE:
-        if (want_len == 0 && o->key_type == CKK_AES)
-            return CKR_TEMPLATE_INCOMPLETE;
         if (want_len == 0)
             return CKR_TEMPLATE_INCOMPLETE;
         if (!p11kms_key_len_ok(o->key_type, want_len))
@@ -584,7 +582,7 @@ out:
     free(label);
     free(id);
     if (o != NULL)
-        p11kms_object_put_locked(o);
+        p11kms_object_put(o);
     p11kms_unlock();
     return rv;
 }

@@ -63,7 +63,6 @@ CK_RV p11kms_crypt_init(p11kms_session *s, int encrypt, CK_MECHANISM_PTR mech,
             goto out;
         op->kms = 1;
         op->backend = o->backend; /* lives until C_Finalize */
-        op->key = key;
     } else {
         rv = op->cipher ? p11kms_cipher_reinit(op->cipher, mech, encrypt, value, value_len)
                         : p11kms_cipher_init(&op->cipher, mech, encrypt, value, value_len);

@@ -3,7 +3,6 @@
 #ifndef P11KMS_INIT_H
 #define P11KMS_INIT_H
 
-#include <sys/types.h>
 #include "pkcs11/p11kms.h"
 #include "config.h"
 #include "util.h"

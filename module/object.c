@@ -84,11 +84,6 @@ void p11kms_object_put(p11kms_object *o)
         p11kms_object_free(o);
 }
 
-void p11kms_object_put_locked(p11kms_object *o)
-{
-    p11kms_object_put(o);
-}
-
 void p11kms_objects_drop_session_locked(CK_SESSION_HANDLE h)
 {
     size_t it = 0, n = 0, i;
@@ -106,7 +101,7 @@ void p11kms_objects_drop_session_locked(CK_SESSION_HANDLE h)
     }
     /* The map cannot change while it is being walked: collect, then delete. */
     for (i = 0; i < n; i++)
-        p11kms_object_put_locked(p11kms_map_del(&p11kms_g.objects, gone[i]));
+        p11kms_object_put(p11kms_map_del(&p11kms_g.objects, gone[i]));
     free(gone);
 }
 
@@ -127,10 +122,10 @@ CK_RV p11kms_destroy_object(p11kms_session *s, CK_OBJECT_HANDLE h)
         rv = CKR_SESSION_READ_ONLY;
         goto out;
     }
-    p11kms_object_put_locked(p11kms_map_del(&p11kms_g.objects, h));
+    p11kms_object_put(p11kms_map_del(&p11kms_g.objects, h));
     rv = CKR_OK;
 out:
-    p11kms_object_put_locked(o);
+    p11kms_object_put(o);
     p11kms_unlock();
     return rv;
 }
@@ -201,7 +196,7 @@ CK_RV p11kms_get_object_size(p11kms_session *s, CK_OBJECT_HANDLE h, CK_ULONG_PTR
     rv = p11kms_object_get_locked(s, h, &o);
     if (rv == CKR_OK)
         *size = sizeof(*o) + o->label_len + o->id_len + o->value_len + o->default_context_len;
-    p11kms_object_put_locked(o);
+    p11kms_object_put(o);
     p11kms_unlock();
     return rv;
 }

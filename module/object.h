@@ -56,8 +56,7 @@ CK_RV p11kms_object_insert_locked(p11kms_object *o);
  * objects need a login). Returns a referenced object; release with p11kms_object_put.
  * CKR_OBJECT_HANDLE_INVALID otherwise. g.lock held. */
 CK_RV p11kms_object_get_locked(struct p11kms_session *s, CK_OBJECT_HANDLE h, p11kms_object **out);
-void p11kms_object_put_locked(p11kms_object *o);
-void p11kms_object_put(p11kms_object *o); /* lock-free */
+void p11kms_object_put(p11kms_object *o); /* lock-free; NULL is fine */
 
 /* Remove every session object of session h / every object of a token. g.lock held. */
 void p11kms_objects_drop_session_locked(CK_SESSION_HANDLE h);

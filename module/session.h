@@ -23,7 +23,6 @@ typedef struct p11kms_crypt_op {
     /* KMS operations */
     struct p11kms_backend *backend;
     p11kms_context *context;
-    CK_OBJECT_HANDLE key;
     p11kms_buf input;  /* accumulated multi-part input (secret on encrypt) */
     p11kms_buf result; /* result kept after CKR_BUFFER_TOO_SMALL, for the retry */
     uint8_t input_digest[32];

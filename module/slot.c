@@ -100,7 +100,7 @@ void p11kms_tokens_destroy(void)
     void *val;
 
     while (p11kms_map_next(&p11kms_g.objects, &it, NULL, &val))
-        p11kms_object_put_locked(val);
+        p11kms_object_put(val);
     p11kms_map_clear(&p11kms_g.objects);
     free(p11kms_g.tokens);
     p11kms_g.tokens = NULL;
