@@ -12,27 +12,9 @@ static CK_OBJECT_HANDLE kms;
 
 static void *worker(void *arg)
 {
-    long id = (long)arg, i, failures = 0;
     CK_SESSION_HANDLE s = p11_open(0);
-    char value[32];
-    CK_P11KMS_CONTEXT_PAIR pair = {(CK_UTF8CHAR_PTR) "thread", 6, (CK_UTF8CHAR_PTR)value, 0};
-    CK_P11KMS_ENVELOPE_PARAMS p = {P11KMS_ENVELOPE_PARAMS_VERSION, &pair, 1, 0};
-    CK_MECHANISM m = {CKM_P11KMS_ENVELOPE, &p, sizeof(p)};
+    long failures = p11_round_trips(s, kms, (long)arg, ROUNDS);
 
-    for (i = 0; i < ROUNDS; i++) {
-        CK_OBJECT_HANDLE dk = p11_data_key(s, 32), out = 0;
-        uint8_t env[1024], a[32], b[32];
-        CK_ULONG len = sizeof(env), la = 32, lb = 32;
-        P11_UNWRAP_TEMPLATE(t);
-
-        pair.ulValueLen = (CK_ULONG)snprintf(value, sizeof(value), "%ld-%ld", id, i);
-        if (dk == CK_INVALID_HANDLE || p11->C_WrapKey(s, &m, kms, dk, env, &len) != CKR_OK ||
-            p11->C_UnwrapKey(s, &m, kms, env, len, t, 4, &out) != CKR_OK ||
-            !p11_value(s, dk, a, &la) || !p11_value(s, out, b, &lb) || memcmp(a, b, 32) != 0)
-            failures++;
-        p11->C_DestroyObject(s, dk);
-        p11->C_DestroyObject(s, out);
-    }
     p11->C_CloseSession(s);
     return (void *)failures;
 }
