@@ -1,0 +1,101 @@
+/* attack.h - shared set-up of the attack programs in tests/attacks/: each program plays someone
+ * who holds a session and tries a call sequence that could get a key value out, weaken a key or
+ * make the KMS open what it should not, and asserts the module refuses it. */
+#ifndef P11KMS_TEST_ATTACK_H
+#define P11KMS_TEST_ATTACK_H
+
+#include "tests/module/p11.h"
+
+/*
+ * The KMS keys every attack program finds in slot 0 (token "attack"), in the backend named by
+ * P11KMS_ATTACK_BACKEND: "local" (default; the built-in test key) or "aws" (the loopback AWS
+ * KMS test server that tests/aws/aws-env.sh started: P11KMS_AWS_ENDPOINT, P11KMS_AWS_KEY_ARN).
+ *   "kms"          every permission (wrap, unwrap, encrypt, decrypt): the default, quick mode
+ *   "kms-wrap"     wrap and encrypt only
+ *   "kms-unwrap"   unwrap and decrypt only
+ * `extra_keys` is more JSON key objects for the same token (", {...}") or NULL; `token_extra`
+ * more members of the token object (", \"pin\": \"1234\"") or NULL.
+ */
+static inline const char *attack_backend(void)
+{
+    const char *b = getenv("P11KMS_ATTACK_BACKEND");
+
+    return b != NULL && *b ? b : "local";
+}
+
+/* The JSON members naming the KMS key of the chosen backend: "backend": ..., "key_id": ... */
+static inline void attack_key_members(char *out, size_t cap)
+{
+    if (strcmp(attack_backend(), "aws") == 0) {
+        const char *arn = getenv("P11KMS_AWS_KEY_ARN");
+        if (arn == NULL || getenv("P11KMS_AWS_ENDPOINT") == NULL) {
+            printf("Bail out! P11KMS_ATTACK_BACKEND=aws needs tests/aws/aws-env.sh\n");
+            exit(1);
+        }
+        snprintf(out, cap, "\"backend\": \"aws\", \"key_id\": \"%s\"", arn);
+    } else {
+        snprintf(out, cap, "\"backend\": \"local\", \"key_id\": \"insecure-test-key\"");
+    }
+}
+
+/* Write the configuration; returns its path. */
+static inline const char *attack_config(const char *token_extra, const char *extra_keys)
+{
+    static char text[16384];
+    char key[512];
+    const char *endpoint = getenv("P11KMS_AWS_ENDPOINT");
+    char backends[600] = "";
+
+    attack_key_members(key, sizeof(key));
+    if (strcmp(attack_backend(), "aws") == 0)
+        snprintf(backends, sizeof(backends),
+                 "\"backends\": {\"aws\": {\"endpoint\": \"%s\", \"max_attempts\": 1}}, ",
+                 endpoint);
+    snprintf(text, sizeof(text),
+             "{%s\"tokens\": [{\"label\": \"attack\"%s, \"keys\": [\n"
+             "  {\"label\": \"kms\", %s},\n"
+             "  {\"label\": \"kms-wrap\", %s, \"permissions\": [\"wrap\", \"encrypt\"]},\n"
+             "  {\"label\": \"kms-unwrap\", %s, \"permissions\": [\"unwrap\", \"decrypt\"]}%s\n"
+             "]}]}\n",
+             backends, token_extra ? token_extra : "", key, key, key, extra_keys ? extra_keys : "");
+    return p11_write("attack.conf", text, 0600);
+}
+
+/* Load the module and initialise it with attack_config(token_extra, extra_keys). */
+static inline CK_RV attack_init(const char *token_extra, const char *extra_keys)
+{
+    diag("backend: %s", attack_backend());
+    return p11_init_config(attack_config(token_extra, extra_keys));
+}
+
+/* A fresh data key of len bytes with the given sensitivity; CK_INVALID_HANDLE on failure. */
+static inline CK_OBJECT_HANDLE attack_secret(CK_SESSION_HANDLE s, CK_ULONG len, CK_BBOOL sensitive,
+                                             CK_BBOOL extractable)
+{
+    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+    CK_KEY_TYPE kt = CKK_AES;
+    CK_ATTRIBUTE t[] = {
+        {CKA_CLASS, &cls, sizeof(cls)},
+        {CKA_KEY_TYPE, &kt, sizeof(kt)},
+        {CKA_VALUE_LEN, &len, sizeof(len)},
+        {CKA_SENSITIVE, &sensitive, sizeof(CK_BBOOL)},
+        {CKA_EXTRACTABLE, &extractable, sizeof(CK_BBOOL)},
+    };
+    CK_MECHANISM m = {CKM_AES_KEY_GEN, NULL, 0};
+    CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
+
+    if (p11->C_GenerateKey(s, &m, t, 5, &h) != CKR_OK)
+        return CK_INVALID_HANDLE;
+    return h;
+}
+
+/* Whether CKA_VALUE of h can be read at all (the attacker's goal for a sensitive key). */
+static inline int attack_value_readable(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h)
+{
+    uint8_t v[1024];
+    CK_ATTRIBUTE a = {CKA_VALUE, v, sizeof(v)};
+
+    return p11->C_GetAttributeValue(s, h, &a, 1) == CKR_OK;
+}
+
+#endif
