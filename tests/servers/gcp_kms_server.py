@@ -51,6 +51,9 @@ class Handler(BaseHTTPRequestHandler):
 
     # ---- plumbing --------------------------------------------------------------------------
 
+    def version_string(self):
+        return self.server_version
+
     @property
     def store(self):
         return self.server.store

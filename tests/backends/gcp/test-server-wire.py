@@ -9,6 +9,7 @@ import base64
 import http.client
 import json
 import os
+import shutil
 import signal
 import ssl
 import stat
@@ -547,7 +548,6 @@ def test_restart_and_sigterm():
             srv2.stop()
     finally:
         srv.stop()
-        import shutil
         shutil.rmtree(state, ignore_errors=True)
 
 
