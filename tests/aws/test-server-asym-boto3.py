@@ -67,16 +67,7 @@ OPENSSL_TEXT = {"RSA_2048": "Public-Key: (2048 bit)", "RSA_3072": "Public-Key: (
                 "ECC_SECG_P256K1": "ASN1 OID: secp256k1"}
 CURVE_BITS = {"ECC_NIST_P256": 256, "ECC_NIST_P384": 384, "ECC_NIST_P521": 521,
               "ECC_SECG_P256K1": 256}
-PRELOADED = {
-    "alias/p11kms-ec-p256": ("66666666-6666-4666-8666-666666660256", "ECC_NIST_P256",
-                             "SIGN_VERIFY"),
-    "alias/p11kms-ec-p384": ("66666666-6666-4666-8666-666666660384", "ECC_NIST_P384",
-                             "SIGN_VERIFY"),
-    "alias/p11kms-rsa-3072": ("77777777-7777-4777-8777-777777773072", "RSA_3072",
-                              "SIGN_VERIFY"),
-    "alias/p11kms-rsa-2048-enc": ("77777777-7777-4777-8777-777777772048", "RSA_2048",
-                                  "ENCRYPT_DECRYPT"),
-}
+PRELOADED = awssrv.ASYMMETRIC_KEYS
 HASH = {"256": ("sha256", 32), "384": ("sha384", 48), "512": ("sha512", 64), "1": ("sha1", 20)}
 
 
