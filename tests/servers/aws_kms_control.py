@@ -91,7 +91,9 @@ def _route(store, method, path, body, port):
     if path == "/_control/keys":
         return store.create_key(_get(body, "key_id", (str,)), _get(body, "alias", (str,)),
                                 _get(body, "enabled", (bool,), True),
-                                _get(body, "description", (str,), ""))
+                                _get(body, "description", (str,), ""),
+                                _get(body, "key_spec", (str,), "SYMMETRIC_DEFAULT"),
+                                _get(body, "key_usage", (str,)))
     if path == "/_control/aliases":
         return store.set_alias(_get(body, "alias", (str,), required=True),
                                _get(body, "key_id", (str,), required=True))
