@@ -309,6 +309,9 @@ static CK_RV parse_context(parser *ps, json_object *o, p11kms_context *ctx)
             return fail(ps, "context keys must not be empty");
         if (!p11kms_utf8_valid((const uint8_t *)name, klen))
             return fail(ps, "context key is not valid UTF-8");
+        if (p11kms_context_key_reserved(name, klen))
+            return fail(ps, "context keys beginning with \"p11kms:\" (in any letter case) are "
+                            "reserved: p11kms binds them itself (docs/envelope.md)");
         if (ctx->n >= P11KMS_CONTEXT_MAX_PAIRS)
             return fail(ps, "more than %d context pairs", P11KMS_CONTEXT_MAX_PAIRS);
         rv = get_string(ps, value, 0, P11KMS_CONTEXT_MAX_ENCODED, &v);
