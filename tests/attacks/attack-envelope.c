@@ -29,9 +29,7 @@ static int decrypt_refused(CK_MECHANISM *m, CK_OBJECT_HANDLE k, const uint8_t *i
     CK_RV rv;
 
     memset(out, 0, sizeof(out));
-    rv = p11->C_DecryptInit(s, m, k);
-    if (rv == CKR_OK)
-        rv = p11->C_Decrypt(s, (CK_BYTE_PTR)in, len, out, &out_len);
+    rv = p11_crypt(s, 0, m, k, in, len, out, &out_len);
     if (rv == CKR_OK)
         diag("C_Decrypt returned %lu bytes", (unsigned long)out_len);
     return rv != CKR_OK && memmem(out, sizeof(out), secret, sizeof(secret)) == NULL &&
@@ -42,11 +40,9 @@ static int decrypt_refused(CK_MECHANISM *m, CK_OBJECT_HANDLE k, const uint8_t *i
 static int unwrap_refused(CK_MECHANISM *m, CK_OBJECT_HANDLE k, const uint8_t *in, CK_ULONG len)
 {
     CK_ULONG before = p11_count(s);
-    CK_OBJECT_HANDLE out = CK_INVALID_HANDLE;
-    CK_RV rv;
-    P11_UNWRAP_TEMPLATE(t);
+    CK_OBJECT_HANDLE out;
+    CK_RV rv = p11_unwrap(s, m, k, in, len, &out);
 
-    rv = p11->C_UnwrapKey(s, m, k, (CK_BYTE_PTR)in, len, t, 4, &out);
     if (rv == CKR_OK)
         p11->C_DestroyObject(s, out);
     return rv != CKR_OK && p11_count(s) == before;
@@ -65,19 +61,7 @@ static CK_ULONG encrypt(CK_MECHANISM *m, const uint8_t *in, CK_ULONG in_len, uin
 {
     CK_ULONG len = 8192;
 
-    if (p11->C_EncryptInit(s, m, kms) != CKR_OK ||
-        p11->C_Encrypt(s, (CK_BYTE_PTR)in, in_len, out, &len) != CKR_OK)
-        return 0;
-    return len;
-}
-
-/* Version 2 relabelled version 1: the purpose byte dropped. */
-static CK_ULONG as_v1(const uint8_t *env, CK_ULONG len, uint8_t *out)
-{
-    memcpy(out, env, 4);
-    out[4] = 1;
-    memcpy(out + 5, env + 6, len - 6);
-    return len - 1;
+    return p11_crypt(s, 1, m, kms, in, in_len, out, &len) == CKR_OK ? len : 0;
 }
 
 static void try_wrapped_key_as_data(void)
@@ -147,14 +131,14 @@ static void try_flips(void)
     ok(unwrap_refused(&m, kms, edit, blen), "data with purpose byte set to wrapped key: "
                                             "C_UnwrapKey refused");
 
-    len = as_v1(env, elen, edit);
+    len = p11_env_as_v1(env, elen, edit);
     ok(decrypt_refused(&m, kms, edit, len, NULL),
        "wrapped key relabelled version 1: C_Decrypt refused (version 1 is not data by default)");
     ok(decrypt_refused(&m, legacy, edit, len, NULL),
        "...and refused by the KMS for a key with decrypt_v1_envelopes");
     ok(unwrap_refused(&m, legacy, edit, len) && unwrap_refused(&m, kms, edit, len),
        "...and C_UnwrapKey of it refused by the KMS");
-    len = as_v1(box, blen, edit);
+    len = p11_env_as_v1(box, blen, edit);
     ok(unwrap_refused(&m, kms, edit, len), "data relabelled version 1: C_UnwrapKey refused");
     ok(decrypt_refused(&m, legacy, edit, len, chosen),
        "...and C_Decrypt with decrypt_v1_envelopes refused by the KMS");
@@ -178,8 +162,8 @@ static void try_forged_purpose(void)
     memset(chosen, 0x88, sizeof(chosen));
     elen = wrap(&m, env);
     blen = encrypt(&m, chosen, sizeof(chosen), box);
-    l1 = as_v1(env, elen, v1env);
-    l2 = as_v1(box, blen, v1box);
+    l1 = p11_env_as_v1(env, elen, v1env);
+    l2 = p11_env_as_v1(box, blen, v1box);
     for (i = 0; i < 2; i++)
         for (merge = 0; merge < 2; merge++) {
             pair.pKey = (CK_UTF8CHAR_PTR)forged[i];

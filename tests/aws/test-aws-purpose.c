@@ -60,20 +60,14 @@ static CK_ULONG build_v1(const uint8_t *pt, size_t pt_len, const char *context_j
 static CK_RV unwrap(CK_MECHANISM *m, CK_OBJECT_HANDLE kms, const uint8_t *in, CK_ULONG len,
                     CK_OBJECT_HANDLE *out)
 {
-    P11_UNWRAP_TEMPLATE(t);
-    *out = CK_INVALID_HANDLE;
-    return p11->C_UnwrapKey(sess, m, kms, (CK_BYTE_PTR)in, len, t, 4, out);
+    return p11_unwrap(sess, m, kms, in, len, out);
 }
 
 static CK_RV decrypt(CK_MECHANISM *m, CK_OBJECT_HANDLE kms, const uint8_t *in, CK_ULONG len,
                      uint8_t *out, CK_ULONG *out_len)
 {
-    CK_RV rv = p11->C_DecryptInit(sess, m, kms);
-
-    if (rv != CKR_OK)
-        return rv;
     *out_len = 4096;
-    return p11->C_Decrypt(sess, (CK_BYTE_PTR)in, len, out, out_len);
+    return p11_crypt(sess, 0, m, kms, in, len, out, out_len);
 }
 
 /* The value of p11kms:purpose in the context of the server's last request ("" if none). */
@@ -162,9 +156,7 @@ static void test_purpose(void)
     edited[5] = 1;
     is_rv(unwrap(&m, arn, edited, blen, &k), CKR_WRAPPED_KEY_INVALID,
           "data relabelled a wrapped key is refused");
-    memcpy(edited, env, 5);
-    edited[4] = 1;
-    memcpy(edited + 5, env + 6, elen - 6);
+    p11_env_as_v1(env, elen, edited);
     is_rv(unwrap(&m, arn, edited, elen - 1, &k), CKR_WRAPPED_KEY_INVALID,
           "a wrapped key relabelled version 1 is refused by C_UnwrapKey");
     is_rv(decrypt(&m, legacy, edited, elen - 1, out, &olen), CKR_ENCRYPTED_DATA_INVALID,

@@ -16,17 +16,7 @@ static const char fixture_box[] = "p11kms v1 data box";
  * written only after the KMS was asked, so an unchanged count means no KMS call. */
 static int log_count(const char *what)
 {
-    FILE *f = fopen(audit_log, "r");
-    char line[2048];
-    int n = 0;
-
-    if (f == NULL)
-        return -1;
-    while (fgets(line, sizeof(line), f))
-        if (strstr(line, what))
-            n++;
-    fclose(f);
-    return n;
+    return p11_file_count(audit_log, what);
 }
 
 static size_t read_fixture(const char *name, uint8_t *out, size_t cap)
@@ -50,50 +40,21 @@ static size_t read_fixture(const char *name, uint8_t *out, size_t cap)
 static CK_RV unwrap(CK_MECHANISM *m, CK_OBJECT_HANDLE kms, const uint8_t *in, CK_ULONG len,
                     CK_OBJECT_HANDLE *out)
 {
-    P11_UNWRAP_TEMPLATE(t);
-    *out = CK_INVALID_HANDLE;
-    return p11->C_UnwrapKey(sess, m, kms, (CK_BYTE_PTR)in, len, t, 4, out);
+    return p11_unwrap(sess, m, kms, in, len, out);
 }
 
 static CK_RV decrypt(CK_MECHANISM *m, CK_OBJECT_HANDLE kms, const uint8_t *in, CK_ULONG len,
                      uint8_t *out, CK_ULONG *out_len)
 {
-    CK_RV rv = p11->C_DecryptInit(sess, m, kms);
-
-    if (rv != CKR_OK)
-        return rv;
     *out_len = 4096;
-    return p11->C_Decrypt(sess, (CK_BYTE_PTR)in, len, out, out_len);
+    return p11_crypt(sess, 0, m, kms, in, len, out, out_len);
 }
 
 static CK_RV encrypt(CK_MECHANISM *m, CK_OBJECT_HANDLE kms, const uint8_t *in, CK_ULONG len,
                      uint8_t *out, CK_ULONG *out_len)
 {
-    CK_RV rv = p11->C_EncryptInit(sess, m, kms);
-
-    if (rv != CKR_OK)
-        return rv;
     *out_len = 4096;
-    return p11->C_Encrypt(sess, (CK_BYTE_PTR)in, len, out, out_len);
-}
-
-/* A version-2 envelope as version 1: the purpose byte dropped, the version set to 1. */
-static CK_ULONG as_v1(const uint8_t *env, CK_ULONG len, uint8_t *out)
-{
-    memcpy(out, env, 5);
-    out[4] = 1;
-    memcpy(out + 5, env + 6, len - 6);
-    return len - 1;
-}
-
-/* A version-1 envelope as version 2 with the given purpose byte. */
-static CK_ULONG as_v2(const uint8_t *env, CK_ULONG len, uint8_t purpose, uint8_t *out)
-{
-    memcpy(out, env, 5);
-    out[4] = 2;
-    out[5] = purpose;
-    memcpy(out + 6, env + 5, len - 5);
-    return len + 1;
+    return p11_crypt(sess, 1, m, kms, in, len, out, out_len);
 }
 
 static void test_v1_fixtures(void)
@@ -153,12 +114,12 @@ static void test_v1_fixtures(void)
           "and no key opens it as data any more, not even one with the option");
 
     /* Relabelled: the KMS binds the version, so neither direction is accepted. */
-    elen = as_v2(wrapped, wlen, 1, env);
+    elen = p11_env_as_v2(wrapped, wlen, 1, env);
     calls = log_count("unwrap with");
     is_rv(unwrap(&m, master, env, elen, &k2), CKR_WRAPPED_KEY_INVALID,
           "a version-1 envelope relabelled version 2 is refused");
     is_num(log_count("unwrap with"), calls + 1, "...by the KMS (it was asked)");
-    elen = as_v2(box, blen, 2, env);
+    elen = p11_env_as_v2(box, blen, 2, env);
     is_rv(decrypt(&m, master, env, elen, out, &olen), CKR_ENCRYPTED_DATA_INVALID,
           "version-1 data relabelled version-2 data is refused by the KMS");
 }
@@ -233,12 +194,12 @@ static void test_header_flips(void)
           "data relabelled a wrapped key: C_UnwrapKey refused");
     is_num(log_count("unwrap with"), calls + 1, "...by the KMS");
 
-    len = as_v1(env, elen, edited);
+    len = p11_env_as_v1(env, elen, edited);
     is_rv(unwrap(&m, master, edited, len, &k), CKR_WRAPPED_KEY_INVALID,
           "a wrapped key relabelled version 1: C_UnwrapKey refused by the KMS");
     is_rv(decrypt(&m, legacy, edited, len, out, &olen), CKR_ENCRYPTED_DATA_INVALID,
           "...and C_Decrypt with decrypt_v1_envelopes refused by the KMS");
-    len = as_v1(box, blen, edited);
+    len = p11_env_as_v1(box, blen, edited);
     is_rv(decrypt(&m, legacy, edited, len, out, &olen), CKR_ENCRYPTED_DATA_INVALID,
           "data relabelled version 1: C_Decrypt with decrypt_v1_envelopes refused by the KMS");
     is_rv(unwrap(&m, master, edited, len, &k), CKR_WRAPPED_KEY_INVALID,

@@ -9,17 +9,7 @@ static const char *audit_log;
 /* Lines of the audit log (P11KMS_LOG=info) that record a KMS call of this kind. */
 static int audit_count(const char *what)
 {
-    FILE *f = fopen(audit_log, "r");
-    char line[2048];
-    int n = 0;
-
-    if (f == NULL)
-        return -1;
-    while (fgets(line, sizeof(line), f))
-        if (strstr(line, what))
-            n++;
-    fclose(f);
-    return n;
+    return p11_file_count(audit_log, what);
 }
 
 static CK_OBJECT_HANDLE key_master, key_enc_only, key_dec_only, key_other;
