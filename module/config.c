@@ -309,6 +309,9 @@ static CK_RV parse_context(parser *ps, json_object *o, p11kms_context *ctx)
             return fail(ps, "context keys must not be empty");
         if (!p11kms_utf8_valid((const uint8_t *)name, klen))
             return fail(ps, "context key is not valid UTF-8");
+        if (p11kms_context_key_reserved(name, klen))
+            return fail(ps, "context keys beginning with \"p11kms:\" (in any letter case) are "
+                            "reserved: p11kms binds them itself (docs/envelope.md)");
         if (ctx->n >= P11KMS_CONTEXT_MAX_PAIRS)
             return fail(ps, "more than %d context pairs", P11KMS_CONTEXT_MAX_PAIRS);
         rv = get_string(ps, value, 0, P11KMS_CONTEXT_MAX_ENCODED, &v);
@@ -322,6 +325,14 @@ static CK_RV parse_context(parser *ps, json_object *o, p11kms_context *ctx)
             return rv;
         pop(ps, at);
     }
+    return CKR_OK;
+}
+
+static CK_RV parse_bool(parser *ps, json_object *o, int *out)
+{
+    if (!json_object_is_type(o, json_type_boolean))
+        return fail(ps, "must be true or false, not %s", type_name(o));
+    *out = json_object_get_boolean(o) ? 1 : 0;
     return CKR_OK;
 }
 
@@ -468,6 +479,8 @@ static CK_RV parse_key(parser *ps, json_object *o, p11kms_key_config *kc)
             rv = parse_context(ps, value, kc->context);
         else if (strcmp(name, "id") == 0)
             rv = parse_id(ps, value, kc);
+        else if (strcmp(name, "decrypt_v1_envelopes") == 0)
+            rv = parse_bool(ps, value, &kc->decrypt_v1_envelopes);
         else if (!is_option(ops, name))
             rv = unknown_field(ps, ops, name);
         else if ((rv = option_text(ps, value, &text)) == CKR_OK)
@@ -478,6 +491,11 @@ static CK_RV parse_key(parser *ps, json_object *o, p11kms_key_config *kc)
     }
     if (kc->label == NULL)
         return fail(ps, "label is required");
+    if (kc->decrypt_v1_envelopes)
+        LOG_W("%s %s: decrypt_v1_envelopes is true: C_Decrypt with key \"%s\" opens version-1 "
+              "envelopes, and a version-1 wrapped key would come out in the clear; turn it off "
+              "once the old data is re-encrypted (docs/envelope.md)",
+              ps->origin, ps->path, kc->label);
     rv = merge_defaults(ps, kc);
     if (rv != CKR_OK)
         return rv;

@@ -40,6 +40,9 @@ typedef struct p11kms_key_config {
     char *key_id;  /* the backend's key reference (ARN, alias, name, "insecure-test-key") */
     unsigned perms;           /* P11KMS_PERM_* */
     p11kms_context *context;  /* default context; empty, never NULL */
+    /* C_Decrypt opens version-1 envelopes, which do not say whether they hold a wrapped key
+     * (docs/envelope.md); false unless configured. */
+    int decrypt_v1_envelopes;
     uint8_t id[P11KMS_ID_MAX]; /* CKA_ID */
     size_t id_len;
     p11kms_option *options; /* backend-specific fields, key's own first, then backend defaults */

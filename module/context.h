@@ -20,8 +20,24 @@ typedef struct p11kms_context {
     size_t n;
 } p11kms_context;
 
+/*
+ * Context keys beginning with "p11kms:" (any letter case: AWS IAM compares
+ * kms:EncryptionContext:KEY condition keys without case) belong to p11kms. The core adds
+ * "p11kms:purpose" to what it sends the KMS for version-2 envelopes (docs/envelope.md); an
+ * application, configuration or tool context holding such a key is refused. The reserved pair
+ * comes on top of the application's limits of 64 pairs and 8192 bytes.
+ */
+#define P11KMS_CONTEXT_RESERVED_PREFIX "p11kms:"
+#define P11KMS_CONTEXT_RESERVED_PAIRS 1
+#define P11KMS_CONTEXT_RESERVED_BYTES 64
+int p11kms_context_key_reserved(const char *key, size_t key_len);
+/* A copy of app (NULL: empty) plus the reserved pair key=value: the one way a reserved key
+ * enters a context. CKR_GENERAL_ERROR when key is not reserved or the pair is too long. */
+CK_RV p11kms_context_with_reserved(const p11kms_context *app, const char *key, const char *value,
+                                   p11kms_context **out);
+
 /* All functions return CKR_OK, CKR_HOST_MEMORY, or CKR_MECHANISM_PARAM_INVALID for a context
- * that breaks a rule (empty/duplicate key, bad UTF-8, too many pairs, too long). */
+ * that breaks a rule (empty/duplicate/reserved key, bad UTF-8, too many pairs, too long). */
 CK_RV p11kms_context_new(p11kms_context **out);
 void p11kms_context_free(p11kms_context *c);
 CK_RV p11kms_context_copy(const p11kms_context *src, p11kms_context **out);

@@ -53,15 +53,37 @@ size_t p11kms_envelope_bound(p11kms_backend *be, size_t pt_len)
            be->ops->blob_bound(be, pt_len);
 }
 
-CK_RV p11kms_envelope_seal(p11kms_backend *be, const p11kms_context *ctx, const uint8_t *pt,
-                           size_t pt_len, p11kms_buf *out)
+/* The value of the reserved pair for a purpose. */
+static const char *purpose_value(uint8_t purpose)
+{
+    return purpose == P11KMS_PURPOSE_WRAPPED_KEY ? "wrapped-key" : "data";
+}
+
+CK_RV p11kms_envelope_kms_context(const p11kms_context *ctx, uint8_t version, uint8_t purpose,
+                                  p11kms_context **out)
+{
+    /* Version 1 envelopes were made with the application's context alone. */
+    if (version == P11KMS_ENVELOPE_VERSION_1)
+        return p11kms_context_copy(ctx, out);
+    return p11kms_context_with_reserved(ctx, P11KMS_CONTEXT_PURPOSE_KEY, purpose_value(purpose),
+                                        out);
+}
+
+CK_RV p11kms_envelope_seal(p11kms_backend *be, const p11kms_context *ctx, uint8_t purpose,
+                           const uint8_t *pt, size_t pt_len, p11kms_buf *out)
 {
     CK_RV rv = CKR_GENERAL_ERROR;
     p11kms_envelope e;
+    p11kms_context *bound = NULL;
     size_t len;
 
     memset(&e, 0, sizeof(e));
-    rv = be->ops->encrypt(be, ctx, pt, pt_len, &e.blobs[0]);
+    e.version = P11KMS_ENVELOPE_VERSION;
+    e.purpose = purpose;
+    rv = p11kms_envelope_kms_context(ctx, e.version, e.purpose, &bound);
+    if (rv != CKR_OK)
+        goto out;
+    rv = be->ops->encrypt(be, bound, pt, pt_len, &e.blobs[0]);
     if (rv != CKR_OK)
         goto out;
     e.n = 1;
@@ -83,18 +105,48 @@ CK_RV p11kms_envelope_seal(p11kms_backend *be, const p11kms_context *ctx, const 
     }
     out->len = len;
 out:
+    p11kms_context_free(bound);
     p11kms_envelope_clear(&e);
     return rv;
 }
 
-CK_RV p11kms_envelope_open(p11kms_backend *be, const p11kms_context *ctx, const uint8_t *in,
-                           size_t in_len, p11kms_buf *pt)
+/* Whether an envelope may be opened as `purpose` by be's key; one log line when not. */
+static int purpose_allowed(p11kms_backend *be, const p11kms_envelope *e, uint8_t purpose)
+{
+    int v1_data = be->kc != NULL && be->kc->decrypt_v1_envelopes;
+
+    if (e->version == P11KMS_ENVELOPE_VERSION_1) {
+        /* A version-1 envelope does not say what it holds: it may be a wrapped key, which
+         * C_Decrypt would hand out in the clear. */
+        if (purpose == P11KMS_PURPOSE_WRAPPED_KEY || v1_data)
+            return 1;
+        LOG_W("C_Decrypt refused a version-1 envelope with key \"%s\": it may hold a wrapped "
+              "key; set \"decrypt_v1_envelopes\": true on this key only if it never wrapped "
+              "keys (docs/envelope.md)",
+              be->kc != NULL ? be->kc->label : "?");
+        return 0;
+    }
+    if (e->purpose == purpose)
+        return 1;
+    if (purpose == P11KMS_PURPOSE_WRAPPED_KEY)
+        LOG_W("C_UnwrapKey refused: the envelope holds data (made by C_Encrypt), not a wrapped "
+              "key; C_Decrypt opens it");
+    else
+        LOG_W("C_Decrypt refused: the envelope holds a wrapped key (made by C_WrapKey), which "
+              "only C_UnwrapKey opens");
+    return 0;
+}
+
+CK_RV p11kms_envelope_open(p11kms_backend *be, const p11kms_context *ctx, uint8_t purpose,
+                           const uint8_t *in, size_t in_len, p11kms_buf *pt, int *asked)
 {
     CK_RV rv = CKR_GENERAL_ERROR;
     p11kms_envelope e;
+    p11kms_context *bound = NULL;
     size_t i;
     int owned = 0;
 
+    *asked = 0;
     memset(&e, 0, sizeof(e));
     rv = p11kms_envelope_parse(in, in_len, &e);
     if (rv != CKR_OK) {
@@ -102,33 +154,49 @@ CK_RV p11kms_envelope_open(p11kms_backend *be, const p11kms_context *ctx, const 
         goto out;
     }
     rv = CKR_WRAPPED_KEY_INVALID;
-    for (i = 0; i < e.n; i++) {
-        if (!be->ops->owns(be, &e.blobs[i]))
-            continue;
-        owned = 1;
-        rv = be->ops->decrypt(be, ctx, &e.blobs[i], pt);
-        if (rv == CKR_OK)
-            break;
-    }
-    if (!owned)
+    if (!purpose_allowed(be, &e, purpose))
+        goto out;
+    for (i = 0; i < e.n && !owned; i++)
+        owned = be->ops->owns(be, &e.blobs[i]);
+    if (!owned) {
         LOG_W("envelope was made by another key (%s key %s), not by this %s key",
               p11kms_backend_find_id(e.blobs[0].backend_id)
                   ? p11kms_backend_find_id(e.blobs[0].backend_id)->name
                   : "unknown backend",
               e.blobs[0].key_ref, be->ops->name);
+        goto out;
+    }
+    /* What the KMS checks: the header's version and purpose are bound into the context, so an
+     * edited header makes the KMS itself refuse the ciphertext. */
+    rv = p11kms_envelope_kms_context(ctx, e.version, purpose, &bound);
+    if (rv != CKR_OK)
+        goto out;
+    rv = CKR_WRAPPED_KEY_INVALID;
+    for (i = 0; i < e.n; i++) {
+        if (!be->ops->owns(be, &e.blobs[i]))
+            continue;
+        *asked = 1;
+        rv = be->ops->decrypt(be, bound, &e.blobs[i], pt);
+        if (rv == CKR_OK)
+            break;
+    }
 out:
+    p11kms_context_free(bound);
     p11kms_envelope_clear(&e);
     return rv;
 }
 
-/* What a wrap result depends on besides the two keys: mechanism and context. */
+/* What a wrap result depends on besides the two keys: mechanism, context, and the envelope
+ * version and purpose (so a kept result is never handed out as another kind of envelope). */
 static int request_digest(CK_MECHANISM_TYPE mech, const p11kms_context *ctx,
                            uint8_t digest[SHA256_DIGEST_LENGTH])
 {
+    static const uint8_t kind[2] = {P11KMS_ENVELOPE_VERSION, P11KMS_PURPOSE_WRAPPED_KEY};
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     size_t i;
     int ok = md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
-             EVP_DigestUpdate(md, &mech, sizeof(mech)) == 1;
+             EVP_DigestUpdate(md, &mech, sizeof(mech)) == 1 &&
+             EVP_DigestUpdate(md, kind, sizeof(kind)) == 1;
 
     for (i = 0; ok && i < ctx->n; i++)
         ok = EVP_DigestUpdate(md, ctx->pairs[i].key, ctx->pairs[i].key_len + 1) == 1 &&
@@ -206,7 +274,8 @@ CK_RV p11kms_wrap_key(p11kms_session *s, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE
             rv = CKR_OK;
             goto out;
         }
-        rv = p11kms_envelope_seal(w->backend, ctx, value.data, value.len, &cache->envelope);
+        rv = p11kms_envelope_seal(w->backend, ctx, P11KMS_PURPOSE_WRAPPED_KEY, value.data,
+                                  value.len, &cache->envelope);
         audit("wrap", w, ctx, rv);
         if (rv != CKR_OK)
             goto out;
@@ -238,6 +307,7 @@ CK_RV p11kms_unwrap_key(p11kms_session *s, CK_MECHANISM_PTR mech, CK_OBJECT_HAND
     p11kms_object *u = NULL, *scratch = NULL;
     p11kms_context *ctx = NULL;
     p11kms_buf pt = {0};
+    int asked = 0;
 
     if (!p11kms_mech_is_envelope(mech->mechanism))
         return CKR_MECHANISM_INVALID;
@@ -253,7 +323,7 @@ CK_RV p11kms_unwrap_key(p11kms_session *s, CK_MECHANISM_PTR mech, CK_OBJECT_HAND
     p11kms_unlock();
     if (rv != CKR_OK)
         goto out;
-    if (in_len > ENVELOPE_MAX || in_len < P11KMS_ENVELOPE_HEADER_LEN) {
+    if (in_len > ENVELOPE_MAX || in_len < P11KMS_ENVELOPE_V1_HEADER_LEN) {
         rv = CKR_WRAPPED_KEY_LEN_RANGE;
         goto out;
     }
@@ -271,12 +341,13 @@ CK_RV p11kms_unwrap_key(p11kms_session *s, CK_MECHANISM_PTR mech, CK_OBJECT_HAND
                                      t, n, NULL);
     if (rv != CKR_OK)
         goto out;
-    rv = p11kms_envelope_open(u->backend, ctx, in, in_len, &pt);
+    rv = p11kms_envelope_open(u->backend, ctx, P11KMS_PURPOSE_WRAPPED_KEY, in, in_len, &pt, &asked);
     if (rv == CKR_ENCRYPTED_DATA_INVALID)
         rv = CKR_WRAPPED_KEY_INVALID;
     else if (rv == CKR_DATA_LEN_RANGE)
         rv = CKR_WRAPPED_KEY_LEN_RANGE;
-    audit("unwrap", u, ctx, rv);
+    if (asked)
+        audit("unwrap", u, ctx, rv);
     if (rv != CKR_OK)
         goto out;
     rv = p11kms_data_key_new(s, P11KMS_FROM_UNWRAP, CK_UNAVAILABLE_INFORMATION, t, n, pt.data,

@@ -97,6 +97,12 @@ static void check_key_config(doctor *d, const p11kms_config *cfg, const p11kms_t
                     kc->perms & P11KMS_PERM_UNWRAP ? " unwrap" : "",
                     kc->perms & P11KMS_PERM_ENCRYPT ? " encrypt" : "",
                     kc->perms & P11KMS_PERM_DECRYPT ? " decrypt" : "");
+    if (kc->decrypt_v1_envelopes)
+        doctor_step(d, DOCTOR_WARN,
+                    "%s: decrypt_v1_envelopes: C_Decrypt opens version-1 envelopes, and a "
+                    "version-1 wrapped key would come out in the clear; remove it once the old "
+                    "data is re-encrypted",
+                    who);
     if (strcmp(kc->backend, "local") == 0 && key_file == NULL) {
         doctor_step(d, DOCTOR_WARN,
                     "%s: the built-in insecure test key: anyone can unwrap what it wraps", who);

@@ -16,7 +16,8 @@ vg="valgrind --quiet --error-exitcode=99 --suppressions=$top_srcdir/tests/valgri
 --show-leak-kinds=definite,indirect,possible --child-silent-after-fork=yes --track-fds=no"
 status=0
 for t in test-aws-sigv4 test-aws-wire test-aws-backend test-aws-creds test-aws-http.sh \
-         test-aws-module.sh test-aws-sources.sh test-aws-interop.sh test-aws-ops.sh; do
+         test-aws-module.sh test-aws-sources.sh test-aws-interop.sh test-aws-ops.sh \
+         test-aws-purpose.sh; do
     log="$top_builddir/tests/aws/$t.memcheck.log"
     case $t in
     *.sh) P11KMS_TEST_WRAPPER="$vg --log-file=$log" sh "$top_srcdir/tests/aws/$t" \

@@ -155,7 +155,7 @@ def main(tmp):
     ctx = {"tenant": "acme", "purpose": "pykcs11 round trip", "zone": "eu-1"}
     enc = PyKCS11.Mechanism(CKM_P11KMS_ENVELOPE_ENCODED, encode_context(ctx))
     wrapped = bytes(session.wrapKey(kms, dk, enc))
-    ok(wrapped[:4] == b"PKMS", "the wrapped key is a p11kms envelope")
+    ok(wrapped[:6] == b"PKMS\x02\x01", "the wrapped key is a version-2 envelope of a wrapped key")
     ok(dk_value not in wrapped, "the envelope does not contain the key in clear")
 
     unwrap_tmpl = [(CKA_CLASS, CKO_SECRET_KEY), (CKA_KEY_TYPE, CKK_AES), (CKA_TOKEN, False),
@@ -210,7 +210,14 @@ def main(tmp):
     secret = b"db password: correct horse battery staple"
     box = bytes(session.encrypt(kms, secret, enc))
     ok(box[:4] == b"PKMS" and secret not in box, "C_Encrypt with the KMS key gives an envelope")
+    ok(box[4:6] == b"\x02\x02", "a version-2 envelope of data")
     ok(bytes(session.decrypt(kms, box, enc)) == secret, "C_Decrypt with the same context")
+    expect_error("C_Decrypt of the wrapped key", CKR_ENCRYPTED_DATA_INVALID, session.decrypt,
+                 kms, wrapped, enc)
+    before = secret_keys(session)
+    expect_error("C_UnwrapKey of the data envelope", CKR_WRAPPED_KEY_INVALID, session.unwrapKey,
+                 kms, box, unwrap_tmpl, enc)
+    ok(secret_keys(session) == before, "no object was created")
     expect_error("C_Decrypt with another context", CKR_ENCRYPTED_DATA_INVALID, session.decrypt,
                  kms, box, PyKCS11.Mechanism(CKM_P11KMS_ENVELOPE_ENCODED,
                                              encode_context(dict(ctx, zone="us-1"))))

@@ -372,6 +372,45 @@ static void test_permissions_context_id(void)
     p11kms_config_free(cfg);
 }
 
+/* The envelope policy of a key: reserved context keys refused, decrypt_v1_envelopes. */
+static void test_envelope_policy(void)
+{
+    p11kms_config *cfg;
+    const char *log;
+
+    bad(PK("'context': {'p11kms:purpose': 'data'}"), KEYPATH ".context.p11kms:purpose", "reserved",
+        "a reserved context key in the default context");
+    bad(PK("'context': {'app': 'x', 'P11KMS:Purpose': 'wrapped-key'}"),
+        KEYPATH ".context.P11KMS:Purpose", "in any letter case", "...in any letter case");
+    cfg = good(PK("'context': {'p11kms': 'x', 'app:p11kms:purpose': 'y'}"),
+               "keys that only contain the word are the application's");
+    p11kms_config_free(cfg);
+
+    cfg = good(PK("'permissions': ['decrypt']"), "decrypt_v1_envelopes not set");
+    ok(cfg != NULL && cfg->tokens[0].keys[0].decrypt_v1_envelopes == 0, "false by default");
+    p11kms_config_free(cfg);
+    bad(PK("'decrypt_v1_envelopes': 'yes'"), KEYPATH ".decrypt_v1_envelopes",
+        "must be true or false, not string", "decrypt_v1_envelopes as a string");
+    bad(PK("'decrypt_v1_envelopes': 1"), KEYPATH ".decrypt_v1_envelopes",
+        "must be true or false, not int", "decrypt_v1_envelopes as a number");
+    p11kms_log_threshold = P11KMS_LOG_WARNING;
+    logcap_take();
+    cfg = good(PK("'decrypt_v1_envelopes': false"), "decrypt_v1_envelopes false");
+    ok(cfg != NULL && cfg->tokens[0].keys[0].decrypt_v1_envelopes == 0, "false when false");
+    p11kms_config_free(cfg);
+    is_num(logcap_count(logcap_take(), "warning"), 0, "no warning when false");
+    cfg = good(PK("'decrypt_v1_envelopes': true"), "decrypt_v1_envelopes true");
+    ok(cfg != NULL && cfg->tokens[0].keys[0].decrypt_v1_envelopes == 1, "true when true");
+    p11kms_config_free(cfg);
+    log = logcap_take();
+    is_num(logcap_count(log, "warning"), 1, "one warning line");
+    if (!ok(strstr(log, ORIGIN " " KEYPATH) != NULL && strstr(log, "decrypt_v1_envelopes") &&
+                strstr(log, "\"k\""),
+            "it names the configuration, the option and the key"))
+        diag("log: %s", log);
+    p11kms_log_threshold = P11KMS_LOG_ERROR;
+}
+
 static void test_backends_section(void)
 {
     p11kms_config *cfg;
@@ -704,6 +743,7 @@ int main(void)
     test_pin();
     test_key_fields();
     test_permissions_context_id();
+    test_envelope_policy();
     test_backends_section();
     test_keys_bound();
     test_load();
