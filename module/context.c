@@ -256,28 +256,40 @@ CK_RV p11kms_context_add(p11kms_context *c, const char *key, size_t key_len, con
     return rv;
 }
 
-CK_RV p11kms_context_with_reserved(const p11kms_context *app, const char *key, const char *value,
-                                   p11kms_context **out)
+CK_RV p11kms_context_view_reserved(const p11kms_context *app, const char *key, const char *value,
+                                   p11kms_context_view *view)
 {
-    CK_RV rv;
-    p11kms_context *c = NULL;
-    const char *why = NULL;
+    CK_RV rv = CKR_GENERAL_ERROR;
+    size_t key_len = strlen(key), value_len = strlen(value), n = app != NULL ? app->n : 0, pos = 0;
+    int found = 0;
 
-    *out = NULL;
-    rv = p11kms_context_copy(app, &c);
-    if (rv != CKR_OK)
-        goto out;
-    rv = ctx_add(c, key, strlen(key), value, strlen(value), ADD_RESERVED, &why);
-    if (rv != CKR_OK) {
-        /* The core's own constants: reaching this is a defect, not bad input. */
-        LOG_E("internal encryption-context pair %s refused: %s", key, why);
-        rv = CKR_GENERAL_ERROR;
+    view->ctx.pairs = view->pairs;
+    view->ctx.n = 0;
+    /* The core's own constants and contexts built by ctx_add: failing here is a defect. */
+    if (!p11kms_context_key_reserved(key, key_len) ||
+        PAIR_OVERHEAD + key_len + value_len > P11KMS_CONTEXT_RESERVED_BYTES ||
+        n > P11KMS_CONTEXT_MAX_PAIRS) {
+        LOG_E("internal encryption-context pair %s refused (%zu application pairs)", key, n);
         goto out;
     }
-    *out = c;
-    c = NULL;
+    if (app != NULL)
+        pos = find_pos(app, key, key_len, &found);
+    if (found) {
+        LOG_E("internal encryption-context pair %s is already in the context", key);
+        goto out;
+    }
+    if (pos > 0)
+        memcpy(view->pairs, app->pairs, pos * sizeof(*view->pairs));
+    /* Borrowed, never written through: the pair type is shared with owned contexts. */
+    view->pairs[pos].key = (char *)key;
+    view->pairs[pos].key_len = key_len;
+    view->pairs[pos].value = (char *)value;
+    view->pairs[pos].value_len = value_len;
+    if (n > pos)
+        memcpy(view->pairs + pos + 1, app->pairs + pos, (n - pos) * sizeof(*view->pairs));
+    view->ctx.n = n + 1;
+    rv = CKR_OK;
 out:
-    p11kms_context_free(c);
     return rv;
 }
 

@@ -16,8 +16,8 @@
 
 #define ENVELOPE_MAX                                                                               \
     (P11KMS_ENVELOPE_HEADER_LEN +                                                                  \
-     P11KMS_ENVELOPE_MAX_BLOBS * (P11KMS_ENVELOPE_BLOB_OVERHEAD + P11KMS_KEY_REF_MAX +             \
-                                  P11KMS_BLOB_CT_MAX))
+     P11KMS_ENVELOPE_MAX_BLOBS *                                                                   \
+         (P11KMS_ENVELOPE_BLOB_OVERHEAD + P11KMS_KEY_REF_MAX + P11KMS_BLOB_CT_MAX))
 
 /* The integrity check values RFC 3394 and RFC 5649 define as defaults; some clients pass them. */
 static const uint8_t iv_3394[8] = {0xA6, 0xA6, 0xA6, 0xA6, 0xA6, 0xA6, 0xA6, 0xA6};
@@ -60,13 +60,22 @@ static const char *purpose_value(uint8_t purpose)
 }
 
 CK_RV p11kms_envelope_kms_context(const p11kms_context *ctx, uint8_t version, uint8_t purpose,
-                                  p11kms_context **out)
+                                  p11kms_context_view *view, const p11kms_context **bound)
 {
+    static const p11kms_context empty = {NULL, 0};
+    CK_RV rv = CKR_OK;
+
     /* Version 1 envelopes were made with the application's context alone. */
-    if (version == P11KMS_ENVELOPE_VERSION_1)
-        return p11kms_context_copy(ctx, out);
-    return p11kms_context_with_reserved(ctx, P11KMS_CONTEXT_PURPOSE_KEY, purpose_value(purpose),
-                                        out);
+    if (version == P11KMS_ENVELOPE_VERSION_1) {
+        *bound = ctx != NULL ? ctx : &empty;
+        return CKR_OK;
+    }
+    *bound = NULL;
+    rv =
+        p11kms_context_view_reserved(ctx, P11KMS_CONTEXT_PURPOSE_KEY, purpose_value(purpose), view);
+    if (rv == CKR_OK)
+        *bound = &view->ctx;
+    return rv;
 }
 
 CK_RV p11kms_envelope_seal(p11kms_backend *be, const p11kms_context *ctx, uint8_t purpose,
@@ -74,13 +83,14 @@ CK_RV p11kms_envelope_seal(p11kms_backend *be, const p11kms_context *ctx, uint8_
 {
     CK_RV rv = CKR_GENERAL_ERROR;
     p11kms_envelope e;
-    p11kms_context *bound = NULL;
+    p11kms_context_view view;
+    const p11kms_context *bound = NULL;
     size_t len;
 
     memset(&e, 0, sizeof(e));
     e.version = P11KMS_ENVELOPE_VERSION;
     e.purpose = purpose;
-    rv = p11kms_envelope_kms_context(ctx, e.version, e.purpose, &bound);
+    rv = p11kms_envelope_kms_context(ctx, e.version, e.purpose, &view, &bound);
     if (rv != CKR_OK)
         goto out;
     rv = be->ops->encrypt(be, bound, pt, pt_len, &e.blobs[0]);
@@ -105,7 +115,6 @@ CK_RV p11kms_envelope_seal(p11kms_backend *be, const p11kms_context *ctx, uint8_
     }
     out->len = len;
 out:
-    p11kms_context_free(bound);
     p11kms_envelope_clear(&e);
     return rv;
 }
@@ -142,7 +151,8 @@ CK_RV p11kms_envelope_open(p11kms_backend *be, const p11kms_context *ctx, uint8_
 {
     CK_RV rv = CKR_GENERAL_ERROR;
     p11kms_envelope e;
-    p11kms_context *bound = NULL;
+    p11kms_context_view view;
+    const p11kms_context *bound = NULL;
     size_t i;
     int owned = 0;
 
@@ -168,7 +178,7 @@ CK_RV p11kms_envelope_open(p11kms_backend *be, const p11kms_context *ctx, uint8_
     }
     /* What the KMS checks: the header's version and purpose are bound into the context, so an
      * edited header makes the KMS itself refuse the ciphertext. */
-    rv = p11kms_envelope_kms_context(ctx, e.version, purpose, &bound);
+    rv = p11kms_envelope_kms_context(ctx, e.version, purpose, &view, &bound);
     if (rv != CKR_OK)
         goto out;
     rv = CKR_WRAPPED_KEY_INVALID;
@@ -181,7 +191,6 @@ CK_RV p11kms_envelope_open(p11kms_backend *be, const p11kms_context *ctx, uint8_
             break;
     }
 out:
-    p11kms_context_free(bound);
     p11kms_envelope_clear(&e);
     return rv;
 }
@@ -189,7 +198,7 @@ out:
 /* What a wrap result depends on besides the two keys: mechanism, context, and the envelope
  * version and purpose (so a kept result is never handed out as another kind of envelope). */
 static int request_digest(CK_MECHANISM_TYPE mech, const p11kms_context *ctx,
-                           uint8_t digest[SHA256_DIGEST_LENGTH])
+                          uint8_t digest[SHA256_DIGEST_LENGTH])
 {
     static const uint8_t kind[2] = {P11KMS_ENVELOPE_VERSION, P11KMS_PURPOSE_WRAPPED_KEY};
     EVP_MD_CTX *md = EVP_MD_CTX_new();
@@ -215,8 +224,7 @@ static void audit(const char *what, const p11kms_object *kms, const p11kms_conte
         return;
     /* Context keys only: values are not secret (CloudTrail shows them) but may be personal. */
     for (i = 0; ctx != NULL && i < ctx->n && used + 2 < sizeof(keys); i++) {
-        int n = snprintf(keys + used, sizeof(keys) - used, "%s%s", i ? "," : "",
-                         ctx->pairs[i].key);
+        int n = snprintf(keys + used, sizeof(keys) - used, "%s%s", i ? "," : "", ctx->pairs[i].key);
         if (n < 0)
             break;
         used += (size_t)n;
@@ -337,8 +345,8 @@ CK_RV p11kms_unwrap_key(p11kms_session *s, CK_MECHANISM_PTR mech, CK_OBJECT_HAND
         goto out;
     }
     scratch->token = s->token;
-    rv = p11kms_attrs_apply_template(s, scratch, P11KMS_FROM_UNWRAP, CK_UNAVAILABLE_INFORMATION,
-                                     t, n, NULL);
+    rv = p11kms_attrs_apply_template(s, scratch, P11KMS_FROM_UNWRAP, CK_UNAVAILABLE_INFORMATION, t,
+                                     n, NULL);
     if (rv != CKR_OK)
         goto out;
     rv = p11kms_envelope_open(u->backend, ctx, P11KMS_PURPOSE_WRAPPED_KEY, in, in_len, &pt, &asked);

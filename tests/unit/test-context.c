@@ -402,7 +402,8 @@ static void test_reserved(void)
                                            'm', 's', ':', 'p', 'u', 'r', 'p', 'o',
                                            's', 'e', 0,   4,   'd', 'a', 't', 'a'};
     static const char *const dkv[] = {"app", "billing"};
-    p11kms_context *c = NULL, *deflt = ctx_of(dkv, 1), *out = NULL, *bound = NULL;
+    p11kms_context *c = NULL, *deflt = ctx_of(dkv, 1), *out = NULL;
+    p11kms_context_view view;
     CK_P11KMS_CONTEXT_PAIR pairs[2];
     CK_P11KMS_ENVELOPE_PARAMS p = {1, pairs, 2, 0};
     CK_MECHANISM m = {CKM_P11KMS_ENVELOPE, &p, sizeof(p)};
@@ -437,40 +438,69 @@ static void test_reserved(void)
     is_rv(p11kms_context_parse_text("a=1,p11kms:purpose=data", &out), CKR_MECHANISM_PARAM_INVALID,
           "text refuses a reserved key");
 
-    /* The core's own pair: on top of a full application context. */
-    is_rv(p11kms_context_with_reserved(deflt, "p11kms:purpose", "data", &bound), CKR_OK,
+    /* The core's own pair: on top of a full application context, without a copy. */
+    is_rv(p11kms_context_view_reserved(deflt, "p11kms:purpose", "data", &view), CKR_OK,
           "the reserved pair is added by the core");
-    ok(bound != NULL && bound->n == 2 &&
-           strcmp(p11kms_context_get(bound, "p11kms:purpose"), "data") == 0,
+    ok(view.ctx.n == 2 && strcmp(p11kms_context_get(&view.ctx, "p11kms:purpose"), "data") == 0,
        "application pairs plus the reserved pair");
+    ok(view.ctx.pairs[0].key == deflt->pairs[0].key, "the application's strings are borrowed");
     is_num(deflt->n, 1, "the application context is not modified");
-    p11kms_context_free(bound);
-    is_rv(p11kms_context_with_reserved(NULL, "p11kms:purpose", "wrapped-key", &bound), CKR_OK,
+    is_rv(p11kms_context_view_reserved(NULL, "p11kms:purpose", "wrapped-key", &view), CKR_OK,
           "NULL is the empty context");
-    ok(bound != NULL && bound->n == 1, "only the reserved pair");
-    is_rv(p11kms_context_copy(bound, &out), CKR_MECHANISM_PARAM_INVALID,
+    ok(view.ctx.n == 1, "only the reserved pair");
+    is_rv(p11kms_context_copy(&view.ctx, &out), CKR_MECHANISM_PARAM_INVALID,
           "a bound context is not an application context: it cannot be copied as one");
-    p11kms_context_free(bound);
-    is_rv(p11kms_context_with_reserved(deflt, "app2", "x", &bound), CKR_GENERAL_ERROR,
+    is_rv(p11kms_context_view_reserved(deflt, "app2", "x", &view), CKR_GENERAL_ERROR,
           "the core adds only reserved keys that way");
-    ok(bound == NULL, "nothing made");
+    ok(view.ctx.n == 0, "nothing made");
     p11kms_context_free(deflt);
+
+    p11kms_context_new(&c);
+    add_bytes(c, "a", 1, "1", 1);
+    add_bytes(c, "z", 1, "2", 1);
+    is_rv(p11kms_context_view_reserved(c, "p11kms:purpose", "data", &view), CKR_OK,
+          "a reserved pair between two application pairs");
+    ok(view.ctx.n == 3 && strcmp(view.ctx.pairs[0].key, "a") == 0 &&
+           strcmp(view.ctx.pairs[1].key, "p11kms:purpose") == 0 &&
+           strcmp(view.ctx.pairs[2].key, "z") == 0,
+       "...in canonical order");
+    {
+        p11kms_context *copy = NULL;
+        uint8_t *ev = NULL, *ec = NULL;
+        size_t lv = 0, lc = 0;
+        /* The same pairs built the owning way: the encodings (local AAD) must be identical. */
+        p11kms_context_new(&copy);
+        add_bytes(copy, "a", 1, "1", 1);
+        add_bytes(copy, "z", 1, "2", 1);
+        copy->pairs = realloc(copy->pairs, 3 * sizeof(*copy->pairs));
+        memmove(copy->pairs + 2, copy->pairs + 1, sizeof(*copy->pairs));
+        copy->pairs[1] = view.ctx.pairs[1];
+        copy->n = 3;
+        is_rv(p11kms_context_encode(&view.ctx, &ev, &lv), CKR_OK, "the view encodes");
+        is_rv(p11kms_context_encode(copy, &ec, &lc), CKR_OK, "the reference encodes");
+        ok(lv == lc && memcmp(ev, ec, lv) == 0, "...to the same canonical bytes");
+        free(ev);
+        free(ec);
+        copy->pairs[1].key = NULL; /* borrowed: not freed by the context */
+        copy->pairs[1].value = NULL;
+        p11kms_context_free(copy);
+    }
+    p11kms_context_free(c);
 
     p11kms_context_new(&c);
     for (i = 0; i < P11KMS_CONTEXT_MAX_PAIRS; i++) {
         snprintf(key, sizeof(key), "k%02zu", i);
         add_bytes(c, key, strlen(key), "v", 1);
     }
-    is_rv(p11kms_context_with_reserved(c, "p11kms:purpose", "wrapped-key", &bound), CKR_OK,
+    is_rv(p11kms_context_view_reserved(c, "p11kms:purpose", "wrapped-key", &view), CKR_OK,
           "64 application pairs still leave room for the reserved one");
-    ok(bound != NULL && bound->n == 65, "65 pairs go to the KMS");
+    ok(view.ctx.n == 65, "65 pairs go to the KMS");
     {
         uint8_t *enc = NULL;
         size_t len = 0;
-        is_rv(p11kms_context_encode(bound, &enc, &len), CKR_OK, "and encode (local AAD)");
+        is_rv(p11kms_context_encode(&view.ctx, &enc, &len), CKR_OK, "and encode (local AAD)");
         free(enc);
     }
-    p11kms_context_free(bound);
     p11kms_context_free(c);
 
     p11kms_context_new(&c);
@@ -481,10 +511,9 @@ static void test_reserved(void)
         is_rv(add_bytes(c, "k", 1, big, 8185), CKR_OK, "an 8192-byte application context");
         free(big);
     }
-    is_rv(p11kms_context_with_reserved(c, "p11kms:purpose", "wrapped-key", &bound), CKR_OK,
+    is_rv(p11kms_context_view_reserved(c, "p11kms:purpose", "wrapped-key", &view), CKR_OK,
           "the reserved pair fits on top of 8192 bytes");
-    is_num(p11kms_context_encoded_len(bound), 8192 + 4 + 14 + 11, "8221 bytes in all");
-    p11kms_context_free(bound);
+    is_num(p11kms_context_encoded_len(&view.ctx), 8192 + 4 + 14 + 11, "8221 bytes in all");
     p11kms_context_free(c);
 }
 
