@@ -16,8 +16,8 @@
 
 #define ENVELOPE_MAX                                                                               \
     (P11KMS_ENVELOPE_HEADER_LEN +                                                                  \
-     P11KMS_ENVELOPE_MAX_BLOBS * (P11KMS_ENVELOPE_BLOB_OVERHEAD + P11KMS_KEY_REF_MAX +             \
-                                  P11KMS_BLOB_CT_MAX))
+     P11KMS_ENVELOPE_MAX_BLOBS *                                                                   \
+         (P11KMS_ENVELOPE_BLOB_OVERHEAD + P11KMS_KEY_REF_MAX + P11KMS_BLOB_CT_MAX))
 
 /* The integrity check values RFC 3394 and RFC 5649 define as defaults; some clients pass them. */
 static const uint8_t iv_3394[8] = {0xA6, 0xA6, 0xA6, 0xA6, 0xA6, 0xA6, 0xA6, 0xA6};
@@ -123,7 +123,7 @@ out:
 
 /* What a wrap result depends on besides the two keys: mechanism and context. */
 static int request_digest(CK_MECHANISM_TYPE mech, const p11kms_context *ctx,
-                           uint8_t digest[SHA256_DIGEST_LENGTH])
+                          uint8_t digest[SHA256_DIGEST_LENGTH])
 {
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     size_t i;
@@ -147,8 +147,7 @@ static void audit(const char *what, const p11kms_object *kms, const p11kms_conte
         return;
     /* Context keys only: values are not secret (CloudTrail shows them) but may be personal. */
     for (i = 0; ctx != NULL && i < ctx->n && used + 2 < sizeof(keys); i++) {
-        int n = snprintf(keys + used, sizeof(keys) - used, "%s%s", i ? "," : "",
-                         ctx->pairs[i].key);
+        int n = snprintf(keys + used, sizeof(keys) - used, "%s%s", i ? "," : "", ctx->pairs[i].key);
         if (n < 0)
             break;
         used += (size_t)n;
@@ -178,14 +177,10 @@ CK_RV p11kms_wrap_key(p11kms_session *s, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE
         rv = CKR_WRAPPING_KEY_TYPE_INCONSISTENT;
     else if (!w->wrap)
         rv = CKR_KEY_FUNCTION_NOT_PERMITTED;
-    else if (k->kind != P11KMS_OBJ_DATA_KEY || !k->extractable)
-        rv = CKR_KEY_UNEXTRACTABLE;
-    else if (k->wrap_with_trusted && !w->trusted)
-        rv = CKR_KEY_NOT_WRAPPABLE;
-    else if (p11kms_buf_set(&value, k->value, k->value_len) != 0)
-        rv = CKR_HOST_MEMORY;
     else
-        rv = CKR_OK;
+        rv = p11kms_attrs_wrappable_locked(w, k); /* extractable, trusted, wrap template */
+    if (rv == CKR_OK && p11kms_buf_set(&value, k->value, k->value_len) != 0)
+        rv = CKR_HOST_MEMORY;
     p11kms_unlock();
     if (rv != CKR_OK)
         goto out;
@@ -235,7 +230,7 @@ CK_RV p11kms_unwrap_key(p11kms_session *s, CK_MECHANISM_PTR mech, CK_OBJECT_HAND
                         CK_OBJECT_HANDLE_PTR out)
 {
     CK_RV rv = CKR_GENERAL_ERROR;
-    p11kms_object *u = NULL, *scratch = NULL;
+    p11kms_object *u = NULL;
     p11kms_context *ctx = NULL;
     p11kms_buf pt = {0};
 
@@ -260,15 +255,8 @@ CK_RV p11kms_unwrap_key(p11kms_session *s, CK_MECHANISM_PTR mech, CK_OBJECT_HAND
     rv = p11kms_envelope_context(mech, u->kcfg->context, &ctx);
     if (rv != CKR_OK)
         goto out;
-    /* Refuse a bad template before spending a KMS call on it. */
-    scratch = p11kms_object_alloc(P11KMS_OBJ_DATA_KEY);
-    if (scratch == NULL) {
-        rv = CKR_HOST_MEMORY;
-        goto out;
-    }
-    scratch->token = s->token;
-    rv = p11kms_attrs_apply_template(s, scratch, P11KMS_FROM_UNWRAP, CK_UNAVAILABLE_INFORMATION,
-                                     t, n, NULL);
+    /* Refuse a bad template (or one against u's unwrap template) before a KMS call. */
+    rv = p11kms_unwrap_template_check(s, u, t, n);
     if (rv != CKR_OK)
         goto out;
     rv = p11kms_envelope_open(u->backend, ctx, in, in_len, &pt);
@@ -279,11 +267,10 @@ CK_RV p11kms_unwrap_key(p11kms_session *s, CK_MECHANISM_PTR mech, CK_OBJECT_HAND
     audit("unwrap", u, ctx, rv);
     if (rv != CKR_OK)
         goto out;
-    rv = p11kms_data_key_new(s, P11KMS_FROM_UNWRAP, CK_UNAVAILABLE_INFORMATION, t, n, pt.data,
+    rv = p11kms_data_key_new(s, P11KMS_FROM_UNWRAP, CK_UNAVAILABLE_INFORMATION, u, t, n, pt.data,
                              pt.len, out);
 out:
     p11kms_buf_wipe(&pt);
-    p11kms_object_free(scratch);
     p11kms_context_free(ctx);
     p11kms_object_put(u);
     return rv;

@@ -24,10 +24,10 @@ static void test_interfaces(void)
     ok(iface->pFunctionList == (void *)p11, "2.40 interface is C_GetFunctionList's list");
     is_rv(p11v3->C_GetInterface((CK_UTF8CHAR_PTR) "PKCS 11", &v30, &iface, 0), CKR_OK,
           "3.0 interface by version");
-    is_rv(p11v3->C_GetInterface((CK_UTF8CHAR_PTR) "PKCS 11", &v99, &iface, 0),
-          CKR_ARGUMENTS_BAD, "unknown version refused");
-    is_rv(p11v3->C_GetInterface((CK_UTF8CHAR_PTR) "Vendor X", NULL, &iface, 0),
-          CKR_ARGUMENTS_BAD, "unknown interface name refused");
+    is_rv(p11v3->C_GetInterface((CK_UTF8CHAR_PTR) "PKCS 11", &v99, &iface, 0), CKR_ARGUMENTS_BAD,
+          "unknown version refused");
+    is_rv(p11v3->C_GetInterface((CK_UTF8CHAR_PTR) "Vendor X", NULL, &iface, 0), CKR_ARGUMENTS_BAD,
+          "unknown interface name refused");
     is_rv(p11v3->C_GetInterface(NULL, NULL, &iface, CKF_INTERFACE_FORK_SAFE), CKR_ARGUMENTS_BAD,
           "fork-safe interface not offered");
     is_num(p11->version.major, 2, "C_GetFunctionList gives 2.40");
@@ -123,11 +123,16 @@ static void test_kms_key_attributes(CK_SESSION_HANDLE s)
     char backend[16] = "", keyid[64] = "";
     uint8_t value[64], id[64];
     CK_ATTRIBUTE t[] = {
-        {CKA_CLASS, &cls, sizeof(cls)},           {CKA_KEY_TYPE, &kt, sizeof(kt)},
-        {CKA_WRAP, &wrap, 1},                     {CKA_UNWRAP, &unwrap, 1},
-        {CKA_EXTRACTABLE, &extractable, 1},       {CKA_SENSITIVE, &sensitive, 1},
-        {CKA_VALUE_LEN, &len, sizeof(len)},       {CKA_P11KMS_BACKEND, backend, sizeof(backend)},
-        {CKA_P11KMS_KEY_ID, keyid, sizeof(keyid)}, {CKA_P11KMS_KEY_VERSION, &version, sizeof(version)},
+        {CKA_CLASS, &cls, sizeof(cls)},
+        {CKA_KEY_TYPE, &kt, sizeof(kt)},
+        {CKA_WRAP, &wrap, 1},
+        {CKA_UNWRAP, &unwrap, 1},
+        {CKA_EXTRACTABLE, &extractable, 1},
+        {CKA_SENSITIVE, &sensitive, 1},
+        {CKA_VALUE_LEN, &len, sizeof(len)},
+        {CKA_P11KMS_BACKEND, backend, sizeof(backend)},
+        {CKA_P11KMS_KEY_ID, keyid, sizeof(keyid)},
+        {CKA_P11KMS_KEY_VERSION, &version, sizeof(version)},
     };
     CK_ATTRIBUTE mixed[] = {
         {CKA_LABEL, NULL, 0},
@@ -169,7 +174,7 @@ static void test_data_keys(CK_SESSION_HANDLE s)
 {
     CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
     CK_KEY_TYPE aes = CKK_AES, gen = CKK_GENERIC_SECRET;
-    CK_ULONG len17 = 17, len20 = 20;
+    CK_ULONG len17 = 17, len20 = 20, len32 = 32;
     uint8_t raw[32], value[64];
     CK_ULONG vlen = sizeof(value);
     CK_MECHANISM aeskg = {CKM_AES_KEY_GEN, NULL, 0}, genkg = {CKM_GENERIC_SECRET_KEY_GEN, NULL, 0};
@@ -184,7 +189,8 @@ static void test_data_keys(CK_SESSION_HANDLE s)
                              {CKA_LABEL, "imported", 8}};
     CK_ATTRIBUTE wrong_type[] = {{CKA_KEY_TYPE, &gen, sizeof(gen)},
                                  {CKA_VALUE_LEN, &len20, sizeof(len20)}};
-    CK_ATTRIBUTE read_only[] = {{CKA_LOCAL, &p11_true, 1}};
+    /* A generated key is local: saying so is harmless, saying otherwise is refused. */
+    CK_ATTRIBUTE read_only[] = {{CKA_VALUE_LEN, &len32, sizeof(len32)}, {CKA_LOCAL, &p11_false, 1}};
     CK_ATTRIBUTE newlabel[] = {{CKA_LABEL, "renamed", 7}};
     CK_ATTRIBUTE unsens[] = {{CKA_SENSITIVE, &p11_false, 1}};
     CK_OBJECT_HANDLE h = 0, h2 = 0, copy = 0;
@@ -198,7 +204,7 @@ static void test_data_keys(CK_SESSION_HANDLE s)
           "17-byte AES key refused");
     is_rv(p11->C_GenerateKey(s, &aeskg, wrong_type, 2, &h), CKR_TEMPLATE_INCONSISTENT,
           "key type against mechanism refused");
-    is_rv(p11->C_GenerateKey(s, &aeskg, read_only, 1, &h), CKR_ATTRIBUTE_READ_ONLY,
+    is_rv(p11->C_GenerateKey(s, &aeskg, read_only, 2, &h), CKR_ATTRIBUTE_READ_ONLY,
           "CKA_LOCAL is read-only");
     is_rv(p11->C_GenerateKey(s, &genkg, generic, 2, &h), CKR_OK, "generic secret keygen");
     vlen = sizeof(value);
