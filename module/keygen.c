@@ -51,8 +51,11 @@ CK_RV p11kms_unwrap_template_check(p11kms_session *s, const p11kms_object *unwra
                                    CK_ATTRIBUTE_PTR t, CK_ULONG n)
 {
     p11kms_object *o = NULL;
-    CK_RV rv = build(s, P11KMS_FROM_UNWRAP, CK_UNAVAILABLE_INFORMATION, unwrapper, t, n, &o, NULL);
+    CK_RV rv;
 
+    if (unwrapper == NULL)
+        return CKR_GENERAL_ERROR;
+    rv = build(s, P11KMS_FROM_UNWRAP, CK_UNAVAILABLE_INFORMATION, unwrapper, t, n, &o, NULL);
     p11kms_object_free(o);
     return rv;
 }
@@ -65,6 +68,11 @@ CK_RV p11kms_data_key_new(p11kms_session *s, int origin, CK_MECHANISM_TYPE mech,
     p11kms_object *o = NULL;
     size_t want = 0;
 
+    /* Every unwrap names its unwrapping key: its unwrap template is not optional. */
+    if (origin == P11KMS_FROM_UNWRAP && unwrapper == NULL) {
+        LOG_E("C_UnwrapKey: an unwrapped key made without its unwrapping key");
+        return CKR_GENERAL_ERROR;
+    }
     rv = build(s, origin, mech, origin == P11KMS_FROM_UNWRAP ? unwrapper : NULL, t, n, &o, &want);
     if (rv != CKR_OK)
         goto out;
