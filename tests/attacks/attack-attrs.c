@@ -16,40 +16,6 @@ static uint8_t known[32];
 
 static CK_OBJECT_HANDLE kms, strict;
 
-static CK_RV set1(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE type, CK_BBOOL *v)
-{
-    CK_ATTRIBUTE a = {type, v, sizeof(CK_BBOOL)};
-
-    return p11->C_SetAttributeValue(s, h, &a, 1);
-}
-
-static CK_RV copy1(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE type, CK_BBOOL *v,
-                   CK_OBJECT_HANDLE *out)
-{
-    CK_ATTRIBUTE a = {type, v, sizeof(CK_BBOOL)};
-
-    *out = CK_INVALID_HANDLE;
-    return p11->C_CopyObject(s, h, &a, 1, out);
-}
-
-static CK_RV wrap_env(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE w, CK_OBJECT_HANDLE k, uint8_t *out,
-                      CK_ULONG *len)
-{
-    CK_MECHANISM m = {CKM_P11KMS_ENVELOPE, NULL, 0};
-
-    *len = 8192;
-    return p11->C_WrapKey(s, &m, w, k, out, len);
-}
-
-static CK_RV unwrap_env(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE u, uint8_t *in, CK_ULONG len,
-                        CK_ATTRIBUTE *t, CK_ULONG n, CK_OBJECT_HANDLE *out)
-{
-    CK_MECHANISM m = {CKM_P11KMS_ENVELOPE, NULL, 0};
-
-    *out = CK_INVALID_HANDLE;
-    return p11->C_UnwrapKey(s, &m, u, in, len, t, n, out);
-}
-
 /* Whether a new handle came out of a call that should have made none, and it is readable. */
 static int leaked(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h)
 {
@@ -71,35 +37,39 @@ static void flip_one_way(CK_SESSION_HANDLE s)
     CK_ATTRIBUTE frozen_t[] = {B(CKA_MODIFIABLE, no)};
 
     ok(sens != CK_INVALID_HANDLE, "a sensitive, unextractable data key");
-    ok(set1(s, sens, CKA_SENSITIVE, &no) != CKR_OK && !attack_value_readable(s, sens),
+    ok(p11_set_bool(s, sens, CKA_SENSITIVE, CK_FALSE) != CKR_OK && !attack_value_readable(s, sens),
        "set CKA_SENSITIVE off: refused, value unreadable");
-    ok(set1(s, sens, CKA_EXTRACTABLE, &yes) != CKR_OK &&
-           wrap_env(s, kms, sens, env, &len) == CKR_KEY_UNEXTRACTABLE,
+    ok(p11_set_bool(s, sens, CKA_EXTRACTABLE, CK_TRUE) != CKR_OK &&
+           p11_wrap_default(s, kms, sens, env, sizeof(env), &len) == CKR_KEY_UNEXTRACTABLE,
        "set CKA_EXTRACTABLE on: refused, still not wrapped");
-    ok(copy1(s, sens, CKA_SENSITIVE, &no, &c) != CKR_OK && !leaked(s, c),
+    ok(p11_copy_bool(s, sens, CKA_SENSITIVE, CK_FALSE, &c) != CKR_OK && !leaked(s, c),
        "copy with CKA_SENSITIVE off: refused, no readable copy");
-    ok(copy1(s, sens, CKA_EXTRACTABLE, &yes, &c) != CKR_OK &&
-           (c == CK_INVALID_HANDLE || wrap_env(s, kms, c, env, &len) != CKR_OK),
+    ok(p11_copy_bool(s, sens, CKA_EXTRACTABLE, CK_TRUE, &c) != CKR_OK &&
+           (c == CK_INVALID_HANDLE ||
+            p11_wrap_default(s, kms, c, env, sizeof(env), &len) != CKR_OK),
        "copy with CKA_EXTRACTABLE on: refused, no wrappable copy");
 
     is_rv(p11->C_CreateObject(s, wwt_t, 6, &wwt), CKR_OK, "a key only trusted keys may wrap");
-    ok(wrap_env(s, kms, wwt, env, &len) == CKR_KEY_NOT_WRAPPABLE, "the KMS key is not trusted");
-    ok(copy1(s, wwt, CKA_WRAP_WITH_TRUSTED, &no, &c) != CKR_OK &&
-           (c == CK_INVALID_HANDLE || wrap_env(s, kms, c, env, &len) != CKR_OK),
+    ok(p11_wrap_default(s, kms, wwt, env, sizeof(env), &len) == CKR_KEY_NOT_WRAPPABLE,
+       "the KMS key is not trusted");
+    ok(p11_copy_bool(s, wwt, CKA_WRAP_WITH_TRUSTED, CK_FALSE, &c) != CKR_OK &&
+           (c == CK_INVALID_HANDLE ||
+            p11_wrap_default(s, kms, c, env, sizeof(env), &len) != CKR_OK),
        "copy with CKA_WRAP_WITH_TRUSTED off: refused, nothing wraps");
-    ok(set1(s, wwt, CKA_WRAP_WITH_TRUSTED, &no) != CKR_OK &&
-           wrap_env(s, kms, wwt, env, &len) == CKR_KEY_NOT_WRAPPABLE,
+    ok(p11_set_bool(s, wwt, CKA_WRAP_WITH_TRUSTED, CK_FALSE) != CKR_OK &&
+           p11_wrap_default(s, kms, wwt, env, sizeof(env), &len) == CKR_KEY_NOT_WRAPPABLE,
        "set CKA_WRAP_WITH_TRUSTED off: refused, still not wrapped");
 
-    ok(set1(s, wwt, CKA_COPYABLE, &no) == CKR_OK, "made uncopyable");
-    ok(set1(s, wwt, CKA_COPYABLE, &yes) != CKR_OK &&
+    ok(p11_set_bool(s, wwt, CKA_COPYABLE, CK_FALSE) == CKR_OK, "made uncopyable");
+    ok(p11_set_bool(s, wwt, CKA_COPYABLE, CK_TRUE) != CKR_OK &&
            p11->C_CopyObject(s, wwt, NULL, 0, &c) == CKR_ACTION_PROHIBITED,
        "set CKA_COPYABLE on again: refused, still not copied");
     frozen = attack_secret(s, 32, CK_TRUE, CK_FALSE);
     ok(p11->C_CopyObject(s, frozen, frozen_t, 1, &c) == CKR_OK, "an unmodifiable copy");
-    ok(set1(s, c, CKA_MODIFIABLE, &yes) != CKR_OK && set1(s, c, CKA_DECRYPT, &no) != CKR_OK,
+    ok(p11_set_bool(s, c, CKA_MODIFIABLE, CK_TRUE) != CKR_OK &&
+           p11_set_bool(s, c, CKA_DECRYPT, CK_FALSE) != CKR_OK,
        "set CKA_MODIFIABLE on: refused, the copy stays unmodifiable");
-    ok(copy1(s, c, CKA_MODIFIABLE, &yes, &frozen) != CKR_OK,
+    ok(p11_copy_bool(s, c, CKA_MODIFIABLE, CK_TRUE, &frozen) != CKR_OK,
        "copy it into a modifiable one: refused");
 }
 
@@ -115,28 +85,33 @@ static void weaker_unwrap(CK_SESSION_HANDLE s)
     uint8_t env[8192], env2[8192];
     CK_ULONG len, len2, before;
 
-    is_rv(wrap_env(s, strict, k, env, &len), CKR_OK, "a sensitive key wrapped by the strict key");
+    is_rv(p11_wrap_default(s, strict, k, env, sizeof(env), &len), CKR_OK,
+          "a sensitive key wrapped by the strict key");
     before = p11_count(s);
-    ok(unwrap_env(s, strict, env, len, weak, 4, &h) == CKR_TEMPLATE_INCONSISTENT && !leaked(s, h),
+    ok(p11_unwrap_default(s, strict, env, len, weak, 4, &h) == CKR_TEMPLATE_INCONSISTENT &&
+           !leaked(s, h),
        "unwrap as readable under the strict key: refused");
-    ok(unwrap_env(s, strict, env, len, weak, 3, &h) == CKR_TEMPLATE_INCONSISTENT && !leaked(s, h),
+    ok(p11_unwrap_default(s, strict, env, len, weak, 3, &h) == CKR_TEMPLATE_INCONSISTENT &&
+           !leaked(s, h),
        "unwrap with CKA_SENSITIVE false alone: refused");
     weak[2].type = CKA_EXTRACTABLE;
     weak[2].pValue = &yes;
-    ok(unwrap_env(s, strict, env, len, weak, 3, &h) == CKR_TEMPLATE_INCONSISTENT && !leaked(s, h),
+    ok(p11_unwrap_default(s, strict, env, len, weak, 3, &h) == CKR_TEMPLATE_INCONSISTENT &&
+           !leaked(s, h),
        "unwrap with CKA_EXTRACTABLE true alone: refused");
-    ok(unwrap_env(s, strict, env, len, value_guess, 2, &h) != CKR_OK && !leaked(s, h),
+    ok(p11_unwrap_default(s, strict, env, len, value_guess, 2, &h) != CKR_OK && !leaked(s, h),
        "unwrap with a guessed CKA_VALUE in the template: refused, no oracle");
     is_num(p11_count(s), before, "no object made by any of them");
-    is_rv(unwrap_env(s, strict, env, len, weak, 2, &h), CKR_OK, "unwrap saying nothing");
+    is_rv(p11_unwrap_default(s, strict, env, len, weak, 2, &h), CKR_OK, "unwrap saying nothing");
     ok(!attack_value_readable(s, h), "the key is unreadable");
-    ok(set1(s, h, CKA_SENSITIVE, &no) != CKR_OK && !attack_value_readable(s, h),
+    ok(p11_set_bool(s, h, CKA_SENSITIVE, CK_FALSE) != CKR_OK && !attack_value_readable(s, h),
        "and stays so through C_SetAttributeValue");
-    ok(copy1(s, h, CKA_EXTRACTABLE, &yes, &c) != CKR_OK && !leaked(s, c),
+    ok(p11_copy_bool(s, h, CKA_EXTRACTABLE, CK_TRUE, &c) != CKR_OK && !leaked(s, c),
        "and through C_CopyObject");
-    ok(wrap_env(s, kms, h, env2, &len2) != CKR_OK, "and it is not wrapped out again");
+    ok(p11_wrap_default(s, kms, h, env2, sizeof(env2), &len2) != CKR_OK,
+       "and it is not wrapped out again");
     k = attack_secret(s, 32, CK_FALSE, CK_TRUE);
-    ok(wrap_env(s, strict, k, env2, &len2) == CKR_KEY_NOT_WRAPPABLE,
+    ok(p11_wrap_default(s, strict, k, env2, sizeof(env2), &len2) == CKR_KEY_NOT_WRAPPABLE,
        "the strict key does not wrap what its wrap template excludes");
 }
 
@@ -168,20 +143,22 @@ static void wrap_and_decrypt(CK_SESSION_HANDLE s)
        "generate a key that unwraps and encrypts: refused");
     ok(p11->C_CreateObject(s, create_wd, 5, &h) == CKR_TEMPLATE_INCONSISTENT,
        "create a key that wraps and decrypts: refused");
-    is_rv(wrap_env(s, kms, attack_secret(s, 32, CK_FALSE, CK_TRUE), env, &len), CKR_OK,
-          "an envelope");
-    ok(unwrap_env(s, kms, env, len, unwrap_wd, 4, &h) == CKR_TEMPLATE_INCONSISTENT,
+    is_rv(p11_wrap_default(s, kms, attack_secret(s, 32, CK_FALSE, CK_TRUE), env, sizeof(env), &len),
+          CKR_OK, "an envelope");
+    ok(p11_unwrap_default(s, kms, env, len, unwrap_wd, 4, &h) == CKR_TEMPLATE_INCONSISTENT,
        "unwrap a key that unwraps and encrypts: refused");
     k = attack_secret(s, 32, CK_TRUE, CK_TRUE); /* encrypts and decrypts */
-    ok(set1(s, k, CKA_WRAP, &yes) != CKR_OK &&
+    ok(p11_set_bool(s, k, CKA_WRAP, CK_TRUE) != CKR_OK &&
            p11->C_SetAttributeValue(s, k, both_off_wrap_on, 2) != CKR_OK,
        "set wrap on a decrypting key, even with decrypt off at once: refused");
-    ok(set1(s, k, CKA_DECRYPT, &no) == CKR_OK && set1(s, k, CKA_WRAP, &yes) != CKR_OK,
+    ok(p11_set_bool(s, k, CKA_DECRYPT, CK_FALSE) == CKR_OK &&
+           p11_set_bool(s, k, CKA_WRAP, CK_TRUE) != CKR_OK,
        "decrypt off first, wrap on later: still refused");
-    ok(copy1(s, k, CKA_WRAP, &yes, &c) != CKR_OK, "a wrapping copy of it: refused");
-    ok(set1(s, k, CKA_UNWRAP, &yes) != CKR_OK, "unwrap on an encrypting key: refused");
+    ok(p11_copy_bool(s, k, CKA_WRAP, CK_TRUE, &c) != CKR_OK, "a wrapping copy of it: refused");
+    ok(p11_set_bool(s, k, CKA_UNWRAP, CK_TRUE) != CKR_OK, "unwrap on an encrypting key: refused");
     ok(p11->C_GenerateKey(s, &kg, gen_wd, 2, &w) == CKR_OK, "a wrap-only key");
-    ok(set1(s, w, CKA_DECRYPT, &yes) != CKR_OK && copy1(s, w, CKA_DECRYPT, &yes, &c) != CKR_OK,
+    ok(p11_set_bool(s, w, CKA_DECRYPT, CK_TRUE) != CKR_OK &&
+           p11_copy_bool(s, w, CKA_DECRYPT, CK_TRUE, &c) != CKR_OK,
        "decrypt on it (set or copy): refused");
 }
 
@@ -201,10 +178,11 @@ static void forge_trusted(CK_SESSION_HANDLE s)
        "generate with CKA_TRUSTED true: refused");
     ok(p11->C_CreateObject(s, create_t, 4, &h) == CKR_ATTRIBUTE_READ_ONLY,
        "create with CKA_TRUSTED true: refused");
-    ok(set1(s, k, CKA_TRUSTED, &yes) == CKR_ATTRIBUTE_READ_ONLY, "set CKA_TRUSTED true: refused");
-    ok(copy1(s, k, CKA_TRUSTED, &yes, &c) == CKR_ATTRIBUTE_READ_ONLY,
+    ok(p11_set_bool(s, k, CKA_TRUSTED, CK_TRUE) == CKR_ATTRIBUTE_READ_ONLY,
+       "set CKA_TRUSTED true: refused");
+    ok(p11_copy_bool(s, k, CKA_TRUSTED, CK_TRUE, &c) == CKR_ATTRIBUTE_READ_ONLY,
        "copy with CKA_TRUSTED true: refused");
-    ok(set1(s, kms, CKA_TRUSTED, &yes) != CKR_OK, "make the KMS key trusted: refused");
+    ok(p11_set_bool(s, kms, CKA_TRUSTED, CK_TRUE) != CKR_OK, "make the KMS key trusted: refused");
 }
 
 static void read_sensitive(CK_SESSION_HANDLE s)

@@ -39,40 +39,6 @@ static int get_bool(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE t
     return p11->C_GetAttributeValue(s, h, &a, 1) == CKR_OK ? b : -1;
 }
 
-static CK_RV set_bool(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE type, CK_BBOOL b)
-{
-    CK_ATTRIBUTE a = {type, &b, sizeof(b)};
-
-    return p11->C_SetAttributeValue(s, h, &a, 1);
-}
-
-static CK_RV copy_bool(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE type, CK_BBOOL b,
-                       CK_OBJECT_HANDLE *out)
-{
-    CK_ATTRIBUTE a = {type, &b, sizeof(b)};
-
-    *out = CK_INVALID_HANDLE;
-    return p11->C_CopyObject(s, h, &a, 1, out);
-}
-
-static CK_RV wrap(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE kms, CK_OBJECT_HANDLE key, uint8_t *out,
-                  CK_ULONG *len)
-{
-    CK_MECHANISM m = {CKM_P11KMS_ENVELOPE, NULL, 0};
-
-    *len = 4096;
-    return p11->C_WrapKey(s, &m, kms, key, out, len);
-}
-
-static CK_RV unwrap(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE kms, uint8_t *in, CK_ULONG len,
-                    CK_ATTRIBUTE *t, CK_ULONG n, CK_OBJECT_HANDLE *out)
-{
-    CK_MECHANISM m = {CKM_P11KMS_ENVELOPE, NULL, 0};
-
-    *out = CK_INVALID_HANDLE;
-    return p11->C_UnwrapKey(s, &m, kms, in, len, t, n, out);
-}
-
 static void test_complete_create(CK_SESSION_HANDLE s)
 {
     CK_BBOOL t = CK_TRUE, f = CK_FALSE;
@@ -162,24 +128,26 @@ static void test_read_only(CK_SESSION_HANDLE s)
     is_rv(p11->C_CreateObject(s, create, 4, &h), CKR_ATTRIBUTE_READ_ONLY,
           "create: CKA_LOCAL true on an imported key");
     k = p11_data_key(s, 32);
-    is_rv(wrap(s, kms_open, k, env, &len), CKR_OK, "a key wrapped for the unwrap checks");
+    is_rv(p11_wrap_default(s, kms_open, k, env, sizeof(env), &len), CKR_OK,
+          "a key wrapped for the unwrap checks");
     memcpy(u_trusted, u, sizeof(u));
     u_trusted[4] = trusted[0];
     memcpy(u_local, u, sizeof(u));
     u_local[4] = local[0];
-    is_rv(unwrap(s, kms_open, env, len, u_trusted, 5, &h), CKR_ATTRIBUTE_READ_ONLY,
+    is_rv(p11_unwrap_default(s, kms_open, env, len, u_trusted, 5, &h), CKR_ATTRIBUTE_READ_ONLY,
           "unwrap: CKA_TRUSTED true");
-    is_rv(unwrap(s, kms_open, env, len, u_local, 5, &h), CKR_ATTRIBUTE_READ_ONLY,
+    is_rv(p11_unwrap_default(s, kms_open, env, len, u_local, 5, &h), CKR_ATTRIBUTE_READ_ONLY,
           "unwrap: CKA_LOCAL true on an unwrapped key");
-    is_rv(set_bool(s, k, CKA_TRUSTED, CK_TRUE), CKR_ATTRIBUTE_READ_ONLY, "set: CKA_TRUSTED true");
-    is_rv(copy_bool(s, k, CKA_TRUSTED, CK_TRUE, &c), CKR_ATTRIBUTE_READ_ONLY,
+    is_rv(p11_set_bool(s, k, CKA_TRUSTED, CK_TRUE), CKR_ATTRIBUTE_READ_ONLY,
+          "set: CKA_TRUSTED true");
+    is_rv(p11_copy_bool(s, k, CKA_TRUSTED, CK_TRUE, &c), CKR_ATTRIBUTE_READ_ONLY,
           "copy: CKA_TRUSTED true");
-    is_rv(set_bool(s, k, CKA_ALWAYS_SENSITIVE, CK_TRUE), CKR_ATTRIBUTE_READ_ONLY,
+    is_rv(p11_set_bool(s, k, CKA_ALWAYS_SENSITIVE, CK_TRUE), CKR_ATTRIBUTE_READ_ONLY,
           "set: CKA_ALWAYS_SENSITIVE");
-    is_rv(copy_bool(s, k, CKA_NEVER_EXTRACTABLE, CK_TRUE, &c), CKR_ATTRIBUTE_READ_ONLY,
+    is_rv(p11_copy_bool(s, k, CKA_NEVER_EXTRACTABLE, CK_TRUE, &c), CKR_ATTRIBUTE_READ_ONLY,
           "copy: CKA_NEVER_EXTRACTABLE");
-    is_rv(set_bool(s, k, CKA_LOCAL, CK_TRUE), CKR_OK, "set: CKA_LOCAL to what it is");
-    is_rv(set_bool(s, k, CKA_TOKEN, CK_TRUE), CKR_ATTRIBUTE_READ_ONLY,
+    is_rv(p11_set_bool(s, k, CKA_LOCAL, CK_TRUE), CKR_OK, "set: CKA_LOCAL to what it is");
+    is_rv(p11_set_bool(s, k, CKA_TOKEN, CK_TRUE), CKR_ATTRIBUTE_READ_ONLY,
           "set: CKA_TOKEN (a copy may change it, C_SetAttributeValue not)");
 }
 
@@ -191,10 +159,10 @@ static void one_way(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE t
     char what[128];
 
     snprintf(what, sizeof(what), "copy cannot turn %s %s", name, back ? "on" : "off");
-    is_rv(copy_bool(s, h, type, back, &c), CKR_ATTRIBUTE_READ_ONLY, what);
+    is_rv(p11_copy_bool(s, h, type, back, &c), CKR_ATTRIBUTE_READ_ONLY, what);
     ok(c == CK_INVALID_HANDLE, "  ...and made no object");
     snprintf(what, sizeof(what), "set cannot turn %s %s", name, back ? "on" : "off");
-    is_rv(set_bool(s, h, type, back), CKR_ATTRIBUTE_READ_ONLY, what);
+    is_rv(p11_set_bool(s, h, type, back), CKR_ATTRIBUTE_READ_ONLY, what);
     ok(get_bool(s, h, type) == !back, "  ...it is unchanged");
 }
 
@@ -209,35 +177,37 @@ static void test_one_way(CK_SESSION_HANDLE s)
     CK_ULONG len;
 
     is_rv(gen(s, guarded, 3, &h), CKR_OK, "a key with CKA_WRAP_WITH_TRUSTED");
-    is_rv(wrap(s, kms_open, h, env, &len), CKR_KEY_NOT_WRAPPABLE,
+    is_rv(p11_wrap_default(s, kms_open, h, env, sizeof(env), &len), CKR_KEY_NOT_WRAPPABLE,
           "C_WrapKey refuses it: no KMS key is trusted");
     /* The regression: C_CopyObject used to turn it off, and the copy wrapped. */
-    is_rv(copy_bool(s, h, CKA_WRAP_WITH_TRUSTED, CK_FALSE, &c), CKR_ATTRIBUTE_READ_ONLY,
+    is_rv(p11_copy_bool(s, h, CKA_WRAP_WITH_TRUSTED, CK_FALSE, &c), CKR_ATTRIBUTE_READ_ONLY,
           "C_CopyObject cannot turn CKA_WRAP_WITH_TRUSTED off");
     ok(c == CK_INVALID_HANDLE, "  ...no copy made");
     is_rv(p11->C_CopyObject(s, h, NULL, 0, &c2), CKR_OK, "a plain copy");
     ok(get_bool(s, c2, CKA_WRAP_WITH_TRUSTED) == 1, "keeps CKA_WRAP_WITH_TRUSTED");
-    is_rv(wrap(s, kms_open, c2, env, &len), CKR_KEY_NOT_WRAPPABLE, "and is not wrapped either");
+    is_rv(p11_wrap_default(s, kms_open, c2, env, sizeof(env), &len), CKR_KEY_NOT_WRAPPABLE,
+          "and is not wrapped either");
     one_way(s, h, CKA_WRAP_WITH_TRUSTED, CK_FALSE, "CKA_WRAP_WITH_TRUSTED");
     one_way(s, h, CKA_SENSITIVE, CK_FALSE, "CKA_SENSITIVE");
-    is_rv(set_bool(s, h, CKA_EXTRACTABLE, CK_FALSE), CKR_OK, "CKA_EXTRACTABLE turned off");
+    is_rv(p11_set_bool(s, h, CKA_EXTRACTABLE, CK_FALSE), CKR_OK, "CKA_EXTRACTABLE turned off");
     one_way(s, h, CKA_EXTRACTABLE, CK_TRUE, "CKA_EXTRACTABLE");
-    is_rv(set_bool(s, h, CKA_COPYABLE, CK_FALSE), CKR_OK, "CKA_COPYABLE turned off");
-    is_rv(set_bool(s, h, CKA_COPYABLE, CK_TRUE), CKR_ATTRIBUTE_READ_ONLY,
+    is_rv(p11_set_bool(s, h, CKA_COPYABLE, CK_FALSE), CKR_OK, "CKA_COPYABLE turned off");
+    is_rv(p11_set_bool(s, h, CKA_COPYABLE, CK_TRUE), CKR_ATTRIBUTE_READ_ONLY,
           "set cannot turn CKA_COPYABLE on again");
-    is_rv(copy_bool(s, h, CKA_LABEL, CK_TRUE, &c), CKR_ACTION_PROHIBITED,
+    is_rv(p11_copy_bool(s, h, CKA_LABEL, CK_TRUE, &c), CKR_ACTION_PROHIBITED,
           "an uncopyable key is not copied");
 
     is_rv(gen(s, locked, 2, &l), CKR_OK, "an indestructible key");
-    is_rv(copy_bool(s, l, CKA_DESTROYABLE, CK_TRUE, &c), CKR_ATTRIBUTE_READ_ONLY,
+    is_rv(p11_copy_bool(s, l, CKA_DESTROYABLE, CK_TRUE, &c), CKR_ATTRIBUTE_READ_ONLY,
           "copy cannot make it destroyable");
-    is_rv(set_bool(s, l, CKA_DESTROYABLE, CK_TRUE), CKR_ATTRIBUTE_READ_ONLY, "set cannot either");
+    is_rv(p11_set_bool(s, l, CKA_DESTROYABLE, CK_TRUE), CKR_ATTRIBUTE_READ_ONLY,
+          "set cannot either");
     is_rv(p11->C_DestroyObject(s, l), CKR_ACTION_PROHIBITED, "it is not destroyed");
-    is_rv(copy_bool(s, l, CKA_MODIFIABLE, CK_FALSE, &c), CKR_OK, "a copy made unmodifiable");
-    is_rv(set_bool(s, c, CKA_LABEL, CK_TRUE), CKR_ACTION_PROHIBITED, "which cannot be changed");
-    is_rv(copy_bool(s, c, CKA_MODIFIABLE, CK_TRUE, &c2), CKR_ATTRIBUTE_READ_ONLY,
+    is_rv(p11_copy_bool(s, l, CKA_MODIFIABLE, CK_FALSE, &c), CKR_OK, "a copy made unmodifiable");
+    is_rv(p11_set_bool(s, c, CKA_LABEL, CK_TRUE), CKR_ACTION_PROHIBITED, "which cannot be changed");
+    is_rv(p11_copy_bool(s, c, CKA_MODIFIABLE, CK_TRUE, &c2), CKR_ATTRIBUTE_READ_ONLY,
           "nor copied into a modifiable one");
-    is_rv(set_bool(s, l, CKA_MODIFIABLE, CK_FALSE), CKR_ATTRIBUTE_READ_ONLY,
+    is_rv(p11_set_bool(s, l, CKA_MODIFIABLE, CK_FALSE), CKR_ATTRIBUTE_READ_ONLY,
           "C_SetAttributeValue does not change CKA_MODIFIABLE");
 }
 
@@ -249,8 +219,8 @@ static void test_truthful(CK_SESSION_HANDLE s)
     CK_OBJECT_HANDLE r, k, c;
 
     is_rv(gen(s, readable, 2, &r), CKR_OK, "a readable key");
-    is_rv(set_bool(s, r, CKA_SENSITIVE, CK_TRUE), CKR_OK, "made sensitive");
-    is_rv(set_bool(s, r, CKA_EXTRACTABLE, CK_FALSE), CKR_OK, "made unextractable");
+    is_rv(p11_set_bool(s, r, CKA_SENSITIVE, CK_TRUE), CKR_OK, "made sensitive");
+    is_rv(p11_set_bool(s, r, CKA_EXTRACTABLE, CK_FALSE), CKR_OK, "made unextractable");
     ok(get_bool(s, r, CKA_ALWAYS_SENSITIVE) == 0 && get_bool(s, r, CKA_NEVER_EXTRACTABLE) == 0,
        "it still says it was once readable");
     is_rv(p11->C_CopyObject(s, r, NULL, 0, &c), CKR_OK, "copied");
@@ -301,39 +271,41 @@ static void test_separation(CK_SESSION_HANDLE s)
           "create: unwrap with encrypt");
 
     k = p11_data_key(s, 32);
-    is_rv(set_bool(s, k, CKA_WRAP, CK_TRUE), CKR_TEMPLATE_INCONSISTENT,
+    is_rv(p11_set_bool(s, k, CKA_WRAP, CK_TRUE), CKR_TEMPLATE_INCONSISTENT,
           "set: wrap on a decrypting key");
     is_rv(p11->C_SetAttributeValue(s, k, to_kek, 3), CKR_TEMPLATE_INCONSISTENT,
           "set: turning decrypt off and wrap on at once");
-    is_rv(set_bool(s, k, CKA_DECRYPT, CK_FALSE), CKR_OK, "set: decrypt off");
-    is_rv(set_bool(s, k, CKA_WRAP, CK_TRUE), CKR_TEMPLATE_INCONSISTENT,
+    is_rv(p11_set_bool(s, k, CKA_DECRYPT, CK_FALSE), CKR_OK, "set: decrypt off");
+    is_rv(p11_set_bool(s, k, CKA_WRAP, CK_TRUE), CKR_TEMPLATE_INCONSISTENT,
           "set: wrap later still refused (it decrypted once)");
-    is_rv(copy_bool(s, k, CKA_WRAP, CK_TRUE, &c), CKR_TEMPLATE_INCONSISTENT,
+    is_rv(p11_copy_bool(s, k, CKA_WRAP, CK_TRUE, &c), CKR_TEMPLATE_INCONSISTENT,
           "copy: a wrapping copy of it refused");
-    is_rv(set_bool(s, w, CKA_DECRYPT, CK_TRUE), CKR_TEMPLATE_INCONSISTENT,
+    is_rv(p11_set_bool(s, w, CKA_DECRYPT, CK_TRUE), CKR_TEMPLATE_INCONSISTENT,
           "set: decrypt on a wrapping key");
-    is_rv(set_bool(s, w, CKA_WRAP, CK_FALSE), CKR_OK, "set: wrap off");
-    is_rv(set_bool(s, w, CKA_DECRYPT, CK_TRUE), CKR_TEMPLATE_INCONSISTENT,
+    is_rv(p11_set_bool(s, w, CKA_WRAP, CK_FALSE), CKR_OK, "set: wrap off");
+    is_rv(p11_set_bool(s, w, CKA_DECRYPT, CK_TRUE), CKR_TEMPLATE_INCONSISTENT,
           "set: decrypt later still refused (it wrapped once)");
-    is_rv(copy_bool(s, w, CKA_DECRYPT, CK_TRUE, &c), CKR_TEMPLATE_INCONSISTENT,
+    is_rv(p11_copy_bool(s, w, CKA_DECRYPT, CK_TRUE, &c), CKR_TEMPLATE_INCONSISTENT,
           "copy: a decrypting copy of it refused");
 
-    is_rv(wrap(s, kms_open, p11_data_key(s, 32), env, &len), CKR_OK, "an envelope to unwrap");
+    is_rv(p11_wrap_default(s, kms_open, p11_data_key(s, 32), env, sizeof(env), &len), CKR_OK,
+          "an envelope to unwrap");
     memcpy(u_bad, u, sizeof(u));
     u_bad[4] = wrap_dec[0];
     u_bad[5] = wrap_dec[1];
-    is_rv(unwrap(s, kms_open, env, len, u_bad, 6, &h), CKR_TEMPLATE_INCONSISTENT,
+    is_rv(p11_unwrap_default(s, kms_open, env, len, u_bad, 6, &h), CKR_TEMPLATE_INCONSISTENT,
           "unwrap: wrap with decrypt");
     u_bad[4] = unwrap_enc[0];
     u_bad[5] = unwrap_enc[1];
-    is_rv(unwrap(s, kms_open, env, len, u_bad, 6, &h), CKR_TEMPLATE_INCONSISTENT,
+    is_rv(p11_unwrap_default(s, kms_open, env, len, u_bad, 6, &h), CKR_TEMPLATE_INCONSISTENT,
           "unwrap: unwrap with encrypt");
     memset(junk, 0x5a, sizeof(junk));
-    is_rv(unwrap(s, kms_open, junk, sizeof(junk), u_bad, 6, &h), CKR_TEMPLATE_INCONSISTENT,
-          "...refused before the envelope is even opened");
+    is_rv(p11_unwrap_default(s, kms_open, junk, sizeof(junk), u_bad, 6, &h),
+          CKR_TEMPLATE_INCONSISTENT, "...refused before the envelope is even opened");
     u_bad[4] = kek[0];
     u_bad[5] = kek[1];
-    is_rv(unwrap(s, kms_open, env, len, u_bad, 6, &h), CKR_OK, "unwrap as a key-encryption key");
+    is_rv(p11_unwrap_default(s, kms_open, env, len, u_bad, 6, &h), CKR_OK,
+          "unwrap as a key-encryption key");
     ok(get_bool(s, h, CKA_DECRYPT) == 0 && get_bool(s, h, CKA_ENCRYPT) == 0,
        "with encrypt and decrypt off");
 }
@@ -364,29 +336,35 @@ static void test_kms_templates(CK_SESSION_HANDLE s)
        "sensitive true (the key's own), extractable false (the token's default)");
 
     k = p11_data_key(s, 32);
-    is_rv(wrap(s, kms_strict, k, env, &len), CKR_KEY_NOT_WRAPPABLE,
+    is_rv(p11_wrap_default(s, kms_strict, k, env, sizeof(env), &len), CKR_KEY_NOT_WRAPPABLE,
           "a readable key does not match the wrap template (sensitive)");
-    is_rv(set_bool(s, k, CKA_SENSITIVE, CK_TRUE), CKR_OK, "made sensitive");
-    is_rv(wrap(s, kms_strict, k, env, &len), CKR_OK, "now it matches and is wrapped");
+    is_rv(p11_set_bool(s, k, CKA_SENSITIVE, CK_TRUE), CKR_OK, "made sensitive");
+    is_rv(p11_wrap_default(s, kms_strict, k, env, sizeof(env), &len), CKR_OK,
+          "now it matches and is wrapped");
     before = p11_count(s);
-    is_rv(unwrap(s, kms_strict, env, len, tmpl, 3, &h), CKR_TEMPLATE_INCONSISTENT,
+    is_rv(p11_unwrap_default(s, kms_strict, env, len, tmpl, 3, &h), CKR_TEMPLATE_INCONSISTENT,
           "unwrap under a weaker template than the KMS key's");
-    is_rv(unwrap(s, kms_strict, env + 1, len - 1, tmpl, 3, &h), CKR_TEMPLATE_INCONSISTENT,
+    is_rv(p11_unwrap_default(s, kms_strict, env + 1, len - 1, tmpl, 3, &h),
+          CKR_TEMPLATE_INCONSISTENT,
           "...refused before any KMS call (a broken envelope is not even looked at)");
     is_num(p11_count(s), before, "no object made");
-    is_rv(unwrap(s, kms_strict, env, len, tmpl, 2, &h), CKR_OK, "unwrap saying nothing");
+    is_rv(p11_unwrap_default(s, kms_strict, env, len, tmpl, 2, &h), CKR_OK,
+          "unwrap saying nothing");
     ok(get_bool(s, h, CKA_SENSITIVE) == 1 && get_bool(s, h, CKA_EXTRACTABLE) == 0,
        "the unwrapped key is sensitive and unextractable");
     vlen = sizeof(v);
     ok(!p11_value(s, h, v, &vlen), "its value cannot be read");
-    is_rv(wrap(s, kms_open, h, env, &len), CKR_KEY_UNEXTRACTABLE, "nor wrapped again");
-    is_rv(wrap(s, kms_open, k, env, &len), CKR_OK, "wrapped with the open KMS key");
-    is_rv(unwrap(s, kms_open, env, len, tmpl, 3, &r), CKR_OK,
+    is_rv(p11_wrap_default(s, kms_open, h, env, sizeof(env), &len), CKR_KEY_UNEXTRACTABLE,
+          "nor wrapped again");
+    is_rv(p11_wrap_default(s, kms_open, k, env, sizeof(env), &len), CKR_OK,
+          "wrapped with the open KMS key");
+    is_rv(p11_unwrap_default(s, kms_open, env, len, tmpl, 3, &r), CKR_OK,
           "its unwrap template lets a readable key out");
     vlen = sizeof(v);
     ok(p11_value(s, r, v, &vlen) && vlen == 32, "readable, as that key's template says");
     is_rv(gen(s, readable, 1, &h), CKR_OK, "a readable key");
-    is_rv(wrap(s, kms_open, h, env, &len), CKR_OK, "the open key has no wrap template");
+    is_rv(p11_wrap_default(s, kms_open, h, env, sizeof(env), &len), CKR_OK,
+          "the open key has no wrap template");
     ut.pValue = NULL;
     is_rv(p11->C_GetAttributeValue(s, kms_open, &ut, 1), CKR_OK, "open key's unwrap template");
     is_num(ut.ulValueLen, sizeof(CK_ATTRIBUTE), "one attribute (extractable, its own)");
@@ -464,11 +442,11 @@ static void test_data_objects(CK_SESSION_HANDLE s, CK_SLOT_ID slot, CK_SLOT_ID p
     rd.ulValueLen = sizeof(buf);
     is_rv(p11->C_GetAttributeValue(s, c, &rd, 1), CKR_OK, "the copy's value");
     ok(rd.ulValueLen == 7 && memcmp(buf, "changed", 7) == 0, "is the object's");
-    is_rv(set_bool(s, h, CKA_SENSITIVE, CK_TRUE), CKR_TEMPLATE_INCONSISTENT,
+    is_rv(p11_set_bool(s, h, CKA_SENSITIVE, CK_TRUE), CKR_TEMPLATE_INCONSISTENT,
           "a data object has no CKA_SENSITIVE");
     is_rv(p11->C_EncryptInit(s, &cbc, h), CKR_KEY_TYPE_INCONSISTENT,
           "a data object does not encrypt");
-    is_rv(wrap(s, kms_open, h, out, &outlen), CKR_KEY_HANDLE_INVALID,
+    is_rv(p11_wrap_default(s, kms_open, h, out, sizeof(out), &outlen), CKR_KEY_HANDLE_INVALID,
           "a data object is not wrapped");
     is_rv(p11->C_DestroyObject(s, h), CKR_OK, "destroyed");
     is_rv(p11->C_DestroyObject(s, c), CKR_OK, "the copy too");
