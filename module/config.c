@@ -36,6 +36,7 @@ typedef struct parser {
     json_object *backends; /* the document's "backends" object, or NULL */
 } parser;
 
+
 static CK_RV fail(parser *ps, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static CK_RV fail(parser *ps, const char *fmt, ...)
 {

@@ -46,19 +46,18 @@ typedef struct p11kms_option {
 } p11kms_option;
 
 typedef struct p11kms_key_config {
-    char *label;    /* CKA_LABEL */
-    char *backend;  /* "local", "aws", "gcp", "vault" */
-    char *key_id;   /* the backend's key reference (ARN, alias, name, "insecure-test-key") */
-    unsigned perms; /* P11KMS_PERM_* */
-    p11kms_context *context;   /* default context; empty, never NULL */
+    char *label;   /* CKA_LABEL */
+    char *backend; /* "local", "aws", "gcp", "vault" */
+    char *key_id;  /* the backend's key reference (ARN, alias, name, "insecure-test-key") */
+    unsigned perms;           /* P11KMS_PERM_* */
+    p11kms_context *context;  /* default context; empty, never NULL */
     uint8_t id[P11KMS_ID_MAX]; /* CKA_ID */
     size_t id_len;
     p11kms_option *options; /* backend-specific fields, key's own first, then backend defaults */
     size_t n_options;
     p11kms_attr_template wrap_template;   /* a key must match it to be wrapped by this key */
     p11kms_attr_template unwrap_template; /* forced onto every key this key unwraps */
-    char *origin; /* where it was declared, for log lines: "/etc/p11kms/p11kms.conf
-                     tokens[0].keys[2]" */
+    char *origin; /* where it was declared, for log lines: "/etc/p11kms/p11kms.conf tokens[0].keys[2]" */
 } p11kms_key_config;
 
 typedef struct p11kms_token_config {
@@ -71,7 +70,7 @@ typedef struct p11kms_token_config {
 } p11kms_token_config;
 
 typedef struct p11kms_config {
-    char *path;    /* file it came from; NULL in quick mode or with no config */
+    char *path; /* file it came from; NULL in quick mode or with no config */
     int log_level; /* -1: not set */
     char *log_destination;
     p11kms_token_config *tokens;
@@ -89,11 +88,12 @@ CK_RV p11kms_config_parse(const char *text, size_t len, const char *origin, p11k
 /* Resolve and load: explicit path (C_Initialize pReserved) or $P11KMS_CONFIG must exist;
  * otherwise default_path if it exists; otherwise KMS_KEY_ID quick mode; otherwise an empty
  * configuration. A file writable by group/others is refused. Never creates files. */
-CK_RV p11kms_config_load(const char *explicit_path, const char *default_path, p11kms_config **out);
+CK_RV p11kms_config_load(const char *explicit_path, const char *default_path,
+                         p11kms_config **out);
 
 /* Quick mode: one token "p11kms" with one key "default" for a KMS_KEY_ID value
- * (insecure-test-key, local:/path/key-file, arn:aws:kms:..., alias/...,
- * projects/.../cryptoKeys/..., vault/NAME). CKR_ARGUMENTS_BAD for an unrecognised form. */
+ * (insecure-test-key, local:/path/key-file, arn:aws:kms:..., alias/..., projects/.../cryptoKeys/...,
+ * vault/NAME). CKR_ARGUMENTS_BAD for an unrecognised form. */
 CK_RV p11kms_config_quick(const char *kms_key_id, p11kms_config **out);
 
 void p11kms_config_free(p11kms_config *c);

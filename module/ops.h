@@ -19,8 +19,8 @@ CK_RV p11kms_find(p11kms_session *s, CK_OBJECT_HANDLE_PTR out, CK_ULONG max, CK_
 CK_RV p11kms_find_final(p11kms_session *s);
 
 /* keygen.c: data keys */
-CK_RV p11kms_generate_key(p11kms_session *s, CK_MECHANISM_PTR mech, CK_ATTRIBUTE_PTR t, CK_ULONG n,
-                          CK_OBJECT_HANDLE_PTR out);
+CK_RV p11kms_generate_key(p11kms_session *s, CK_MECHANISM_PTR mech, CK_ATTRIBUTE_PTR t,
+                          CK_ULONG n, CK_OBJECT_HANDLE_PTR out);
 CK_RV p11kms_create_object(p11kms_session *s, CK_ATTRIBUTE_PTR t, CK_ULONG n,
                            CK_OBJECT_HANDLE_PTR out);
 /* Make a data-key object from a template (origin P11KMS_FROM_*), and for an unwrap from the

@@ -16,8 +16,8 @@
 
 #define ENVELOPE_MAX                                                                               \
     (P11KMS_ENVELOPE_HEADER_LEN +                                                                  \
-     P11KMS_ENVELOPE_MAX_BLOBS *                                                                   \
-         (P11KMS_ENVELOPE_BLOB_OVERHEAD + P11KMS_KEY_REF_MAX + P11KMS_BLOB_CT_MAX))
+     P11KMS_ENVELOPE_MAX_BLOBS * (P11KMS_ENVELOPE_BLOB_OVERHEAD + P11KMS_KEY_REF_MAX +             \
+                                  P11KMS_BLOB_CT_MAX))
 
 /* The integrity check values RFC 3394 and RFC 5649 define as defaults; some clients pass them. */
 static const uint8_t iv_3394[8] = {0xA6, 0xA6, 0xA6, 0xA6, 0xA6, 0xA6, 0xA6, 0xA6};
@@ -123,7 +123,7 @@ out:
 
 /* What a wrap result depends on besides the two keys: mechanism and context. */
 static int request_digest(CK_MECHANISM_TYPE mech, const p11kms_context *ctx,
-                          uint8_t digest[SHA256_DIGEST_LENGTH])
+                           uint8_t digest[SHA256_DIGEST_LENGTH])
 {
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     size_t i;
@@ -147,7 +147,8 @@ static void audit(const char *what, const p11kms_object *kms, const p11kms_conte
         return;
     /* Context keys only: values are not secret (CloudTrail shows them) but may be personal. */
     for (i = 0; ctx != NULL && i < ctx->n && used + 2 < sizeof(keys); i++) {
-        int n = snprintf(keys + used, sizeof(keys) - used, "%s%s", i ? "," : "", ctx->pairs[i].key);
+        int n = snprintf(keys + used, sizeof(keys) - used, "%s%s", i ? "," : "",
+                         ctx->pairs[i].key);
         if (n < 0)
             break;
         used += (size_t)n;

@@ -229,7 +229,7 @@ static inline CK_RV p11_unwrap_default(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE unw
 
 /* Fill a CK_P11KMS_ENVELOPE_PARAMS from "k=v" strings. */
 static inline void p11_context(CK_P11KMS_ENVELOPE_PARAMS *p, CK_P11KMS_CONTEXT_PAIR *pairs,
-                               const char *const *kv, CK_ULONG n)
+                        const char *const *kv, CK_ULONG n)
 {
     CK_ULONG i;
     for (i = 0; i < n; i++) {
