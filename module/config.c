@@ -15,6 +15,7 @@
 #include <openssl/evp.h>
 #include "backend.h"
 #include "config.h"
+#include "config-template.h"
 #include "log.h"
 #include "secmem.h"
 #include "utf8.h"
@@ -348,6 +349,18 @@ static CK_RV parse_id(parser *ps, json_object *o, p11kms_key_config *kc)
     return CKR_OK;
 }
 
+/* "wrap_template" or "unwrap_template" (config-template.c) into wrap or unwrap. */
+static CK_RV parse_template(parser *ps, const char *name, json_object *o,
+                            p11kms_attr_template *wrap, p11kms_attr_template *unwrap)
+{
+    char err[700];
+    int u = strcmp(name, "unwrap_template") == 0;
+
+    if (p11kms_config_template(o, u, u ? unwrap : wrap, err, sizeof(err)) != CKR_OK)
+        return fail(ps, "%s", err);
+    return CKR_OK;
+}
+
 static CK_RV add_option(p11kms_key_config *kc, const char *name, char *value)
 {
     kc->options[kc->n_options].name = strdup(name);
@@ -481,6 +494,8 @@ static CK_RV parse_key(parser *ps, json_object *o, p11kms_key_config *kc)
             rv = parse_id(ps, value, kc);
         else if (strcmp(name, "decrypt_v1_envelopes") == 0)
             rv = parse_bool(ps, value, &kc->decrypt_v1_envelopes);
+        else if (p11kms_config_is_template(name))
+            rv = parse_template(ps, name, value, &kc->wrap_template, &kc->unwrap_template);
         else if (!is_option(ops, name))
             rv = unknown_field(ps, ops, name);
         else if ((rv = option_text(ps, value, &text)) == CKR_OK)
@@ -541,6 +556,8 @@ static CK_RV parse_token(parser *ps, json_object *o, p11kms_token_config *tc)
             rv = dup_string(ps, value, 1, P11KMS_LABEL_MAX, &tc->label);
         else if (strcmp(name, "pin") == 0)
             rv = parse_pin(ps, value, &tc->pin);
+        else if (p11kms_config_is_template(name))
+            rv = parse_template(ps, name, value, &tc->wrap_template, &tc->unwrap_template);
         else if (strcmp(name, "keys") != 0)
             rv = unknown_field(ps, NULL, name);
         if (rv != CKR_OK)
@@ -565,6 +582,8 @@ static CK_RV parse_token(parser *ps, json_object *o, p11kms_token_config *tc)
         rv = parse_key(ps, json_object_array_get_idx(jk, i), &tc->keys[i]);
         if (rv != CKR_OK)
             return rv;
+        if (!p11kms_config_templates_merge(&tc->keys[i], tc))
+            return fail(ps, "unwrap_template: with the token's, it would refuse every unwrap");
         for (j = 0; j < i; j++)
             if (strcmp(tc->keys[j].label, tc->keys[i].label) == 0)
                 return fail(ps, "label \"%s\" is already used by keys[%zu]", tc->keys[i].label, j);

@@ -27,6 +27,17 @@
 #define P11KMS_PERM_DECRYPT 0x8u
 #define P11KMS_PERM_ALL 0xfu
 
+/* CKA_WRAP_TEMPLATE / CKA_UNWRAP_TEMPLATE contents: boolean and CK_ULONG attributes only (the
+ * ones the attribute table marks P11KMS_AF_TEMPLATE), each type at most once. Booleans are 0/1. */
+#define P11KMS_TEMPLATE_MAX 20
+typedef struct p11kms_attr_template {
+    size_t n;
+    struct p11kms_template_entry {
+        CK_ATTRIBUTE_TYPE type;
+        CK_ULONG value;
+    } a[P11KMS_TEMPLATE_MAX];
+} p11kms_attr_template;
+
 /* A backend-specific setting, kept as text; the backend validates it. Numbers and booleans
  * from the JSON arrive in their JSON text form ("30", "true"). */
 typedef struct p11kms_option {
@@ -47,6 +58,8 @@ typedef struct p11kms_key_config {
     size_t id_len;
     p11kms_option *options; /* backend-specific fields, key's own first, then backend defaults */
     size_t n_options;
+    p11kms_attr_template wrap_template;   /* a key must match it to be wrapped by this key */
+    p11kms_attr_template unwrap_template; /* forced onto every key this key unwraps */
     char *origin; /* where it was declared, for log lines: "/etc/p11kms/p11kms.conf tokens[0].keys[2]" */
 } p11kms_key_config;
 
@@ -55,6 +68,8 @@ typedef struct p11kms_token_config {
     char *pin; /* NULL: no login required; secret, wiped on free */
     p11kms_key_config *keys;
     size_t n_keys;
+    /* Defaults merged into each key's templates (an attribute the key sets itself wins). */
+    p11kms_attr_template wrap_template, unwrap_template;
 } p11kms_token_config;
 
 typedef struct p11kms_config {

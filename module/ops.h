@@ -7,6 +7,8 @@
 #include "pkcs11/p11kms.h"
 #include "session.h"
 
+struct p11kms_object;
+
 /* login.c */
 CK_RV p11kms_login(p11kms_session *s, CK_USER_TYPE user, CK_UTF8CHAR_PTR pin, CK_ULONG pin_len);
 CK_RV p11kms_logout(p11kms_session *s);
@@ -21,10 +23,16 @@ CK_RV p11kms_generate_key(p11kms_session *s, CK_MECHANISM_PTR mech, CK_ATTRIBUTE
                           CK_ULONG n, CK_OBJECT_HANDLE_PTR out);
 CK_RV p11kms_create_object(p11kms_session *s, CK_ATTRIBUTE_PTR t, CK_ULONG n,
                            CK_OBJECT_HANDLE_PTR out);
-/* Make a data-key object from a template and a value (unwrap); the value is copied. */
+/* Make a data-key object from a template (origin P11KMS_FROM_*), and for an unwrap from the
+ * unwrapped value (copied). Every unwrapped key is made here: `unwrapper` is the unwrapping key
+ * (referenced by the caller), whose CKA_UNWRAP_TEMPLATE the new key gets. */
 CK_RV p11kms_data_key_new(p11kms_session *s, int origin, CK_MECHANISM_TYPE mech,
-                          CK_ATTRIBUTE_PTR t, CK_ULONG n, const uint8_t *value, size_t value_len,
-                          CK_OBJECT_HANDLE_PTR out);
+                          const struct p11kms_object *unwrapper, CK_ATTRIBUTE_PTR t, CK_ULONG n,
+                          const uint8_t *value, size_t value_len, CK_OBJECT_HANDLE_PTR out);
+/* The checks p11kms_data_key_new makes for an unwrap that need no value: call it before the
+ * KMS or cipher work, so a bad template costs nothing. */
+CK_RV p11kms_unwrap_template_check(p11kms_session *s, const struct p11kms_object *unwrapper,
+                                   CK_ATTRIBUTE_PTR t, CK_ULONG n);
 
 /* crypt.c: C_Encrypt* / C_Decrypt* with data keys (cipher) and KMS keys (envelope) */
 CK_RV p11kms_crypt_init(p11kms_session *s, int encrypt, CK_MECHANISM_PTR mech,

@@ -254,14 +254,10 @@ CK_RV p11kms_wrap_key(p11kms_session *s, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE
         rv = CKR_WRAPPING_KEY_TYPE_INCONSISTENT;
     else if (!w->wrap)
         rv = CKR_KEY_FUNCTION_NOT_PERMITTED;
-    else if (k->kind != P11KMS_OBJ_DATA_KEY || !k->extractable)
-        rv = CKR_KEY_UNEXTRACTABLE;
-    else if (k->wrap_with_trusted && !w->trusted)
-        rv = CKR_KEY_NOT_WRAPPABLE;
-    else if (p11kms_buf_set(&value, k->value, k->value_len) != 0)
-        rv = CKR_HOST_MEMORY;
     else
-        rv = CKR_OK;
+        rv = p11kms_attrs_wrappable_locked(w, k); /* extractable, trusted, wrap template */
+    if (rv == CKR_OK && p11kms_buf_set(&value, k->value, k->value_len) != 0)
+        rv = CKR_HOST_MEMORY;
     p11kms_unlock();
     if (rv != CKR_OK)
         goto out;
@@ -312,7 +308,7 @@ CK_RV p11kms_unwrap_key(p11kms_session *s, CK_MECHANISM_PTR mech, CK_OBJECT_HAND
                         CK_OBJECT_HANDLE_PTR out)
 {
     CK_RV rv = CKR_GENERAL_ERROR;
-    p11kms_object *u = NULL, *scratch = NULL;
+    p11kms_object *u = NULL;
     p11kms_context *ctx = NULL;
     p11kms_buf pt = {0};
     int asked = 0;
@@ -338,15 +334,8 @@ CK_RV p11kms_unwrap_key(p11kms_session *s, CK_MECHANISM_PTR mech, CK_OBJECT_HAND
     rv = p11kms_envelope_context(mech, u->kcfg->context, &ctx);
     if (rv != CKR_OK)
         goto out;
-    /* Refuse a bad template before spending a KMS call on it. */
-    scratch = p11kms_object_alloc(P11KMS_OBJ_DATA_KEY);
-    if (scratch == NULL) {
-        rv = CKR_HOST_MEMORY;
-        goto out;
-    }
-    scratch->token = s->token;
-    rv = p11kms_attrs_apply_template(s, scratch, P11KMS_FROM_UNWRAP, CK_UNAVAILABLE_INFORMATION, t,
-                                     n, NULL);
+    /* Refuse a bad template (or one against u's unwrap template) before a KMS call. */
+    rv = p11kms_unwrap_template_check(s, u, t, n);
     if (rv != CKR_OK)
         goto out;
     rv = p11kms_envelope_open(u->backend, ctx, P11KMS_PURPOSE_WRAPPED_KEY, in, in_len, &pt, &asked);
@@ -358,11 +347,10 @@ CK_RV p11kms_unwrap_key(p11kms_session *s, CK_MECHANISM_PTR mech, CK_OBJECT_HAND
         audit("unwrap", u, ctx, rv);
     if (rv != CKR_OK)
         goto out;
-    rv = p11kms_data_key_new(s, P11KMS_FROM_UNWRAP, CK_UNAVAILABLE_INFORMATION, t, n, pt.data,
+    rv = p11kms_data_key_new(s, P11KMS_FROM_UNWRAP, CK_UNAVAILABLE_INFORMATION, u, t, n, pt.data,
                              pt.len, out);
 out:
     p11kms_buf_wipe(&pt);
-    p11kms_object_free(scratch);
     p11kms_context_free(ctx);
     p11kms_object_put(u);
     return rv;

@@ -243,6 +243,49 @@ static inline int p11_file_count(const char *path, const char *what)
     return n;
 }
 
+/* C_SetAttributeValue of one boolean attribute. */
+static inline CK_RV p11_set_bool(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE type,
+                                 CK_BBOOL b)
+{
+    CK_ATTRIBUTE a = {type, &b, sizeof(b)};
+
+    return p11->C_SetAttributeValue(s, h, &a, 1);
+}
+
+/* C_CopyObject with one boolean attribute changed; *out is CK_INVALID_HANDLE unless a copy was
+ * made. */
+static inline CK_RV p11_copy_bool(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE type,
+                                  CK_BBOOL b, CK_OBJECT_HANDLE *out)
+{
+    CK_ATTRIBUTE a = {type, &b, sizeof(b)};
+
+    *out = CK_INVALID_HANDLE;
+    return p11->C_CopyObject(s, h, &a, 1, out);
+}
+
+/* C_WrapKey with CKM_P11KMS_ENVELOPE and the wrapping key's default context, into cap bytes. */
+static inline CK_RV p11_wrap_default(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE wrapping,
+                                     CK_OBJECT_HANDLE key, uint8_t *out, CK_ULONG cap,
+                                     CK_ULONG *len)
+{
+    CK_MECHANISM m = {CKM_P11KMS_ENVELOPE, NULL, 0};
+
+    *len = cap;
+    return p11->C_WrapKey(s, &m, wrapping, key, out, len);
+}
+
+/* C_UnwrapKey with CKM_P11KMS_ENVELOPE and the default context; *out is CK_INVALID_HANDLE
+ * unless a key was made. */
+static inline CK_RV p11_unwrap_default(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE unwrapping,
+                                       uint8_t *in, CK_ULONG len, CK_ATTRIBUTE *t, CK_ULONG n,
+                                       CK_OBJECT_HANDLE *out)
+{
+    CK_MECHANISM m = {CKM_P11KMS_ENVELOPE, NULL, 0};
+
+    *out = CK_INVALID_HANDLE;
+    return p11->C_UnwrapKey(s, &m, unwrapping, in, len, t, n, out);
+}
+
 /* Fill a CK_P11KMS_ENVELOPE_PARAMS from "k=v" strings. */
 static inline void p11_context(CK_P11KMS_ENVELOPE_PARAMS *p, CK_P11KMS_CONTEXT_PAIR *pairs,
                         const char *const *kv, CK_ULONG n)

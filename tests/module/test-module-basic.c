@@ -169,7 +169,7 @@ static void test_data_keys(CK_SESSION_HANDLE s)
 {
     CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
     CK_KEY_TYPE aes = CKK_AES, gen = CKK_GENERIC_SECRET;
-    CK_ULONG len17 = 17, len20 = 20;
+    CK_ULONG len17 = 17, len20 = 20, len32 = 32;
     uint8_t raw[32], value[64];
     CK_ULONG vlen = sizeof(value);
     CK_MECHANISM aeskg = {CKM_AES_KEY_GEN, NULL, 0}, genkg = {CKM_GENERIC_SECRET_KEY_GEN, NULL, 0};
@@ -184,7 +184,8 @@ static void test_data_keys(CK_SESSION_HANDLE s)
                              {CKA_LABEL, "imported", 8}};
     CK_ATTRIBUTE wrong_type[] = {{CKA_KEY_TYPE, &gen, sizeof(gen)},
                                  {CKA_VALUE_LEN, &len20, sizeof(len20)}};
-    CK_ATTRIBUTE read_only[] = {{CKA_LOCAL, &p11_true, 1}};
+    /* A generated key is local: saying so is harmless, saying otherwise is refused. */
+    CK_ATTRIBUTE read_only[] = {{CKA_VALUE_LEN, &len32, sizeof(len32)}, {CKA_LOCAL, &p11_false, 1}};
     CK_ATTRIBUTE newlabel[] = {{CKA_LABEL, "renamed", 7}};
     CK_ATTRIBUTE unsens[] = {{CKA_SENSITIVE, &p11_false, 1}};
     CK_OBJECT_HANDLE h = 0, h2 = 0, copy = 0;
@@ -198,7 +199,7 @@ static void test_data_keys(CK_SESSION_HANDLE s)
           "17-byte AES key refused");
     is_rv(p11->C_GenerateKey(s, &aeskg, wrong_type, 2, &h), CKR_TEMPLATE_INCONSISTENT,
           "key type against mechanism refused");
-    is_rv(p11->C_GenerateKey(s, &aeskg, read_only, 1, &h), CKR_ATTRIBUTE_READ_ONLY,
+    is_rv(p11->C_GenerateKey(s, &aeskg, read_only, 2, &h), CKR_ATTRIBUTE_READ_ONLY,
           "CKA_LOCAL is read-only");
     is_rv(p11->C_GenerateKey(s, &genkg, generic, 2, &h), CKR_OK, "generic secret keygen");
     vlen = sizeof(value);
