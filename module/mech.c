@@ -16,6 +16,8 @@ static const struct {
     {CKM_AES_CBC, 16, 32, CKF_ENCRYPT | CKF_DECRYPT},
     {CKM_AES_ECB, 16, 32, CKF_ENCRYPT | CKF_DECRYPT},
     {CKM_AES_CTR, 16, 32, CKF_ENCRYPT | CKF_DECRYPT},
+    {CKM_AES_CMAC, 16, 32, CKF_SIGN | CKF_VERIFY},
+    {CKM_AES_CMAC_GENERAL, 16, 32, CKF_SIGN | CKF_VERIFY},
     /* With a KMS key: the key's default context; the output is a p11kms envelope. */
     {CKM_AES_KEY_WRAP_PAD, 32, 32, CKF_HW | CKF_WRAP | CKF_UNWRAP},
     {CKM_AES_KEY_WRAP_KWP, 32, 32, CKF_HW | CKF_WRAP | CKF_UNWRAP},
