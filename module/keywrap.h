@@ -1,0 +1,26 @@
+/* keywrap.h - C_WrapKey/C_UnwrapKey with an AES data key as the wrapping key: CKM_AES_KEY_WRAP
+ * (RFC 3394) and CKM_AES_KEY_WRAP_PAD / CKM_AES_KEY_WRAP_KWP (RFC 5649). With a KMS key the same
+ * mechanisms are the envelope (wrap.c), which asks p11kms_keywrap_applies which one it is. */
+#ifndef P11KMS_KEYWRAP_H
+#define P11KMS_KEYWRAP_H
+
+#include "pkcs11/p11kms.h"
+#include "session.h"
+
+/* Whether C_WrapKey/C_UnwrapKey with mech and (un)wrapping key h belongs here: always for
+ * CKM_AES_KEY_WRAP, for the padded ones when h is a data key. Takes g.lock for the look-up. */
+int p11kms_keywrap_applies(p11kms_session *s, CK_MECHANISM_TYPE mech, CK_OBJECT_HANDLE h);
+
+/* The wrapping key: an AES data key with CKA_WRAP. The key: an extractable data key (not a KMS
+ * key, not the wrapping key itself), CKA_WRAP_WITH_TRUSTED only under a CKA_TRUSTED key; for
+ * CKM_AES_KEY_WRAP a multiple of 8 bytes, at least 16 (CKR_KEY_SIZE_RANGE). */
+CK_RV p11kms_keywrap_wrap(p11kms_session *s, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE wrapping_key,
+                          CK_OBJECT_HANDLE key, CK_BYTE_PTR out, CK_ULONG_PTR out_len);
+/* The unwrapping key: an AES data key with CKA_UNWRAP. CKR_WRAPPED_KEY_LEN_RANGE for a length
+ * the mechanism cannot produce, CKR_WRAPPED_KEY_INVALID when the integrity check fails; the new
+ * object comes from p11kms_data_key_new(P11KMS_FROM_UNWRAP) and its template rules. */
+CK_RV p11kms_keywrap_unwrap(p11kms_session *s, CK_MECHANISM_PTR mech,
+                            CK_OBJECT_HANDLE unwrapping_key, CK_BYTE_PTR in, CK_ULONG in_len,
+                            CK_ATTRIBUTE_PTR t, CK_ULONG n, CK_OBJECT_HANDLE_PTR out);
+
+#endif
