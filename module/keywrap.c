@@ -24,8 +24,7 @@
 #include "util.h"
 
 #define KW_SEMIBLOCK 8
-/* The longest wrapped data key: the longest value plus the integrity block. */
-#define WRAPPED_MAX (P11KMS_DATA_KEY_MAX + KW_SEMIBLOCK)
+#define WRAPPED_MAX P11KMS_KEYWRAP_MAX
 
 static int padded(CK_MECHANISM_TYPE mech)
 {
@@ -106,20 +105,24 @@ static CK_RV target_check_locked(const p11kms_object *w, const p11kms_object *k,
     return CKR_OK;
 }
 
-/* One wrap or unwrap through OpenSSL; out has room for in_len + 8 bytes (wrap) or in_len
- * (unwrap). 0 when the unwrap's integrity check fails (or OpenSSL does). */
-static int kw_run(CK_MECHANISM_TYPE mech, const uint8_t *iv, const uint8_t *kek, size_t kek_len,
-                  int wrap, const uint8_t *in, size_t in_len, uint8_t *out, size_t *out_len)
+int p11kms_keywrap_run(CK_MECHANISM_TYPE mech, const uint8_t *iv, const uint8_t *kek,
+                       size_t kek_len, int wrap, const uint8_t *in, size_t in_len, uint8_t *out,
+                       size_t *out_len)
 {
     static const char *const names[2][3] = {
         {"AES-128-WRAP", "AES-192-WRAP", "AES-256-WRAP"},
         {"AES-128-WRAP-PAD", "AES-192-WRAP-PAD", "AES-256-WRAP-PAD"},
     };
-    EVP_CIPHER *cipher = EVP_CIPHER_fetch(NULL, names[padded(mech)][kek_len / 8 - 2], NULL);
-    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-    int n = 0, f = 0, ok = cipher != NULL && ctx != NULL;
+    EVP_CIPHER *cipher = NULL;
+    EVP_CIPHER_CTX *ctx = NULL;
+    int n = 0, f = 0, ok = 0;
 
-    if (ok) {
+    if ((kek_len != 16 && kek_len != 24 && kek_len != 32) || in_len == 0 || in_len > WRAPPED_MAX ||
+        (mech != CKM_AES_KEY_WRAP && !padded(mech)))
+        return 0;
+    cipher = EVP_CIPHER_fetch(NULL, names[padded(mech)][kek_len / 8 - 2], NULL);
+    ctx = EVP_CIPHER_CTX_new();
+    if (cipher != NULL && ctx != NULL) {
         EVP_CIPHER_CTX_set_flags(ctx, EVP_CIPHER_CTX_FLAG_WRAP_ALLOW);
         ok = EVP_CipherInit_ex2(ctx, cipher, kek, iv, wrap, NULL) == 1 &&
              EVP_CipherUpdate(ctx, out, &n, in, (int)in_len) == 1 && n >= 0 &&
@@ -133,7 +136,7 @@ static int kw_run(CK_MECHANISM_TYPE mech, const uint8_t *iv, const uint8_t *kek,
     return ok;
 }
 
-static size_t wrapped_len(CK_MECHANISM_TYPE mech, size_t len)
+size_t p11kms_keywrap_len(CK_MECHANISM_TYPE mech, size_t len)
 {
     if (padded(mech))
         return (len + KW_SEMIBLOCK - 1) / KW_SEMIBLOCK * KW_SEMIBLOCK + KW_SEMIBLOCK;
@@ -168,10 +171,10 @@ CK_RV p11kms_keywrap_wrap(p11kms_session *s, CK_MECHANISM_PTR mech, CK_OBJECT_HA
     p11kms_unlock();
     if (rv != CKR_OK)
         goto out;
-    rv = p11kms_out_room(out, out_len, wrapped_len(mech->mechanism, value.len), &done);
+    rv = p11kms_out_room(out, out_len, p11kms_keywrap_len(mech->mechanism, value.len), &done);
     if (done)
         goto out;
-    if (!kw_run(mech->mechanism, iv, kek, kek_len, 1, value.data, value.len, out, &n)) {
+    if (!p11kms_keywrap_run(mech->mechanism, iv, kek, kek_len, 1, value.data, value.len, out, &n)) {
         LOG_E("C_WrapKey: OpenSSL's AES key wrap failed");
         rv = CKR_GENERAL_ERROR;
         goto out;
@@ -219,7 +222,7 @@ CK_RV p11kms_keywrap_unwrap(p11kms_session *s, CK_MECHANISM_PTR mech,
         rv = CKR_WRAPPED_KEY_LEN_RANGE;
         goto out;
     }
-    if (!kw_run(mech->mechanism, iv, kek, kek_len, 0, in, in_len, value, &value_len) ||
+    if (!p11kms_keywrap_run(mech->mechanism, iv, kek, kek_len, 0, in, in_len, value, &value_len) ||
         value_len == 0) {
         LOG_W("C_UnwrapKey: the AES key wrap integrity check failed (another key, another IV, "
               "or changed data)");

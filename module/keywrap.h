@@ -4,8 +4,24 @@
 #ifndef P11KMS_KEYWRAP_H
 #define P11KMS_KEYWRAP_H
 
+#include <stddef.h>
+#include <stdint.h>
 #include "pkcs11/p11kms.h"
+#include "attrs.h"
 #include "session.h"
+
+/* The longest wrapped data key: the longest value plus the integrity block. */
+#define P11KMS_KEYWRAP_MAX (P11KMS_DATA_KEY_MAX + 8)
+
+/* The algorithms: RFC 3394 (mech CKM_AES_KEY_WRAP) or RFC 5649 (CKM_AES_KEY_WRAP_PAD/_KWP) with
+ * a 16/24/32-byte kek and iv NULL for the default (8 or 4 bytes otherwise). wrap: out has room
+ * for p11kms_keywrap_len(in_len); unwrap: for in_len. 0 when the input has a length the
+ * mechanism refuses, when an unwrap's integrity check fails, or when OpenSSL does. */
+int p11kms_keywrap_run(CK_MECHANISM_TYPE mech, const uint8_t *iv, const uint8_t *kek,
+                       size_t kek_len, int wrap, const uint8_t *in, size_t in_len, uint8_t *out,
+                       size_t *out_len);
+/* The wrapped length of a len-byte key. */
+size_t p11kms_keywrap_len(CK_MECHANISM_TYPE mech, size_t len);
 
 /* Whether C_WrapKey/C_UnwrapKey with mech and (un)wrapping key h belongs here: always for
  * CKM_AES_KEY_WRAP, for the padded ones when h is a data key. Takes g.lock for the look-up. */

@@ -2,36 +2,8 @@
  * counter that must not wrap within its bits, parameters, lengths, and every multi-part split
  * against one-shot. */
 #include <openssl/evp.h>
+#include "tests/kat.h"
 #include "tests/unit/cipher-test.h"
-
-/* NIST SP 800-38A appendix F: the plaintext of every example, and the keys. All values below
- * were checked against python3-cryptography before they were written here. */
-#define SP_PT                                                                                      \
-    "6bc1bee22e409f96e93d7e117393172aae2d8a571e03ac9c9eb76fac45af8e51"                             \
-    "30c81c46a35ce411e5fbc1191a0a52eff69f2445df4f9b17ad2b417be66c3710"
-#define SP_K128 "2b7e151628aed2a6abf7158809cf4f3c"
-#define SP_K256 "603deb1015ca71be2b73aef0857d77811f352c073b6108d72d9810a30914dff4"
-#define SP_CTR_BLOCK "f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff"
-
-static const struct {
-    const char *name, *key, *ct;
-} ecb_kats[] =
-    {
-        {"SP 800-38A F.1.1/F.1.2 ECB-AES128", SP_K128,
-         "3ad77bb40d7a3660a89ecaf32466ef97f5d3d58503b9699de785895a96fdbaaf"
-         "43b1cd7f598ece23881b00e3ed0306887b0c785e27e8ad3f8223207104725dd4"},
-        {"SP 800-38A F.1.5/F.1.6 ECB-AES256", SP_K256,
-         "f3eed1bdb5d2a03c064b5a7e3db181f8591ccb10d410ed26dc5ba74a31362870"
-         "b6ed21b99ca6f4f9f153e7b1beafed1d23304b7a39f9f3ff067d8d8f9e24ecc7"},
-},
-  ctr_kats[] = {
-      {"SP 800-38A F.5.1/F.5.2 CTR-AES128", SP_K128,
-       "874d6191b620e3261bef6864990db6ce9806f66b7970fdff8617187bb9fffdff"
-       "5ae4df3edbd5d35e5b4f09020db03eab1e031dda2fbe03d1792170a0f3009cee"},
-      {"SP 800-38A F.5.5/F.5.6 CTR-AES256", SP_K256,
-       "601ec313775789a5b7a7f504bbf3d228f443e3ca4d62b59aca84e990cacaf5c5"
-       "2b0930daa23de94ce87017ba2d84988ddfc9c58db67aada613c2dd08457941a6"},
-};
 
 static CK_MECHANISM ctr_mech(CK_AES_CTR_PARAMS *p, const uint8_t cb[16], CK_ULONG bits)
 {
@@ -42,40 +14,39 @@ static CK_MECHANISM ctr_mech(CK_AES_CTR_PARAMS *p, const uint8_t cb[16], CK_ULON
     return m;
 }
 
+/* SP 800-38A F.1 and F.5 (tests/kat.h), both directions; CTR also with 32 counter bits, which
+ * the example's counter block (low byte fc..ff) never wraps. */
 static void test_kats(void)
 {
-    CK_MECHANISM ecb = {CKM_AES_ECB, NULL, 0}, ctr;
+    uint8_t key[32], iv[16], pt[64], ct[64], out[MAXBUF];
     CK_AES_CTR_PARAMS cp;
-    uint8_t key[32], pt[64], want[64], cb[16], out[MAXBUF];
-    size_t i, kl, n;
+    CK_MECHANISM m;
+    size_t i, kl, pl, n;
     char what[128];
 
-    unhex(SP_PT, pt, sizeof(pt));
-    unhex(SP_CTR_BLOCK, cb, sizeof(cb));
-    for (i = 0; i < 2; i++) {
-        kl = unhex(ecb_kats[i].key, key, sizeof(key));
-        unhex(ecb_kats[i].ct, want, sizeof(want));
-        snprintf(what, sizeof(what), "%s encrypt", ecb_kats[i].name);
-        is_rv(oneshot(&ecb, 1, key, kl, pt, 64, out, &n), CKR_OK, what);
-        ok(n == 64 && memcmp(out, want, 64) == 0, what);
-        snprintf(what, sizeof(what), "%s decrypt", ecb_kats[i].name);
-        is_rv(oneshot(&ecb, 0, key, kl, want, 64, out, &n), CKR_OK, what);
-        ok(n == 64 && memcmp(out, pt, 64) == 0, what);
+    for (i = 0; i < KAT_N_CIPHERS; i++) {
+        const struct kat_cipher *v = &kat_ciphers[i];
 
-        kl = unhex(ctr_kats[i].key, key, sizeof(key));
-        unhex(ctr_kats[i].ct, want, sizeof(want));
-        ctr = ctr_mech(&cp, cb, 128);
-        snprintf(what, sizeof(what), "%s encrypt", ctr_kats[i].name);
-        is_rv(oneshot(&ctr, 1, key, kl, pt, 64, out, &n), CKR_OK, what);
-        ok(n == 64 && memcmp(out, want, 64) == 0, what);
-        snprintf(what, sizeof(what), "%s decrypt", ctr_kats[i].name);
-        is_rv(oneshot(&ctr, 0, key, kl, want, 64, out, &n), CKR_OK, what);
-        ok(n == 64 && memcmp(out, pt, 64) == 0, what);
-        /* The counter block's low byte goes fc..ff: 32 counter bits are plenty. */
-        ctr = ctr_mech(&cp, cb, 32);
-        snprintf(what, sizeof(what), "%s with 32 counter bits", ctr_kats[i].name);
-        is_rv(oneshot(&ctr, 1, key, kl, pt, 64, out, &n), CKR_OK, what);
-        ok(n == 64 && memcmp(out, want, 64) == 0, what);
+        kl = unhex(v->key, key, sizeof(key));
+        unhex(v->iv, iv, sizeof(iv));
+        pl = unhex(v->pt, pt, sizeof(pt));
+        unhex(v->ct, ct, sizeof(ct));
+        if (v->mech == CKM_AES_ECB)
+            m = (CK_MECHANISM){CKM_AES_ECB, NULL, 0};
+        else
+            m = ctr_mech(&cp, iv, 128);
+        snprintf(what, sizeof(what), "%s encrypt", v->source);
+        is_rv(oneshot(&m, 1, key, kl, pt, pl, out, &n), CKR_OK, what);
+        ok(n == pl && memcmp(out, ct, pl) == 0, what);
+        snprintf(what, sizeof(what), "%s decrypt", v->source);
+        is_rv(oneshot(&m, 0, key, kl, ct, pl, out, &n), CKR_OK, what);
+        ok(n == pl && memcmp(out, pt, pl) == 0, what);
+        if (v->mech != CKM_AES_CTR)
+            continue;
+        m = ctr_mech(&cp, iv, 32);
+        snprintf(what, sizeof(what), "%s with 32 counter bits", v->source);
+        is_rv(oneshot(&m, 1, key, kl, pt, pl, out, &n), CKR_OK, what);
+        ok(n == pl && memcmp(out, ct, pl) == 0, what);
     }
 }
 
