@@ -121,20 +121,61 @@ static CK_RV verify_in(p11kms_sign_op *op, const uint8_t *data, size_t len, cons
     return rv;
 }
 
-CK_RV p11kms_sign(p11kms_session *s, CK_BYTE_PTR data, CK_ULONG len, CK_BYTE_PTR sig,
-                  CK_ULONG_PTR sig_len)
+/* C_Sign (single: the whole data, no update before) and C_SignFinal. */
+static CK_RV sign_finish(p11kms_session *s, int single, const uint8_t *data, size_t len,
+                         CK_BYTE_PTR sig, CK_ULONG_PTR sig_len)
 {
     CK_RV rv = CKR_GENERAL_ERROR;
     p11kms_sign_op *op = &s->sign;
 
     if (!op->active)
         return CKR_OPERATION_NOT_INITIALIZED;
-    if (op->started)
+    if (single && op->started)
         rv = CKR_OPERATION_ACTIVE; /* C_Sign cannot finish a multi-part operation */
     else
         rv = sign_out(op, data, len, sig, sig_len);
     settle(op, rv, sig);
     return rv;
+}
+
+/* C_Verify and C_VerifyFinal, likewise. Verification has no output to measure: every call
+ * ends it. */
+static CK_RV verify_finish(p11kms_session *s, int single, const uint8_t *data, size_t len,
+                           const uint8_t *sig, size_t sig_len)
+{
+    CK_RV rv = CKR_GENERAL_ERROR;
+    p11kms_sign_op *op = &s->verify;
+
+    if (!op->active)
+        return CKR_OPERATION_NOT_INITIALIZED;
+    if (single && op->started)
+        rv = CKR_OPERATION_ACTIVE;
+    else
+        rv = verify_in(op, data, len, sig, sig_len);
+    p11kms_sign_op_reset(op);
+    return rv;
+}
+
+CK_RV p11kms_sign(p11kms_session *s, CK_BYTE_PTR data, CK_ULONG len, CK_BYTE_PTR sig,
+                  CK_ULONG_PTR sig_len)
+{
+    return sign_finish(s, 1, data, len, sig, sig_len);
+}
+
+CK_RV p11kms_sign_final(p11kms_session *s, CK_BYTE_PTR sig, CK_ULONG_PTR sig_len)
+{
+    return sign_finish(s, 0, NULL, 0, sig, sig_len);
+}
+
+CK_RV p11kms_verify(p11kms_session *s, CK_BYTE_PTR data, CK_ULONG len, CK_BYTE_PTR sig,
+                    CK_ULONG sig_len)
+{
+    return verify_finish(s, 1, data, len, sig, sig_len);
+}
+
+CK_RV p11kms_verify_final(p11kms_session *s, CK_BYTE_PTR sig, CK_ULONG sig_len)
+{
+    return verify_finish(s, 0, NULL, 0, sig, sig_len);
 }
 
 CK_RV p11kms_sign_update(p11kms_session *s, int sign, CK_BYTE_PTR part, CK_ULONG len)
@@ -149,46 +190,5 @@ CK_RV p11kms_sign_update(p11kms_session *s, int sign, CK_BYTE_PTR part, CK_ULONG
         op->started = 1;
     else
         p11kms_sign_op_reset(op);
-    return rv;
-}
-
-CK_RV p11kms_sign_final(p11kms_session *s, CK_BYTE_PTR sig, CK_ULONG_PTR sig_len)
-{
-    CK_RV rv = CKR_GENERAL_ERROR;
-    p11kms_sign_op *op = &s->sign;
-
-    if (!op->active)
-        return CKR_OPERATION_NOT_INITIALIZED;
-    rv = sign_out(op, NULL, 0, sig, sig_len);
-    settle(op, rv, sig);
-    return rv;
-}
-
-CK_RV p11kms_verify(p11kms_session *s, CK_BYTE_PTR data, CK_ULONG len, CK_BYTE_PTR sig,
-                    CK_ULONG sig_len)
-{
-    CK_RV rv = CKR_GENERAL_ERROR;
-    p11kms_sign_op *op = &s->verify;
-
-    if (!op->active)
-        return CKR_OPERATION_NOT_INITIALIZED;
-    if (op->started)
-        rv = CKR_OPERATION_ACTIVE;
-    else
-        rv = verify_in(op, data, len, sig, sig_len);
-    /* Verification has no output to measure: every call ends it. */
-    p11kms_sign_op_reset(op);
-    return rv;
-}
-
-CK_RV p11kms_verify_final(p11kms_session *s, CK_BYTE_PTR sig, CK_ULONG sig_len)
-{
-    CK_RV rv = CKR_GENERAL_ERROR;
-    p11kms_sign_op *op = &s->verify;
-
-    if (!op->active)
-        return CKR_OPERATION_NOT_INITIALIZED;
-    rv = verify_in(op, NULL, 0, sig, sig_len);
-    p11kms_sign_op_reset(op);
     return rv;
 }
