@@ -51,23 +51,26 @@ struct p11kms_cipher {
     size_t ctr_tail;     /* unused key-stream bytes of the current counter block */
 };
 
+/* Key the operation for c->encrypt with the cipher of s->kind (c->mech etc. are set). */
+typedef CK_RV cipher_start_fn(p11kms_cipher *c, const EVP_CIPHER *cipher, const cipher_setup *s,
+                              const uint8_t *key);
+/* in_len bytes in, *out_len bytes out (update, and the single-part operation). */
+typedef CK_RV cipher_data_fn(p11kms_cipher *c, const uint8_t *in, size_t in_len, uint8_t *out,
+                             size_t *out_len);
+
 struct cipher_mode {
     CK_MECHANISM_TYPE mech;
     /* Check the mechanism parameter into s; CKR_MECHANISM_PARAM_INVALID. */
     CK_RV (*parse)(const CK_MECHANISM *mech, cipher_setup *s);
-    /* Key the operation for c->encrypt with the cipher of s->kind (c->mech etc. are set). */
-    CK_RV (*start)
-    (p11kms_cipher *c, const EVP_CIPHER *cipher, const cipher_setup *s, const uint8_t *key);
+    cipher_start_fn *start;
     /* Exact output of update(in_len) / final() / the single-part operation. */
     size_t (*update_len)(const p11kms_cipher *c, size_t in_len);
     size_t (*final_len)(const p11kms_cipher *c);
     size_t (*oneshot_len)(const p11kms_cipher *c, size_t in_len);
-    CK_RV (*update)
-    (p11kms_cipher *c, const uint8_t *in, size_t in_len, uint8_t *out, size_t *out_len);
+    cipher_data_fn *update;
     CK_RV (*final)(p11kms_cipher *c, uint8_t *out, size_t *out_len);
     /* The single-part operation: any check of the whole input comes before any output. */
-    CK_RV (*oneshot)
-    (p11kms_cipher *c, const uint8_t *in, size_t in_len, uint8_t *out, size_t *out_len);
+    cipher_data_fn *oneshot;
 };
 
 extern const cipher_mode p11kms_cipher_mode_gcm;

@@ -9,18 +9,21 @@
 #include "pkcs11/p11kms.h"
 #include "object.h"
 
+/*
+ * g.lock held, key referenced: check the mechanism parameter and whether key can do mech (its
+ * kind, type and size; CKA_SIGN/CKA_VERIFY are sign.c's), and copy what the operation needs from
+ * key into a new *state. CKR_MECHANISM_PARAM_INVALID, CKR_KEY_TYPE_INCONSISTENT,
+ * CKR_KEY_SIZE_RANGE, CKR_HOST_MEMORY.
+ */
+typedef CK_RV p11kms_sign_begin_fn(const CK_MECHANISM *mech, const p11kms_object *key, int sign,
+                                   void **state);
+
 typedef struct p11kms_sign_family {
     const char *name;
     /* Whether the family does mech. */
     int (*owns)(CK_MECHANISM_TYPE mech);
-    /*
-     * g.lock held, key referenced: check the mechanism parameter and whether key can do mech (its
-     * kind, type and size; CKA_SIGN/CKA_VERIFY are sign.c's), and copy what the operation needs
-     * from key into a new *state. CKR_MECHANISM_PARAM_INVALID, CKR_KEY_TYPE_INCONSISTENT,
-     * CKR_KEY_SIZE_RANGE, CKR_HOST_MEMORY.
-     */
-    CK_RV (*begin_locked)
-    (const CK_MECHANISM *mech, const p11kms_object *key, int sign, void **state);
+    /* See p11kms_sign_begin_fn. */
+    p11kms_sign_begin_fn *begin_locked;
     /* Without g.lock: the rest of the set-up (keying a context, a remote look-up). */
     CK_RV (*start)(void *state);
     /* The exact length of the signature (or MAC). */
