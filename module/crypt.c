@@ -49,6 +49,8 @@ CK_RV p11kms_crypt_init(p11kms_session *s, int encrypt, CK_MECHANISM_PTR mech,
             rv = CKR_KEY_TYPE_INCONSISTENT;
         else if (!(encrypt ? o->encrypt : o->decrypt))
             rv = CKR_KEY_FUNCTION_NOT_PERMITTED;
+        else if (encrypt ? o->unwrap : o->wrap)
+            rv = CKR_KEY_FUNCTION_NOT_PERMITTED; /* it would open AES key wrap (keywrap.c) */
         else {
             memcpy(value, o->value, o->value_len);
             value_len = o->value_len;

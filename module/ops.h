@@ -1,5 +1,5 @@
 /* ops.h - the operations behind the session entry points, one family per file:
- * login.c, find.c, keygen.c, crypt.c, wrap.c (wrap.h), random.c. Each runs with its session
+ * login.c, find.c, keygen.c, crypt.c, sign.c, wrap.c (wrap.h), random.c. Each runs with its session
  * acquired (p11kms_session_acquire) and takes g.lock only for short table work. */
 #ifndef P11KMS_OPS_H
 #define P11KMS_OPS_H
@@ -42,6 +42,17 @@ CK_RV p11kms_crypt_oneshot(p11kms_session *s, int encrypt, CK_BYTE_PTR in, CK_UL
 CK_RV p11kms_crypt_update(p11kms_session *s, int encrypt, CK_BYTE_PTR in, CK_ULONG in_len,
                           CK_BYTE_PTR out, CK_ULONG_PTR out_len);
 CK_RV p11kms_crypt_final(p11kms_session *s, int encrypt, CK_BYTE_PTR out, CK_ULONG_PTR out_len);
+
+/* sign.c: C_Sign* / C_Verify* for the mechanism families of sign.h (sign = 1: the signing
+ * operation, 0: the verifying one) */
+CK_RV p11kms_sign_init(p11kms_session *s, int sign, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key);
+CK_RV p11kms_sign(p11kms_session *s, CK_BYTE_PTR data, CK_ULONG len, CK_BYTE_PTR sig,
+                  CK_ULONG_PTR sig_len);
+CK_RV p11kms_sign_update(p11kms_session *s, int sign, CK_BYTE_PTR part, CK_ULONG len);
+CK_RV p11kms_sign_final(p11kms_session *s, CK_BYTE_PTR sig, CK_ULONG_PTR sig_len);
+CK_RV p11kms_verify(p11kms_session *s, CK_BYTE_PTR data, CK_ULONG len, CK_BYTE_PTR sig,
+                    CK_ULONG sig_len);
+CK_RV p11kms_verify_final(p11kms_session *s, CK_BYTE_PTR sig, CK_ULONG sig_len);
 
 /* random.c */
 CK_RV p11kms_generate_random(CK_BYTE_PTR out, CK_ULONG len);

@@ -46,6 +46,8 @@ static void session_free(p11kms_session *s)
 {
     p11kms_crypt_op_destroy(&s->enc);
     p11kms_crypt_op_destroy(&s->dec);
+    p11kms_sign_op_reset(&s->sign);
+    p11kms_sign_op_reset(&s->verify);
     find_reset(&s->find);
     wrap_cache_reset(&s->wrap_cache);
     p11kms_mutex_free(s->mutex);
@@ -222,8 +224,12 @@ CK_RV p11kms_session_cancel(p11kms_session *s, CK_FLAGS flags)
         p11kms_crypt_op_reset(&s->enc);
     if (flags & CKF_DECRYPT)
         p11kms_crypt_op_reset(&s->dec);
+    if (flags & CKF_SIGN)
+        p11kms_sign_op_reset(&s->sign);
+    if (flags & CKF_VERIFY)
+        p11kms_sign_op_reset(&s->verify);
     if (flags & CKF_FIND_OBJECTS)
         find_reset(&s->find);
-    /* Nothing else (sign, digest, message operations) can be active in this module. */
+    /* Nothing else (digest, message operations) can be active in this module. */
     return CKR_OK;
 }

@@ -28,6 +28,16 @@ typedef struct p11kms_crypt_op {
     uint8_t input_digest[32];
 } p11kms_crypt_op;
 
+struct p11kms_sign_family;
+
+/* One sign or verify operation: the mechanism family that runs it (sign.h) and its state. */
+typedef struct p11kms_sign_op {
+    int active;
+    int started; /* a multi-part update happened: single-part calls are no longer valid */
+    const struct p11kms_sign_family *family;
+    void *state; /* the family's, ended with the operation */
+} p11kms_sign_op;
+
 /* The last wrap result, kept so a retry after CKR_BUFFER_TOO_SMALL costs no second KMS call. */
 typedef struct p11kms_wrap_cache {
     int valid;
@@ -50,6 +60,7 @@ typedef struct p11kms_session {
     int closed; /* g.lock: removed from the map, freed at the last release */
     void *mutex;
     p11kms_crypt_op enc, dec;
+    p11kms_sign_op sign, verify;
     p11kms_wrap_cache wrap_cache;
     p11kms_find_op find;
 } p11kms_session;
@@ -72,5 +83,6 @@ int p11kms_session_logged_in_locked(const p11kms_session *s);
 
 void p11kms_crypt_op_reset(p11kms_crypt_op *op); /* ends the operation; keeps the cipher */
 void p11kms_crypt_op_destroy(p11kms_crypt_op *op);
+void p11kms_sign_op_reset(p11kms_sign_op *op); /* ends the operation (sign.c) */
 
 #endif

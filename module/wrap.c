@@ -1,6 +1,7 @@
 /* wrap.c - C_WrapKey/C_UnwrapKey with KMS keys: a data key goes to the KMS's Encrypt with the
  * encryption context and comes back as a p11kms envelope. Objects are looked up under g.lock;
- * the KMS call itself runs with only the session held. */
+ * the KMS call itself runs with only the session held. AES key wrap with a data key as the
+ * wrapping key is keywrap.c's (the dispatch at the top of both entry functions). */
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/crypto.h>
@@ -8,6 +9,7 @@
 #include <openssl/sha.h>
 #include "attrs.h"
 #include "init.h"
+#include "keywrap.h"
 #include "log.h"
 #include "mech.h"
 #include "object.h"
@@ -243,6 +245,8 @@ CK_RV p11kms_wrap_key(p11kms_session *s, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE
     uint8_t digest[SHA256_DIGEST_LENGTH];
     p11kms_wrap_cache *cache = &s->wrap_cache;
 
+    if (p11kms_keywrap_applies(s, mech->mechanism, wrapping_key))
+        return p11kms_keywrap_wrap(s, mech, wrapping_key, key, out, out_len);
     if (!p11kms_mech_is_envelope(mech->mechanism))
         return CKR_MECHANISM_INVALID;
     p11kms_lock();
@@ -313,6 +317,8 @@ CK_RV p11kms_unwrap_key(p11kms_session *s, CK_MECHANISM_PTR mech, CK_OBJECT_HAND
     p11kms_buf pt = {0};
     int asked = 0;
 
+    if (p11kms_keywrap_applies(s, mech->mechanism, unwrapping_key))
+        return p11kms_keywrap_unwrap(s, mech, unwrapping_key, in, in_len, t, n, out);
     if (!p11kms_mech_is_envelope(mech->mechanism))
         return CKR_MECHANISM_INVALID;
     p11kms_lock();

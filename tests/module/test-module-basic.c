@@ -255,7 +255,14 @@ static void test_sessions(CK_SLOT_ID slot)
     is_rv(p11->C_GenerateRandom(a, rnd, sizeof(rnd)), CKR_OK, "C_GenerateRandom");
     ok(memcmp(rnd, zero, sizeof(rnd)) != 0, "random bytes are not all zero");
     is_rv(p11->C_SeedRandom(a, rnd, 8), CKR_RANDOM_SEED_NOT_SUPPORTED, "C_SeedRandom refused");
-    is_rv(p11->C_SignInit(a, NULL, k), CKR_FUNCTION_NOT_SUPPORTED, "signing unsupported");
+    is_rv(p11->C_SignInit(a, NULL, k), CKR_ARGUMENTS_BAD, "C_SignInit without a mechanism");
+    {
+        CK_MECHANISM cmac = {CKM_AES_CMAC, NULL, 0};
+        is_rv(p11->C_SignRecoverInit(a, &cmac, k), CKR_FUNCTION_NOT_SUPPORTED,
+              "signing with recovery unsupported");
+        is_rv(p11->C_VerifyRecoverInit(a, &cmac, k), CKR_FUNCTION_NOT_SUPPORTED,
+              "verifying with recovery unsupported");
+    }
     is_rv(p11->C_GetFunctionStatus(a), CKR_FUNCTION_NOT_PARALLEL, "legacy status call");
     is_rv(p11->C_CloseSession(a), CKR_OK, "C_CloseSession");
     is_rv(p11->C_CloseSession(a), CKR_SESSION_HANDLE_INVALID, "closed session is gone");
