@@ -289,6 +289,11 @@ class Handler(BaseHTTPRequestHandler):
             self._error(e, entry, auth_failed=e.status == 403)
         except StatusResponse as e:
             self._respond(e.status, e.data, None, [], entry, route)
+        except (OSError, ssl.SSLError):
+            raise                   # the client went away; socketserver logs it
+        except Exception:           # a server bug: Vault's answer to one, and the traceback
+            LOG.exception("conn %d: %s %s failed", self.conn_id, self.command, path)
+            self._error(VaultError(500, [multierror("internal error")]), entry)
 
     def _parse(self, raw, method, params):
         if method in ("GET", "HEAD", "LIST", "DELETE") and not raw.strip():
