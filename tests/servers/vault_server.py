@@ -304,10 +304,12 @@ class Handler(BaseHTTPRequestHandler):
             data = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as e:
             raise VaultError(400, ["failed to parse JSON input: %s" % e])
+        if data is None:
+            return {}               # Go decodes null into a nil map: no fields
         if not isinstance(data, dict):
+            go_type = {list: "array", str: "string", bool: "bool"}.get(type(data), "number")
             raise VaultError(400, ["failed to parse JSON input: json: cannot unmarshal %s into "
-                                   "Go value of type map[string]interface {}"
-                                   % type(data).__name__])
+                                   "Go value of type map[string]interface {}" % go_type])
         return data
 
     def _checked(self, route, ns, rel, method, data, token_id, entry):

@@ -103,7 +103,8 @@ def wire_format(srv):
     check(st == 400 and errors_of(raw)[0].startswith("failed to parse JSON input: "),
           "malformed JSON: 400 failed to parse JSON input")
     st, h, raw = c.call("POST", "/v1/transit/encrypt/p11kms-derived", raw=b"[1]", headers=ROOT)
-    check(st == 400 and "cannot unmarshal" in errors_of(raw)[0], "JSON array body: 400")
+    check(st == 400 and "cannot unmarshal array into Go value" in errors_of(raw)[0],
+          "JSON array body: 400 as Go's decoder words it")
     st, h, raw = c.call("GET", "/v1/transit/encrypt/p11kms-derived", headers=ROOT)
     check(st == 405 and errors_of(raw) == ["1 error occurred:\n\t* unsupported operation\n\n"],
           "GET on encrypt: 405 unsupported operation")
