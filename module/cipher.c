@@ -2,8 +2,9 @@
  * single and multi-part, with every output length known before any state changes. */
 /*
  * Threads: a p11kms_cipher belongs to one session operation and its caller serialises use. The
- * only shared state is the table of fetched EVP_CIPHERs, filled once under pthread_once and
- * read-only afterwards (fetching per call costs a locked method-store lookup).
+ * only shared state is the table of fetched EVP_CIPHERs, filled once under fetch_lock (which
+ * has a fork handler) and read-only afterwards (fetching per call costs a locked method-store
+ * lookup).
  *
  * Hot path (C_EncryptInit + C_Encrypt on one session): reinit keeps the EVP_CIPHER_CTX and,
  * when the cipher is unchanged, passes a NULL cipher to EVP so OpenSSL reuses the existing
@@ -19,6 +20,7 @@
 #include <openssl/evp.h>
 #include <openssl/modes.h>
 #include "cipher.h"
+#include "fork.h"
 
 #define AES_BLOCK 16
 #define GCM_DEFAULT_IV_LEN 12
@@ -80,6 +82,25 @@ struct p11kms_cipher {
 static EVP_CIPHER *fetched[KIND_COUNT][3];
 static _Atomic int fetched_ok;
 static pthread_mutex_t fetch_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* A child inherits the table whole: fetch_lock is taken before fork(). */
+static void fetch_fork_lock(void)
+{
+    pthread_mutex_lock(&fetch_lock);
+}
+
+static void fetch_fork_unlock(void)
+{
+    pthread_mutex_unlock(&fetch_lock);
+}
+
+static p11kms_fork_handler fetch_fork = {
+    P11KMS_FORK_RANK_CIPHER, fetch_fork_lock, fetch_fork_unlock, fetch_fork_unlock, NULL, NULL};
+
+__attribute__((constructor)) static void fetch_fork_register(void)
+{
+    p11kms_fork_register(&fetch_fork);
+}
 
 static void fetch_ciphers(void)
 {

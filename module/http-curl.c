@@ -11,14 +11,17 @@
 #include <unistd.h>
 #include <curl/curl.h>
 #include <openssl/crypto.h>
+#include "fork.h"
 #include "http.h"
 #include "log.h"
 
 /*
- * Locking: pool_lock protects the idle handle stack (and the pid it belongs to); each
- * share_locks[i] protects one kind of data in the curl share (DNS cache, TLS sessions);
- * default_lock protects the process-wide transport and its references; orphan_lock the list of
- * what forked children inherited.
+ * Locking: pool_lock protects the idle handle stack (and the fork generation it belongs to);
+ * each share_locks[i] protects one kind of data in the curl share (DNS cache, TLS sessions);
+ * default_lock protects the process-wide transport and its references; live_lock the list of
+ * live transports; orphan_lock the list of what forked children inherited. Order: default_lock,
+ * live_lock, a transport's pool_lock, its share_locks, orphan_lock. The fork handler takes them
+ * all in that order before fork(), so a child finds every one free and the pools consistent.
  *
  * Why a pool of easy handles and not CURL_LOCK_DATA_CONNECT: libcurl documents that sharing
  * one connection cache between concurrent threads is not safe. Each easy handle keeps its own
@@ -35,11 +38,12 @@ typedef struct curl_transport {
     pthread_mutex_t pool_lock;
     CURL *idle[POOL_MAX];
     size_t n_idle;
-    pid_t pid;
+    unsigned generation; /* p11kms_fork_generation() of the process the pool belongs to */
     CURLSH *share;
     pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
     atomic_ulong requests;
     atomic_ulong connections;
+    struct curl_transport *next_live; /* live_lock */
 } curl_transport;
 
 /* What the write and header callbacks collect for one exchange. */
@@ -69,10 +73,53 @@ static CURLcode global_rc = CURLE_FAILED_INIT;
 
 static pthread_mutex_t default_lock = PTHREAD_MUTEX_INITIALIZER;
 static p11kms_http_transport *default_transport;  /* protected by default_lock */
-static pid_t default_pid;                         /* protected by default_lock */
+static unsigned default_generation;               /* protected by default_lock */
 static p11kms_http_transport *parent_transport;   /* protected by default_lock */
 static unsigned long default_refs;                /* protected by default_lock */
 static p11kms_http_transport *override_transport; /* protected by default_lock */
+
+static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
+static curl_transport *live; /* protected by live_lock */
+
+static void http_fork_prepare(void)
+{
+    curl_transport *ct;
+    size_t i;
+
+    pthread_mutex_lock(&default_lock);
+    pthread_mutex_lock(&live_lock);
+    for (ct = live; ct != NULL; ct = ct->next_live) {
+        pthread_mutex_lock(&ct->pool_lock);
+        for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
+            pthread_mutex_lock(&ct->share_locks[i]);
+    }
+    pthread_mutex_lock(&orphan_lock);
+}
+
+/* The parent goes on; the child finds the pools as they were and replaces them on first use
+ * (handle_get), leaving the parent's connections alone. */
+static void http_fork_release(void)
+{
+    curl_transport *ct;
+    size_t i;
+
+    pthread_mutex_unlock(&orphan_lock);
+    for (ct = live; ct != NULL; ct = ct->next_live) {
+        for (i = CURL_LOCK_DATA_LAST; i > 0; i--)
+            pthread_mutex_unlock(&ct->share_locks[i - 1]);
+        pthread_mutex_unlock(&ct->pool_lock);
+    }
+    pthread_mutex_unlock(&live_lock);
+    pthread_mutex_unlock(&default_lock);
+}
+
+static p11kms_fork_handler http_fork = {
+    P11KMS_FORK_RANK_HTTP, http_fork_prepare, http_fork_release, http_fork_release, NULL, NULL};
+
+__attribute__((constructor)) static void http_fork_register(void)
+{
+    p11kms_fork_register(&http_fork);
+}
 
 /* curl_global_init once per process, never curl_global_cleanup: the host application may use
  * curl itself, and cleanup would pull global state out from under it (and from under us). */
@@ -139,14 +186,14 @@ static void orphan_locked(curl_transport *ct)
 static CURL *handle_get(curl_transport *ct, CURLSH **share)
 {
     CURL *h = NULL;
-    pid_t pid = getpid();
+    unsigned generation = p11kms_fork_generation();
 
     pthread_mutex_lock(&ct->pool_lock);
-    if (ct->pid != pid) {
+    if (ct->generation != generation) {
         orphan_locked(ct);
         ct->n_idle = 0;
         ct->share = share_new(ct);
-        ct->pid = pid;
+        ct->generation = generation;
     }
     if (ct->n_idle > 0)
         h = ct->idle[--ct->n_idle];
@@ -160,7 +207,7 @@ static CURL *handle_get(curl_transport *ct, CURLSH **share)
 static void handle_put(curl_transport *ct, CURL *h)
 {
     pthread_mutex_lock(&ct->pool_lock);
-    if (ct->pid == getpid() && ct->n_idle < POOL_MAX) {
+    if (ct->generation == p11kms_fork_generation() && ct->n_idle < POOL_MAX) {
         ct->idle[ct->n_idle++] = h;
         h = NULL;
     }
@@ -567,6 +614,28 @@ out:
     return rc;
 }
 
+static void live_add(curl_transport *ct)
+{
+    pthread_mutex_lock(&live_lock);
+    ct->next_live = live;
+    live = ct;
+    pthread_mutex_unlock(&live_lock);
+}
+
+static void live_remove(curl_transport *ct)
+{
+    curl_transport **p;
+
+    pthread_mutex_lock(&live_lock);
+    for (p = &live; *p != NULL; p = &(*p)->next_live) {
+        if (*p == ct) {
+            *p = ct->next_live;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&live_lock);
+}
+
 static void curl_destroy(p11kms_http_transport *t)
 {
     curl_transport *ct = (curl_transport *)t;
@@ -574,7 +643,8 @@ static void curl_destroy(p11kms_http_transport *t)
 
     if (ct == NULL)
         return;
-    if (ct->pid == getpid()) {
+    live_remove(ct);
+    if (ct->generation == p11kms_fork_generation()) {
         for (i = 0; i < ct->n_idle; i++)
             curl_easy_cleanup(ct->idle[i]);
         if (ct->share != NULL)
@@ -608,7 +678,8 @@ p11kms_http_transport *p11kms_http_curl_new(void)
         pthread_mutex_init(&ct->share_locks[i], NULL);
     atomic_init(&ct->requests, 0);
     atomic_init(&ct->connections, 0);
-    ct->pid = getpid();
+    ct->generation = p11kms_fork_generation();
+    live_add(ct);
     ct->share = share_new(ct);
     if (ct->share == NULL) {
         curl_destroy(&ct->base);
@@ -638,14 +709,14 @@ p11kms_http_transport *p11kms_http_acquire(void)
     } else {
         /* A forked child starts its own (the parent's locks may be held for good); the
          * parent's stays reachable, unused, like the rest of the state the child inherited. */
-        if (default_transport != NULL && default_pid != getpid()) {
+        if (default_transport != NULL && default_generation != p11kms_fork_generation()) {
             parent_transport = default_transport;
             default_transport = NULL;
             default_refs = 0;
         }
         if (default_transport == NULL) {
             default_transport = p11kms_http_curl_new();
-            default_pid = getpid();
+            default_generation = p11kms_fork_generation();
         }
         t = default_transport;
         if (t != NULL)
