@@ -87,28 +87,6 @@ static int log_from_env(void)
     return 1;
 }
 
-#define RESERVED_MAX 4096
-
-/* pReserved may carry the configuration path ("/path" or "config=/path"). */
-static CK_RV reserved_path(const CK_C_INITIALIZE_ARGS *args, const char **path)
-{
-    const char *r;
-
-    *path = NULL;
-    if (args == NULL || args->pReserved == NULL)
-        return CKR_OK;
-    r = args->pReserved;
-    if (strnlen(r, RESERVED_MAX) == RESERVED_MAX) {
-        LOG_E("C_Initialize: pReserved is not a NUL-terminated path of under %d bytes",
-              RESERVED_MAX);
-        return CKR_ARGUMENTS_BAD;
-    }
-    if (strncmp(r, "config=", 7) == 0)
-        r += 7;
-    *path = *r ? r : NULL;
-    return CKR_OK;
-}
-
 /* Wait until no call counted in before p11kms_live was cleared is still running. Calls that
  * count in later see p11kms_live cleared and touch nothing; they may keep a shard above zero
  * for a moment, which is why each shard is waited for on its own rather than all at once. */
@@ -133,7 +111,6 @@ CK_RV p11kms_initialize(CK_VOID_PTR init_args)
 {
     CK_RV rv = CKR_GENERAL_ERROR;
     const CK_C_INITIALIZE_ARGS *args = init_args;
-    const char *path = NULL;
     unsigned live, generation;
     int env_log, built = 0;
 
@@ -163,13 +140,17 @@ CK_RV p11kms_initialize(CK_VOID_PTR init_args)
         rv = CKR_HOST_MEMORY;
         goto out;
     }
+    /* The specification reserves pReserved: a pointer cannot be validated, so none is read. */
+    if (args != NULL && args->pReserved != NULL) {
+        LOG_E("C_Initialize: pReserved must be NULL (choose the configuration with "
+              "P11KMS_CONFIG)");
+        rv = CKR_ARGUMENTS_BAD;
+        goto out;
+    }
     rv = p11kms_lock_setup(args);
     if (rv != CKR_OK)
         goto out;
-    rv = reserved_path(args, &path);
-    if (rv != CKR_OK)
-        goto out;
-    rv = p11kms_config_load(path, P11KMS_DEFAULT_CONFIG, &p11kms_g.config);
+    rv = p11kms_config_load(NULL, P11KMS_DEFAULT_CONFIG, &p11kms_g.config);
     if (rv != CKR_OK)
         goto out;
     if (!env_log && (p11kms_g.config->log_level >= 0 || p11kms_g.config->log_destination))

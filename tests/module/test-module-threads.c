@@ -139,14 +139,22 @@ static void test_refused_configs(void)
     path = p11_write("unknown.conf", unknown, 0600);
     is_rv(p11_init_config(path), CKR_ARGUMENTS_BAD, "unknown field refused");
     path = p11_write("good.conf", good, 0600);
+    /* pReserved is reserved (PKCS#11 2.40 5.4): it used to name the configuration, and a
+     * pointer that was not a string crashed the module. */
     p11_clean_env();
+    setenv("P11KMS_CONFIG", path, 1);
     args.pReserved = path;
-    is_rv(p11->C_Initialize(&args), CKR_OK, "configuration path through pReserved");
+    is_rv(p11->C_Initialize(&args), CKR_ARGUMENTS_BAD, "pReserved set: refused, as specified");
+    args.pReserved = (CK_VOID_PTR)1;
+    is_rv(p11->C_Initialize(&args), CKR_ARGUMENTS_BAD, "pReserved (void *)1: refused, no crash");
+    args.pReserved = NULL;
+    is_rv(p11->C_Initialize(&args), CKR_OK,
+          "pReserved NULL: the configuration from the environment");
     {
         CK_ULONG n = 0;
         CK_TOKEN_INFO ti;
         p11->C_GetSlotList(CK_TRUE, NULL, &n);
-        is_num(n, 1, "one token from the pReserved file");
+        is_num(n, 1, "one token from P11KMS_CONFIG");
         p11->C_GetTokenInfo(0, &ti);
         ok(ti.label[0] == 't' && ti.label[1] == ' ', "token label from that file");
     }
