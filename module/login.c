@@ -23,7 +23,12 @@ CK_RV p11kms_login(p11kms_session *s, CK_USER_TYPE user, CK_UTF8CHAR_PTR pin, CK
         return CKR_ARGUMENTS_BAD; /* no protected authentication path */
     SHA256(pin, pin_len, digest);
     p11kms_lock();
-    if (t->logged_in) {
+    if (s->closed) {
+        /* Closed by another thread since this call began (C_CloseSession, C_CloseAllSessions):
+         * a login now would outlive the token's last session and open its private objects to
+         * the next session. */
+        rv = CKR_SESSION_CLOSED;
+    } else if (t->logged_in) {
         rv = CKR_USER_ALREADY_LOGGED_IN;
     } else if (!t->has_pin || CRYPTO_memcmp(digest, t->pin_hash, sizeof(digest)) == 0) {
         /* A token without a PIN needs no login; accepting one keeps generic tools working. */

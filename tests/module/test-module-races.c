@@ -1,5 +1,6 @@
-/* test-module-races.c - calls racing the process life: C_Finalize while other threads are
- * inside calls, and fork() while other threads are logging. Run under ASan and TSan too (scripts/test-all). A watchdog turns a hang
+/* test-module-races.c - calls racing each other and the process life: C_Login against
+ * C_CloseAllSessions, C_Finalize while other threads are inside calls, and fork() while other
+ * threads are logging. Run under ASan and TSan too (scripts/test-all). A watchdog turns a hang
  * into a failure. */
 #include <pthread.h>
 #include <sched.h>
@@ -14,6 +15,85 @@
 
 static const char *config_path;
 static atomic_int stop;
+
+/* ---- C_Login racing C_CloseAllSessions --------------------------------------------------- */
+
+#define LOGIN_ROUNDS 2000
+
+static pthread_barrier_t round_start, round_end;
+static CK_SESSION_HANDLE race_session;
+static atomic_int login_done;
+
+static void *login_side(void *arg)
+{
+    int r;
+
+    (void)arg;
+    for (r = 0; r < LOGIN_ROUNDS; r++) {
+        pthread_barrier_wait(&round_start);
+        p11->C_Login(race_session, CKU_USER, (CK_UTF8CHAR_PTR) "1234", 4);
+        atomic_store(&login_done, 1);
+        pthread_barrier_wait(&round_end);
+    }
+    return NULL;
+}
+
+static void *close_side(void *arg)
+{
+    int r;
+
+    (void)arg;
+    for (r = 0; r < LOGIN_ROUNDS; r++) {
+        pthread_barrier_wait(&round_start);
+        /* Closing all along, so a close lands between the login's start and its end. */
+        do
+            p11->C_CloseAllSessions(0);
+        while (!atomic_load(&login_done));
+        pthread_barrier_wait(&round_end);
+    }
+    return NULL;
+}
+
+/* Each round: one session, one C_Login, and C_CloseAllSessions over and over meanwhile. A login
+ * that lands after its session was closed must not leave the token logged in with no session: the
+ * next session would see the private keys without a PIN. */
+static void test_login_close(void)
+{
+    int r, open_left = 0, logged_in = 0, visible = 0;
+    pthread_t a, b;
+
+    pthread_barrier_init(&round_start, NULL, 3);
+    pthread_barrier_init(&round_end, NULL, 3);
+    pthread_create(&a, NULL, login_side, NULL);
+    pthread_create(&b, NULL, close_side, NULL);
+    for (r = 0; r < LOGIN_ROUNDS; r++) {
+        CK_TOKEN_INFO ti;
+        CK_SESSION_INFO si;
+        CK_SESSION_HANDLE s;
+
+        race_session = p11_open(0);
+        atomic_store(&login_done, 0);
+        pthread_barrier_wait(&round_start);
+        pthread_barrier_wait(&round_end);
+        /* Every session is closed now. */
+        if (p11->C_GetTokenInfo(0, &ti) != CKR_OK || ti.ulSessionCount != 0)
+            open_left++;
+        s = p11_open(0);
+        if (p11->C_GetSessionInfo(s, &si) != CKR_OK || si.state != CKS_RW_PUBLIC_SESSION)
+            logged_in++;
+        if (p11_find_label(s, "private") != CK_INVALID_HANDLE)
+            visible++;
+        p11->C_CloseSession(s);
+    }
+    pthread_join(a, NULL);
+    pthread_join(b, NULL);
+    pthread_barrier_destroy(&round_start);
+    pthread_barrier_destroy(&round_end);
+    is_num(open_left, 0, "C_CloseAllSessions left no session open");
+    is_num(logged_in, 0,
+           "2000 rounds of C_Login racing C_CloseAllSessions: the next session is public");
+    is_num(visible, 0, "  ...and does not see the private key");
+}
 
 /* ---- C_Finalize while other threads are inside calls -------------------------------------- */
 
@@ -286,6 +366,15 @@ static void test_fork_while_logging(void)
     is_rv(p11->C_Finalize(NULL), CKR_OK, "the parent finalises");
 }
 
+/* The login race runs with lock callbacks that yield first, which widens the windows between
+ * a call's steps the way a loaded machine does. */
+static CK_RV yield_lock(CK_VOID_PTR m)
+{
+    sched_yield();
+    pthread_mutex_lock(m);
+    return CKR_OK;
+}
+
 static int wanted(int argc, char **argv, const char *name)
 {
     int i;
@@ -302,11 +391,24 @@ int main(int argc, char **argv)
         "{\"tokens\": [\n"
         " {\"label\": \"open\", \"keys\": [{\"label\": \"open\", \"backend\": \"local\", "
         "\"key_id\": \"insecure-test-key\"}]}]}\n";
+    const char *pin_conf =
+        "{\"tokens\": [\n"
+        " {\"label\": \"pin\", \"pin\": \"1234\", \"keys\": [{\"label\": \"private\", "
+        "\"backend\": \"local\", \"key_id\": \"insecure-test-key\"}]}]}\n";
+
+    CK_C_INITIALIZE_ARGS args = {app_create, app_destroy, yield_lock, app_unlock, 0, NULL};
 
     test_start();
     alarm(WATCHDOG_S);
     p11_load();
     config_path = p11_write("open.conf", conf, 0600);
+    if (wanted(argc, argv, "login")) {
+        p11_clean_env();
+        setenv("P11KMS_CONFIG", p11_write("pin.conf", pin_conf, 0600), 1);
+        is_rv(p11->C_Initialize(&args), CKR_OK, "C_Initialize (yielding lock callbacks)");
+        test_login_close();
+        is_rv(p11->C_Finalize(NULL), CKR_OK, "C_Finalize");
+    }
     if (wanted(argc, argv, "finalize")) {
         test_finalize_race();
         test_finalize_waits();
