@@ -50,6 +50,7 @@ typedef struct p11kms_key_config {
 typedef struct p11kms_token_config {
     char *label;
     char *pin; /* NULL: no login required; secret, wiped on free */
+    unsigned pin_max_attempts; /* wrong PINs before CKR_PIN_LOCKED; 0: no lockout */
     p11kms_key_config *keys;
     size_t n_keys;
 } p11kms_token_config;

@@ -1,7 +1,16 @@
 /* test-module-session.c - what sessions share and what they do not: session objects belong to
- * the application (every session sees them, closing their session destroys them), and private
- * objects need the login. */
+ * the application (every session sees them, closing their session destroys them), private
+ * objects need the login, and the wrong-PIN count with its token flags and lockout. */
 #include "tests/module/p11.h"
+
+static CK_ULONG token_flags(CK_SLOT_ID slot)
+{
+    CK_TOKEN_INFO ti;
+
+    if (p11->C_GetTokenInfo(slot, &ti) != CKR_OK)
+        return 0;
+    return ti.flags;
+}
 
 static CK_RV login(CK_SESSION_HANDLE s, const char *pin)
 {
@@ -83,6 +92,57 @@ static void test_private_session_objects(void)
     p11->C_CloseSession(b);
 }
 
+static void test_pin_count(void)
+{
+    CK_SESSION_HANDLE s = p11_open(1);
+    CK_ULONG f;
+
+    f = token_flags(1);
+    ok(!(f & (CKF_USER_PIN_COUNT_LOW | CKF_USER_PIN_FINAL_TRY | CKF_USER_PIN_LOCKED)),
+       "no PIN flags before a wrong PIN");
+    is_rv(login(s, "0000"), CKR_PIN_INCORRECT, "wrong PIN");
+    f = token_flags(1);
+    ok(f & CKF_USER_PIN_COUNT_LOW, "CKF_USER_PIN_COUNT_LOW after a wrong PIN");
+    ok(!(f & (CKF_USER_PIN_FINAL_TRY | CKF_USER_PIN_LOCKED)),
+       "no final try or lock without pin_max_attempts");
+    is_rv(login(s, "0000"), CKR_PIN_INCORRECT, "wrong again");
+    is_rv(login(s, "0000"), CKR_PIN_INCORRECT, "and again: no lockout configured");
+    is_rv(login(s, "1234"), CKR_OK, "the right PIN still works");
+    ok(!(token_flags(1) & CKF_USER_PIN_COUNT_LOW), "a right login resets the count");
+    p11->C_Logout(s);
+    p11->C_CloseSession(s);
+}
+
+/* Token 2 has "pin_max_attempts": 3. */
+static void test_pin_lockout(void)
+{
+    CK_SESSION_HANDLE s = p11_open(2), other;
+    CK_ULONG f;
+
+    is_rv(login(s, "bad"), CKR_PIN_INCORRECT, "wrong PIN 1 of 3");
+    f = token_flags(2);
+    ok((f & CKF_USER_PIN_COUNT_LOW) && !(f & CKF_USER_PIN_FINAL_TRY), "count low, two left");
+    is_rv(login(s, "5678"), CKR_OK, "the right PIN");
+    ok(!(token_flags(2) & CKF_USER_PIN_COUNT_LOW), "resets the count");
+    p11->C_Logout(s);
+    is_rv(login(s, "bad"), CKR_PIN_INCORRECT, "wrong PIN 1 of 3 again");
+    is_rv(login(s, "bad"), CKR_PIN_INCORRECT, "wrong PIN 2 of 3");
+    f = token_flags(2);
+    ok((f & CKF_USER_PIN_FINAL_TRY) && !(f & CKF_USER_PIN_LOCKED),
+       "CKF_USER_PIN_FINAL_TRY when one attempt is left");
+    is_rv(login(s, "bad"), CKR_PIN_INCORRECT, "wrong PIN 3 of 3");
+    f = token_flags(2);
+    ok(f & CKF_USER_PIN_LOCKED, "CKF_USER_PIN_LOCKED");
+    ok(!(f & CKF_USER_PIN_FINAL_TRY), "  ...and no longer the final try");
+    is_rv(login(s, "5678"), CKR_PIN_LOCKED, "even the right PIN is refused now");
+    other = p11_open(2);
+    is_rv(login(other, "5678"), CKR_PIN_LOCKED, "from any session");
+    is_num(p11_count(other), 0, "its private keys stay hidden");
+    p11->C_CloseSession(other);
+    p11->C_CloseSession(s);
+    is_rv(p11->C_Finalize(NULL), CKR_OK, "C_Finalize");
+}
+
 int main(void)
 {
     const char *conf =
@@ -90,13 +150,27 @@ int main(void)
         " {\"label\": \"open\", \"keys\": [{\"label\": \"open\", \"backend\": \"local\", "
         "\"key_id\": \"insecure-test-key\"}]},\n"
         " {\"label\": \"pin\", \"pin\": \"1234\", \"keys\": [{\"label\": \"k1\", "
-        "\"backend\": \"local\", \"key_id\": \"insecure-test-key\"}]}]}\n";
+        "\"backend\": \"local\", \"key_id\": \"insecure-test-key\"}]},\n"
+        " {\"label\": \"lockout\", \"pin\": \"5678\", \"pin_max_attempts\": 3, \"keys\": "
+        "[{\"label\": \"k2\", \"backend\": \"local\", \"key_id\": \"insecure-test-key\"}]}]}\n";
+    const char *bad = "{\"tokens\": [{\"label\": \"x\", \"pin_max_attempts\": 3}]}\n";
+    const char *zero =
+        "{\"tokens\": [{\"label\": \"x\", \"pin\": \"1\", \"pin_max_attempts\": 0}]}\n";
 
     test_start();
     p11_load();
+    is_rv(p11_init_config(p11_write("bad.conf", bad, 0600)), CKR_ARGUMENTS_BAD,
+          "pin_max_attempts without a pin refused");
+    is_rv(p11_init_config(p11_write("zero.conf", zero, 0600)), CKR_ARGUMENTS_BAD,
+          "pin_max_attempts 0 refused");
     is_rv(p11_init_config(p11_write("p11kms.conf", conf, 0600)), CKR_OK, "C_Initialize");
     test_shared_session_objects();
     test_private_session_objects();
+    test_pin_count();
+    test_pin_lockout();
+    /* The count lives in memory: a new C_Initialize starts again. */
+    is_rv(p11_init_config(p11_write("p11kms.conf", conf, 0600)), CKR_OK, "C_Initialize again");
+    ok(!(token_flags(2) & CKF_USER_PIN_LOCKED), "the count starts at zero (no state at rest)");
     is_rv(p11->C_Finalize(NULL), CKR_OK, "C_Finalize");
     if (getenv("P11KMS_TEST_KEEP_MODULE") == NULL)
         dlclose(p11_dl);
