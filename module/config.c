@@ -486,7 +486,7 @@ static CK_RV parse_key(parser *ps, json_object *o, p11kms_key_config *kc)
 }
 
 /* "pin": "1234" or "env:NAME"; the value is a secret and never appears in a log line. */
-static CK_RV parse_pin(parser *ps, json_object *o, char **pin)
+static CK_RV parse_pin(parser *ps, json_object *o, char **pin, int *literal)
 {
     const char *s, *env;
     CK_RV rv = get_string(ps, o, 1, P11KMS_PIN_MAX, &s);
@@ -504,6 +504,8 @@ static CK_RV parse_pin(parser *ps, json_object *o, char **pin)
         if (env[0] == '\0' || strlen(env) > P11KMS_PIN_MAX)
             return fail(ps, "environment variable %s must hold 1..%d bytes", clean, P11KMS_PIN_MAX);
         s = env;
+    } else {
+        *literal = 1;
     }
     *pin = strdup(s);
     return *pin != NULL ? CKR_OK : CKR_HOST_MEMORY;
@@ -537,7 +539,7 @@ static CK_RV parse_token(parser *ps, json_object *o, p11kms_token_config *tc)
         if (strcmp(name, "label") == 0)
             rv = dup_string(ps, value, 1, P11KMS_LABEL_MAX, &tc->label);
         else if (strcmp(name, "pin") == 0)
-            rv = parse_pin(ps, value, &tc->pin);
+            rv = parse_pin(ps, value, &tc->pin, &tc->pin_literal);
         else if (strcmp(name, "pin_max_attempts") == 0)
             rv = parse_attempts(ps, value, &tc->pin_max_attempts);
         else if (strcmp(name, "keys") != 0)
