@@ -53,6 +53,7 @@ typedef struct exchange {
     size_t max_body;
     size_t headers_cap;
     int too_large;
+    int too_large_headers; /* the headers, not the body */
     int nomem;
 } exchange;
 
@@ -272,6 +273,7 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
         r->headers_len = 0;
     if (r->headers_len + n + 1 > P11KMS_HTTP_HEADERS_MAX) {
         x->too_large = 1;
+        x->too_large_headers = 1;
         return 0;
     }
     if (r->headers_len + n + 1 > x->headers_cap) {
@@ -450,12 +452,25 @@ fail:
     return P11KMS_HTTP_E_NOMEM;
 }
 
-static int map_curl_error(CURLcode cc, const exchange *x)
+/* Whether the request went out: what curl fails on after that comes from the answer. */
+static int request_sent(CURL *h)
+{
+    long sent = 0;
+
+    return curl_easy_getinfo(h, CURLINFO_REQUEST_SIZE, &sent) == CURLE_OK && sent > 0;
+}
+
+static int map_curl_error(CURLcode cc, const exchange *x, CURL *h)
 {
     if (x->too_large)
         return P11KMS_HTTP_E_TOO_LARGE;
     if (x->nomem)
         return P11KMS_HTTP_E_NOMEM;
+    /* libcurl reports an answer header line over its own limit (CURL_MAX_HTTP_HEADER, 100 KiB
+     * in 7.88) as CURLE_OUT_OF_MEMORY. Once the request is out, that is the server's doing,
+     * not this process running out of memory (our own allocations set x->nomem). */
+    if (cc == CURLE_OUT_OF_MEMORY && request_sent(h))
+        return P11KMS_HTTP_E_TOO_LARGE;
     switch (cc) {
     case CURLE_OPERATION_TIMEDOUT:
         return P11KMS_HTTP_E_TIMEOUT;
@@ -577,9 +592,11 @@ static int curl_perform(p11kms_http_transport *t, const p11kms_http_request *req
     if (curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &nconn) == CURLE_OK && nconn > 0)
         atomic_fetch_add(&ct->connections, (unsigned long)nconn);
     if (cc != CURLE_OK) {
-        rc = map_curl_error(cc, &x);
+        rc = map_curl_error(cc, &x, h);
         snprintf(resp->error, sizeof(resp->error), "%s",
-                 rc == P11KMS_HTTP_E_TOO_LARGE ? "response too large" : curl_easy_strerror(cc));
+                 rc != P11KMS_HTTP_E_TOO_LARGE ? curl_easy_strerror(cc)
+                 : x.too_large_headers         ? "response headers too large"
+                                               : "response too large");
         goto out;
     }
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
@@ -792,6 +809,19 @@ void p11kms_http_response_clear(p11kms_http_response *resp)
     resp->headers_len = 0;
     resp->status = 0;
     resp->error[0] = 0;
+}
+
+CK_RV p11kms_http_result_rv(int result)
+{
+    switch (result) {
+    case P11KMS_HTTP_OK:
+        return CKR_OK;
+    case P11KMS_HTTP_E_NOMEM:
+        return CKR_HOST_MEMORY;
+    default:
+        /* The KMS could not be reached or answered beyond bounds: a device fault. */
+        return CKR_DEVICE_ERROR;
+    }
 }
 
 const char *p11kms_http_result_name(int result)
