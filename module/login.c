@@ -45,7 +45,7 @@ CK_RV p11kms_login(p11kms_session *s, CK_USER_TYPE user, CK_UTF8CHAR_PTR pin, CK
         return CKR_ARGUMENTS_BAD; /* no protected authentication path */
     SHA256(pin, pin_len, digest);
     p11kms_lock();
-    if (s->closed) {
+    if (atomic_load_explicit(&s->closed, memory_order_relaxed)) {
         /* Closed by another thread since this call began (C_CloseSession, C_CloseAllSessions):
          * a login now would outlive the token's last session and open its private objects to
          * the next session. */

@@ -35,8 +35,8 @@ static int get(const char *url, const char *method, const p11kms_http_header *h,
 
 static char *url(int tls, const char *host, const char *path)
 {
-    static char u[8][128];
-    static int n;
+    static __thread char u[8][128]; /* per thread: the workers build URLs at once */
+    static __thread int n;
     char *p = u[n++ % 8];
 
     snprintf(p, 128, "%s://%s:%d%s", tls ? "https" : "http", host, tls ? https_port : http_port,
