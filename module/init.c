@@ -58,9 +58,13 @@ __attribute__((constructor)) static void init_fork_register(void)
     p11kms_fork_register(&init_fork);
 }
 
+/* Outside p11kms_g, so it survives C_Finalize. Used under g.lock while initialised; C_Initialize
+ * and C_Finalize order one initialisation's uses before the next's. */
+static CK_ULONG last_handle;
+
 CK_ULONG p11kms_new_handle_locked(void)
 {
-    return ++p11kms_g.next_handle;
+    return ++last_handle;
 }
 
 /* P11KMS_LOG="level" or "level,destination" (destination: stderr, syslog, file:/path). */

@@ -22,14 +22,14 @@ typedef struct p11kms_module {
     size_t n_tokens;
     p11kms_map sessions; /* handle -> p11kms_session */
     p11kms_map objects;  /* handle -> p11kms_object (token and session objects) */
-    CK_ULONG next_handle;
 } p11kms_module;
 
 extern p11kms_module p11kms_g;
 
 CK_RV p11kms_initialize(CK_VOID_PTR init_args);
 CK_RV p11kms_finalize(CK_VOID_PTR reserved);
-/* A fresh handle (never 0, never reused); g.lock held. */
+/* A fresh handle (never 0, never reused in the process, not even after C_Finalize and
+ * C_Initialize: a handle kept from before names nothing afterwards); g.lock held. */
 CK_ULONG p11kms_new_handle_locked(void);
 
 /*
