@@ -1,6 +1,6 @@
 /* session.c - the session table, the pin-then-lock path every session call takes, and session
- * state. g.lock protects the table, refs, closed and token session counts; each session's own
- * mutex serialises the calls made on it. */
+ * state. g.lock protects the table, refs, closed (written under it, atomic so the call path may
+ * read it without) and token session counts; each session's own mutex serialises its calls. */
 #include <stdlib.h>
 #include <string.h>
 #include "init.h"
