@@ -55,12 +55,10 @@ static void registry_fork_unlock(void)
     pthread_mutex_unlock(&registry_lock);
 }
 
-static p11kms_fork_handler registry_fork = {P11KMS_FORK_RANK_BACKEND,
-                                            registry_fork_lock,
-                                            registry_fork_unlock,
-                                            registry_fork_unlock,
-                                            NULL,
-                                            NULL};
+static p11kms_fork_handler registry_fork = {.rank = P11KMS_FORK_RANK_BACKEND,
+                                            .prepare = registry_fork_lock,
+                                            .parent = registry_fork_unlock,
+                                            .child = registry_fork_unlock};
 
 __attribute__((constructor)) static void registry_fork_register(void)
 {

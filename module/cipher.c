@@ -94,8 +94,10 @@ static void fetch_fork_unlock(void)
     pthread_mutex_unlock(&fetch_lock);
 }
 
-static p11kms_fork_handler fetch_fork = {
-    P11KMS_FORK_RANK_CIPHER, fetch_fork_lock, fetch_fork_unlock, fetch_fork_unlock, NULL, NULL};
+static p11kms_fork_handler fetch_fork = {.rank = P11KMS_FORK_RANK_CIPHER,
+                                         .prepare = fetch_fork_lock,
+                                         .parent = fetch_fork_unlock,
+                                         .child = fetch_fork_unlock};
 
 __attribute__((constructor)) static void fetch_fork_register(void)
 {

@@ -114,8 +114,10 @@ static void http_fork_release(void)
     pthread_mutex_unlock(&default_lock);
 }
 
-static p11kms_fork_handler http_fork = {
-    P11KMS_FORK_RANK_HTTP, http_fork_prepare, http_fork_release, http_fork_release, NULL, NULL};
+static p11kms_fork_handler http_fork = {.rank = P11KMS_FORK_RANK_HTTP,
+                                        .prepare = http_fork_prepare,
+                                        .parent = http_fork_release,
+                                        .child = http_fork_release};
 
 __attribute__((constructor)) static void http_fork_register(void)
 {

@@ -50,8 +50,10 @@ static void init_fork_child(void)
     pthread_mutex_unlock(&init_lock);
 }
 
-static p11kms_fork_handler init_fork = {P11KMS_FORK_RANK_INIT, init_fork_lock, init_fork_parent,
-                                        init_fork_child,       NULL,           NULL};
+static p11kms_fork_handler init_fork = {.rank = P11KMS_FORK_RANK_INIT,
+                                        .prepare = init_fork_lock,
+                                        .parent = init_fork_parent,
+                                        .child = init_fork_child};
 
 __attribute__((constructor)) static void init_fork_register(void)
 {

@@ -37,8 +37,10 @@ static void sink_fork_unlock(void)
     pthread_mutex_unlock(&sink_lock);
 }
 
-static p11kms_fork_handler sink_fork = {P11KMS_FORK_RANK_LOG, sink_fork_lock, sink_fork_unlock,
-                                        sink_fork_unlock,     NULL,           NULL};
+static p11kms_fork_handler sink_fork = {.rank = P11KMS_FORK_RANK_LOG,
+                                        .prepare = sink_fork_lock,
+                                        .parent = sink_fork_unlock,
+                                        .child = sink_fork_unlock};
 
 __attribute__((constructor)) static void sink_fork_register(void)
 {
