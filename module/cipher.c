@@ -115,6 +115,7 @@ static void fetch_ciphers(void)
 
     if (atomic_load_explicit(&fetched_ok, memory_order_acquire))
         return;
+    OPENSSL_init_crypto(0, NULL); /* not under fetch_lock on first use (fork.h) */
     pthread_mutex_lock(&fetch_lock);
     if (!atomic_load_explicit(&fetched_ok, memory_order_relaxed)) {
         for (i = 0; i < KIND_COUNT; i++)

@@ -22,7 +22,8 @@ static void on_prepare(void)
 
     pthread_mutex_lock(&registry_lock);
     for (h = first; h != NULL; h = h->next)
-        h->prepare();
+        if (h->prepare != NULL)
+            h->prepare();
 }
 
 static void on_parent(void)
@@ -30,7 +31,8 @@ static void on_parent(void)
     p11kms_fork_handler *h;
 
     for (h = last; h != NULL; h = h->prev)
-        h->parent();
+        if (h->parent != NULL)
+            h->parent();
     pthread_mutex_unlock(&registry_lock);
 }
 
@@ -42,7 +44,8 @@ static void on_child(void)
     /* First, so the handlers (and everything after) see the child's generation. */
     atomic_store_explicit(&p11kms_fork_gen_, g != 0 ? g : 1, memory_order_relaxed);
     for (h = last; h != NULL; h = h->prev)
-        h->child();
+        if (h->child != NULL)
+            h->child();
     pthread_mutex_unlock(&registry_lock);
 }
 

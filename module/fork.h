@@ -13,6 +13,13 @@
  * them in the child). The child thus inherits every module-wide lock free and the state behind
  * it consistent.
  *
+ * One rule for code holding a lock that has a prepare handler: call nothing that may register
+ * an atfork handler, such as a library's first initialisation (OpenSSL, libcurl). glibc holds
+ * its list of atfork handlers locked while the prepare handlers run, so a thread registering
+ * one under our lock and a thread forking would wait for each other for good. Hence init_lock,
+ * held across all of C_Initialize, is not taken before fork() but re-initialised in the child
+ * (which abandons what it guards anyway), and libraries are initialised before other locks.
+ *
  * Locks of per-instance state (g.lock, session mutexes, backend instances, credential
  * providers) have no handler: a forked child never touches state it inherited. It is not
  * initialised (p11kms_fork_generation differs), abandons that state at its C_Initialize and
@@ -20,7 +27,7 @@
  * the generation they were made in and are replaced on first use in a child.
  */
 enum p11kms_fork_rank {
-    P11KMS_FORK_RANK_INIT = 10,    /* init.c: init_lock, held across C_Initialize/C_Finalize */
+    P11KMS_FORK_RANK_INIT = 10,    /* init.c: init_lock (re-initialised in the child) */
     P11KMS_FORK_RANK_BACKEND = 20, /* process-wide registries of backends (aws-creds.c) */
     P11KMS_FORK_RANK_HTTP = 30,    /* http-curl.c: shared transport, transports, orphans */
     P11KMS_FORK_RANK_CIPHER = 40,  /* cipher.c: the fetched-cipher table */
@@ -29,9 +36,9 @@ enum p11kms_fork_rank {
 
 typedef struct p11kms_fork_handler {
     int rank;              /* enum p11kms_fork_rank; equal ranks run in registration order */
-    void (*prepare)(void); /* take the locks */
-    void (*parent)(void);  /* release them */
-    void (*child)(void);   /* release or re-initialise them (the only thread left) */
+    void (*prepare)(void); /* take the locks (NULL: none) */
+    void (*parent)(void);  /* release them (NULL: none) */
+    void (*child)(void);   /* release or re-initialise them; the only thread left (NULL: none) */
     struct p11kms_fork_handler *next, *prev; /* the registry's links (fork.c) */
 } p11kms_fork_handler;
 

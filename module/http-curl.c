@@ -722,6 +722,8 @@ p11kms_http_transport *p11kms_http_acquire(void)
 {
     p11kms_http_transport *t;
 
+    /* libcurl's global initialisation first, outside default_lock (fork.h). */
+    pthread_once(&global_once, global_init);
     pthread_mutex_lock(&default_lock);
     if (override_transport != NULL) {
         t = override_transport;

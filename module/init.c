@@ -2,8 +2,8 @@
  * (init.h) that keeps C_Finalize from freeing state under running calls. */
 /*
  * Locking: init_lock serialises C_Initialize and C_Finalize and protects p11kms_g's creation and
- * teardown (and the abandoned list); its fork handler takes it before fork(), so a child never
- * inherits a half-built or half-freed state. Everything inside p11kms_g is under g.lock.
+ * teardown (and the abandoned list); a forked child re-initialises it and abandons whatever
+ * state it finds. Everything inside p11kms_g is under g.lock.
  */
 #include <pthread.h>
 #include <sched.h>
@@ -30,30 +30,20 @@ static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
 static p11kms_module *volatile abandoned[4]; /* volatile: the stores must not be optimised out */
 static size_t n_abandoned;
 
-static void init_fork_lock(void)
-{
-    pthread_mutex_lock(&init_lock);
-}
-
-static void init_fork_parent(void)
-{
-    pthread_mutex_unlock(&init_lock);
-}
-
-/* The calls counted in were the parent's threads, which the child does not have. */
+/* In the child (the only thread left): init_lock may have been held by a parent thread in
+ * C_Initialize or C_Finalize, whose half-done state the child abandons at its own C_Initialize;
+ * and the calls counted in were the parent's threads. Not taken before fork(): C_Initialize
+ * initialises libraries under it (fork.h). */
 static void init_fork_child(void)
 {
     unsigned i;
 
+    pthread_mutex_init(&init_lock, NULL);
     for (i = 0; i < P11KMS_CALL_SHARDS; i++)
         atomic_store_explicit(&p11kms_calls[i].n, 0, memory_order_relaxed);
-    pthread_mutex_unlock(&init_lock);
 }
 
-static p11kms_fork_handler init_fork = {.rank = P11KMS_FORK_RANK_INIT,
-                                        .prepare = init_fork_lock,
-                                        .parent = init_fork_parent,
-                                        .child = init_fork_child};
+static p11kms_fork_handler init_fork = {.rank = P11KMS_FORK_RANK_INIT, .child = init_fork_child};
 
 __attribute__((constructor)) static void init_fork_register(void)
 {
