@@ -21,6 +21,13 @@
 p11kms_module p11kms_g;
 p11kms_call_shard p11kms_calls[P11KMS_CALL_SHARDS];
 atomic_uint p11kms_live;
+__thread unsigned p11kms_thread_shard;
+static atomic_uint next_shard;
+
+unsigned p11kms_call_shard_assign(void)
+{
+    return atomic_fetch_add_explicit(&next_shard, 1, memory_order_relaxed) % P11KMS_CALL_SHARDS + 1;
+}
 
 static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
 

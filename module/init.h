@@ -36,8 +36,8 @@ CK_ULONG p11kms_new_handle_locked(void);
  * The call gate. C_Finalize must not free p11kms_g under a call that is still running, and a
  * call that starts once C_Finalize has begun must answer CKR_CRYPTOKI_NOT_INITIALIZED instead
  * of touching freed state. Every entry point (entry.h) therefore
- *   1. counts itself in (one atomic add on the counter of its thread's shard, so threads
- *      rarely share a cache line),
+ *   1. counts itself in (one atomic add on the counter of its thread's shard; shards are
+ *      handed to threads in turn, so up to 16 threads never share a cache line),
  *   2. then checks p11kms_live, the fork generation that initialised the module (0: none),
  *   3. counts itself out when done.
  * C_Finalize clears p11kms_live first and then waits for every shard to reach zero. Both sides
@@ -56,6 +56,8 @@ typedef struct p11kms_call_shard {
 
 extern p11kms_call_shard p11kms_calls[P11KMS_CALL_SHARDS];
 extern atomic_uint p11kms_live;
+extern __thread unsigned p11kms_thread_shard; /* 1 + the calling thread's shard; 0: none yet */
+unsigned p11kms_call_shard_assign(void);      /* round robin, so threads rarely share one */
 
 /* Whether the module is initialised in this process. */
 static inline int p11kms_is_live(memory_order order)
@@ -71,12 +73,15 @@ static inline int p11kms_is_live(memory_order order)
  * counters altogether, so they cannot hold C_Finalize up. */
 static inline CK_RV p11kms_call_enter(unsigned *shard)
 {
-    uint64_t h = (uint64_t)pthread_self() * 0x9E3779B97F4A7C15ull;
-    unsigned i = (unsigned)(h >> 60) & (P11KMS_CALL_SHARDS - 1);
+    unsigned i;
 
     *shard = P11KMS_CALL_NONE;
     if (!p11kms_is_live(memory_order_relaxed))
         return CKR_CRYPTOKI_NOT_INITIALIZED;
+    i = p11kms_thread_shard;
+    if (i == 0)
+        i = p11kms_thread_shard = p11kms_call_shard_assign();
+    i--;
     atomic_fetch_add_explicit(&p11kms_calls[i].n, 1, memory_order_seq_cst);
     if (!p11kms_is_live(memory_order_seq_cst)) {
         atomic_fetch_sub_explicit(&p11kms_calls[i].n, 1, memory_order_relaxed);
