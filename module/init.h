@@ -3,9 +3,7 @@
 #ifndef P11KMS_INIT_H
 #define P11KMS_INIT_H
 
-#include <pthread.h>
 #include <stdatomic.h>
-#include <stdint.h>
 #include "pkcs11/p11kms.h"
 #include "config.h"
 #include "fork.h"
@@ -37,7 +35,7 @@ CK_ULONG p11kms_new_handle_locked(void);
  * call that starts once C_Finalize has begun must answer CKR_CRYPTOKI_NOT_INITIALIZED instead
  * of touching freed state. Every entry point (entry.h) therefore
  *   1. counts itself in (one atomic add on the counter of its thread's shard; shards are
- *      handed to threads in turn, so up to 16 threads never share a cache line),
+ *      handed to threads in turn, so threads calling at once rarely share a cache line),
  *   2. then checks p11kms_live, the fork generation that initialised the module (0: none),
  *   3. counts itself out when done.
  * C_Finalize clears p11kms_live first and then waits for every shard to reach zero. Both sides
