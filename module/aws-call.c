@@ -97,11 +97,6 @@ static void describe_result(const attempt_result *a, char *buf, size_t len)
                  a->request_id[0] ? a->request_id : "none", a->message[0] ? ": " : "", a->message);
 }
 
-static CK_RV transport_rv(int hr)
-{
-    return hr == P11KMS_HTTP_E_NOMEM ? CKR_HOST_MEMORY : CKR_DEVICE_ERROR;
-}
-
 CK_RV p11kms_aws_call(p11kms_aws_client *c, const char *op, const char *what,
                       const p11kms_aws_sbuf *body, uint64_t deadline_ms, p11kms_aws_reply *reply)
 {
@@ -181,8 +176,8 @@ CK_RV p11kms_aws_call(p11kms_aws_client *c, const char *op, const char *what,
         kind = p11kms_aws_retry_kind(a.hr, a.status, a.code);
         describe_result(&a, text, sizeof(text));
         if (kind == P11KMS_AWS_NO_RETRY) {
-            rv =
-                a.hr == P11KMS_HTTP_OK ? p11kms_aws_error_rv(a.code, a.status) : transport_rv(a.hr);
+            rv = a.hr == P11KMS_HTTP_OK ? p11kms_aws_error_rv(a.code, a.status)
+                                        : p11kms_http_result_rv(a.hr);
             LOG_E("aws: %s %s failed: %s", op, what, text);
             goto out;
         }

@@ -8,14 +8,17 @@
 #include <unistd.h>
 #include "aws-creds.h"
 #include "aws-retry.h"
+#include "fork.h"
 #include "log.h"
 #include "secmem.h"
 
 /*
- * Locking: registry_lock protects the registry list and every provider's refs.
- * Each provider's lock protects its cached credentials, refreshing and resolutions; the
- * chain itself (file reads, HTTP) runs without any lock held, flagged by refreshing, so
- * threads holding valid credentials never wait behind a slow credential endpoint.
+ * Locking: registry_lock protects the registry list and every provider's refs; its fork
+ * handler takes it before fork(). Each provider's lock protects its cached credentials,
+ * refreshing and resolutions; the chain itself (file reads, HTTP) runs without any lock held,
+ * flagged by refreshing, so threads holding valid credentials never wait behind a slow
+ * credential endpoint. A forked child never uses a provider of its parent (their locks may be
+ * held for good): providers are found by fork generation, and the child makes its own.
  */
 
 struct p11kms_aws_provider {
@@ -27,7 +30,7 @@ struct p11kms_aws_provider {
     unsigned long request_timeout_ms;
     int max_attempts;
     p11kms_http_transport *http;
-    pid_t pid; /* a forked child makes its own: the parent's lock may be held for good */
+    unsigned generation; /* p11kms_fork_generation() at creation */
     /* registry */
     unsigned long refs;
     struct p11kms_aws_provider *next;
@@ -41,6 +44,26 @@ struct p11kms_aws_provider {
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct p11kms_aws_provider *registry;
+
+static void registry_fork_lock(void)
+{
+    pthread_mutex_lock(&registry_lock);
+}
+
+static void registry_fork_unlock(void)
+{
+    pthread_mutex_unlock(&registry_lock);
+}
+
+static p11kms_fork_handler registry_fork = {.rank = P11KMS_FORK_RANK_BACKEND,
+                                            .prepare = registry_fork_lock,
+                                            .parent = registry_fork_unlock,
+                                            .child = registry_fork_unlock};
+
+__attribute__((constructor)) static void registry_fork_register(void)
+{
+    p11kms_fork_register(&registry_fork);
+}
 
 void p11kms_aws_creds_clear(p11kms_aws_creds *c)
 {
@@ -131,7 +154,7 @@ CK_RV p11kms_aws_provider_get(const char *explicit_profile, const char *region, 
     *out = NULL;
     pthread_mutex_lock(&registry_lock);
     for (p = registry; p != NULL; p = p->next) {
-        if (p->pid == getpid() && same_str(p->profile, explicit_profile) &&
+        if (p->generation == p11kms_fork_generation() && same_str(p->profile, explicit_profile) &&
             same_str(p->region, region) && same_str(p->ca_file, ca_file) &&
             p->connect_timeout_ms == connect_timeout_ms &&
             p->request_timeout_ms == request_timeout_ms && p->max_attempts == max_attempts &&
@@ -154,7 +177,7 @@ CK_RV p11kms_aws_provider_get(const char *explicit_profile, const char *region, 
     p->request_timeout_ms = request_timeout_ms;
     p->max_attempts = max_attempts;
     p->http = http;
-    p->pid = getpid();
+    p->generation = p11kms_fork_generation();
     p->refs = 1;
     pthread_mutex_init(&p->lock, NULL);
     /* waits are bounded by the caller's deadline, which is on the monotonic clock */

@@ -2,8 +2,9 @@
  * cipher-block.c, cipher-ctr.c), the operation's states, and the OpenSSL plumbing they share. */
 /*
  * Threads: a p11kms_cipher belongs to one session operation and its caller serialises use. The
- * only shared state is the table of fetched EVP_CIPHERs, filled once and read-only afterwards
- * (fetching per call costs a locked method-store lookup).
+ * only shared state is the table of fetched EVP_CIPHERs, filled once under fetch_lock (which
+ * has a fork handler) and read-only afterwards (fetching per call costs a locked method-store
+ * lookup).
  *
  * Hot path (C_EncryptInit + C_Encrypt on one session): reinit keeps the EVP_CIPHER_CTX and,
  * when the cipher is unchanged, passes a NULL cipher to EVP so OpenSSL reuses the existing
@@ -17,6 +18,7 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include "cipher-impl.h"
+#include "fork.h"
 
 #define GCM_DEFAULT_IV_LEN 12
 /* EVP takes int lengths: longer inputs go in pieces. */
@@ -35,6 +37,27 @@ static EVP_CIPHER *fetched[KIND_COUNT][3];
 static _Atomic int fetched_ok;
 static pthread_mutex_t fetch_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* A child inherits the table whole: fetch_lock is taken before fork(). */
+static void fetch_fork_lock(void)
+{
+    pthread_mutex_lock(&fetch_lock);
+}
+
+static void fetch_fork_unlock(void)
+{
+    pthread_mutex_unlock(&fetch_lock);
+}
+
+static p11kms_fork_handler fetch_fork = {.rank = P11KMS_FORK_RANK_CIPHER,
+                                         .prepare = fetch_fork_lock,
+                                         .parent = fetch_fork_unlock,
+                                         .child = fetch_fork_unlock};
+
+__attribute__((constructor)) static void fetch_fork_register(void)
+{
+    p11kms_fork_register(&fetch_fork);
+}
+
 static void fetch_ciphers(void)
 {
     static const char *const names[KIND_COUNT][3] = {
@@ -47,6 +70,7 @@ static void fetch_ciphers(void)
 
     if (atomic_load_explicit(&fetched_ok, memory_order_acquire))
         return;
+    OPENSSL_init_crypto(0, NULL); /* not under fetch_lock on first use (fork.h) */
     pthread_mutex_lock(&fetch_lock);
     if (!atomic_load_explicit(&fetched_ok, memory_order_relaxed)) {
         for (i = 0; i < KIND_COUNT; i++)

@@ -27,6 +27,7 @@
 #define KEY_LABEL_MAX 256
 #define OPTION_VALUE_MAX 4096
 #define DEFAULT_ID_LEN 8
+#define PIN_ATTEMPTS_MAX 1000
 
 /* Parser state: the origin and the JSON path of the field being read, for the error line. */
 typedef struct parser {
@@ -518,7 +519,7 @@ static CK_RV parse_key(parser *ps, json_object *o, p11kms_key_config *kc)
 }
 
 /* "pin": "1234" or "env:NAME"; the value is a secret and never appears in a log line. */
-static CK_RV parse_pin(parser *ps, json_object *o, char **pin)
+static CK_RV parse_pin(parser *ps, json_object *o, char **pin, int *literal)
 {
     const char *s, *env;
     CK_RV rv = get_string(ps, o, 1, P11KMS_PIN_MAX, &s);
@@ -536,9 +537,25 @@ static CK_RV parse_pin(parser *ps, json_object *o, char **pin)
         if (env[0] == '\0' || strlen(env) > P11KMS_PIN_MAX)
             return fail(ps, "environment variable %s must hold 1..%d bytes", clean, P11KMS_PIN_MAX);
         s = env;
+    } else {
+        *literal = 1;
     }
     *pin = strdup(s);
     return *pin != NULL ? CKR_OK : CKR_HOST_MEMORY;
+}
+
+/* "pin_max_attempts": wrong PINs in a row after which C_Login answers CKR_PIN_LOCKED. */
+static CK_RV parse_attempts(parser *ps, json_object *o, unsigned *out)
+{
+    int64_t n;
+
+    if (!json_object_is_type(o, json_type_int))
+        return fail(ps, "must be an integer, not %s", type_name(o));
+    n = json_object_get_int64(o);
+    if (n < 1 || n > PIN_ATTEMPTS_MAX)
+        return fail(ps, "must be 1..%d", PIN_ATTEMPTS_MAX);
+    *out = (unsigned)n;
+    return CKR_OK;
 }
 
 static CK_RV parse_token(parser *ps, json_object *o, p11kms_token_config *tc)
@@ -555,7 +572,9 @@ static CK_RV parse_token(parser *ps, json_object *o, p11kms_token_config *tc)
         if (strcmp(name, "label") == 0)
             rv = dup_string(ps, value, 1, P11KMS_LABEL_MAX, &tc->label);
         else if (strcmp(name, "pin") == 0)
-            rv = parse_pin(ps, value, &tc->pin);
+            rv = parse_pin(ps, value, &tc->pin, &tc->pin_literal);
+        else if (strcmp(name, "pin_max_attempts") == 0)
+            rv = parse_attempts(ps, value, &tc->pin_max_attempts);
         else if (p11kms_config_is_template(name))
             rv = parse_template(ps, name, value, &tc->wrap_template, &tc->unwrap_template);
         else if (strcmp(name, "keys") != 0)
@@ -566,6 +585,8 @@ static CK_RV parse_token(parser *ps, json_object *o, p11kms_token_config *tc)
     }
     if (tc->label == NULL)
         return fail(ps, "label is required");
+    if (tc->pin_max_attempts != 0 && tc->pin == NULL)
+        return fail(ps, "pin_max_attempts without a pin");
     if (!json_object_object_get_ex(o, "keys", &jk))
         return CKR_OK;
     at = push_name(ps, "keys");

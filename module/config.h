@@ -8,7 +8,7 @@
 #include "pkcs11/p11kms.h"
 #include "context.h"
 
-/* Where the module looks when neither pReserved nor $P11KMS_CONFIG names a file. */
+/* Where the module looks when $P11KMS_CONFIG names no file. */
 #ifndef P11KMS_SYSCONFDIR
 #define P11KMS_SYSCONFDIR "/etc"
 #endif
@@ -66,6 +66,8 @@ typedef struct p11kms_key_config {
 typedef struct p11kms_token_config {
     char *label;
     char *pin; /* NULL: no login required; secret, wiped on free */
+    int pin_literal;           /* the PIN is written in the document (not "env:NAME") */
+    unsigned pin_max_attempts; /* wrong PINs before CKR_PIN_LOCKED; 0: no lockout */
     p11kms_key_config *keys;
     size_t n_keys;
     /* Defaults merged into each key's templates (an attribute the key sets itself wins). */
@@ -88,9 +90,10 @@ const char *p11kms_key_config_option(const p11kms_key_config *kc, const char *na
  * accepted only when the backend lists them (p11kms_backend_find(...)->options). */
 CK_RV p11kms_config_parse(const char *text, size_t len, const char *origin, p11kms_config **out);
 
-/* Resolve and load: explicit path (C_Initialize pReserved) or $P11KMS_CONFIG must exist;
- * otherwise default_path if it exists; otherwise KMS_KEY_ID quick mode; otherwise an empty
- * configuration. A file writable by group/others is refused. Never creates files. */
+/* Resolve and load: explicit path (a tool's --config; the module passes NULL) or
+ * $P11KMS_CONFIG must exist; otherwise default_path if it exists; otherwise KMS_KEY_ID quick
+ * mode; otherwise an empty configuration. A file writable by group/others is refused, and so is
+ * one readable by them that holds a literal PIN. Never creates files. */
 CK_RV p11kms_config_load(const char *explicit_path, const char *default_path,
                          p11kms_config **out);
 

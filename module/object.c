@@ -141,6 +141,10 @@ void p11kms_object_commit_locked(p11kms_object *o, p11kms_object *staged)
 
 CK_RV p11kms_object_insert_locked(p11kms_object *o)
 {
+    /* A session object whose session was closed meanwhile (by another thread's
+     * C_CloseSession or C_CloseAllSessions) would outlive it: nobody would destroy it. */
+    if (!o->is_token && p11kms_map_get(&p11kms_g.sessions, o->session) == NULL)
+        return CKR_SESSION_CLOSED;
     o->handle = p11kms_new_handle_locked();
     o->refs = 1;
     if (p11kms_map_put(&p11kms_g.objects, o->handle, o) != 0)
@@ -148,11 +152,11 @@ CK_RV p11kms_object_insert_locked(p11kms_object *o)
     return CKR_OK;
 }
 
+/* Session objects belong to the application, not to the session that made them (PKCS#11
+ * 2.40 section 4.4): every session on the token sees them, until their session closes. */
 int p11kms_object_visible_locked(const p11kms_session *s, const p11kms_object *o)
 {
     if (o->token != s->token)
-        return 0;
-    if (!o->is_token && o->session != s->handle)
         return 0;
     if (o->is_private && s->token->has_pin && !p11kms_session_logged_in_locked(s))
         return 0;

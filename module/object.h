@@ -75,11 +75,12 @@ p11kms_object *p11kms_object_clone_locked(const p11kms_object *src);
 /* Move the attributes of staged (a clone of o that C_SetAttributeValue changed) into o; staged
  * is left holding o's old byte strings, for p11kms_object_free. g.lock held. */
 void p11kms_object_commit_locked(p11kms_object *o, p11kms_object *staged);
-/* Give o a handle and put it in the map (takes the map's reference). g.lock held. */
+/* Give o a handle and put it in the map (takes the map's reference). CKR_SESSION_CLOSED when o
+ * is a session object whose session is no longer open. g.lock held. */
 CK_RV p11kms_object_insert_locked(p11kms_object *o);
 
-/* Look up a handle visible to session s (session objects of other sessions are not; private
- * objects need a login). Returns a referenced object; release with p11kms_object_put.
+/* Look up a handle visible to session s (any object of its token; private ones need a login).
+ * Returns a referenced object; release with p11kms_object_put.
  * CKR_OBJECT_HANDLE_INVALID otherwise. g.lock held. */
 CK_RV p11kms_object_get_locked(struct p11kms_session *s, CK_OBJECT_HANDLE h, p11kms_object **out);
 void p11kms_object_put(p11kms_object *o); /* lock-free; NULL is fine */
@@ -101,7 +102,8 @@ CK_RV p11kms_copy_object(struct p11kms_session *s, CK_OBJECT_HANDLE h, CK_ATTRIB
                          CK_ULONG count, CK_OBJECT_HANDLE_PTR out);
 CK_RV p11kms_get_object_size(struct p11kms_session *s, CK_OBJECT_HANDLE h, CK_ULONG_PTR size);
 
-/* Whether the object may be seen by s (login state, owner). g.lock held. */
+/* Whether the object may be seen by s: same token, and logged in for a private object. Session
+ * objects of other sessions are seen too (they belong to the application). g.lock held. */
 int p11kms_object_visible_locked(const struct p11kms_session *s, const p11kms_object *o);
 
 #endif

@@ -1,6 +1,6 @@
 /* session.c - the session table, the pin-then-lock path every session call takes, and session
- * state. g.lock protects the table, refs, closed and token session counts; each session's own
- * mutex serialises the calls made on it. */
+ * state. g.lock protects the table, refs, closed (written under it, atomic so the call path may
+ * read it without) and token session counts; each session's own mutex serialises its calls. */
 #include <stdlib.h>
 #include <string.h>
 #include "init.h"
@@ -58,9 +58,9 @@ static void session_free(p11kms_session *s)
  * the token's login. Freed now or by the last p11kms_session_release. g.lock held. */
 static void close_locked(p11kms_session *s)
 {
-    if (s->closed)
+    if (atomic_load_explicit(&s->closed, memory_order_relaxed))
         return;
-    s->closed = 1;
+    atomic_store_explicit(&s->closed, 1, memory_order_relaxed);
     p11kms_map_del(&p11kms_g.sessions, s->handle);
     p11kms_objects_drop_session_locked(s->handle);
     s->token->n_sessions--;
@@ -86,7 +86,7 @@ CK_RV p11kms_session_acquire(CK_SESSION_HANDLE h, p11kms_session **out)
         return CKR_SESSION_HANDLE_INVALID;
     p11kms_mutex_lock(s->mutex);
     /* Closed by another thread while we waited for its mutex. */
-    if (s->closed) {
+    if (atomic_load_explicit(&s->closed, memory_order_relaxed)) {
         p11kms_session_release(s);
         return CKR_SESSION_HANDLE_INVALID;
     }
@@ -102,7 +102,7 @@ void p11kms_session_release(p11kms_session *s)
         return;
     p11kms_mutex_unlock(s->mutex);
     p11kms_lock();
-    free_it = --s->refs == 0 && s->closed;
+    free_it = --s->refs == 0 && atomic_load_explicit(&s->closed, memory_order_relaxed);
     p11kms_unlock();
     if (free_it)
         session_free(s);

@@ -5,6 +5,7 @@
 #ifndef P11KMS_SESSION_H
 #define P11KMS_SESSION_H
 
+#include <stdatomic.h>
 #include "pkcs11/p11kms.h"
 #include "cipher.h"
 #include "context.h"
@@ -57,7 +58,11 @@ typedef struct p11kms_session {
     p11kms_token *token;
     CK_FLAGS flags;
     int refs;   /* g.lock */
-    int closed; /* g.lock: removed from the map, freed at the last release */
+    /* Set once under g.lock when the session leaves the map (freed at the last release).
+     * Atomic: the call path reads it under the session mutex only, to fail early; whatever
+     * must not happen after the close (a login, a new session object) checks it again under
+     * g.lock. */
+    atomic_int closed;
     void *mutex;
     p11kms_crypt_op enc, dec;
     p11kms_sign_op sign, verify;

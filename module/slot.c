@@ -172,6 +172,7 @@ CK_RV p11kms_get_token_info(CK_SLOT_ID id, CK_TOKEN_INFO_PTR info)
     p11kms_lock();
     info->ulSessionCount = t->n_sessions;
     info->ulRwSessionCount = t->n_rw_sessions;
+    info->flags |= p11kms_token_pin_flags_locked(t);
     p11kms_unlock();
     info->ulMaxPinLen = t->has_pin ? P11KMS_PIN_MAX : 0;
     info->ulMinPinLen = t->has_pin ? 1 : 0;
