@@ -5,7 +5,7 @@
  * it reads until after its rename, so two rotations at once cannot both write version N+1 with
  * different keys (one process could already have wrapped data under the first).
  *
- * Format (docs/local-backend.md):
+ * Format (module/backends/local/local.md):
  *   p11kms-key-file 1
  *   name <32 lowercase hex digits>
  *   version <n> <standard base64 of 32 bytes>     one line per version, n strictly increasing
@@ -22,6 +22,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include "codec.h"
 #include "keyfile.h"
 #include "log.h"
 #include "secmem.h"
@@ -40,44 +41,14 @@
 /* How often add_version retries when the file is replaced while it waits for the lock. */
 #define LOCK_ATTEMPTS 100
 
-/* Base64 digit value, or -1. Branch-free: key characters must not steer timing. */
-static int b64_value(unsigned char ch)
-{
-    int c = ch, v = -1;
-
-    v += ((('A' - 1 - c) & (c - 'Z' - 1)) >> 8) & (c - 'A' + 1);
-    v += ((('a' - 1 - c) & (c - 'z' - 1)) >> 8) & (c - 'a' + 27);
-    v += ((('0' - 1 - c) & (c - '9' - 1)) >> 8) & (c - '0' + 53);
-    v += ((('+' - 1 - c) & (c - '+' - 1)) >> 8) & 63;
-    v += ((('/' - 1 - c) & (c - '/' - 1)) >> 8) & 64;
-    return v;
-}
-
-/* Exactly the canonical encoding of 32 bytes: 43 digits, '=', zero pad bits. */
+/* Exactly the canonical encoding of 32 bytes: 43 digits and one '=' (codec.c decodes without
+ * branching on the key's characters and refuses non-zero pad bits). */
 static int decode_key(const char *s, size_t len, uint8_t out[P11KMS_KEYFILE_KEY_LEN])
 {
-    uint32_t acc = 0;
-    int bad = 0, v;
-    size_t i, o = 0;
-
     if (len != KEY_B64 || s[KEY_B64 - 1] != '=')
         return -1;
-    for (i = 0; i < KEY_B64 - 1; i++) {
-        v = b64_value((unsigned char)s[i]);
-        bad |= v;
-        acc = (acc << 6) | ((uint32_t)v & 63);
-        if (i % 4 == 3) {
-            out[o++] = (uint8_t)(acc >> 16);
-            out[o++] = (uint8_t)(acc >> 8);
-            out[o++] = (uint8_t)acc;
-        }
-    }
-    /* 3 digits left: 18 bits, 16 of data and 2 that must be zero. */
-    out[o++] = (uint8_t)(acc >> 10);
-    out[o++] = (uint8_t)(acc >> 2);
-    bad |= -(int)(acc & 3);
-    OPENSSL_cleanse(&acc, sizeof(acc));
-    return bad < 0 ? -1 : 0;
+    /* one '=' decodes to exactly 32 bytes: out never takes more */
+    return p11kms_base64_decode(s, len, out) == P11KMS_KEYFILE_KEY_LEN ? 0 : -1;
 }
 
 static int parse_version_number(const char *s, size_t len, uint32_t *out)
@@ -385,14 +356,14 @@ static CK_RV sync_dir(const char *path)
 static CK_RV random_version_line(uint32_t version, char line[VERSION_LINE_MAX + 1])
 {
     uint8_t key[P11KMS_KEYFILE_KEY_LEN];
-    unsigned char b64[KEY_B64 + 1];
+    char b64[KEY_B64 + 1];
     CK_RV rv = CKR_GENERAL_ERROR;
 
     if (RAND_bytes(key, sizeof(key)) != 1) {
         LOG_E("the random generator failed");
         goto out;
     }
-    EVP_EncodeBlock(b64, key, sizeof(key));
+    p11kms_base64_encode(key, sizeof(key), b64);
     snprintf(line, VERSION_LINE_MAX + 1, VERSION_PREFIX "%u %s\n", (unsigned)version, b64);
     rv = CKR_OK;
 out:
