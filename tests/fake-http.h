@@ -1,7 +1,8 @@
-/* test-aws-fake.h - a scripted HTTP transport for aws unit tests: it records every request the
- * backend sends and answers from a queue (or a default), without any network. */
-#ifndef P11KMS_TEST_AWS_FAKE_H
-#define P11KMS_TEST_AWS_FAKE_H
+/* fake-http.h - the one scripted HTTP transport of the unit tests and fuzz targets: it records
+ * the requests a backend sends and answers from a queue, a default, or a route function (the
+ * fuzzers answer with their input), without any network, within the bounds libcurl enforces. */
+#ifndef P11KMS_TEST_FAKE_HTTP_H
+#define P11KMS_TEST_FAKE_HTTP_H
 
 #include <pthread.h>
 #include <stdio.h>
@@ -9,16 +10,20 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
-#include "module/http.h"
+#include "module/net/http.h"
 
 #define FAKE_MAX 128
+#define FAKE_DEFAULT_HEADERS "HTTP/1.1 200 OK\r\nx-amzn-RequestId: fake-req\r\n\r\n"
 
 typedef struct fake_answer {
-    int hr;           /* P11KMS_HTTP_* */
-    long status;      /* for P11KMS_HTTP_OK */
-    const char *body; /* copied */
-    const char *headers;
-    unsigned sleep_ms; /* before answering */
+    int hr;              /* P11KMS_HTTP_*: the exchange's result */
+    long status;         /* for P11KMS_HTTP_OK */
+    const char *body;    /* NULL: empty */
+    const char *headers; /* raw header block; NULL: FAKE_DEFAULT_HEADERS */
+    unsigned sleep_ms;   /* before answering */
+    int sized;           /* body_len and headers_len give the lengths (binary); 0: C strings */
+    size_t body_len;
+    size_t headers_len;
 } fake_answer;
 
 typedef struct fake_request {
@@ -31,62 +36,114 @@ typedef struct fake_request {
     int policy;
 } fake_request;
 
-typedef struct fake_transport {
+typedef struct fake_http fake_http;
+struct fake_http {
     p11kms_http_transport base;
     pthread_mutex_t lock;
+    int record; /* keep copies of the first FAKE_MAX requests in seen[] */
     fake_answer queue[FAKE_MAX];
     size_t n_queue, next;
     fake_answer dflt;
+    /* when set, answers every request instead of the queue */
+    const fake_answer *(*route)(fake_http *f, const p11kms_http_request *req);
+    const void *user; /* for route */
     fake_request seen[FAKE_MAX];
     size_t n_seen;
-} fake_transport;
+    unsigned long requests;
+    char last_url[512];
+};
 
-static fake_transport fake;
+static void fake_record(fake_http *f, const p11kms_http_request *req)
+{
+    fake_request *r = &f->seen[f->n_seen++];
+    size_t i, used = 0;
+
+    snprintf(r->method, sizeof(r->method), "%s", req->method);
+    snprintf(r->url, sizeof(r->url), "%s", req->url);
+    r->headers[0] = 0;
+    for (i = 0; i < req->n_headers; i++) {
+        int n = snprintf(r->headers + used, sizeof(r->headers) - used, "%s: %s\n",
+                         req->headers[i].name, req->headers[i].value);
+        if (n > 0 && (size_t)n < sizeof(r->headers) - used)
+            used += (size_t)n;
+    }
+    r->body = malloc(req->body_len + 1);
+    if (r->body != NULL) {
+        memcpy(r->body, req->body ? (const char *)req->body : "", req->body_len);
+        r->body[req->body_len] = 0;
+    }
+    r->body_len = req->body_len;
+    r->timeout_ms = req->timeout_ms;
+    r->policy = req->policy;
+}
 
 static int fake_perform(p11kms_http_transport *t, const p11kms_http_request *req,
                         p11kms_http_response *resp)
 {
-    fake_transport *f = (fake_transport *)t;
+    fake_http *f = (fake_http *)t;
     fake_answer a;
-    size_t i, used = 0;
+    size_t body_len, headers_len;
+    const char *headers;
 
     pthread_mutex_lock(&f->lock);
-    if (f->n_seen < FAKE_MAX) {
-        fake_request *r = &f->seen[f->n_seen++];
-
-        snprintf(r->method, sizeof(r->method), "%s", req->method);
-        snprintf(r->url, sizeof(r->url), "%s", req->url);
-        r->headers[0] = 0;
-        for (i = 0; i < req->n_headers; i++) {
-            int n = snprintf(r->headers + used, sizeof(r->headers) - used, "%s: %s\n",
-                             req->headers[i].name, req->headers[i].value);
-            if (n > 0 && (size_t)n < sizeof(r->headers) - used)
-                used += (size_t)n;
-        }
-        r->body = malloc(req->body_len + 1);
-        memcpy(r->body, req->body ? (const char *)req->body : "", req->body_len);
-        r->body[req->body_len] = 0;
-        r->body_len = req->body_len;
-        r->timeout_ms = req->timeout_ms;
-        r->policy = req->policy;
-    }
-    a = f->next < f->n_queue ? f->queue[f->next++] : f->dflt;
+    f->requests++;
+    snprintf(f->last_url, sizeof(f->last_url), "%s", req->url);
+    if (f->record && f->n_seen < FAKE_MAX)
+        fake_record(f, req);
+    if (f->route != NULL)
+        a = *f->route(f, req);
+    else
+        a = f->next < f->n_queue ? f->queue[f->next++] : f->dflt;
     pthread_mutex_unlock(&f->lock);
     if (a.sleep_ms)
         usleep(a.sleep_ms * 1000u);
-    resp->status = a.status;
     if (a.hr != P11KMS_HTTP_OK) {
         snprintf(resp->error, sizeof(resp->error), "fake failure %d", a.hr);
         return a.hr;
     }
-    p11kms_buf_set(&resp->body, a.body ? a.body : "", (a.body ? strlen(a.body) : 0) + 1);
-    resp->body.len--;
-    resp->headers =
-        strdup(a.headers ? a.headers : "HTTP/1.1 200 OK\r\nx-amzn-RequestId: fake-req\r\n\r\n");
-    resp->headers_len = strlen(resp->headers);
+    headers = a.headers != NULL ? a.headers : FAKE_DEFAULT_HEADERS;
+    headers_len = a.sized && a.headers != NULL ? a.headers_len : strlen(headers);
+    body_len = a.body == NULL ? 0 : a.sized ? a.body_len : strlen(a.body);
+    /* the bounds the libcurl transport enforces */
+    if (body_len > req->max_response || headers_len + 1 > P11KMS_HTTP_HEADERS_MAX) {
+        snprintf(resp->error, sizeof(resp->error), "response too large");
+        return P11KMS_HTTP_E_TOO_LARGE;
+    }
+    resp->status = a.status;
+    /* exact-size copies, NUL-terminated like the libcurl transport's, so that a read past the
+     * end shows under the sanitizers */
+    resp->body.data = malloc(body_len + 1);
+    resp->headers = malloc(headers_len + 1);
+    if (resp->body.data == NULL || resp->headers == NULL) {
+        p11kms_http_response_clear(resp);
+        return P11KMS_HTTP_E_NOMEM;
+    }
+    if (body_len > 0)
+        memcpy(resp->body.data, a.body, body_len);
+    resp->body.data[body_len] = 0;
+    resp->body.len = body_len;
+    memcpy(resp->headers, headers, headers_len);
+    resp->headers[headers_len] = 0;
+    resp->headers_len = headers_len;
     return P11KMS_HTTP_OK;
 }
 
+/* A transport of one's own (the fuzz targets): answers through route, records nothing. */
+static inline void
+fake_http_init(fake_http *f, const fake_answer *(*route)(fake_http *, const p11kms_http_request *))
+{
+    memset(f, 0, sizeof(*f));
+    pthread_mutex_init(&f->lock, NULL);
+    f->base.perform = fake_perform;
+    f->base.destroy = NULL;
+    f->route = route;
+}
+
+/* ---- the unit tests' transport: one, queue-driven, recording, installed as the override ---- */
+
+static fake_http fake;
+
+/* Forget what was recorded and queued; the default answer is a connection failure. */
 static inline void fake_reset(void)
 {
     size_t i;
@@ -97,19 +154,16 @@ static inline void fake_reset(void)
     fake.n_seen = 0;
     fake.n_queue = 0;
     fake.next = 0;
+    memset(&fake.dflt, 0, sizeof(fake.dflt));
     fake.dflt.hr = P11KMS_HTTP_E_CONNECT;
-    fake.dflt.status = 0;
-    fake.dflt.body = NULL;
-    fake.dflt.headers = NULL;
-    fake.dflt.sleep_ms = 0;
     pthread_mutex_unlock(&fake.lock);
 }
 
+/* Set it up and make it the transport every backend acquires. */
 static inline void fake_init(void)
 {
-    pthread_mutex_init(&fake.lock, NULL);
-    fake.base.perform = fake_perform;
-    fake.base.destroy = NULL;
+    fake_http_init(&fake, NULL);
+    fake.record = 1;
     fake_reset();
     p11kms_http_set_override(&fake.base);
 }

@@ -500,7 +500,7 @@ static int curl_perform(p11kms_http_transport *t, const p11kms_http_request *req
     SETOPT(h, CURLOPT_SSL_VERIFYHOST, 2L);
     if (req->ca_file != NULL)
         SETOPT(h, CURLOPT_CAINFO, req->ca_file);
-    /* HTTP/1.1 as the AWS SDKs speak it: the signed Host header is sent as is. */
+    /* HTTP/1.1 as the cloud SDKs speak it: a signed Host header is sent as is. */
     SETOPT(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
     SETOPT(h, CURLOPT_CONNECTTIMEOUT_MS, (long)req->connect_timeout_ms);
     SETOPT(h, CURLOPT_TIMEOUT_MS, (long)req->timeout_ms);

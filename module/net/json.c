@@ -1,191 +1,22 @@
-/* aws-wire.c - the AWS backend's wire formats: secret-safe buffer, bounded JSON reader and
- * writer, base64, STS XML elements, form encoding and ISO 8601 times. No state, no locks.
+/* json.c - the bounded JSON reader for answers from remote services: one validation pass by
+ * recursive descent (depth-bounded), then lookups over the checked text. No state, no locks.
  * Why not json-c here (the configuration uses it): KMS and credential answers carry secrets
- * (Decrypt's Plaintext, SecretAccessKey, Token). json-c's tokener copies every string into
- * its own buffers and frees them unwiped; this reader works in place on the response, and
- * secrets are decoded straight into buffers that are wiped. */
+ * (plaintexts, secret keys, tokens). json-c's tokener copies every string into its own buffers
+ * and frees them unwiped; this reader works in place on the response, and secrets are decoded
+ * straight into buffers that are wiped. */
 #include <ctype.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <openssl/crypto.h>
-#include "aws-wire.h"
+#include "codec.h"
+#include "json.h"
 #include "secmem.h"
-
-void p11kms_aws_sbuf_init(p11kms_aws_sbuf *b, size_t max)
-{
-    memset(b, 0, sizeof(*b));
-    b->max = max;
-}
-
-static int sbuf_reserve(p11kms_aws_sbuf *b, size_t extra)
-{
-    size_t need, cap;
-    char *p;
-
-    if (b->failed)
-        return -1;
-    if (extra > SIZE_MAX / 2 - b->len - 1 || (b->max != 0 && b->len + extra > b->max)) {
-        b->failed = 1;
-        return -1;
-    }
-    need = b->len + extra + 1;
-    if (need <= b->cap)
-        return 0;
-    cap = b->cap ? b->cap : 256;
-    while (cap < need)
-        cap *= 2;
-    p = malloc(cap);
-    if (p == NULL) {
-        b->failed = 1;
-        return -1;
-    }
-    if (b->len > 0)
-        memcpy(p, b->p, b->len);
-    p[b->len] = 0;
-    p11kms_secure_free(b->p, b->cap);
-    b->p = p;
-    b->cap = cap;
-    return 0;
-}
-
-void p11kms_aws_sbuf_add(p11kms_aws_sbuf *b, const void *p, size_t n)
-{
-    if (sbuf_reserve(b, n) != 0)
-        return;
-    if (n > 0)
-        memcpy(b->p + b->len, p, n);
-    b->len += n;
-    b->p[b->len] = 0;
-}
-
-void p11kms_aws_sbuf_str(p11kms_aws_sbuf *b, const char *s)
-{
-    p11kms_aws_sbuf_add(b, s, strlen(s));
-}
-
-void p11kms_aws_sbuf_char(p11kms_aws_sbuf *b, char c)
-{
-    p11kms_aws_sbuf_add(b, &c, 1);
-}
-
-static const char hexdig[] = "0123456789abcdef";
-static const char hexup[] = "0123456789ABCDEF";
-
-void p11kms_aws_sbuf_json_string(p11kms_aws_sbuf *b, const char *s, size_t n)
-{
-    size_t i;
-    char esc[7];
-
-    p11kms_aws_sbuf_char(b, '"');
-    for (i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-
-        if (c == '"' || c == '\\') {
-            esc[0] = '\\';
-            esc[1] = (char)c;
-            p11kms_aws_sbuf_add(b, esc, 2);
-        } else if (c < 0x20) {
-            memcpy(esc, "\\u00", 4);
-            esc[4] = hexdig[c >> 4];
-            esc[5] = hexdig[c & 15];
-            p11kms_aws_sbuf_add(b, esc, 6);
-        } else {
-            p11kms_aws_sbuf_char(b, (char)c);
-        }
-    }
-    p11kms_aws_sbuf_char(b, '"');
-}
-
-static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-void p11kms_aws_sbuf_base64(p11kms_aws_sbuf *b, const uint8_t *p, size_t n)
-{
-    size_t i;
-    char q[4];
-
-    if (n > SIZE_MAX / 2 || sbuf_reserve(b, (n + 2) / 3 * 4) != 0)
-        return;
-    for (i = 0; i + 2 < n; i += 3) {
-        uint32_t v = ((uint32_t)p[i] << 16) | ((uint32_t)p[i + 1] << 8) | p[i + 2];
-
-        q[0] = b64[v >> 18];
-        q[1] = b64[(v >> 12) & 63];
-        q[2] = b64[(v >> 6) & 63];
-        q[3] = b64[v & 63];
-        p11kms_aws_sbuf_add(b, q, 4);
-    }
-    if (i < n) {
-        uint32_t v = (uint32_t)p[i] << 16;
-
-        if (i + 1 < n)
-            v |= (uint32_t)p[i + 1] << 8;
-        q[0] = b64[v >> 18];
-        q[1] = b64[(v >> 12) & 63];
-        q[2] = i + 1 < n ? b64[(v >> 6) & 63] : '=';
-        q[3] = '=';
-        p11kms_aws_sbuf_add(b, q, 4);
-    }
-    OPENSSL_cleanse(q, sizeof(q));
-}
-
-void p11kms_aws_sbuf_form(p11kms_aws_sbuf *b, const char *s)
-{
-    char esc[3];
-
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-
-        if (isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-            p11kms_aws_sbuf_char(b, (char)c);
-        } else {
-            esc[0] = '%';
-            esc[1] = hexup[c >> 4];
-            esc[2] = hexup[c & 15];
-            p11kms_aws_sbuf_add(b, esc, 3);
-        }
-    }
-}
-
-void p11kms_aws_sbuf_hex(p11kms_aws_sbuf *b, const uint8_t *p, size_t n)
-{
-    size_t i;
-    char h[2];
-
-    for (i = 0; i < n; i++) {
-        h[0] = hexdig[p[i] >> 4];
-        h[1] = hexdig[p[i] & 15];
-        p11kms_aws_sbuf_add(b, h, 2);
-    }
-}
-
-void p11kms_aws_sbuf_wipe(p11kms_aws_sbuf *b)
-{
-    p11kms_secure_free(b->p, b->cap);
-    b->p = NULL;
-    b->len = 0;
-    b->cap = 0;
-    b->failed = 0;
-}
-
-/* ---- JSON reader: validation by recursive descent, then lookups over the checked text ---- */
 
 static const char *skip_ws(const char *p, const char *end)
 {
     while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
         p++;
     return p;
-}
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
 }
 
 /* p at the opening quote; returns the position after the closing quote, or NULL. */
@@ -208,7 +39,7 @@ static const char *skip_string(const char *p, const char *end)
                 if (end - p < 5)
                     return NULL;
                 for (i = 1; i <= 4; i++)
-                    if (hexval(p[i]) < 0)
+                    if (p11kms_hex_digit(p[i]) < 0)
                         return NULL;
                 p += 4;
             } else if (strchr("\"\\/bfnrt", *p) == NULL || *p == 0) {
@@ -270,7 +101,7 @@ static const char *skip_container(const char *p, const char *end, int depth)
     char close = *p == '{' ? '}' : ']';
     int object = *p == '{';
 
-    if (depth >= P11KMS_AWS_JSON_MAX_DEPTH)
+    if (depth >= P11KMS_JSON_MAX_DEPTH)
         return NULL;
     p = skip_ws(p + 1, end);
     if (p < end && *p == close)
@@ -322,7 +153,7 @@ static const char *skip_value(const char *p, const char *end, int depth)
     }
 }
 
-int p11kms_aws_json_parse(const char *text, size_t len, p11kms_aws_json *root)
+int p11kms_json_parse(const char *text, size_t len, p11kms_json *root)
 {
     const char *end = text + len, *p, *e;
 
@@ -339,28 +170,10 @@ int p11kms_aws_json_parse(const char *text, size_t len, p11kms_aws_json *root)
     return 0;
 }
 
-static void put_utf8(char *out, size_t *o, uint32_t cp)
-{
-    if (cp < 0x80) {
-        out[(*o)++] = (char)cp;
-    } else if (cp < 0x800) {
-        out[(*o)++] = (char)(0xc0 | (cp >> 6));
-        out[(*o)++] = (char)(0x80 | (cp & 0x3f));
-    } else if (cp < 0x10000) {
-        out[(*o)++] = (char)(0xe0 | (cp >> 12));
-        out[(*o)++] = (char)(0x80 | ((cp >> 6) & 0x3f));
-        out[(*o)++] = (char)(0x80 | (cp & 0x3f));
-    } else {
-        out[(*o)++] = (char)(0xf0 | (cp >> 18));
-        out[(*o)++] = (char)(0x80 | ((cp >> 12) & 0x3f));
-        out[(*o)++] = (char)(0x80 | ((cp >> 6) & 0x3f));
-        out[(*o)++] = (char)(0x80 | (cp & 0x3f));
-    }
-}
-
 static uint32_t hex4(const char *p)
 {
-    return (uint32_t)(hexval(p[0]) << 12 | hexval(p[1]) << 8 | hexval(p[2]) << 4 | hexval(p[3]));
+    return (uint32_t)(p11kms_hex_digit(p[0]) << 12 | p11kms_hex_digit(p[1]) << 8 |
+                      p11kms_hex_digit(p[2]) << 4 | p11kms_hex_digit(p[3]));
 }
 
 /* Decode a checked string literal [p, end) (quotes included) into out (at least as long as the
@@ -412,7 +225,7 @@ static long decode_string(const char *p, const char *end, char *out)
             }
             if (cp == 0)
                 return -1;
-            put_utf8(out, &o, cp);
+            o += p11kms_utf8_encode(cp, out + o);
             break;
         default: /* '"', '\\', '/' */
             out[o++] = *p;
@@ -440,7 +253,7 @@ static int key_equals(const char *p, const char *e, const char *name)
     return len >= 0 && (size_t)len == n && memcmp(buf, name, n) == 0;
 }
 
-int p11kms_aws_json_member(const p11kms_aws_json *obj, const char *name, p11kms_aws_json *val)
+int p11kms_json_member(const p11kms_json *obj, const char *name, p11kms_json *val)
 {
     const char *end, *p, *k, *ke, *ve;
 
@@ -472,7 +285,7 @@ int p11kms_aws_json_member(const p11kms_aws_json *obj, const char *name, p11kms_
     return 0;
 }
 
-int p11kms_aws_json_index(const p11kms_aws_json *arr, size_t i, p11kms_aws_json *val)
+int p11kms_json_index(const p11kms_json *arr, size_t i, p11kms_json *val)
 {
     const char *end, *p, *ve;
     size_t n = 0;
@@ -497,7 +310,7 @@ int p11kms_aws_json_index(const p11kms_aws_json *arr, size_t i, p11kms_aws_json 
     return 0;
 }
 
-int p11kms_aws_json_string(const p11kms_aws_json *val, size_t max_len, char **out)
+int p11kms_json_string(const p11kms_json *val, size_t max_len, char **out)
 {
     char *buf;
     long n;
@@ -517,44 +330,7 @@ int p11kms_aws_json_string(const p11kms_aws_json *val, size_t max_len, char **ou
     return 0;
 }
 
-long p11kms_aws_base64_decode(const char *in, size_t len, uint8_t *out)
-{
-    size_t i, o = 0;
-    int pad = 0, j;
-    uint32_t v;
-    int d[4];
-
-    if (len % 4 != 0)
-        return -1;
-    for (i = 0; i < len; i += 4) {
-        for (j = 0; j < 4; j++) {
-            char c = in[i + j];
-            const char *pos;
-
-            if (c == '=' && i + 4 == len && j >= 2) {
-                d[j] = 0;
-                pad++;
-                continue;
-            }
-            if (pad > 0 || c == 0 || (pos = strchr(b64, c)) == NULL)
-                return -1;
-            d[j] = (int)(pos - b64);
-        }
-        v = (uint32_t)d[0] << 18 | (uint32_t)d[1] << 12 | (uint32_t)d[2] << 6 | (uint32_t)d[3];
-        out[o++] = (uint8_t)(v >> 16);
-        if (pad < 2)
-            out[o++] = (uint8_t)(v >> 8);
-        if (pad < 1)
-            out[o++] = (uint8_t)v;
-        /* the bits a shortened final group does not use must be zero (canonical form) */
-        if ((pad == 1 && (v & 0xff) != 0) || (pad == 2 && (v & 0xffff) != 0))
-            return -1;
-    }
-    return (long)o;
-}
-
-int p11kms_aws_json_base64(const p11kms_aws_json *val, size_t max_len, uint8_t **out,
-                           size_t *out_len)
+int p11kms_json_base64(const p11kms_json *val, size_t max_len, uint8_t **out, size_t *out_len)
 {
     size_t n, cap;
     uint8_t *buf;
@@ -572,7 +348,7 @@ int p11kms_aws_json_base64(const p11kms_aws_json *val, size_t max_len, uint8_t *
     buf = malloc(cap);
     if (buf == NULL)
         return -1;
-    got = p11kms_aws_base64_decode(val->p + 1, n, buf);
+    got = p11kms_base64_decode(val->p + 1, n, buf);
     if (got <= 0 || (size_t)got > max_len) {
         p11kms_secure_free(buf, cap);
         return -1;
@@ -582,7 +358,7 @@ int p11kms_aws_json_base64(const p11kms_aws_json *val, size_t max_len, uint8_t *
     return 0;
 }
 
-int p11kms_aws_json_bool(const p11kms_aws_json *val, int *out)
+int p11kms_json_bool(const p11kms_json *val, int *out)
 {
     if (val->len == 4 && memcmp(val->p, "true", 4) == 0)
         *out = 1;
@@ -593,7 +369,7 @@ int p11kms_aws_json_bool(const p11kms_aws_json *val, int *out)
     return 0;
 }
 
-int p11kms_aws_json_number_text(const p11kms_aws_json *val, char *buf, size_t buf_len)
+int p11kms_json_number_text(const p11kms_json *val, char *buf, size_t buf_len)
 {
     if (val->len == 0 || val->len >= buf_len || skip_number(val->p, val->p + val->len) == NULL)
         return -1;
@@ -602,180 +378,22 @@ int p11kms_aws_json_number_text(const p11kms_aws_json *val, char *buf, size_t bu
     return 0;
 }
 
-/* ---- XML: only what STS's query-protocol answers need: element text by tag name ---- */
-
-static const char *find_mem(const char *h, size_t hlen, const char *n, size_t nlen)
+int p11kms_json_uint(const p11kms_json *val, uint64_t max, uint64_t *out)
 {
+    uint64_t v = 0;
     size_t i;
 
-    if (nlen == 0 || nlen > hlen)
-        return NULL;
-    for (i = 0; i + nlen <= hlen; i++)
-        if (h[i] == n[0] && memcmp(h + i, n, nlen) == 0)
-            return h + i;
-    return NULL;
-}
-
-int p11kms_aws_xml_element(const char *xml, size_t len, const char *name, const char **inner,
-                           size_t *inner_len)
-{
-    char open[80], close[82];
-    size_t nlen = strlen(name);
-    const char *s, *e;
-
-    if (nlen == 0 || nlen > 64)
+    if (val == NULL || val->len == 0 || val->len > 20 || (val->p[0] == '0' && val->len > 1))
         return -1;
-    open[0] = '<';
-    memcpy(open + 1, name, nlen);
-    open[nlen + 1] = '>';
-    close[0] = '<';
-    close[1] = '/';
-    memcpy(close + 2, name, nlen);
-    close[nlen + 2] = '>';
-    s = find_mem(xml, len, open, nlen + 2);
-    if (s == NULL)
-        return -1;
-    s += nlen + 2;
-    e = find_mem(s, len - (size_t)(s - xml), close, nlen + 3);
-    if (e == NULL)
-        return -1;
-    *inner = s;
-    *inner_len = (size_t)(e - s);
-    return 0;
-}
-
-static int xml_entity(const char **pp, const char *end, char *out, size_t *o)
-{
-    static const struct {
-        const char *name;
-        char c;
-    } ents[] = {{"amp;", '&'}, {"lt;", '<'}, {"gt;", '>'}, {"quot;", '"'}, {"apos;", '\''}};
-    const char *p = *pp + 1;
-    uint32_t cp = 0;
-    size_t i;
-    int digits = 0, hex;
-
-    for (i = 0; i < sizeof(ents) / sizeof(ents[0]); i++) {
-        size_t n = strlen(ents[i].name);
-
-        if ((size_t)(end - p) >= n && memcmp(p, ents[i].name, n) == 0) {
-            out[(*o)++] = ents[i].c;
-            *pp = p + n;
-            return 0;
-        }
-    }
-    if (p >= end || *p != '#')
-        return -1;
-    p++;
-    hex = p < end && *p == 'x';
-    if (hex)
-        p++;
-    for (; p < end && *p != ';'; p++, digits++) {
-        int v = hex ? hexval(*p) : (isdigit((unsigned char)*p) ? *p - '0' : -1);
-
-        if (v < 0 || digits >= 6)
+    for (i = 0; i < val->len; i++) {
+        if (val->p[i] < '0' || val->p[i] > '9')
             return -1;
-        cp = cp * (hex ? 16u : 10u) + (uint32_t)v;
-    }
-    if (p >= end || digits == 0 || cp == 0 || cp > 0x10ffff || (cp >= 0xd800 && cp < 0xe000))
-        return -1;
-    put_utf8(out, o, cp);
-    *pp = p + 1;
-    return 0;
-}
-
-int p11kms_aws_xml_text(const char *xml, size_t len, const char *name, size_t max_len, char **out)
-{
-    const char *s, *p, *end;
-    size_t n, o = 0;
-    char *buf;
-
-    *out = NULL;
-    if (p11kms_aws_xml_element(xml, len, name, &s, &n) != 0)
-        return -1;
-    /* an entity never decodes to more bytes than it is written with */
-    buf = malloc(n + 1);
-    if (buf == NULL)
-        return -1;
-    end = s + n;
-    for (p = s; p < end;) {
-        if (*p == '<' || *p == 0)
-            goto bad;
-        if (*p == '&') {
-            if (xml_entity(&p, end, buf, &o) != 0)
-                goto bad;
-        } else {
-            buf[o++] = *p++;
-        }
-    }
-    if (o > max_len)
-        goto bad;
-    buf[o] = 0;
-    *out = buf;
-    return 0;
-bad:
-    p11kms_secure_free(buf, n + 1);
-    return -1;
-}
-
-/* ---- time ---- */
-
-static int digits(const char *s, int n, int *out)
-{
-    int i, v = 0;
-
-    for (i = 0; i < n; i++) {
-        if (!isdigit((unsigned char)s[i]))
+        if (v > (UINT64_MAX - (uint64_t)(val->p[i] - '0')) / 10)
             return -1;
-        v = v * 10 + (s[i] - '0');
+        v = v * 10 + (uint64_t)(val->p[i] - '0');
     }
+    if (v > max)
+        return -1;
     *out = v;
-    return 0;
-}
-
-int p11kms_aws_parse_time(const char *s, time_t *out)
-{
-    struct tm tm;
-    int y, mo, d, h, mi, sec, oh = 0, om = 0;
-    long off = 0;
-    time_t t;
-
-    if (s == NULL || strlen(s) < 20)
-        return -1;
-    if (digits(s, 4, &y) || s[4] != '-' || digits(s + 5, 2, &mo) || s[7] != '-' ||
-        digits(s + 8, 2, &d) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
-        digits(s + 11, 2, &h) || s[13] != ':' || digits(s + 14, 2, &mi) || s[16] != ':' ||
-        digits(s + 17, 2, &sec))
-        return -1;
-    s += 19;
-    if (*s == '.') {
-        s++;
-        if (!isdigit((unsigned char)*s))
-            return -1;
-        while (isdigit((unsigned char)*s))
-            s++;
-    }
-    if ((*s == 'Z' || *s == 'z') && s[1] == 0) {
-        off = 0;
-    } else if ((*s == '+' || *s == '-') && digits(s + 1, 2, &oh) == 0 && s[3] == ':' &&
-               digits(s + 4, 2, &om) == 0 && s[6] == 0) {
-        off = (long)(oh * 3600 + om * 60) * (*s == '-' ? -1 : 1);
-    } else {
-        return -1;
-    }
-    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60 || y < 1970)
-        return -1;
-    memset(&tm, 0, sizeof(tm));
-    tm.tm_year = y - 1900;
-    tm.tm_mon = mo - 1;
-    tm.tm_mday = d;
-    tm.tm_hour = h;
-    tm.tm_min = mi;
-    tm.tm_sec = sec;
-    t = timegm(&tm);
-    /* callers store 0 as "never expires": a time at or before the epoch is no expiry at all */
-    if (t == (time_t)-1 || t - off <= 0)
-        return -1;
-    *out = t - off;
     return 0;
 }

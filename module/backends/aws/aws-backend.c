@@ -56,7 +56,7 @@ static int aws_owns(p11kms_backend *be, const p11kms_kms_blob *in)
     aws_backend *ab = (aws_backend *)be;
     int owned;
 
-    if (in->backend_id != P11KMS_BACKEND_AWS || in->key_ref == NULL)
+    if (in->backend_id != P11KMS_AWS_ENVELOPE_ID || in->key_ref == NULL)
         return 0;
     pthread_mutex_lock(&ab->lock);
     owned = ab->resolved_arn != NULL ? strcmp(in->key_ref, ab->resolved_arn) == 0
@@ -66,65 +66,65 @@ static int aws_owns(p11kms_backend *be, const p11kms_kms_blob *in)
 }
 
 /* ,"Name":{"k":"v",...} (nothing for an empty context: the same as no context to KMS) */
-static void add_context(p11kms_aws_sbuf *b, const char *name, const p11kms_context *ctx)
+static void add_context(p11kms_sbuf *b, const char *name, const p11kms_context *ctx)
 {
     size_t i;
 
     if (ctx == NULL || ctx->n == 0)
         return;
-    p11kms_aws_sbuf_char(b, ',');
-    p11kms_aws_sbuf_json_string(b, name, strlen(name));
-    p11kms_aws_sbuf_str(b, ":{");
+    p11kms_sbuf_char(b, ',');
+    p11kms_sbuf_json_string(b, name, strlen(name));
+    p11kms_sbuf_str(b, ":{");
     for (i = 0; i < ctx->n; i++) {
         if (i > 0)
-            p11kms_aws_sbuf_char(b, ',');
-        p11kms_aws_sbuf_json_string(b, ctx->pairs[i].key, ctx->pairs[i].key_len);
-        p11kms_aws_sbuf_char(b, ':');
-        p11kms_aws_sbuf_json_string(b, ctx->pairs[i].value, ctx->pairs[i].value_len);
+            p11kms_sbuf_char(b, ',');
+        p11kms_sbuf_json_string(b, ctx->pairs[i].key, ctx->pairs[i].key_len);
+        p11kms_sbuf_char(b, ':');
+        p11kms_sbuf_json_string(b, ctx->pairs[i].value, ctx->pairs[i].value_len);
     }
-    p11kms_aws_sbuf_char(b, '}');
+    p11kms_sbuf_char(b, '}');
 }
 
-static void add_string(p11kms_aws_sbuf *b, const char *name, const char *value)
+static void add_string(p11kms_sbuf *b, const char *name, const char *value)
 {
     if (b->len > 1)
-        p11kms_aws_sbuf_char(b, ',');
-    p11kms_aws_sbuf_json_string(b, name, strlen(name));
-    p11kms_aws_sbuf_char(b, ':');
-    p11kms_aws_sbuf_json_string(b, value, strlen(value));
+        p11kms_sbuf_char(b, ',');
+    p11kms_sbuf_json_string(b, name, strlen(name));
+    p11kms_sbuf_char(b, ':');
+    p11kms_sbuf_json_string(b, value, strlen(value));
 }
 
-static void add_blob(p11kms_aws_sbuf *b, const char *name, const uint8_t *p, size_t n)
+static void add_blob(p11kms_sbuf *b, const char *name, const uint8_t *p, size_t n)
 {
     if (b->len > 1)
-        p11kms_aws_sbuf_char(b, ',');
-    p11kms_aws_sbuf_json_string(b, name, strlen(name));
-    p11kms_aws_sbuf_str(b, ":\"");
-    p11kms_aws_sbuf_base64(b, p, n);
-    p11kms_aws_sbuf_char(b, '"');
+        p11kms_sbuf_char(b, ',');
+    p11kms_sbuf_json_string(b, name, strlen(name));
+    p11kms_sbuf_str(b, ":\"");
+    p11kms_sbuf_base64(b, p, n);
+    p11kms_sbuf_char(b, '"');
 }
 
 /* A string member of the answer, or NULL (logged as a malformed answer by the caller). */
-static char *answer_string(const p11kms_aws_reply *r, const char *name, size_t max)
+static char *answer_string(const p11kms_net_reply *r, const char *name, size_t max)
 {
-    p11kms_aws_json v;
+    p11kms_json v;
     char *s = NULL;
 
-    if (!p11kms_aws_json_member(&r->root, name, &v) || p11kms_aws_json_string(&v, max, &s) != 0)
+    if (!p11kms_json_member(&r->root, name, &v) || p11kms_json_string(&v, max, &s) != 0)
         return NULL;
     return s;
 }
 
-static int answer_blob(const p11kms_aws_reply *r, const char *name, size_t max, uint8_t **p,
+static int answer_blob(const p11kms_net_reply *r, const char *name, size_t max, uint8_t **p,
                        size_t *n)
 {
-    p11kms_aws_json v;
+    p11kms_json v;
 
-    return p11kms_aws_json_member(&r->root, name, &v) && p11kms_aws_json_base64(&v, max, p, n) == 0;
+    return p11kms_json_member(&r->root, name, &v) && p11kms_json_base64(&v, max, p, n) == 0;
 }
 
 /* Take CiphertextBlob and KeyId of an Encrypt/ReEncrypt answer into a blob for dst. */
-static CK_RV take_ciphertext(aws_backend *dst, const char *op, const p11kms_aws_reply *r,
+static CK_RV take_ciphertext(aws_backend *dst, const char *op, const p11kms_net_reply *r,
                              p11kms_kms_blob *out)
 {
     char *arn = answer_string(r, "KeyId", P11KMS_KEY_REF_MAX);
@@ -155,7 +155,7 @@ static CK_RV take_ciphertext(aws_backend *dst, const char *op, const p11kms_aws_
         }
         pthread_mutex_unlock(&dst->lock);
     }
-    out->backend_id = P11KMS_BACKEND_AWS;
+    out->backend_id = P11KMS_AWS_ENVELOPE_ID;
     out->key_ref = arn;
     out->key_version = 0; /* AWS ciphertexts carry their key material version themselves */
     out->ct = ct;
@@ -168,8 +168,8 @@ static CK_RV aws_encrypt(p11kms_backend *be, const p11kms_context *ctx, const ui
 {
     aws_backend *ab = (aws_backend *)be;
     uint64_t deadline = p11kms_aws_client_deadline(ab->client);
-    p11kms_aws_reply reply;
-    p11kms_aws_sbuf body;
+    p11kms_net_reply reply;
+    p11kms_sbuf body;
     CK_RV rv;
 
     memset(out, 0, sizeof(*out));
@@ -179,20 +179,20 @@ static CK_RV aws_encrypt(p11kms_backend *be, const p11kms_context *ctx, const ui
               P11KMS_KMS_PLAINTEXT_MAX);
         return CKR_DATA_LEN_RANGE;
     }
-    p11kms_aws_sbuf_init(&body, BODY_MAX);
-    p11kms_aws_sbuf_char(&body, '{');
+    p11kms_sbuf_init(&body, BODY_MAX);
+    p11kms_sbuf_char(&body, '{');
     add_string(&body, "KeyId", ab->key_id);
     add_blob(&body, "Plaintext", pt, pt_len);
     add_context(&body, "EncryptionContext", ctx);
-    p11kms_aws_sbuf_char(&body, '}');
+    p11kms_sbuf_char(&body, '}');
     rv = p11kms_aws_call(ab->client, "Encrypt", ab->key_id, &body, deadline, &reply);
     if (rv == CKR_OK)
         rv = take_ciphertext(ab, "Encrypt", &reply, out);
     if (rv == CKR_OK)
         LOG_D("aws: Encrypt %s: %zu bytes under %s (request id %s)", ab->key_id, pt_len,
               out->key_ref, reply.request_id);
-    p11kms_aws_reply_clear(&reply);
-    p11kms_aws_sbuf_wipe(&body);
+    p11kms_net_reply_clear(&reply);
+    p11kms_sbuf_wipe(&body);
     return rv;
 }
 
@@ -201,26 +201,26 @@ static CK_RV aws_decrypt(p11kms_backend *be, const p11kms_context *ctx, const p1
 {
     aws_backend *ab = (aws_backend *)be;
     uint64_t deadline = p11kms_aws_client_deadline(ab->client);
-    p11kms_aws_reply reply;
-    p11kms_aws_sbuf body;
+    p11kms_net_reply reply;
+    p11kms_sbuf body;
     uint8_t *data = NULL;
     size_t len = 0;
     char *arn = NULL;
     CK_RV rv;
 
     memset(&reply, 0, sizeof(reply));
-    p11kms_aws_sbuf_init(&body, BODY_MAX);
+    p11kms_sbuf_init(&body, BODY_MAX);
     if (in->ct == NULL || in->ct_len == 0 || in->ct_len > P11KMS_BLOB_CT_MAX) {
         LOG_E("aws: Decrypt %s: no usable ciphertext in the blob", ab->key_id);
         return CKR_ENCRYPTED_DATA_INVALID;
     }
     /* KeyId is sent so the KMS refuses a ciphertext of any other key (IncorrectKeyException),
      * even one the caller's credentials could decrypt. */
-    p11kms_aws_sbuf_char(&body, '{');
+    p11kms_sbuf_char(&body, '{');
     add_string(&body, "KeyId", ab->key_id);
     add_blob(&body, "CiphertextBlob", in->ct, in->ct_len);
     add_context(&body, "EncryptionContext", ctx);
-    p11kms_aws_sbuf_char(&body, '}');
+    p11kms_sbuf_char(&body, '}');
     rv = p11kms_aws_call(ab->client, "Decrypt", ab->key_id, &body, deadline, &reply);
     if (rv != CKR_OK)
         goto out;
@@ -248,8 +248,8 @@ static CK_RV aws_decrypt(p11kms_backend *be, const p11kms_context *ctx, const p1
 out:
     p11kms_secure_free(data, len);
     free(arn);
-    p11kms_aws_reply_clear(&reply);
-    p11kms_aws_sbuf_wipe(&body);
+    p11kms_net_reply_clear(&reply);
+    p11kms_sbuf_wipe(&body);
     return rv;
 }
 
@@ -281,8 +281,8 @@ static CK_RV aws_reencrypt(p11kms_backend *src, const p11kms_context *src_ctx,
                            const p11kms_context *dst_ctx, p11kms_kms_blob *out)
 {
     aws_backend *sa = (aws_backend *)src, *da = (aws_backend *)dst;
-    p11kms_aws_reply reply;
-    p11kms_aws_sbuf body;
+    p11kms_net_reply reply;
+    p11kms_sbuf body;
     uint64_t deadline;
     char *source = NULL;
     CK_RV rv;
@@ -298,14 +298,14 @@ static CK_RV aws_reencrypt(p11kms_backend *src, const p11kms_context *src_ctx,
     }
     memset(&reply, 0, sizeof(reply));
     deadline = p11kms_aws_client_deadline(da->client);
-    p11kms_aws_sbuf_init(&body, BODY_MAX);
-    p11kms_aws_sbuf_char(&body, '{');
+    p11kms_sbuf_init(&body, BODY_MAX);
+    p11kms_sbuf_char(&body, '{');
     add_blob(&body, "CiphertextBlob", in->ct, in->ct_len);
     add_string(&body, "SourceKeyId", sa->key_id);
     add_context(&body, "SourceEncryptionContext", src_ctx);
     add_string(&body, "DestinationKeyId", da->key_id);
     add_context(&body, "DestinationEncryptionContext", dst_ctx);
-    p11kms_aws_sbuf_char(&body, '}');
+    p11kms_sbuf_char(&body, '}');
     /* sent to the destination key's endpoint with its credentials (kms:ReEncryptTo there,
      * kms:ReEncryptFrom on the source key) */
     rv = p11kms_aws_call(da->client, "ReEncrypt", da->key_id, &body, deadline, &reply);
@@ -322,26 +322,25 @@ static CK_RV aws_reencrypt(p11kms_backend *src, const p11kms_context *src_ctx,
     rv = take_ciphertext(da, "ReEncrypt", &reply, out);
 out:
     free(source);
-    p11kms_aws_reply_clear(&reply);
-    p11kms_aws_sbuf_wipe(&body);
+    p11kms_net_reply_clear(&reply);
+    p11kms_sbuf_wipe(&body);
     return rv;
 }
 
 /* Print one KeyMetadata member if present (strings, numbers and booleans as they are). */
-static void describe_field(FILE *f, const p11kms_aws_json *meta, const char *name,
-                           const char *label)
+static void describe_field(FILE *f, const p11kms_json *meta, const char *name, const char *label)
 {
-    p11kms_aws_json v;
+    p11kms_json v;
     char *s = NULL, num[64];
     int b;
 
-    if (!p11kms_aws_json_member(meta, name, &v))
+    if (!p11kms_json_member(meta, name, &v))
         return;
-    if (p11kms_aws_json_string(&v, 1024, &s) == 0)
+    if (p11kms_json_string(&v, 1024, &s) == 0)
         fprintf(f, "%s: %s\n", label, s);
-    else if (p11kms_aws_json_bool(&v, &b) == 0)
+    else if (p11kms_json_bool(&v, &b) == 0)
         fprintf(f, "%s: %s\n", label, b ? "true" : "false");
-    else if (p11kms_aws_json_number_text(&v, num, sizeof(num)) == 0)
+    else if (p11kms_json_number_text(&v, num, sizeof(num)) == 0)
         fprintf(f, "%s: %s\n", label, num);
     free(s);
 }
@@ -350,9 +349,9 @@ static CK_RV aws_describe(p11kms_backend *be, char **text)
 {
     aws_backend *ab = (aws_backend *)be;
     uint64_t deadline = p11kms_aws_client_deadline(ab->client);
-    p11kms_aws_reply reply;
-    p11kms_aws_sbuf body;
-    p11kms_aws_json meta, algs, v;
+    p11kms_net_reply reply;
+    p11kms_sbuf body;
+    p11kms_json meta, algs, v;
     char *buf = NULL, *s;
     size_t len = 0, i;
     FILE *f = NULL;
@@ -360,14 +359,14 @@ static CK_RV aws_describe(p11kms_backend *be, char **text)
 
     *text = NULL;
     memset(&reply, 0, sizeof(reply));
-    p11kms_aws_sbuf_init(&body, BODY_MAX);
-    p11kms_aws_sbuf_char(&body, '{');
+    p11kms_sbuf_init(&body, BODY_MAX);
+    p11kms_sbuf_char(&body, '{');
     add_string(&body, "KeyId", ab->key_id);
-    p11kms_aws_sbuf_char(&body, '}');
+    p11kms_sbuf_char(&body, '}');
     rv = p11kms_aws_call(ab->client, "DescribeKey", ab->key_id, &body, deadline, &reply);
     if (rv != CKR_OK)
         goto out;
-    if (!p11kms_aws_json_member(&reply.root, "KeyMetadata", &meta)) {
+    if (!p11kms_json_member(&reply.root, "KeyMetadata", &meta)) {
         LOG_E("aws: DescribeKey %s: answer without KeyMetadata (request id %s)", ab->key_id,
               reply.request_id);
         rv = CKR_DEVICE_ERROR;
@@ -378,7 +377,7 @@ static CK_RV aws_describe(p11kms_backend *be, char **text)
     if (f == NULL)
         goto out;
     fprintf(f, "backend: aws\nkey id: %s\nregion: %s\nendpoint: %s\n", ab->key_id,
-            ab->client->region, ab->client->url);
+            ab->client->region, ab->client->net.settings.url);
     describe_field(f, &meta, "Arn", "arn");
     describe_field(f, &meta, "AWSAccountId", "account");
     describe_field(f, &meta, "KeyState", "state");
@@ -391,10 +390,10 @@ static CK_RV aws_describe(p11kms_backend *be, char **text)
     describe_field(f, &meta, "CreationDate", "created (epoch seconds)");
     describe_field(f, &meta, "DeletionDate", "deletion date (epoch seconds)");
     describe_field(f, &meta, "Description", "description");
-    if (p11kms_aws_json_member(&meta, "EncryptionAlgorithms", &algs)) {
+    if (p11kms_json_member(&meta, "EncryptionAlgorithms", &algs)) {
         fprintf(f, "encryption algorithms:");
-        for (i = 0; p11kms_aws_json_index(&algs, i, &v) && i < 16; i++) {
-            if (p11kms_aws_json_string(&v, 64, &s) == 0)
+        for (i = 0; p11kms_json_index(&algs, i, &v) && i < 16; i++) {
+            if (p11kms_json_string(&v, 64, &s) == 0)
                 fprintf(f, "%s %s", i ? "," : "", s);
             free(s);
             s = NULL;
@@ -414,8 +413,8 @@ out:
     if (f != NULL)
         fclose(f);
     free(buf);
-    p11kms_aws_reply_clear(&reply);
-    p11kms_aws_sbuf_wipe(&body);
+    p11kms_net_reply_clear(&reply);
+    p11kms_sbuf_wipe(&body);
     return rv;
 }
 
@@ -466,8 +465,11 @@ out:
 
 const p11kms_backend_ops p11kms_backend_aws_ops = {
     .name = "aws",
-    .id = P11KMS_BACKEND_AWS,
+    .envelope_id = P11KMS_AWS_ENVELOPE_ID,
     .options = p11kms_aws_option_names,
+    .quick_forms = p11kms_aws_quick_forms,
+    .quick = p11kms_aws_quick,
+    .doctor = p11kms_aws_doctor,
     .create = aws_create,
     .destroy = aws_destroy,
     .encrypt = aws_encrypt,

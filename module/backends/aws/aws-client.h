@@ -8,9 +8,12 @@
 #include "pkcs11/p11kms.h"
 #include "aws-creds.h"
 #include "aws-retry.h"
-#include "aws-wire.h"
+#include "backend.h"
 #include "config.h"
-#include "http.h"
+#include "net/call.h"
+
+/* The backend byte of AWS KMS ciphertexts in envelopes (docs/envelope.md); never renumbered. */
+#define P11KMS_AWS_ENVELOPE_ID 2
 
 #define P11KMS_AWS_DEFAULT_CONNECT_TIMEOUT_MS 5000ul
 #define P11KMS_AWS_DEFAULT_REQUEST_TIMEOUT_MS 10000ul
@@ -40,24 +43,30 @@ typedef struct p11kms_aws_keyref {
 /* 0 and *out filled for a well-formed reference, -1 otherwise. */
 int p11kms_aws_keyref_parse(const char *s, p11kms_aws_keyref *out);
 
-typedef struct p11kms_aws_client {
+/* The key's settings without the network: the profile option, the region (and where it came
+ * from) and the endpoint. For the client and for doctor. */
+typedef struct p11kms_aws_settings {
+    const char *profile; /* the key's "profile", or NULL (the process default) */
     char *region;
-    char *url;  /* endpoint, ending in "/" */
-    char *host; /* Host header: host[:port], default port omitted */
-    char *ca_file;
-    unsigned long connect_timeout_ms;
-    unsigned long request_timeout_ms;
-    unsigned long deadline_ms; /* per PKCS#11 call */
-    int max_attempts;
-    p11kms_http_transport *http;
+    p11kms_net_settings net;
+} p11kms_aws_settings;
+
+/* Read and check (logged with kc->origin): CKR_ARGUMENTS_BAD, CKR_HOST_MEMORY. arn_region is
+ * the region of the configured key ARN, if any. Reads the config file for the profile's
+ * region. */
+CK_RV p11kms_aws_settings_read(const p11kms_key_config *kc, const char *arn_region,
+                               p11kms_aws_settings *out);
+void p11kms_aws_settings_free(p11kms_aws_settings *s);
+
+typedef struct p11kms_aws_client {
+    p11kms_net_client net; /* endpoint, timeouts, attempts, transport, quota, hooks */
+    char *region;
     p11kms_aws_provider *creds;
-    p11kms_aws_quota quota;
     char *origin; /* the key's configuration origin, for log lines */
 } p11kms_aws_client;
 
-/* Build from the key configuration (options) and the environment. arn_region is the region
- * of the configured key ARN, if any. Reads the config file for the profile's region; no
- * network. CKR_ARGUMENTS_BAD (logged with kc->origin) for a bad or incomplete setting. */
+/* Build from the key configuration (options) and the environment (p11kms_aws_settings_read).
+ * No network. */
 CK_RV p11kms_aws_client_new(const p11kms_key_config *kc, const char *arn_region,
                             p11kms_aws_client **out);
 void p11kms_aws_client_free(p11kms_aws_client *c);
@@ -65,19 +74,20 @@ void p11kms_aws_client_free(p11kms_aws_client *c);
 /* The deadline of a call that starts now. */
 uint64_t p11kms_aws_client_deadline(const p11kms_aws_client *c);
 
-/* A 200 answer, parsed. */
-typedef struct p11kms_aws_reply {
-    p11kms_http_response resp; /* body may hold a plaintext: cleared with wipe */
-    p11kms_aws_json root;
-    char request_id[128];
-} p11kms_aws_reply;
+/* The hooks of KMS calls (aws-call.c): SigV4 with credentials from the client's provider,
+ * AWS error bodies, the AWS CK_RV mapping. */
+extern const p11kms_net_hooks p11kms_aws_hooks;
 
 /* Call TrentService.<op> with a JSON body: sign (fresh credentials each attempt), send, retry
  * what is retryable within the attempts, the retry quota and the deadline. CKR_OK with a 200
- * JSON answer in reply; otherwise one log line ("aws: <op> <what>: <code> (HTTP <status>,
- * request id <id>): <message>") and the CK_RV backend.h asks for. */
+ * JSON answer in reply; otherwise one log line ("aws: <op> <what> failed: <code> (HTTP
+ * <status>, request id <id>): <message>") and the CK_RV backend.h asks for. */
 CK_RV p11kms_aws_call(p11kms_aws_client *c, const char *op, const char *what,
-                      const p11kms_aws_sbuf *body, uint64_t deadline_ms, p11kms_aws_reply *reply);
-void p11kms_aws_reply_clear(p11kms_aws_reply *r);
+                      const p11kms_sbuf *body, uint64_t deadline_ms, p11kms_net_reply *reply);
+
+/* Self-description (aws-describe.c): quick-mode key references and doctor findings. */
+extern const char p11kms_aws_quick_forms[];
+int p11kms_aws_quick(const char *value, p11kms_quick_key *out);
+void p11kms_aws_doctor(const p11kms_key_config *kc, p11kms_doctor_step step, void *ctx);
 
 #endif

@@ -10,10 +10,7 @@
 #include "aws-client.h"
 #include "log.h"
 
-const char *const p11kms_aws_option_names[] = {
-    "region",       "endpoint",    "profile", "ca_file", "connect_timeout_ms", "request_timeout_ms",
-    "max_attempts", "deadline_ms", NULL,
-};
+const char *const p11kms_aws_option_names[] = {"region", "profile", P11KMS_NET_OPTION_NAMES, NULL};
 
 static int all_chars(const char *s, size_t n, const char *extra)
 {
@@ -108,117 +105,11 @@ static const char *env(const char *name)
     return v != NULL && *v != 0 ? v : NULL;
 }
 
-static int parse_ulong(const char *s, unsigned long min, unsigned long max, unsigned long *out)
-{
-    char *end;
-    unsigned long v;
-
-    if (s == NULL || !isdigit((unsigned char)*s))
-        return -1;
-    errno = 0;
-    v = strtoul(s, &end, 10);
-    if (errno != 0 || *end != 0 || v < min || v > max)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 static int region_ok(const char *r)
 {
     size_t n = strlen(r);
 
     return n > 0 && n < 32 && all_chars(r, n, "-");
-}
-
-/*
- * The endpoint as "scheme://host[:port][/]": no user info, path, query or fragment (KMS is
- * always "POST /"). Sets the URL we send to and the Host header we sign (the default port is
- * left out, as the SDKs do). Plain http only to loopback.
- */
-static CK_RV parse_endpoint(const char *origin, const char *endpoint, char **url, char **host)
-{
-    const char *p, *auth, *hs, *he, *port = NULL, *end;
-    int https;
-    unsigned long portnum = 0;
-    size_t n;
-    char hostbuf[300], portbuf[8] = "";
-
-    *url = NULL;
-    *host = NULL;
-    if (strncasecmp(endpoint, "https://", 8) == 0) {
-        https = 1;
-        auth = endpoint + 8;
-    } else if (strncasecmp(endpoint, "http://", 7) == 0) {
-        https = 0;
-        auth = endpoint + 7;
-    } else {
-        LOG_E("%s: endpoint \"%s\" must start with https:// (or http:// to loopback)", origin,
-              endpoint);
-        return CKR_ARGUMENTS_BAD;
-    }
-    end = auth + strcspn(auth, "/");
-    if (*end == '/' && end[1] != 0)
-        goto bad;
-    if (*auth == '[') {
-        hs = auth;
-        he = memchr(auth, ']', (size_t)(end - auth));
-        if (he == NULL)
-            goto bad;
-        he++;
-        if (!all_chars(hs + 1, (size_t)(he - hs - 2), ":."))
-            goto bad;
-    } else {
-        hs = auth;
-        he = auth + strcspn(auth, ":/");
-        if (he > end)
-            he = end;
-        if (!all_chars(hs, (size_t)(he - hs), ".-"))
-            goto bad;
-    }
-    if (he == hs || (size_t)(he - hs) >= sizeof(hostbuf))
-        goto bad;
-    if (he < end) {
-        if (*he != ':')
-            goto bad;
-        port = he + 1;
-        n = (size_t)(end - port);
-        if (n == 0 || n >= sizeof(portbuf))
-            goto bad;
-        memcpy(portbuf, port, n);
-        portbuf[n] = 0;
-        if (parse_ulong(portbuf, 1, 65535, &portnum) != 0)
-            goto bad;
-    }
-    memcpy(hostbuf, hs, (size_t)(he - hs));
-    hostbuf[he - hs] = 0;
-    for (p = hostbuf; *p; p++)
-        hostbuf[p - hostbuf] = (char)tolower((unsigned char)*p);
-    if (!https && !p11kms_http_plain_host_allowed(hostbuf, P11KMS_HTTP_POLICY_DEFAULT)) {
-        LOG_E("%s: endpoint \"%s\": plain http is allowed only to loopback; use https", origin,
-              endpoint);
-        return CKR_ARGUMENTS_BAD;
-    }
-    n = strlen(hostbuf) + 8;
-    *host = malloc(n);
-    n = (size_t)(end - endpoint) + 2;
-    *url = malloc(n);
-    if (*host == NULL || *url == NULL) {
-        free(*host);
-        free(*url);
-        *host = *url = NULL;
-        return CKR_HOST_MEMORY;
-    }
-    if (port != NULL && portnum != (https ? 443ul : 80ul))
-        snprintf(*host, strlen(hostbuf) + 8, "%s:%lu", hostbuf, portnum);
-    else
-        snprintf(*host, strlen(hostbuf) + 8, "%s", hostbuf);
-    memcpy(*url, endpoint, (size_t)(end - endpoint));
-    (*url)[end - endpoint] = '/';
-    (*url)[end - endpoint + 1] = 0;
-    return CKR_OK;
-bad:
-    LOG_E("%s: endpoint \"%s\" is not of the form https://host[:port]", origin, endpoint);
-    return CKR_ARGUMENTS_BAD;
 }
 
 /* Region, in this order: the key's "region" field; the region in the key ARN (the only region
@@ -261,7 +152,8 @@ static CK_RV resolve_region(const p11kms_key_config *kc, const char *arn_region,
 
 /* Endpoint: the key's "endpoint" field, AWS_ENDPOINT_URL_KMS, AWS_ENDPOINT_URL (both ignored
  * with AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true), else the regional (or FIPS) endpoint. */
-static CK_RV resolve_endpoint(const p11kms_key_config *kc, const char *region, p11kms_aws_client *c)
+static CK_RV resolve_endpoint(const p11kms_key_config *kc, const char *region,
+                              p11kms_net_settings *net)
 {
     const char *e = p11kms_key_config_option(kc, "endpoint");
     const char *ignore = env("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS");
@@ -279,87 +171,78 @@ static CK_RV resolve_endpoint(const p11kms_key_config *kc, const char *region, p
                  strncmp(region, "cn-", 3) == 0 ? ".cn" : "");
         e = def;
     }
-    return parse_endpoint(kc->origin, e, &c->url, &c->host);
+    return p11kms_net_settings_endpoint(net, kc->origin, e);
 }
 
-static CK_RV number_option(const p11kms_key_config *kc, const char *name, unsigned long min,
-                           unsigned long max, unsigned long *out)
+static const char *option(const void *kc, const char *name)
 {
-    const char *v = p11kms_key_config_option(kc, name);
+    return p11kms_key_config_option(kc, name);
+}
 
-    if (v == NULL)
-        return CKR_OK;
-    if (parse_ulong(v, min, max, out) != 0) {
-        LOG_E("%s: %s must be a whole number from %lu to %lu", kc->origin, name, min, max);
+CK_RV p11kms_aws_settings_read(const p11kms_key_config *kc, const char *arn_region,
+                               p11kms_aws_settings *out)
+{
+    const char *profile = p11kms_key_config_option(kc, "profile");
+    CK_RV rv;
+
+    memset(out, 0, sizeof(*out));
+    if (profile != NULL &&
+        (*profile == 0 || strlen(profile) > 200 || strpbrk(profile, "[]\r\n") != NULL)) {
+        LOG_E("%s: profile \"%s\" is not a usable profile name", kc->origin, profile);
         return CKR_ARGUMENTS_BAD;
     }
-    return CKR_OK;
+    out->profile = profile;
+    rv = p11kms_net_settings_read(&out->net, kc->origin, option, kc, "AWS_CA_BUNDLE",
+                                  P11KMS_AWS_DEFAULT_CONNECT_TIMEOUT_MS,
+                                  P11KMS_AWS_DEFAULT_REQUEST_TIMEOUT_MS,
+                                  P11KMS_AWS_DEFAULT_DEADLINE_MS, P11KMS_AWS_DEFAULT_MAX_ATTEMPTS);
+    if (rv == CKR_OK)
+        rv = resolve_region(kc, arn_region, profile, &out->region);
+    if (rv == CKR_OK)
+        rv = resolve_endpoint(kc, out->region, &out->net);
+    if (rv != CKR_OK)
+        p11kms_aws_settings_free(out);
+    return rv;
+}
+
+void p11kms_aws_settings_free(p11kms_aws_settings *s)
+{
+    free(s->region);
+    p11kms_net_settings_free(&s->net);
+    memset(s, 0, sizeof(*s));
 }
 
 CK_RV p11kms_aws_client_new(const p11kms_key_config *kc, const char *arn_region,
                             p11kms_aws_client **out)
 {
     CK_RV rv = CKR_HOST_MEMORY;
+    p11kms_aws_settings st;
     p11kms_aws_client *c;
-    const char *profile = p11kms_key_config_option(kc, "profile");
-    const char *ca = p11kms_key_config_option(kc, "ca_file");
-    unsigned long attempts = P11KMS_AWS_DEFAULT_MAX_ATTEMPTS;
 
     *out = NULL;
     c = calloc(1, sizeof(*c));
     if (c == NULL)
         return CKR_HOST_MEMORY;
-    p11kms_aws_quota_init(&c->quota);
-    c->connect_timeout_ms = P11KMS_AWS_DEFAULT_CONNECT_TIMEOUT_MS;
-    c->request_timeout_ms = P11KMS_AWS_DEFAULT_REQUEST_TIMEOUT_MS;
-    c->deadline_ms = P11KMS_AWS_DEFAULT_DEADLINE_MS;
     c->origin = strdup(kc->origin != NULL ? kc->origin : "aws key");
     if (c->origin == NULL)
         goto out;
-    rv = CKR_ARGUMENTS_BAD;
-    if (profile != NULL &&
-        (*profile == 0 || strlen(profile) > 200 || strpbrk(profile, "[]\r\n") != NULL)) {
-        LOG_E("%s: profile \"%s\" is not a usable profile name", kc->origin, profile);
-        goto out;
-    }
-    if (number_option(kc, "connect_timeout_ms", 1, 600000, &c->connect_timeout_ms) != CKR_OK ||
-        number_option(kc, "request_timeout_ms", 1, 600000, &c->request_timeout_ms) != CKR_OK ||
-        number_option(kc, "deadline_ms", 1, 3600000, &c->deadline_ms) != CKR_OK ||
-        number_option(kc, "max_attempts", 1, 10, &attempts) != CKR_OK)
-        goto out;
-    c->max_attempts = (int)attempts;
-    if (ca == NULL)
-        ca = env("AWS_CA_BUNDLE");
-    if (ca != NULL) {
-        if (access(ca, R_OK) != 0) {
-            LOG_E("%s: cannot read the CA bundle %s: %s", kc->origin, ca, strerror(errno));
-            goto out;
-        }
-        c->ca_file = strdup(ca);
-        if (c->ca_file == NULL) {
-            rv = CKR_HOST_MEMORY;
-            goto out;
-        }
-    }
-    rv = resolve_region(kc, arn_region, profile, &c->region);
+    rv = p11kms_aws_settings_read(kc, arn_region, &st);
     if (rv != CKR_OK)
         goto out;
-    rv = resolve_endpoint(kc, c->region, c);
+    c->net.settings = st.net;
+    c->region = st.region;
+    rv = p11kms_net_client_init(&c->net, &p11kms_aws_hooks, c);
     if (rv != CKR_OK)
         goto out;
-    c->http = p11kms_http_acquire();
-    if (c->http == NULL) {
-        rv = CKR_HOST_MEMORY;
-        goto out;
-    }
-    rv = p11kms_aws_provider_get(profile, c->region, c->ca_file, c->connect_timeout_ms,
-                                 c->request_timeout_ms, c->max_attempts, c->http, &c->creds);
+    rv = p11kms_aws_provider_get(
+        st.profile, c->region, c->net.settings.ca_file, c->net.settings.connect_timeout_ms,
+        c->net.settings.request_timeout_ms, c->net.settings.max_attempts, c->net.http, &c->creds);
 out:
     if (rv != CKR_OK) {
         p11kms_aws_client_free(c);
         return rv;
     }
-    LOG_D("%s: AWS KMS at %s (region %s)", c->origin, c->url, c->region);
+    LOG_D("%s: AWS KMS at %s (region %s)", c->origin, c->net.settings.url, c->region);
     *out = c;
     return CKR_OK;
 }
@@ -369,17 +252,17 @@ void p11kms_aws_client_free(p11kms_aws_client *c)
     if (c == NULL)
         return;
     p11kms_aws_provider_put(c->creds);
-    p11kms_http_release(c->http);
-    p11kms_aws_quota_destroy(&c->quota);
+    /* the settings were moved into the client's: freed there, or here when it never started */
+    if (c->net.hooks != NULL)
+        p11kms_net_client_release(&c->net);
+    else
+        p11kms_net_settings_free(&c->net.settings);
     free(c->region);
-    free(c->url);
-    free(c->host);
-    free(c->ca_file);
     free(c->origin);
     free(c);
 }
 
 uint64_t p11kms_aws_client_deadline(const p11kms_aws_client *c)
 {
-    return p11kms_aws_now_ms() + c->deadline_ms;
+    return p11kms_net_deadline(&c->net.settings);
 }

@@ -6,8 +6,8 @@
 #include <strings.h>
 #include "aws-creds.h"
 #include "aws-ini.h"
-#include "aws-wire.h"
 #include "log.h"
+#include "net/clock.h"
 #include "secmem.h"
 
 static const char *env(const char *name)
@@ -116,7 +116,7 @@ CK_RV p11kms_aws_profile_get(const char *profile, const char *key, char **value)
     return rv;
 }
 
-CK_RV p11kms_aws_creds_from_env(p11kms_aws_creds *out, int *applies)
+CK_RV p11kms_aws_creds_from_env(p11kms_cred *out, int *applies)
 {
     const char *akid = env("AWS_ACCESS_KEY_ID"), *secret = env("AWS_SECRET_ACCESS_KEY");
     const char *token = env("AWS_SESSION_TOKEN"), *exp = env("AWS_CREDENTIAL_EXPIRATION");
@@ -133,7 +133,7 @@ CK_RV p11kms_aws_creds_from_env(p11kms_aws_creds *out, int *applies)
     }
     if (token == NULL)
         token = env("AWS_SECURITY_TOKEN"); /* the legacy name */
-    if (exp != NULL && p11kms_aws_parse_time(exp, &expiration) != 0) {
+    if (exp != NULL && p11kms_net_parse_time(exp, &expiration) != 0) {
         LOG_E("aws: AWS_CREDENTIAL_EXPIRATION is not an ISO 8601 time after 1970");
         return CKR_DEVICE_ERROR;
     }
@@ -147,7 +147,7 @@ CK_RV p11kms_aws_creds_from_env(p11kms_aws_creds *out, int *applies)
 
 /* Static keys of a profile in one file; *found when the file had any of them. */
 static CK_RV keys_from(const p11kms_aws_ini *ini, const char *section_profile, int config,
-                       const char *what, p11kms_aws_creds *out, int *found)
+                       const char *what, p11kms_cred *out, int *found)
 {
     const char *akid, *secret, *token;
     CK_RV rv;
@@ -190,7 +190,7 @@ static int profile_has_any(const p11kms_aws_ini *creds, const p11kms_aws_ini *co
     return 0;
 }
 
-CK_RV p11kms_aws_creds_from_files(const char *profile, int profile_named, p11kms_aws_creds *out,
+CK_RV p11kms_aws_creds_from_files(const char *profile, int profile_named, p11kms_cred *out,
                                   int *applies)
 {
     static const char *const before_keys[] = {

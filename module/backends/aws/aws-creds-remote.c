@@ -9,9 +9,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "aws-creds.h"
-#include "aws-retry.h"
-#include "aws-wire.h"
+#include "aws-xml.h"
 #include "log.h"
+#include "net/call.h"
+#include "net/clock.h"
+#include "net/json.h"
+#include "net/sbuf.h"
 #include "secmem.h"
 
 #define TOKEN_FILE_MAX (16u * 1024u)
@@ -83,9 +86,6 @@ static int fetch(const p11kms_aws_fetch *f, const char *method, const char *url,
                  unsigned long timeout_ms, int attempts, int policy, p11kms_http_response *resp)
 {
     p11kms_http_request req;
-    uint64_t now;
-    unsigned long left;
-    int attempt, hr = P11KMS_HTTP_E_TIMEOUT, kind;
 
     memset(&req, 0, sizeof(req));
     req.method = method;
@@ -97,26 +97,8 @@ static int fetch(const p11kms_aws_fetch *f, const char *method, const char *url,
     req.ca_file = f->ca_file;
     req.max_response = P11KMS_AWS_CREDS_MAX_RESPONSE;
     req.policy = policy;
-    for (attempt = 1; attempt <= attempts; attempt++) {
-        now = p11kms_aws_now_ms();
-        if (now >= f->deadline_ms) {
-            snprintf(resp->error, sizeof(resp->error), "deadline reached");
-            return P11KMS_HTTP_E_TIMEOUT;
-        }
-        left = (unsigned long)(f->deadline_ms - now);
-        req.timeout_ms = timeout_ms < left ? timeout_ms : left;
-        req.connect_timeout_ms =
-            f->connect_timeout_ms < req.timeout_ms ? f->connect_timeout_ms : req.timeout_ms;
-        p11kms_http_response_clear(resp);
-        hr = f->http->perform(f->http, &req, resp);
-        kind = p11kms_aws_retry_kind(hr, resp->status, NULL);
-        if (kind == P11KMS_AWS_NO_RETRY || attempt == attempts)
-            break;
-        LOG_I("aws: %s %s: %s, retrying", method, url,
-              hr == P11KMS_HTTP_OK ? "server error" : p11kms_http_result_name(hr));
-        p11kms_aws_sleep_ms(p11kms_aws_backoff_ms(kind, attempt, p11kms_aws_rand01()));
-    }
-    return hr;
+    return p11kms_net_fetch(f->http, &req, "aws", f->connect_timeout_ms, timeout_ms, attempts,
+                            f->deadline_ms, resp);
 }
 
 static char *join_url(const char *base, const char *path)
@@ -136,28 +118,27 @@ static char *join_url(const char *base, const char *path)
 }
 
 CK_RV p11kms_aws_creds_parse_json(const char *body, size_t len, const char *source,
-                                  p11kms_aws_creds *out)
+                                  p11kms_cred *out)
 {
     CK_RV rv = CKR_DEVICE_ERROR;
-    p11kms_aws_json root, v;
+    p11kms_json root, v;
     char *akid = NULL, *secret = NULL, *token = NULL, *exp = NULL, *code = NULL;
     time_t expiration = 0;
 
-    if (p11kms_aws_json_parse(body, len, &root) != 0)
+    if (p11kms_json_parse(body, len, &root) != 0)
         goto out;
-    if (p11kms_aws_json_member(&root, "Code", &v) &&
-        (p11kms_aws_json_string(&v, 64, &code) != 0 || strcmp(code, "Success") != 0))
+    if (p11kms_json_member(&root, "Code", &v) &&
+        (p11kms_json_string(&v, 64, &code) != 0 || strcmp(code, "Success") != 0))
         goto out;
-    if (!p11kms_aws_json_member(&root, "AccessKeyId", &v) ||
-        p11kms_aws_json_string(&v, FIELD_MAX, &akid) != 0 ||
-        !p11kms_aws_json_member(&root, "SecretAccessKey", &v) ||
-        p11kms_aws_json_string(&v, FIELD_MAX, &secret) != 0)
+    if (!p11kms_json_member(&root, "AccessKeyId", &v) ||
+        p11kms_json_string(&v, FIELD_MAX, &akid) != 0 ||
+        !p11kms_json_member(&root, "SecretAccessKey", &v) ||
+        p11kms_json_string(&v, FIELD_MAX, &secret) != 0)
         goto out;
-    if (p11kms_aws_json_member(&root, "Token", &v) &&
-        p11kms_aws_json_string(&v, FIELD_MAX, &token) != 0)
+    if (p11kms_json_member(&root, "Token", &v) && p11kms_json_string(&v, FIELD_MAX, &token) != 0)
         goto out;
-    if (p11kms_aws_json_member(&root, "Expiration", &v) &&
-        (p11kms_aws_json_string(&v, 64, &exp) != 0 || p11kms_aws_parse_time(exp, &expiration) != 0))
+    if (p11kms_json_member(&root, "Expiration", &v) &&
+        (p11kms_json_string(&v, 64, &exp) != 0 || p11kms_net_parse_time(exp, &expiration) != 0))
         goto out;
     rv = p11kms_aws_creds_set(out, akid, secret, token, expiration, source);
     if (rv == CKR_GENERAL_ERROR)
@@ -171,7 +152,7 @@ out:
     return rv;
 }
 
-CK_RV p11kms_aws_creds_parse_sts(const char *body, size_t len, p11kms_aws_creds *out)
+CK_RV p11kms_aws_creds_parse_sts(const char *body, size_t len, p11kms_cred *out)
 {
     CK_RV rv = CKR_DEVICE_ERROR;
     const char *c;
@@ -184,7 +165,7 @@ CK_RV p11kms_aws_creds_parse_sts(const char *body, size_t len, p11kms_aws_creds 
         p11kms_aws_xml_text(c, clen, "SecretAccessKey", FIELD_MAX, &secret) != 0 ||
         p11kms_aws_xml_text(c, clen, "SessionToken", FIELD_MAX, &token) != 0 ||
         p11kms_aws_xml_text(c, clen, "Expiration", 64, &exp) != 0 ||
-        p11kms_aws_parse_time(exp, &expiration) != 0)
+        p11kms_net_parse_time(exp, &expiration) != 0)
         goto out;
     rv = p11kms_aws_creds_set(out, akid, secret, token, expiration, "web identity (STS)");
     if (rv == CKR_GENERAL_ERROR)
@@ -236,7 +217,7 @@ static char *sts_url(const char *region)
 }
 
 CK_RV p11kms_aws_creds_from_web_identity(const char *profile, const p11kms_aws_fetch *f,
-                                         p11kms_aws_creds *out, int *applies)
+                                         p11kms_cred *out, int *applies)
 {
     CK_RV rv = CKR_DEVICE_ERROR;
     char *file = NULL, *role = NULL, *session = NULL, *token = NULL, *url = NULL;
@@ -244,11 +225,11 @@ CK_RV p11kms_aws_creds_from_web_identity(const char *profile, const p11kms_aws_f
     p11kms_http_header h[1] = {
         {"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"}};
     p11kms_http_response resp;
-    p11kms_aws_sbuf body;
+    p11kms_sbuf body;
     int hr;
 
     memset(&resp, 0, sizeof(resp));
-    p11kms_aws_sbuf_init(&body, 0);
+    p11kms_sbuf_init(&body, 0);
     *applies = 0;
     if (env("AWS_WEB_IDENTITY_TOKEN_FILE") != NULL) {
         file = strdup(env("AWS_WEB_IDENTITY_TOKEN_FILE"));
@@ -277,12 +258,12 @@ CK_RV p11kms_aws_creds_from_web_identity(const char *profile, const p11kms_aws_f
         goto out;
 
     /* AssumeRoleWithWebIdentity is unsigned: the token is the credential. */
-    p11kms_aws_sbuf_str(&body, "Action=AssumeRoleWithWebIdentity&Version=2011-06-15&RoleArn=");
-    p11kms_aws_sbuf_form(&body, role);
-    p11kms_aws_sbuf_str(&body, "&RoleSessionName=");
-    p11kms_aws_sbuf_form(&body, session);
-    p11kms_aws_sbuf_str(&body, "&WebIdentityToken=");
-    p11kms_aws_sbuf_form(&body, token);
+    p11kms_sbuf_str(&body, "Action=AssumeRoleWithWebIdentity&Version=2011-06-15&RoleArn=");
+    p11kms_sbuf_form(&body, role);
+    p11kms_sbuf_str(&body, "&RoleSessionName=");
+    p11kms_sbuf_form(&body, session);
+    p11kms_sbuf_str(&body, "&WebIdentityToken=");
+    p11kms_sbuf_form(&body, token);
     if (body.failed) {
         rv = CKR_HOST_MEMORY;
         goto out;
@@ -319,7 +300,7 @@ not_configured:
     rv = CKR_OK;
 out:
     p11kms_http_response_clear(&resp);
-    p11kms_aws_sbuf_wipe(&body);
+    p11kms_sbuf_wipe(&body);
     p11kms_secure_free_str(token);
     free(file);
     free(role);
@@ -330,8 +311,7 @@ out:
     return rv;
 }
 
-CK_RV p11kms_aws_creds_from_container(const p11kms_aws_fetch *f, p11kms_aws_creds *out,
-                                      int *applies)
+CK_RV p11kms_aws_creds_from_container(const p11kms_aws_fetch *f, p11kms_cred *out, int *applies)
 {
     CK_RV rv = CKR_DEVICE_ERROR;
     const char *rel = env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
@@ -423,7 +403,7 @@ static void imds_settings(unsigned long *timeout_ms, int *attempts)
     }
 }
 
-CK_RV p11kms_aws_creds_from_imds(const p11kms_aws_fetch *f, p11kms_aws_creds *out, int *applies)
+CK_RV p11kms_aws_creds_from_imds(const p11kms_aws_fetch *f, p11kms_cred *out, int *applies)
 {
     CK_RV rv = CKR_DEVICE_ERROR;
     const char *base = env("AWS_EC2_METADATA_SERVICE_ENDPOINT");

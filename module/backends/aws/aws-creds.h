@@ -7,7 +7,8 @@
 #include <stdint.h>
 #include <time.h>
 #include "pkcs11/p11kms.h"
-#include "http.h"
+#include "net/http.h"
+#include "net/tokcache.h"
 
 /* Refresh margins (botocore): past the advisory one a refresh is attempted but old
  * credentials stay usable if it fails; past the mandatory one they are not used. */
@@ -16,20 +17,15 @@
 /* Largest credential-service answer accepted. */
 #define P11KMS_AWS_CREDS_MAX_RESPONSE (64u * 1024u)
 
-typedef struct p11kms_aws_creds {
-    char *access_key_id;
-    char *secret_access_key; /* secret */
-    char *session_token;     /* secret; NULL for long-term keys */
-    time_t expiration;       /* 0: does not expire */
-    const char *source;      /* static text for log lines: "environment", "IMDS", ... */
-} p11kms_aws_creds;
+/* AWS credentials are a p11kms_cred (net/tokcache.h): id is the access key id, secret the
+ * secret access key, token the session token of temporary credentials (NULL for long-term
+ * keys), expires their Expiration. */
 
-void p11kms_aws_creds_clear(p11kms_aws_creds *c);
-CK_RV p11kms_aws_creds_copy(const p11kms_aws_creds *src, p11kms_aws_creds *dst);
 /* Fill from strings (copied); token may be NULL or empty. CKR_HOST_MEMORY, or
- * CKR_GENERAL_ERROR when a value is empty or holds a control character. */
-CK_RV p11kms_aws_creds_set(p11kms_aws_creds *c, const char *akid, const char *secret,
-                           const char *token, time_t expiration, const char *source);
+ * CKR_GENERAL_ERROR when akid or secret is missing or empty, or a value holds a control
+ * character. */
+CK_RV p11kms_aws_creds_set(p11kms_cred *c, const char *akid, const char *secret, const char *token,
+                           time_t expiration, const char *source);
 
 /* How remote credential sources are reached on behalf of one call. */
 typedef struct p11kms_aws_fetch {
@@ -39,7 +35,7 @@ typedef struct p11kms_aws_fetch {
     unsigned long connect_timeout_ms;
     unsigned long request_timeout_ms;
     int max_attempts;
-    uint64_t deadline_ms; /* p11kms_aws_now_ms() clock */
+    uint64_t deadline_ms; /* p11kms_net_now_ms() clock */
 } p11kms_aws_fetch;
 
 /* ---- sources (aws-creds-file.c, aws-creds-remote.c). Each sets *applies = 0 when it is not
@@ -57,20 +53,19 @@ char *p11kms_aws_config_path(void);
  * malloc'd, or NULL. */
 CK_RV p11kms_aws_profile_get(const char *profile, const char *key, char **value);
 
-CK_RV p11kms_aws_creds_from_env(p11kms_aws_creds *out, int *applies);
-CK_RV p11kms_aws_creds_from_files(const char *profile, int profile_named, p11kms_aws_creds *out,
+CK_RV p11kms_aws_creds_from_env(p11kms_cred *out, int *applies);
+CK_RV p11kms_aws_creds_from_files(const char *profile, int profile_named, p11kms_cred *out,
                                   int *applies);
 CK_RV p11kms_aws_creds_from_web_identity(const char *profile, const p11kms_aws_fetch *f,
-                                         p11kms_aws_creds *out, int *applies);
-CK_RV p11kms_aws_creds_from_container(const p11kms_aws_fetch *f, p11kms_aws_creds *out,
-                                      int *applies);
-CK_RV p11kms_aws_creds_from_imds(const p11kms_aws_fetch *f, p11kms_aws_creds *out, int *applies);
+                                         p11kms_cred *out, int *applies);
+CK_RV p11kms_aws_creds_from_container(const p11kms_aws_fetch *f, p11kms_cred *out, int *applies);
+CK_RV p11kms_aws_creds_from_imds(const p11kms_aws_fetch *f, p11kms_cred *out, int *applies);
 /* The credential JSON the container endpoint and IMDS answer with (AccessKeyId,
  * SecretAccessKey, Token, Expiration; IMDS adds Code). Bounded, fuzzable. */
 CK_RV p11kms_aws_creds_parse_json(const char *body, size_t len, const char *source,
-                                  p11kms_aws_creds *out);
+                                  p11kms_cred *out);
 /* STS AssumeRoleWithWebIdentity's XML answer. Bounded, fuzzable. */
-CK_RV p11kms_aws_creds_parse_sts(const char *body, size_t len, p11kms_aws_creds *out);
+CK_RV p11kms_aws_creds_parse_sts(const char *body, size_t len, p11kms_cred *out);
 
 /* ---- the cache (aws-creds.c) ---- */
 
@@ -87,8 +82,7 @@ void p11kms_aws_provider_put(p11kms_aws_provider *p);
 /* Current credentials (a copy the caller clears), resolving or refreshing them if needed
  * within deadline_ms. One refresh runs at a time; other threads wait for it, or keep using
  * credentials still valid past the mandatory margin. CKR_DEVICE_ERROR (logged) when none. */
-CK_RV p11kms_aws_provider_creds(p11kms_aws_provider *p, uint64_t deadline_ms,
-                                p11kms_aws_creds *out);
+CK_RV p11kms_aws_provider_creds(p11kms_aws_provider *p, uint64_t deadline_ms, p11kms_cred *out);
 /* Drop the cached credentials (the KMS rejected them). */
 void p11kms_aws_provider_invalidate(p11kms_aws_provider *p);
 /* How many times the chain ran (tests). */

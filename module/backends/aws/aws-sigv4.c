@@ -10,18 +10,18 @@
 #include <openssl/hmac.h>
 #include <openssl/sha.h>
 #include "aws-sigv4.h"
-#include "aws-wire.h"
+#include "net/sbuf.h"
 #include "secmem.h"
 
 /*
  * Why our own signer and not libcurl's CURLOPT_AWS_SIGV4: the signature has to be computed
  * where it can be tested without a network (the official suites' canonical requests and
- * strings to sign are compared byte for byte in tests/aws/test-aws-sigv4.c), the same code has
- * to sign for any transport (tests and fuzzers replace libcurl), STS and IMDS-independent
- * calls need it too, and curl 7.88's signer only exposes the final header. curl 7.88 also
- * signs the "Expect:" line that suppresses 100-continue as an empty "expect" header, which
- * botocore-based verifiers refuse (seen against our test server), and it leaves the session
- * token header to the caller. Our signer signs exactly what botocore signs.
+ * strings to sign are compared byte for byte in tests/backends/aws/test-aws-sigv4.c), the same code
+ * has to sign for any transport (tests and fuzzers replace libcurl), STS and IMDS-independent calls
+ * need it too, and curl 7.88's signer only exposes the final header. curl 7.88 also signs the
+ * "Expect:" line that suppresses 100-continue as an empty "expect" header, which botocore-based
+ * verifiers refuse (seen against our test server), and it leaves the session token header to the
+ * caller. Our signer signs exactly what botocore signs.
  */
 
 #define MAX_HEADERS 64
@@ -59,7 +59,7 @@ static int cmp_header(const void *a, const void *b)
 }
 
 /* Value trimmed, inner whitespace runs (folded lines included) collapsed to one space. */
-static void add_header_value(p11kms_aws_sbuf *b, const char *v)
+static void add_header_value(p11kms_sbuf *b, const char *v)
 {
     int space = 0, started = 0;
 
@@ -69,10 +69,10 @@ static void add_header_value(p11kms_aws_sbuf *b, const char *v)
             continue;
         }
         if (space)
-            p11kms_aws_sbuf_char(b, ' ');
+            p11kms_sbuf_char(b, ' ');
         space = 0;
         started = 1;
-        p11kms_aws_sbuf_char(b, *v);
+        p11kms_sbuf_char(b, *v);
     }
 }
 
@@ -81,7 +81,7 @@ static int unreserved(unsigned char c)
     return isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~';
 }
 
-static void uri_encode(p11kms_aws_sbuf *b, const char *s, size_t n, int keep_slash)
+static void uri_encode(p11kms_sbuf *b, const char *s, size_t n, int keep_slash)
 {
     static const char hex[] = "0123456789ABCDEF";
     char esc[3] = {'%', 0, 0};
@@ -91,25 +91,25 @@ static void uri_encode(p11kms_aws_sbuf *b, const char *s, size_t n, int keep_sla
         unsigned char c = (unsigned char)s[i];
 
         if (unreserved(c) || (keep_slash && c == '/')) {
-            p11kms_aws_sbuf_char(b, (char)c);
+            p11kms_sbuf_char(b, (char)c);
         } else {
             esc[1] = hex[c >> 4];
             esc[2] = hex[c & 15];
-            p11kms_aws_sbuf_add(b, esc, 3);
+            p11kms_sbuf_add(b, esc, 3);
         }
     }
 }
 
 /* RFC 3986 dot-segment removal plus the collapsing of empty segments AWS services expect;
  * a trailing slash survives when any segment does. */
-static void canonical_path(p11kms_aws_sbuf *b, const char *path, int normalize)
+static void canonical_path(p11kms_sbuf *b, const char *path, int normalize)
 {
     const char *segs[128];
     size_t lens[128], n = 0, i, plen;
     const char *p, *e;
 
     if (path == NULL || *path == 0) {
-        p11kms_aws_sbuf_char(b, '/');
+        p11kms_sbuf_char(b, '/');
         return;
     }
     plen = strlen(path);
@@ -137,14 +137,14 @@ static void canonical_path(p11kms_aws_sbuf *b, const char *path, int normalize)
             break;
     }
     if (path[0] == '/')
-        p11kms_aws_sbuf_char(b, '/');
+        p11kms_sbuf_char(b, '/');
     for (i = 0; i < n; i++) {
         if (i > 0)
-            p11kms_aws_sbuf_char(b, '/');
+            p11kms_sbuf_char(b, '/');
         uri_encode(b, segs[i], lens[i], 0);
     }
     if (n > 0 && path[plen - 1] == '/')
-        p11kms_aws_sbuf_char(b, '/');
+        p11kms_sbuf_char(b, '/');
 }
 
 typedef struct qparam {
@@ -166,7 +166,7 @@ static int cmp_qparam(const void *a, const void *b)
 }
 
 /* Percent-decode [s, s+n) and re-encode it canonically (one form for every spelling). */
-static void canonical_component(p11kms_aws_sbuf *b, const char *s, size_t n)
+static void canonical_component(p11kms_sbuf *b, const char *s, size_t n)
 {
     size_t i;
     char c;
@@ -184,12 +184,12 @@ static void canonical_component(p11kms_aws_sbuf *b, const char *s, size_t n)
     }
 }
 
-static void canonical_query(p11kms_aws_sbuf *b, const char *query)
+static void canonical_query(p11kms_sbuf *b, const char *query)
 {
     qparam params[128];
     size_t n = 0, i;
     const char *p, *e, *eq;
-    p11kms_aws_sbuf one;
+    p11kms_sbuf one;
 
     if (query == NULL || *query == 0)
         return;
@@ -203,14 +203,14 @@ static void canonical_query(p11kms_aws_sbuf *b, const char *query)
                 goto out;
             }
             eq = memchr(p, '=', (size_t)(e - p));
-            p11kms_aws_sbuf_init(&one, 0);
+            p11kms_sbuf_init(&one, 0);
             canonical_component(&one, p, (size_t)((eq ? eq : e) - p));
             params[n].klen = one.len;
-            p11kms_aws_sbuf_char(&one, '=');
+            p11kms_sbuf_char(&one, '=');
             if (eq != NULL)
                 canonical_component(&one, eq + 1, (size_t)(e - eq - 1));
             if (one.failed) {
-                p11kms_aws_sbuf_wipe(&one);
+                p11kms_sbuf_wipe(&one);
                 b->failed = 1;
                 goto out;
             }
@@ -222,8 +222,8 @@ static void canonical_query(p11kms_aws_sbuf *b, const char *query)
     qsort(params, n, sizeof(params[0]), cmp_qparam);
     for (i = 0; i < n; i++) {
         if (i > 0)
-            p11kms_aws_sbuf_char(b, '&');
-        p11kms_aws_sbuf_str(b, params[i].kv);
+            p11kms_sbuf_char(b, '&');
+        p11kms_sbuf_str(b, params[i].kv);
     }
 out:
     for (i = 0; i < n; i++)
@@ -292,18 +292,18 @@ CK_RV p11kms_aws_sigv4_sign(const p11kms_aws_signer *s, const p11kms_aws_sig_req
 {
     CK_RV rv = CKR_HOST_MEMORY;
     canon_header hs[MAX_HEADERS + 1];
-    p11kms_aws_sbuf creq, sts, names, key, authz;
+    p11kms_sbuf creq, sts, names, key, authz;
     uint8_t digest[32], k1[32], k2[32];
     char date[9];
     size_t n = 0, i;
     int has_host = 0;
 
     memset(out, 0, sizeof(*out));
-    p11kms_aws_sbuf_init(&creq, 0);
-    p11kms_aws_sbuf_init(&sts, 0);
-    p11kms_aws_sbuf_init(&names, 0);
-    p11kms_aws_sbuf_init(&key, 0);
-    p11kms_aws_sbuf_init(&authz, 0);
+    p11kms_sbuf_init(&creq, 0);
+    p11kms_sbuf_init(&sts, 0);
+    p11kms_sbuf_init(&names, 0);
+    p11kms_sbuf_init(&key, 0);
+    p11kms_sbuf_init(&authz, 0);
 
     if (!valid_amz_date(s->amz_date) || s->access_key_id == NULL || s->secret_access_key == NULL ||
         s->region == NULL || s->service == NULL) {
@@ -322,52 +322,52 @@ CK_RV p11kms_aws_sigv4_sign(const p11kms_aws_signer *s, const p11kms_aws_sig_req
     date[8] = 0;
 
     /* 1. canonical request */
-    p11kms_aws_sbuf_str(&creq, req->method);
-    p11kms_aws_sbuf_char(&creq, '\n');
+    p11kms_sbuf_str(&creq, req->method);
+    p11kms_sbuf_char(&creq, '\n');
     canonical_path(&creq, req->path, s->normalize_path);
-    p11kms_aws_sbuf_char(&creq, '\n');
+    p11kms_sbuf_char(&creq, '\n');
     canonical_query(&creq, req->query);
-    p11kms_aws_sbuf_char(&creq, '\n');
+    p11kms_sbuf_char(&creq, '\n');
     for (i = 0; i < n; i++) {
         if (i > 0 && strcmp(hs[i].name, hs[i - 1].name) == 0) {
-            p11kms_aws_sbuf_char(&creq, ',');
+            p11kms_sbuf_char(&creq, ',');
         } else {
             if (i > 0) {
-                p11kms_aws_sbuf_char(&creq, '\n');
-                p11kms_aws_sbuf_char(&names, ';');
+                p11kms_sbuf_char(&creq, '\n');
+                p11kms_sbuf_char(&names, ';');
             }
-            p11kms_aws_sbuf_str(&creq, hs[i].name);
-            p11kms_aws_sbuf_char(&creq, ':');
-            p11kms_aws_sbuf_str(&names, hs[i].name);
+            p11kms_sbuf_str(&creq, hs[i].name);
+            p11kms_sbuf_char(&creq, ':');
+            p11kms_sbuf_str(&names, hs[i].name);
         }
         add_header_value(&creq, hs[i].src->value);
     }
-    p11kms_aws_sbuf_str(&creq, "\n\n");
-    p11kms_aws_sbuf_add(&creq, names.p, names.len);
-    p11kms_aws_sbuf_char(&creq, '\n');
+    p11kms_sbuf_str(&creq, "\n\n");
+    p11kms_sbuf_add(&creq, names.p, names.len);
+    p11kms_sbuf_char(&creq, '\n');
     if (SHA256(req->body_len ? req->body : (const uint8_t *)"", req->body_len, digest) == NULL)
         goto out;
-    p11kms_aws_sbuf_hex(&creq, digest, sizeof(digest));
+    p11kms_sbuf_hex(&creq, digest, sizeof(digest));
     if (creq.failed || names.failed)
         goto out;
 
     /* 2. string to sign */
     if (SHA256((const uint8_t *)creq.p, creq.len, digest) == NULL)
         goto out;
-    p11kms_aws_sbuf_str(&sts, "AWS4-HMAC-SHA256\n");
-    p11kms_aws_sbuf_str(&sts, s->amz_date);
-    p11kms_aws_sbuf_char(&sts, '\n');
-    p11kms_aws_sbuf_str(&sts, date);
-    p11kms_aws_sbuf_char(&sts, '/');
-    p11kms_aws_sbuf_str(&sts, s->region);
-    p11kms_aws_sbuf_char(&sts, '/');
-    p11kms_aws_sbuf_str(&sts, s->service);
-    p11kms_aws_sbuf_str(&sts, "/aws4_request\n");
-    p11kms_aws_sbuf_hex(&sts, digest, sizeof(digest));
+    p11kms_sbuf_str(&sts, "AWS4-HMAC-SHA256\n");
+    p11kms_sbuf_str(&sts, s->amz_date);
+    p11kms_sbuf_char(&sts, '\n');
+    p11kms_sbuf_str(&sts, date);
+    p11kms_sbuf_char(&sts, '/');
+    p11kms_sbuf_str(&sts, s->region);
+    p11kms_sbuf_char(&sts, '/');
+    p11kms_sbuf_str(&sts, s->service);
+    p11kms_sbuf_str(&sts, "/aws4_request\n");
+    p11kms_sbuf_hex(&sts, digest, sizeof(digest));
 
     /* 3. signing key: HMAC chain from "AWS4" + secret over date, region, service */
-    p11kms_aws_sbuf_str(&key, "AWS4");
-    p11kms_aws_sbuf_str(&key, s->secret_access_key);
+    p11kms_sbuf_str(&key, "AWS4");
+    p11kms_sbuf_str(&key, s->secret_access_key);
     if (sts.failed || key.failed)
         goto out;
     rv = CKR_GENERAL_ERROR;
@@ -379,18 +379,18 @@ CK_RV p11kms_aws_sigv4_sign(const p11kms_aws_signer *s, const p11kms_aws_sig_req
 
     /* 4. the header */
     rv = CKR_HOST_MEMORY;
-    p11kms_aws_sbuf_str(&authz, "AWS4-HMAC-SHA256 Credential=");
-    p11kms_aws_sbuf_str(&authz, s->access_key_id);
-    p11kms_aws_sbuf_char(&authz, '/');
-    p11kms_aws_sbuf_str(&authz, date);
-    p11kms_aws_sbuf_char(&authz, '/');
-    p11kms_aws_sbuf_str(&authz, s->region);
-    p11kms_aws_sbuf_char(&authz, '/');
-    p11kms_aws_sbuf_str(&authz, s->service);
-    p11kms_aws_sbuf_str(&authz, "/aws4_request, SignedHeaders=");
-    p11kms_aws_sbuf_add(&authz, names.p, names.len);
-    p11kms_aws_sbuf_str(&authz, ", Signature=");
-    p11kms_aws_sbuf_hex(&authz, digest, sizeof(digest));
+    p11kms_sbuf_str(&authz, "AWS4-HMAC-SHA256 Credential=");
+    p11kms_sbuf_str(&authz, s->access_key_id);
+    p11kms_sbuf_char(&authz, '/');
+    p11kms_sbuf_str(&authz, date);
+    p11kms_sbuf_char(&authz, '/');
+    p11kms_sbuf_str(&authz, s->region);
+    p11kms_sbuf_char(&authz, '/');
+    p11kms_sbuf_str(&authz, s->service);
+    p11kms_sbuf_str(&authz, "/aws4_request, SignedHeaders=");
+    p11kms_sbuf_add(&authz, names.p, names.len);
+    p11kms_sbuf_str(&authz, ", Signature=");
+    p11kms_sbuf_hex(&authz, digest, sizeof(digest));
     if (authz.failed)
         goto out;
 
@@ -405,11 +405,11 @@ out:
     OPENSSL_cleanse(k1, sizeof(k1));
     OPENSSL_cleanse(k2, sizeof(k2));
     OPENSSL_cleanse(digest, sizeof(digest));
-    p11kms_aws_sbuf_wipe(&key);
-    p11kms_aws_sbuf_wipe(&creq);
-    p11kms_aws_sbuf_wipe(&sts);
-    p11kms_aws_sbuf_wipe(&names);
-    p11kms_aws_sbuf_wipe(&authz);
+    p11kms_sbuf_wipe(&key);
+    p11kms_sbuf_wipe(&creq);
+    p11kms_sbuf_wipe(&sts);
+    p11kms_sbuf_wipe(&names);
+    p11kms_sbuf_wipe(&authz);
     return rv;
 }
 

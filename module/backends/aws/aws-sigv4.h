@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <time.h>
 #include "pkcs11/p11kms.h"
-#include "http.h"
+#include "net/http.h"
 
 #define P11KMS_AWS_AMZ_DATE_LEN 16 /* "YYYYMMDDTHHMMSSZ" */
 

@@ -4,8 +4,10 @@
 #include <stdlib.h>
 #include "tests/test.h"
 #include "tests/unit/logcap.h"
-#include "tests/aws/test-aws-fake.h"
-#include "module/aws-wire.h"
+#include "tests/fake-http.h"
+#include "module/net/clock.h"
+#include "module/net/json.h"
+#include "module/net/sbuf.h"
 #include "module/backend.h"
 #include "module/config.h"
 #include "module/secmem.h"
@@ -99,7 +101,7 @@ static void test_encrypt_request(void)
         make("\"key_id\": \"alias/app\", \"endpoint\": \"http://127.0.0.1:4566\"", NULL);
     p11kms_context *ctx = ctx_of("tenant", "a\"b", "app", "p11");
     p11kms_kms_blob blob;
-    p11kms_aws_json root, v, ec;
+    p11kms_json root, v, ec;
     fake_request *r;
     const char *h;
     char *s = NULL;
@@ -127,17 +129,17 @@ static void test_encrypt_request(void)
        "Authorization: scope and signed headers");
     ok(fake_header(r, "Expect") == NULL && fake_header(r, "User-Agent") == NULL,
        "no Expect or User-Agent among the signed request headers");
-    ok(p11kms_aws_json_parse(r->body, r->body_len, &root) == 0, "the body is JSON");
-    ok(p11kms_aws_json_member(&root, "KeyId", &v) && p11kms_aws_json_string(&v, 99, &s) == 0 &&
+    ok(p11kms_json_parse(r->body, r->body_len, &root) == 0, "the body is JSON");
+    ok(p11kms_json_member(&root, "KeyId", &v) && p11kms_json_string(&v, 99, &s) == 0 &&
            strcmp(s, "alias/app") == 0,
        "KeyId as configured");
     free(s);
-    ok(p11kms_aws_json_member(&root, "Plaintext", &v) &&
-           p11kms_aws_json_base64(&v, 64, &pt, &n) == 0 && n == 32 && memcmp(pt, PT, 32) == 0,
+    ok(p11kms_json_member(&root, "Plaintext", &v) && p11kms_json_base64(&v, 64, &pt, &n) == 0 &&
+           n == 32 && memcmp(pt, PT, 32) == 0,
        "Plaintext is the data key, base64");
     p11kms_secure_free(pt, n);
-    ok(p11kms_aws_json_member(&root, "EncryptionContext", &ec) &&
-           p11kms_aws_json_member(&ec, "tenant", &v) && p11kms_aws_json_string(&v, 9, &s) == 0 &&
+    ok(p11kms_json_member(&root, "EncryptionContext", &ec) &&
+           p11kms_json_member(&ec, "tenant", &v) && p11kms_json_string(&v, 9, &s) == 0 &&
            strcmp(s, "a\"b") == 0,
        "EncryptionContext is the native map");
     free(s);
@@ -153,8 +155,8 @@ static void test_encrypt_request(void)
     ctx = ctx_of(NULL, NULL, NULL, NULL);
     fake_push(P11KMS_HTTP_OK, 200, enc_ok);
     is_rv(encrypt_once(be, ctx, &blob), CKR_OK, "Encrypt with an empty context");
-    ok(p11kms_aws_json_parse(fake.seen[0].body, fake.seen[0].body_len, &root) == 0 &&
-           !p11kms_aws_json_member(&root, "EncryptionContext", &v),
+    ok(p11kms_json_parse(fake.seen[0].body, fake.seen[0].body_len, &root) == 0 &&
+           !p11kms_json_member(&root, "EncryptionContext", &v),
        "an empty context sends no map");
     p11kms_kms_blob_clear(&blob);
 
@@ -235,7 +237,7 @@ static void test_decrypt(void)
     p11kms_backend *be = make("\"key_id\": \"" ARN1 "\"", NULL);
     p11kms_context *ctx = ctx_of("app", "p11", NULL, NULL);
     p11kms_kms_blob in = {2, (char *)ARN1, 0, (uint8_t *)"ciphertext", 10};
-    p11kms_aws_json root, v;
+    p11kms_json root, v;
     p11kms_buf pt = {NULL, 0};
     char *s = NULL;
 
@@ -244,10 +246,10 @@ static void test_decrypt(void)
     is_rv(be->ops->decrypt(be, ctx, &in, &pt), CKR_OK, "Decrypt");
     ok(pt.len == 32 && memcmp(pt.data, PT, 32) == 0, "the plaintext");
     p11kms_buf_wipe(&pt);
-    ok(p11kms_aws_json_parse(fake.seen[0].body, fake.seen[0].body_len, &root) == 0 &&
-           p11kms_aws_json_member(&root, "KeyId", &v) && p11kms_aws_json_string(&v, 200, &s) == 0 &&
-           strcmp(s, ARN1) == 0 && p11kms_aws_json_member(&root, "EncryptionContext", &v) &&
-           p11kms_aws_json_member(&root, "CiphertextBlob", &v),
+    ok(p11kms_json_parse(fake.seen[0].body, fake.seen[0].body_len, &root) == 0 &&
+           p11kms_json_member(&root, "KeyId", &v) && p11kms_json_string(&v, 200, &s) == 0 &&
+           strcmp(s, ARN1) == 0 && p11kms_json_member(&root, "EncryptionContext", &v) &&
+           p11kms_json_member(&root, "CiphertextBlob", &v),
        "Decrypt sends KeyId, CiphertextBlob and the context");
     free(s);
     ok(strcmp(fake_header(&fake.seen[0], "X-Amz-Target"), "TrentService.Decrypt") == 0,
@@ -417,7 +419,7 @@ static void test_reencrypt_and_describe(void)
     p11kms_backend *dst;
     p11kms_kms_blob in = {2, (char *)ARN1, 0, (uint8_t *)"ciphertext", 10}, out;
     p11kms_context *sc = ctx_of("a", "1", NULL, NULL), *dc = ctx_of("b", "2", NULL, NULL);
-    p11kms_aws_json root, v;
+    p11kms_json root, v;
     char *text = NULL;
 
     cfg = NULL;
@@ -431,11 +433,11 @@ static void test_reencrypt_and_describe(void)
        "a blob of the destination key");
     p11kms_kms_blob_clear(&out);
     ok(strcmp(fake_header(&fake.seen[0], "X-Amz-Target"), "TrentService.ReEncrypt") == 0 &&
-           p11kms_aws_json_parse(fake.seen[0].body, fake.seen[0].body_len, &root) == 0 &&
-           p11kms_aws_json_member(&root, "SourceEncryptionContext", &v) &&
-           p11kms_aws_json_member(&root, "DestinationEncryptionContext", &v) &&
-           p11kms_aws_json_member(&root, "SourceKeyId", &v) &&
-           p11kms_aws_json_member(&root, "DestinationKeyId", &v),
+           p11kms_json_parse(fake.seen[0].body, fake.seen[0].body_len, &root) == 0 &&
+           p11kms_json_member(&root, "SourceEncryptionContext", &v) &&
+           p11kms_json_member(&root, "DestinationEncryptionContext", &v) &&
+           p11kms_json_member(&root, "SourceKeyId", &v) &&
+           p11kms_json_member(&root, "DestinationKeyId", &v),
        "both keys and both contexts are sent; no plaintext passes through here");
     fake_push(P11KMS_HTTP_OK, 200,
               "{\"CiphertextBlob\": \"bmV3\", \"KeyId\": \"" ARN2 "\", \"SourceKeyId\": \"" ARN2

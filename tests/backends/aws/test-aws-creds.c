@@ -3,9 +3,10 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 #include "tests/test.h"
-#include "tests/aws/test-aws-fake.h"
-#include "module/aws-creds.h"
-#include "module/aws-retry.h"
+#include "tests/fake-http.h"
+#include "module/backends/aws/aws-creds.h"
+#include "module/backends/aws/aws-retry.h"
+#include "module/net/clock.h"
 
 static char dir[64];
 
@@ -61,7 +62,7 @@ static void clean_env(void)
 }
 
 /* Resolve once through a fresh provider; CK_RV, credentials in *c. */
-static CK_RV resolve(const char *profile, p11kms_aws_creds *c)
+static CK_RV resolve(const char *profile, p11kms_cred *c)
 {
     p11kms_aws_provider *p = NULL;
     CK_RV rv;
@@ -69,7 +70,7 @@ static CK_RV resolve(const char *profile, p11kms_aws_creds *c)
     memset(c, 0, sizeof(*c));
     rv = p11kms_aws_provider_get(profile, "us-east-1", NULL, 1000, 1000, 3, &fake.base, &p);
     if (rv == CKR_OK)
-        rv = p11kms_aws_provider_creds(p, p11kms_aws_now_ms() + 5000, c);
+        rv = p11kms_aws_provider_creds(p, p11kms_net_now_ms() + 5000, c);
     p11kms_aws_provider_put(p);
     return rv;
 }
@@ -102,7 +103,7 @@ static const char *creds_json(const char *akid, long ttl)
 
 static void test_order(void)
 {
-    p11kms_aws_creds c;
+    p11kms_cred c;
 
     clean_env();
     is_rv(resolve(NULL, &c), CKR_DEVICE_ERROR, "nothing configured: no credentials");
@@ -114,23 +115,22 @@ static void test_order(void)
     file("config", "[profile cfg]\naws_access_key_id = AKIDCFG\naws_secret_access_key = s3\n"
                    "[default]\naws_access_key_id = AKIDCFGDEFAULT\naws_secret_access_key = s4\n");
     is_rv(resolve(NULL, &c), CKR_OK, "the credentials file");
-    ok(strcmp(c.access_key_id, "AKIDFILE") == 0 && c.session_token == NULL && c.expiration == 0,
+    ok(strcmp(c.id, "AKIDFILE") == 0 && c.token == NULL && c.expires == 0,
        "its [default] long-term keys, which never expire");
-    p11kms_aws_creds_clear(&c);
+    p11kms_cred_clear(&c);
     setenv("AWS_ACCESS_KEY_ID", "AKIDENV", 1);
     setenv("AWS_SECRET_ACCESS_KEY", "senv", 1);
     setenv("AWS_SECURITY_TOKEN", "legacy", 1);
     is_rv(resolve(NULL, &c), CKR_OK, "the environment");
-    ok(strcmp(c.access_key_id, "AKIDENV") == 0 && strcmp(c.session_token, "legacy") == 0,
+    ok(strcmp(c.id, "AKIDENV") == 0 && strcmp(c.token, "legacy") == 0,
        "comes before the files (AWS_SECURITY_TOKEN is the token's legacy name)");
-    p11kms_aws_creds_clear(&c);
+    p11kms_cred_clear(&c);
     is_rv(resolve("other", &c), CKR_OK, "an explicit profile");
-    ok(strcmp(c.access_key_id, "AKIDOTHER") == 0 && strcmp(c.session_token, "t2") == 0,
-       "skips the environment");
-    p11kms_aws_creds_clear(&c);
+    ok(strcmp(c.id, "AKIDOTHER") == 0 && strcmp(c.token, "t2") == 0, "skips the environment");
+    p11kms_cred_clear(&c);
     is_rv(resolve("cfg", &c), CKR_OK, "a profile only in the config file");
-    ok(strcmp(c.access_key_id, "AKIDCFG") == 0, "[profile cfg]");
-    p11kms_aws_creds_clear(&c);
+    ok(strcmp(c.id, "AKIDCFG") == 0, "[profile cfg]");
+    p11kms_cred_clear(&c);
     unsetenv("AWS_ACCESS_KEY_ID");
     unsetenv("AWS_SECRET_ACCESS_KEY");
     unsetenv("AWS_SECURITY_TOKEN");
@@ -160,7 +160,7 @@ static void test_order(void)
     file("config", "[profile proc]\ncredential_process = /bin/creds\n"
                    "aws_access_key_id = AKIDSTATIC\naws_secret_access_key = s\n");
     is_rv(resolve("proc", &c), CKR_OK, "static keys come before credential_process");
-    p11kms_aws_creds_clear(&c);
+    p11kms_cred_clear(&c);
     unsetenv("AWS_CONTAINER_CREDENTIALS_FULL_URI");
     file("config", "");
 
@@ -169,13 +169,13 @@ static void test_order(void)
     setenv("HOME", dir, 1);
     setenv("AWS_SHARED_CREDENTIALS_FILE", "~/credentials", 1);
     is_rv(resolve(NULL, &c), CKR_OK, "~/ expands to HOME");
-    ok(c.access_key_id && strcmp(c.access_key_id, "AKIDHOME") == 0, "the file under HOME");
-    p11kms_aws_creds_clear(&c);
+    ok(c.id && strcmp(c.id, "AKIDHOME") == 0, "the file under HOME");
+    p11kms_cred_clear(&c);
 }
 
 static void test_imds(void)
 {
-    p11kms_aws_creds c;
+    p11kms_cred c;
 
     clean_env();
     unsetenv("AWS_EC2_METADATA_DISABLED");
@@ -184,9 +184,9 @@ static void test_imds(void)
     fake_push(P11KMS_HTTP_OK, 200, "my-role\n");
     fake_push(P11KMS_HTTP_OK, 200, creds_json("ASIAIMDS", 3600));
     is_rv(resolve(NULL, &c), CKR_OK, "IMDSv2");
-    ok(c.access_key_id && strcmp(c.access_key_id, "ASIAIMDS") == 0 && c.expiration > time(NULL),
+    ok(c.id && strcmp(c.id, "ASIAIMDS") == 0 && c.expires > time(NULL),
        "temporary credentials with their expiration");
-    p11kms_aws_creds_clear(&c);
+    p11kms_cred_clear(&c);
     is_num(fake.n_seen, 3, "three requests");
     ok(strcmp(fake.seen[0].method, "PUT") == 0 &&
            strcmp(fake.seen[0].url, "http://127.0.0.1:1/latest/api/token") == 0 &&
@@ -231,7 +231,7 @@ static void test_imds(void)
     fake_push(P11KMS_HTTP_OK, 200, "Role+=,.@_-9\n");
     fake_push(P11KMS_HTTP_OK, 200, creds_json("ASIAROLE", 3600));
     is_rv(resolve(NULL, &c), CKR_OK, "every character IAM allows in a role name passes");
-    p11kms_aws_creds_clear(&c);
+    p11kms_cred_clear(&c);
     ok(fake.n_seen == 3 && strcmp(fake.seen[2].url, "http://169.254.169.254/latest/meta-data/iam/"
                                                     "security-credentials/Role+=,.@_-9") == 0,
        "into the credentials URL as it is");
@@ -239,14 +239,14 @@ static void test_imds(void)
 
 static void test_container(void)
 {
-    p11kms_aws_creds c;
+    p11kms_cred c;
 
     clean_env();
     setenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "/v2/credentials/abc", 1);
     setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN", "Basic xyz", 1);
     fake_push(P11KMS_HTTP_OK, 200, creds_json("ASIAECS", 3600));
     is_rv(resolve(NULL, &c), CKR_OK, "container credentials (ECS)");
-    p11kms_aws_creds_clear(&c);
+    p11kms_cred_clear(&c);
     ok(strcmp(fake.seen[0].url, "http://169.254.170.2/v2/credentials/abc") == 0 &&
            strcmp(fake_header(&fake.seen[0], "Authorization"), "Basic xyz") == 0,
        "169.254.170.2 + the relative URI, with the authorization token");
@@ -256,7 +256,7 @@ static void test_container(void)
     setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", file("eks-token", "eks-token-value\n"), 1);
     fake_push(P11KMS_HTTP_OK, 200, creds_json("ASIAEKS", 3600));
     is_rv(resolve(NULL, &c), CKR_OK, "container credentials (EKS Pod Identity)");
-    p11kms_aws_creds_clear(&c);
+    p11kms_cred_clear(&c);
     ok(strcmp(fake.seen[0].url, "http://169.254.170.23/v1/credentials") == 0 &&
            strcmp(fake_header(&fake.seen[0], "Authorization"), "eks-token-value") == 0,
        "the full URI, with the token file's content (trimmed)");
@@ -272,7 +272,7 @@ static void test_container(void)
     fake_push(P11KMS_HTTP_OK, 500, "");
     fake_push(P11KMS_HTTP_OK, 200, creds_json("ASIARETRY", 3600));
     is_rv(resolve(NULL, &c), CKR_OK, "a 500 from the container endpoint is retried");
-    p11kms_aws_creds_clear(&c);
+    p11kms_cred_clear(&c);
 
     /* Regression: an Expiration at the epoch parsed as 0, which the cache reads as "never
      * expires", so such credentials were kept forever. */
@@ -282,7 +282,7 @@ static void test_container(void)
               "{\"AccessKeyId\": \"ASIAEPOCH\", \"SecretAccessKey\": \"sk\", \"Token\": \"t\", "
               "\"Expiration\": \"1970-01-01T00:00:00Z\"}");
     is_rv(resolve(NULL, &c), CKR_DEVICE_ERROR, "an Expiration at the epoch is refused");
-    ok(c.access_key_id == NULL, "no credentials from it");
+    ok(c.id == NULL, "no credentials from it");
     fake_push(P11KMS_HTTP_OK, 200,
               "{\"AccessKeyId\": \"ASIAEPOCH\", \"SecretAccessKey\": \"sk\", \"Token\": \"t\", "
               "\"Expiration\": \"1970-01-01T00:30:00+01:00\"}");
@@ -297,7 +297,7 @@ static void test_web_identity(void)
                          "</SecretAccessKey><SessionToken>tok</SessionToken><Expiration>"
                          "2099-01-01T00:00:00Z</Expiration></Credentials>"
                          "</AssumeRoleWithWebIdentityResult></AssumeRoleWithWebIdentityResponse>";
-    p11kms_aws_creds c;
+    p11kms_cred c;
     const char *b;
 
     clean_env();
@@ -308,17 +308,16 @@ static void test_web_identity(void)
     setenv("AWS_SECRET_ACCESS_KEY", "senv", 1);
     fake_push(P11KMS_HTTP_OK, 200, sts_ok);
     is_rv(resolve(NULL, &c), CKR_OK, "web identity configured");
-    ok(c.access_key_id && strcmp(c.access_key_id, "AKIDENV") == 0, "after the environment");
-    p11kms_aws_creds_clear(&c);
+    ok(c.id && strcmp(c.id, "AKIDENV") == 0, "after the environment");
+    p11kms_cred_clear(&c);
     unsetenv("AWS_ACCESS_KEY_ID");
     unsetenv("AWS_SECRET_ACCESS_KEY");
     fake_reset();
     fake_push(P11KMS_HTTP_OK, 200, sts_ok);
     is_rv(resolve(NULL, &c), CKR_OK, "web identity without environment keys");
-    ok(c.access_key_id && strcmp(c.access_key_id, "ASIASTS") == 0 &&
-           strcmp(c.session_token, "tok") == 0,
+    ok(c.id && strcmp(c.id, "ASIASTS") == 0 && strcmp(c.token, "tok") == 0,
        "STS's temporary credentials");
-    p11kms_aws_creds_clear(&c);
+    p11kms_cred_clear(&c);
     b = fake.seen[0].body;
     ok(strcmp(fake.seen[0].url, "https://sts.us-east-1.amazonaws.com/") == 0,
        "the regional STS endpoint");
@@ -345,7 +344,7 @@ static void test_web_identity(void)
 static void test_cache(void)
 {
     p11kms_aws_provider *p = NULL, *q = NULL;
-    p11kms_aws_creds c;
+    p11kms_cred c;
     uint64_t dl;
 
     clean_env();
@@ -354,34 +353,34 @@ static void test_cache(void)
     p11kms_aws_provider_get(NULL, "us-east-1", NULL, 1000, 1000, 3, &fake.base, &q);
     ok(p == q, "providers with the same settings are shared");
     p11kms_aws_provider_put(q);
-    dl = p11kms_aws_now_ms() + 5000;
+    dl = p11kms_net_now_ms() + 5000;
 
     fake_push(P11KMS_HTTP_OK, 200, creds_json("ASIA1", 3600));
-    ok(p11kms_aws_provider_creds(p, dl, &c) == CKR_OK && strcmp(c.access_key_id, "ASIA1") == 0,
+    ok(p11kms_aws_provider_creds(p, dl, &c) == CKR_OK && strcmp(c.id, "ASIA1") == 0,
        "first use fetches");
-    p11kms_aws_creds_clear(&c);
-    ok(p11kms_aws_provider_creds(p, dl, &c) == CKR_OK && strcmp(c.access_key_id, "ASIA1") == 0,
+    p11kms_cred_clear(&c);
+    ok(p11kms_aws_provider_creds(p, dl, &c) == CKR_OK && strcmp(c.id, "ASIA1") == 0,
        "an hour left: cached");
-    p11kms_aws_creds_clear(&c);
+    p11kms_cred_clear(&c);
     is_num(fake.n_seen, 1, "one fetch for two uses");
 
     p11kms_aws_provider_invalidate(p);
     fake_push(P11KMS_HTTP_OK, 200, creds_json("ASIA2", 12 * 60));
-    ok(p11kms_aws_provider_creds(p, dl, &c) == CKR_OK && strcmp(c.access_key_id, "ASIA2") == 0,
+    ok(p11kms_aws_provider_creds(p, dl, &c) == CKR_OK && strcmp(c.id, "ASIA2") == 0,
        "invalidated: fetched again");
-    p11kms_aws_creds_clear(&c);
+    p11kms_cred_clear(&c);
     /* 12 minutes left: inside the advisory window, a refresh is tried; when it fails the
      * cached credentials are still used */
     fake_push(P11KMS_HTTP_OK, 500, "");
     fake_push(P11KMS_HTTP_OK, 500, "");
     fake_push(P11KMS_HTTP_OK, 500, "");
-    ok(p11kms_aws_provider_creds(p, dl, &c) == CKR_OK && strcmp(c.access_key_id, "ASIA2") == 0,
+    ok(p11kms_aws_provider_creds(p, dl, &c) == CKR_OK && strcmp(c.id, "ASIA2") == 0,
        "advisory refresh failed: the cached credentials still serve");
-    p11kms_aws_creds_clear(&c);
+    p11kms_cred_clear(&c);
     fake_push(P11KMS_HTTP_OK, 200, creds_json("ASIA3", 3600));
-    ok(p11kms_aws_provider_creds(p, dl, &c) == CKR_OK && strcmp(c.access_key_id, "ASIA3") == 0,
+    ok(p11kms_aws_provider_creds(p, dl, &c) == CKR_OK && strcmp(c.id, "ASIA3") == 0,
        "advisory refresh succeeded: new credentials");
-    p11kms_aws_creds_clear(&c);
+    p11kms_cred_clear(&c);
 
     p11kms_aws_provider_invalidate(p);
     fake_push(P11KMS_HTTP_OK, 200, creds_json("ASIA4", -10));
@@ -390,12 +389,12 @@ static void test_cache(void)
     fake_reset();
     fake_push(P11KMS_HTTP_OK, 200, creds_json("ASIA5", 5 * 60));
     fake_push(P11KMS_HTTP_OK, 200, creds_json("ASIA6", 5 * 60));
-    ok(p11kms_aws_provider_creds(p, dl, &c) == CKR_OK && strcmp(c.access_key_id, "ASIA5") == 0,
+    ok(p11kms_aws_provider_creds(p, dl, &c) == CKR_OK && strcmp(c.id, "ASIA5") == 0,
        "5 minutes left");
-    p11kms_aws_creds_clear(&c);
-    ok(p11kms_aws_provider_creds(p, dl, &c) == CKR_OK && strcmp(c.access_key_id, "ASIA6") == 0,
+    p11kms_cred_clear(&c);
+    ok(p11kms_aws_provider_creds(p, dl, &c) == CKR_OK && strcmp(c.id, "ASIA6") == 0,
        "inside the mandatory window: refreshed on the next use");
-    p11kms_aws_creds_clear(&c);
+    p11kms_cred_clear(&c);
     is_num(fake.n_seen, 2, "one fetch per use");
     p11kms_aws_provider_put(p);
 }

@@ -1,5 +1,5 @@
 #!/bin/sh
-# test-aws-http.sh - the libcurl transport against a loopback HTTP/HTTPS server with throwaway
+# test-http.sh - the libcurl transport against a loopback HTTP/HTTPS server with throwaway
 # certificates: keep-alive across calls and threads, TLS verification, bounds, timeouts, policy.
 py=${PYTHON3:-/usr/bin/python3}
 command -v openssl >/dev/null 2>&1 || { echo "# SKIP: no openssl command"; exit 77; }
@@ -23,7 +23,7 @@ cert() { # name CN
 cert server localhost
 cert other localhost
 
-"$py" "$top_srcdir/tests/aws/test-aws-http-server.py" --dir "$dir" --cert "$dir/server.pem" \
+"$py" "$top_srcdir/tests/net/test-http-server.py" --dir "$dir" --cert "$dir/server.pem" \
     --key "$dir/server.key" </dev/null >"$dir/server.log" 2>&1 &
 pid=$!
 i=0
@@ -36,4 +36,4 @@ read -r TEST_HTTP_PORT TEST_HTTPS_PORT <"$dir/ports"
 TEST_CA=$dir/server.pem
 TEST_OTHER_CA=$dir/other.pem
 export TEST_HTTP_PORT TEST_HTTPS_PORT TEST_CA TEST_OTHER_CA
-${P11KMS_TEST_WRAPPER:-} "$top_builddir/tests/aws/test-aws-http"
+${P11KMS_TEST_WRAPPER:-} "$top_builddir/tests/net/test-http"

@@ -1,24 +1,14 @@
-/* aws-fake.h - what the AWS fuzz targets share: a fake HTTP transport that answers with
- * the fuzz input (cut as a raw HTTP response), a clean AWS environment, and unlinked files. */
-#ifndef P11KMS_FUZZ_AWS_FAKE_H
-#define P11KMS_FUZZ_AWS_FAKE_H
+/* aws-fuzz.h - what the AWS fuzz targets share: the fuzz input cut as a raw HTTP response for
+ * the fake transport (tests/fake-http.h), a clean AWS environment, and unlinked files. */
+#ifndef P11KMS_FUZZ_AWS_FUZZ_H
+#define P11KMS_FUZZ_AWS_FUZZ_H
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "http.h"
+#include "tests/fake-http.h"
 #include "tests/fuzz/fuzz.h"
-
-/* One answer of the fake transport, as curl would hand it over. */
-typedef struct fuzz_response {
-    int hr;              /* P11KMS_HTTP_OK, or the failure the exchange ends with */
-    long status;         /* with P11KMS_HTTP_OK */
-    const char *headers; /* raw header block, not NUL-terminated */
-    size_t headers_len;
-    const uint8_t *body;
-    size_t body_len;
-} fuzz_response;
 
 static const char fuzz_default_headers[] = "HTTP/1.1 200 OK\r\n"
                                            "x-amzn-RequestId: fuzz-request-0001\r\n"
@@ -30,7 +20,7 @@ static const char fuzz_default_headers[] = "HTTP/1.1 200 OK\r\n"
  * code is a malformed response (P11KMS_HTTP_E_OTHER, as curl reports it). Any other input is a
  * body answered with 200 and fuzz_default_headers.
  */
-static inline void fuzz_cut_response(const uint8_t *data, size_t size, fuzz_response *r)
+static inline void fuzz_cut_response(const uint8_t *data, size_t size, fake_answer *r)
 {
     const char *text = (const char *)data, *sep = NULL, *sp;
     size_t i, first;
@@ -38,9 +28,10 @@ static inline void fuzz_cut_response(const uint8_t *data, size_t size, fuzz_resp
     memset(r, 0, sizeof(*r));
     r->hr = P11KMS_HTTP_OK;
     r->status = 200;
+    r->sized = 1;
     r->headers = fuzz_default_headers;
     r->headers_len = sizeof(fuzz_default_headers) - 1;
-    r->body = data;
+    r->body = text;
     r->body_len = size;
     if (size < 5 || memcmp(text, "HTTP/", 5) != 0)
         return;
@@ -54,7 +45,7 @@ static inline void fuzz_cut_response(const uint8_t *data, size_t size, fuzz_resp
         return;
     r->headers = text;
     r->headers_len = (size_t)(sep - text);
-    r->body = (const uint8_t *)sep;
+    r->body = sep;
     r->body_len = size - r->headers_len;
     for (first = 0; text[first] != '\r' && text[first] != '\n'; first++)
         ; /* the block ends in CR LF CR LF, so this stops inside it */
@@ -64,57 +55,6 @@ static inline void fuzz_cut_response(const uint8_t *data, size_t size, fuzz_resp
         r->status = r->status * 10 + (sp[i] - '0');
     if (sp == NULL || i != 4)
         r->hr = P11KMS_HTTP_E_OTHER;
-}
-
-/* A transport that records the URL of each request and answers it through route(). */
-typedef struct fuzz_http {
-    p11kms_http_transport base;
-    const fuzz_response *(*route)(struct fuzz_http *f, const p11kms_http_request *req);
-    const void *user;
-    unsigned long requests;
-    char last_url[512];
-} fuzz_http;
-
-static inline int fuzz_http_perform(p11kms_http_transport *t, const p11kms_http_request *req,
-                                    p11kms_http_response *resp)
-{
-    fuzz_http *f = (fuzz_http *)t;
-    const fuzz_response *a = f->route(f, req);
-
-    f->requests++;
-    snprintf(f->last_url, sizeof(f->last_url), "%s", req->url);
-    if (a->hr != P11KMS_HTTP_OK) {
-        snprintf(resp->error, sizeof(resp->error), "fuzz transport failure");
-        return a->hr;
-    }
-    /* the bounds the libcurl transport enforces */
-    if (a->body_len > req->max_response || a->headers_len + 1 > P11KMS_HTTP_HEADERS_MAX) {
-        snprintf(resp->error, sizeof(resp->error), "response too large");
-        return P11KMS_HTTP_E_TOO_LARGE;
-    }
-    resp->status = a->status;
-    /* exact-size copies, NUL-terminated like the libcurl transport's, so that a read past the
-     * end shows under the sanitizers */
-    resp->body.data = malloc(a->body_len + 1);
-    resp->headers = malloc(a->headers_len + 1);
-    FUZZ_ASSERT(resp->body.data != NULL && resp->headers != NULL);
-    memcpy(resp->body.data, a->body, a->body_len);
-    resp->body.data[a->body_len] = 0;
-    resp->body.len = a->body_len;
-    memcpy(resp->headers, a->headers, a->headers_len);
-    resp->headers[a->headers_len] = 0;
-    resp->headers_len = a->headers_len;
-    return P11KMS_HTTP_OK;
-}
-
-static inline void fuzz_http_init(fuzz_http *f,
-                                  const fuzz_response *(*route)(fuzz_http *,
-                                                                const p11kms_http_request *))
-{
-    memset(f, 0, sizeof(*f));
-    f->base.perform = fuzz_http_perform;
-    f->base.destroy = NULL;
-    f->route = route;
 }
 
 /* Drop every AWS_* variable the process inherited, so no run reads the user's profile, and set

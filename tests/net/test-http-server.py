@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-# test-aws-http-server.py - a loopback HTTP and HTTPS server for the libcurl transport tests:
+# test-http-server.py - a loopback HTTP and HTTPS server for the libcurl transport tests:
 # echoes requests, serves large and slow answers, and counts accepted connections.
 """Usage: test-aws-http-server.py --dir DIR --cert CERT --key KEY
 

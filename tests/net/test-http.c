@@ -1,12 +1,14 @@
-/* test-aws-http.c - the libcurl transport (http-curl.c) against test-aws-http-server.py:
+/* test-http.c - the libcurl transport (net/http-curl.c) against test-http-server.py:
  * connection reuse across calls, threads and fork, TLS peer verification, response bounds,
- * timeouts, the plain-http policy and header checks. Run by test-aws-http.sh. */
+ * timeouts, the plain-http policy and header checks. Run by test-http.sh. */
 #include <pthread.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include "tests/test.h"
-#include "module/aws-wire.h"
-#include "module/http.h"
+#include "module/net/clock.h"
+#include "module/net/json.h"
+#include "module/net/sbuf.h"
+#include "module/net/http.h"
 
 static p11kms_http_transport *t;
 static int http_port, https_port;
@@ -47,24 +49,23 @@ static char *url(int tls, const char *host, const char *path)
 /* The echoed request: a header's value (NULL when absent) or a number. */
 static char *echo_header(const p11kms_http_response *r, const char *name)
 {
-    p11kms_aws_json root, hs, v;
+    p11kms_json root, hs, v;
     char *s = NULL;
 
-    if (p11kms_aws_json_parse((const char *)r->body.data, r->body.len, &root) != 0 ||
-        !p11kms_aws_json_member(&root, "headers", &hs) || !p11kms_aws_json_member(&hs, name, &v) ||
-        p11kms_aws_json_string(&v, 4096, &s) != 0)
+    if (p11kms_json_parse((const char *)r->body.data, r->body.len, &root) != 0 ||
+        !p11kms_json_member(&root, "headers", &hs) || !p11kms_json_member(&hs, name, &v) ||
+        p11kms_json_string(&v, 4096, &s) != 0)
         return NULL;
     return s;
 }
 
 static long echo_num(const p11kms_http_response *r, const char *name)
 {
-    p11kms_aws_json root, v;
+    p11kms_json root, v;
     char num[32];
 
-    if (p11kms_aws_json_parse((const char *)r->body.data, r->body.len, &root) != 0 ||
-        !p11kms_aws_json_member(&root, name, &v) ||
-        p11kms_aws_json_number_text(&v, num, sizeof(num)) != 0)
+    if (p11kms_json_parse((const char *)r->body.data, r->body.len, &root) != 0 ||
+        !p11kms_json_member(&root, name, &v) || p11kms_json_number_text(&v, num, sizeof(num)) != 0)
         return -1;
     return atol(num);
 }
