@@ -26,8 +26,7 @@ typedef struct p11kms_keyfile {
  * writable by group/others, not a regular file, or malformed. */
 CK_RV p11kms_keyfile_load(const char *path, p11kms_keyfile **out);
 /* Parse key file text; bounded, fuzzable. origin names the source in log lines. */
-CK_RV p11kms_keyfile_parse(const char *text, size_t len, const char *origin,
-                           p11kms_keyfile **out);
+CK_RV p11kms_keyfile_parse(const char *text, size_t len, const char *origin, p11kms_keyfile **out);
 /* Create a new key file (mode 0600, O_EXCL: never overwrites) with one random version. */
 CK_RV p11kms_keyfile_create(const char *path);
 /* Append a new random version; the file is rewritten atomically (temp file, fsync, rename)

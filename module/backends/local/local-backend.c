@@ -1,4 +1,4 @@
-/* backend-local.c - the "local" KMS backend: AES-256-GCM under the versions of a key file (or
+/* local-backend.c - the "local" KMS backend: AES-256-GCM under the versions of a key file (or
  * the built-in insecure test key), binding key, version and context as AAD; rotation is live. */
 /*
  * Shared state: the fetched cipher (set once) and the fork generation (atomic) are global, the
@@ -26,12 +26,13 @@
 #include "backend.h"
 #include "cipher.h"
 #include "keyfile.h"
+#include "local.h"
 #include "log.h"
 
 #define IV_LEN 12
 #define TAG_LEN 16
 #define AAD_LABEL "p11kms-local-v1"
-#define TEST_KEY_ID "insecure-test-key"
+#define TEST_KEY_ID P11KMS_LOCAL_TEST_KEY_ID
 #define TEST_KEY_SEED "p11kms insecure test key v1"
 #define REF_PREFIX "local:"
 #define CHECK_INTERVAL_NS 1000000000LL
@@ -63,8 +64,6 @@ typedef struct local_backend {
     int seen_valid;
     _Atomic long long next_check;
 } local_backend;
-
-static const char *const local_options[] = {"key_file", NULL};
 
 static long long now_ns(void)
 {
@@ -387,7 +386,7 @@ static CK_RV local_encrypt(p11kms_backend *be, const p11kms_context *ctx, const 
         LOG_E("%s: AES-GCM encryption failed", lb->key_ref);
         goto out;
     }
-    out->backend_id = P11KMS_BACKEND_LOCAL;
+    out->backend_id = P11KMS_LOCAL_ENVELOPE_ID;
     out->key_version = version;
     rv = CKR_OK;
 out:
@@ -402,7 +401,7 @@ static int local_owns(p11kms_backend *be, const p11kms_kms_blob *in)
 {
     local_backend *lb = (local_backend *)be;
 
-    return in->backend_id == P11KMS_BACKEND_LOCAL && in->key_ref != NULL &&
+    return in->backend_id == P11KMS_LOCAL_ENVELOPE_ID && in->key_ref != NULL &&
            strcmp(in->key_ref, lb->key_ref) == 0;
 }
 
@@ -636,8 +635,12 @@ out:
 
 const p11kms_backend_ops p11kms_backend_local_ops = {
     .name = "local",
-    .id = P11KMS_BACKEND_LOCAL,
-    .options = local_options,
+    .envelope_id = P11KMS_LOCAL_ENVELOPE_ID,
+    .options = p11kms_local_options,
+    .quick_forms = p11kms_local_quick_forms,
+    .quick = p11kms_local_quick,
+    .check_key = p11kms_local_check_key,
+    .doctor = p11kms_local_doctor,
     .create = local_create,
     .destroy = local_destroy,
     .encrypt = local_encrypt,

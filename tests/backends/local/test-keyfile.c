@@ -12,7 +12,7 @@
 #include "tests/test.h"
 #include "tests/unit/logcap.h"
 #include "tests/unit/tmpdir.h"
-#include "module/keyfile.h"
+#include "module/backends/local/keyfile.h"
 
 #define K0 "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=" /* bytes 0..31 */
 #define K1 "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=" /* bytes 32..63 */

@@ -1,4 +1,4 @@
-/* test-backend-local.c - the local KMS backend: the AAD format against an independent AES-GCM,
+/* test-local-backend.c - the local KMS backend: the AAD format against an independent AES-GCM,
  * round trips with contexts, every refusal, rotation picked up live, threads at once. */
 #include <dirent.h>
 #include <pthread.h>
@@ -10,11 +10,12 @@
 #include <time.h>
 #include <unistd.h>
 #include "tests/test.h"
-#include "module/util.h"
+#include "module/codec.h"
 #include "tests/unit/logcap.h"
 #include "tests/unit/tmpdir.h"
 #include "module/backend.h"
-#include "module/keyfile.h"
+#include "module/backends/local/keyfile.h"
+#include "module/backends/local/local.h"
 
 /* A key configuration as config.c would build it. */
 typedef struct test_kc {
@@ -95,7 +96,7 @@ static void test_builtin_key(void)
     p11kms_context *ctx = ctx_of("purpose", "test", NULL, NULL);
     p11kms_context *other = ctx_of("purpose", "tesT", NULL, NULL);
     uint8_t ct[128];
-    p11kms_kms_blob blob = {P11KMS_BACKEND_LOCAL, (char *)"insecure-test-key", 1, ct, 0};
+    p11kms_kms_blob blob = {P11KMS_LOCAL_ENVELOPE_ID, (char *)"insecure-test-key", 1, ct, 0};
     p11kms_buf pt = {NULL, 0};
     const char *log;
 
@@ -167,7 +168,7 @@ static void test_key_file(void)
         return;
     snprintf(ref, sizeof(ref), "local:%s", kf->name);
     is_rv(a->ops->encrypt(a, ctx, pt, sizeof(pt), &blob), CKR_OK, "encrypt");
-    ok(blob.backend_id == P11KMS_BACKEND_LOCAL && strcmp(blob.key_ref, ref) == 0 &&
+    ok(blob.backend_id == P11KMS_LOCAL_ENVELOPE_ID && strcmp(blob.key_ref, ref) == 0 &&
            blob.key_version == 1 && blob.ct_len == 12 + 16 + 16,
        "blob: backend, key_ref local:<name>, version, IV||ct||tag");
     is_num(a->ops->blob_bound(a, sizeof(pt)), strlen(blob.key_ref) + blob.ct_len,
@@ -203,7 +204,7 @@ static void test_key_file(void)
     copy.ct_len = 27;
     is_rv(a->ops->decrypt(a, ctx, &copy, &out), CKR_ENCRYPTED_DATA_INVALID, "too short");
     copy = blob;
-    copy.backend_id = P11KMS_BACKEND_AWS;
+    copy.backend_id = p11kms_backend_find("aws")->envelope_id;
     ok(!a->ops->owns(a, &copy), "another backend's blob is not ours");
     is_rv(a->ops->decrypt(a, ctx, &copy, &out), CKR_ENCRYPTED_DATA_INVALID, "and refused");
     is_rv(b->ops->decrypt(b, ctx, &blob, &out), CKR_ENCRYPTED_DATA_INVALID, "other key refused");
