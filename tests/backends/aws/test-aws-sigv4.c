@@ -1,5 +1,5 @@
-/* test-aws-sigv4.c - our SigV4 signer against the official test suites in ../shared/vectors/sigv4
- * (botocore's aws4_testsuite and aws-c-auth's v4 suite); skips when the folder is absent. */
+/* test-aws-sigv4.c - our SigV4 signer against the official test suites kept beside this file in
+ * sigv4-vectors/ (botocore's aws4_testsuite and aws-c-auth's v4 suite; sources: SOURCES.md). */
 #include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -10,8 +10,10 @@
 #include <unistd.h>
 #include <openssl/sha.h>
 #include "tests/test.h"
-#include "module/aws-sigv4.h"
-#include "module/aws-wire.h"
+#include "module/backends/aws/aws-sigv4.h"
+#include "module/net/clock.h"
+#include "module/net/json.h"
+#include "module/net/sbuf.h"
 
 #define AKID "AKIDEXAMPLE"
 #define SECRET "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
@@ -292,23 +294,23 @@ static int run_botocore(const char *root)
     return n;
 }
 
-static char *ctx_string(const p11kms_aws_json *obj, const char *name)
+static char *ctx_string(const p11kms_json *obj, const char *name)
 {
-    p11kms_aws_json v;
+    p11kms_json v;
     char *s = NULL;
 
-    if (p11kms_aws_json_member(obj, name, &v) && p11kms_aws_json_string(&v, 4096, &s) == 0)
+    if (p11kms_json_member(obj, name, &v) && p11kms_json_string(&v, 4096, &s) == 0)
         return s;
     return NULL;
 }
 
-static int ctx_bool(const p11kms_aws_json *obj, const char *name)
+static int ctx_bool(const p11kms_json *obj, const char *name)
 {
-    p11kms_aws_json v;
+    p11kms_json v;
     int b = 0;
 
-    if (p11kms_aws_json_member(obj, name, &v))
-        p11kms_aws_json_bool(&v, &b);
+    if (p11kms_json_member(obj, name, &v))
+        p11kms_json_bool(&v, &b);
     return b;
 }
 
@@ -318,7 +320,7 @@ static void run_crt_case(const char *dir, const char *name)
 {
     char p[1024], creq[1024], sts[1024], sigp[1024], amz[32];
     char *ctx_text, *text, *token, *ts, *region, *service;
-    p11kms_aws_json root, creds;
+    p11kms_json root, creds;
     raw_request r;
     char hash[65];
     int normalize;
@@ -329,8 +331,8 @@ static void run_crt_case(const char *dir, const char *name)
     pjoin(p, sizeof(p), "%s/request.txt", dir);
     text = read_file(p, NULL);
     if (ctx_text == NULL || text == NULL ||
-        p11kms_aws_json_parse(ctx_text, strlen(ctx_text), &root) != 0 ||
-        !p11kms_aws_json_member(&root, "credentials", &creds) || parse_request(text, &r) != 0) {
+        p11kms_json_parse(ctx_text, strlen(ctx_text), &root) != 0 ||
+        !p11kms_json_member(&root, "credentials", &creds) || parse_request(text, &r) != 0) {
         ok(0, name);
         free(ctx_text);
         free(text);
@@ -341,7 +343,7 @@ static void run_crt_case(const char *dir, const char *name)
     region = ctx_string(&root, "region");
     service = ctx_string(&root, "service");
     normalize = ctx_bool(&root, "normalize");
-    if (ts == NULL || p11kms_aws_parse_time(ts, &t) != 0) {
+    if (ts == NULL || p11kms_net_parse_time(ts, &t) != 0) {
         ok(0, name);
     } else {
         p11kms_aws_amz_date(t, amz);
@@ -355,13 +357,13 @@ static void run_crt_case(const char *dir, const char *name)
         }
         if (ctx_bool(&root, "sign_body")) {
             uint8_t d[32];
-            p11kms_aws_sbuf hb;
+            p11kms_sbuf hb;
 
             SHA256((const uint8_t *)(r.body ? r.body : ""), r.body_len, d);
-            p11kms_aws_sbuf_init(&hb, 0);
-            p11kms_aws_sbuf_hex(&hb, d, 32);
+            p11kms_sbuf_init(&hb, 0);
+            p11kms_sbuf_hex(&hb, d, 32);
             snprintf(hash, sizeof(hash), "%s", hb.p);
-            p11kms_aws_sbuf_wipe(&hb);
+            p11kms_sbuf_wipe(&hb);
             r.h[r.nh].name = "x-amz-content-sha256";
             r.h[r.nh].value = hash;
             r.nh++;
@@ -456,13 +458,13 @@ int main(void)
     int n;
 
     if (root == NULL) {
-        snprintf(def, sizeof(def), "%s/../shared/vectors/sigv4", top ? top : ".");
+        snprintf(def, sizeof(def), "%s/tests/backends/aws/sigv4-vectors", top ? top : ".");
         root = def;
     }
     test_start();
     kms_shape();
-    if (!is_dir(root)) {
-        test_skip("no SigV4 test suites (../shared/vectors/sigv4)");
+    if (!ok(is_dir(root), "the SigV4 test suites are there")) {
+        diag("no directory %s (set top_srcdir)", root);
         return test_exit_code();
     }
     pjoin(p, sizeof(p), "%s/botocore", root);

@@ -1,6 +1,6 @@
 # test-server-sigv4-vectors.py - the AWS test server's SigV4 oracle against the official suites.
-# Each vector is fed to the oracle the way the server feeds a received request; exit 77 without them.
-"""Check tests/servers/sigv4_oracle.py against ../shared/vectors/sigv4/.
+# Each vector is fed to the oracle the way the server feeds a received request.
+"""Check tests/servers/sigv4_oracle.py against the suites in sigv4-vectors/ (SOURCES.md).
 
 botocore suite: NAME.sreq (with the Authorization of NAME.authz) must give NAME.creq, NAME.sts and
 NAME.authz. aws-c-auth v4 suite: header-signed-request.txt must give the header-* files.
@@ -13,7 +13,7 @@ import os
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-TOP = os.environ.get("top_srcdir") or os.path.dirname(os.path.dirname(HERE))
+TOP = os.environ.get("top_srcdir") or os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
 sys.path.insert(0, os.path.join(TOP, "tests", "servers"))
 
 try:
@@ -22,8 +22,7 @@ except ImportError as e:
     print("# SKIP: botocore not importable by %s: %s" % (sys.executable, e))
     sys.exit(77)
 
-VECTORS = os.environ.get("P11KMS_SIGV4_VECTORS") or os.path.join(
-    os.path.dirname(os.path.abspath(TOP)), "shared", "vectors", "sigv4")
+VECTORS = os.environ.get("P11KMS_SIGV4_VECTORS") or os.path.join(HERE, "sigv4-vectors")
 
 BOTO_AKID = "AKIDEXAMPLE"
 BOTO_SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
@@ -152,9 +151,9 @@ def c_auth_cases(root):
 def main():
     boto = os.path.join(VECTORS, "botocore")
     cauth = os.path.join(VECTORS, "aws-c-auth", "v4")
-    if not os.path.isdir(boto) and not os.path.isdir(cauth):
-        print("# SKIP: no SigV4 vectors at %s" % VECTORS)
-        return 77
+    if not os.path.isdir(boto) or not os.path.isdir(cauth):
+        print("# no SigV4 vectors at %s" % VECTORS)
+        return 1
     if os.path.isdir(boto):
         botocore_cases(boto)
     if os.path.isdir(cauth):
