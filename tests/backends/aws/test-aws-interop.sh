@@ -7,13 +7,13 @@ if [ ! -x "$AWS_CLI" ] || ! "$AWS_CLI" --version 2>&1 | grep -q '^aws-cli/2\.'; 
     echo "# SKIP: AWS CLI v2 not found at $AWS_CLI (Debian: awscli)"
     exit 77
 fi
-. "$top_srcdir/tests/aws/aws-env.sh"
+. "$top_srcdir/tests/backends/aws/aws-env.sh"
 
 work=$P11KMS_AWS_STATE_DIR/interop
 mkdir -p "$work" || exit 99
 py=${PYTHON3:-/usr/bin/python3}
-envtool="$py $top_srcdir/tests/aws/test-aws-envelope.py"
-p11="${P11KMS_TEST_WRAPPER:-} $top_builddir/tests/aws/test-aws-p11"
+envtool="$py $top_srcdir/tests/backends/aws/test-aws-envelope.py"
+p11="${P11KMS_TEST_WRAPPER:-} $top_builddir/tests/backends/aws/test-aws-p11"
 n=0
 failures=0
 check() {

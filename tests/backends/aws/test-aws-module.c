@@ -4,7 +4,7 @@
 #include <pthread.h>
 #include <sys/wait.h>
 #include "tests/module/p11.h"
-#include "tests/aws/test-aws-ctl.h"
+#include "tests/backends/aws/test-aws-ctl.h"
 
 #define OTHER_ID "22222222-2222-4222-8222-222222222222"
 #define ARN_PREFIX "arn:aws:kms:us-east-1:111122223333:key/"

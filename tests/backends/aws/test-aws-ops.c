@@ -3,7 +3,7 @@
  * alias moved to another key. Run by test-aws-ops.sh (which starts the server). */
 #include <stdlib.h>
 #include "tests/test.h"
-#include "tests/aws/test-aws-ctl.h"
+#include "tests/backends/aws/test-aws-ctl.h"
 #include "module/backend.h"
 #include "module/config.h"
 #include "module/secmem.h"

@@ -3,7 +3,7 @@
  * web identity (STS), container endpoint, IMDSv2, caching, refresh. Run by test-aws-module.sh. */
 #include <pthread.h>
 #include "tests/module/p11.h"
-#include "tests/aws/test-aws-ctl.h"
+#include "tests/backends/aws/test-aws-ctl.h"
 
 #define ROLE_ARN "arn:aws:iam::111122223333:role/p11kms-test"
 #define WEB_TOKEN "p11kms-test-web-identity-token"

@@ -8,7 +8,7 @@ if [ ! -x "$AWS_CLI" ] || ! "$AWS_CLI" --version 2>&1 | grep -q '^aws-cli/2\.'; 
     echo "# SKIP: AWS CLI v2 not found at $AWS_CLI (Debian: awscli)"
     exit 77
 fi
-. "$top_srcdir/tests/aws/aws-env.sh"
+. "$top_srcdir/tests/backends/aws/aws-env.sh"
 
 work=$P11KMS_AWS_STATE_DIR/cli
 mkdir -p "$work" || exit 99
