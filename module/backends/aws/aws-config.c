@@ -1,12 +1,11 @@
 /* aws-config.c - an AWS key's settings: key references (ARNs, ids, aliases), the backend's
- * configuration fields, and region/endpoint/CA resolution from config and environment. */
+ * configuration fields, region and endpoint resolution from config and environment (the
+ * shared options through net/settings.h), and the client built from them. */
 #include <ctype.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
 #include "aws-client.h"
 #include "log.h"
 

@@ -1,7 +1,6 @@
 /* aws-creds.c - AWS credential providers: shared per (profile, region, CA, timeouts), the SDK
  * resolution order, behind the generic cache (net/tokcache.h) that refreshes them before
  * expiry with one refresh in flight at a time. */
-#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
