@@ -60,13 +60,17 @@ const p11kms_backend_ops *p11kms_backend_quick(const char *value, p11kms_quick_k
 CK_RV p11kms_backend_new(const p11kms_key_config *kc, p11kms_backend **out)
 {
     const p11kms_backend_ops *ops = p11kms_backend_find(kc->backend);
+    CK_RV rv;
 
     *out = NULL;
     if (ops == NULL) {
         LOG_E("%s: backend \"%s\" is not available in this build", kc->origin, kc->backend);
         return CKR_ARGUMENTS_BAD;
     }
-    return ops->create(kc, out);
+    rv = ops->create(kc, out);
+    if (rv == CKR_OK)
+        (*out)->kc = kc;
+    return rv;
 }
 
 void p11kms_backend_free(p11kms_backend *be)

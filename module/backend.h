@@ -88,7 +88,9 @@ typedef struct p11kms_backend_ops {
     /* Key version new encryptions use, if known without a KMS call; 0 otherwise. */
     uint32_t (*current_version)(p11kms_backend *be);
     /* Optional (NULL): re-encrypt in the KMS to dst (same backend type) without exposing the
-     * plaintext here (AWS ReEncrypt, Vault rewrap). */
+     * plaintext here (AWS ReEncrypt, Vault rewrap). src_ctx and dst_ctx are what the KMS binds:
+     * a caller moving envelopes builds both with p11kms_envelope_kms_context (wrap.h), so the
+     * destination carries the purpose pair. */
     CK_RV (*reencrypt)(p11kms_backend *src, const p11kms_context *src_ctx,
                        const p11kms_kms_blob *in, p11kms_backend *dst,
                        const p11kms_context *dst_ctx, p11kms_kms_blob *out);
@@ -99,6 +101,9 @@ typedef struct p11kms_backend_ops {
 /* Every instance starts with this; backends embed it as their first member. */
 struct p11kms_backend {
     const p11kms_backend_ops *ops;
+    /* The key configuration it was made from (p11kms_backend_new sets it; it outlives the
+     * instance): the core reads its envelope policy. NULL for instances made by ops->create. */
+    const p11kms_key_config *kc;
 };
 
 /* The registry (backend.c): every known backend, in a fixed order. */

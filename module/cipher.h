@@ -1,6 +1,7 @@
 /* cipher.h - symmetric operations with data keys (session secret keys) through OpenSSL EVP:
- * CKM_AES_GCM, CKM_AES_CBC_PAD, CKM_AES_CBC, single and multi-part, with exact output sizes
- * so callers can apply the two-call length convention before touching any state. */
+ * CKM_AES_GCM, CKM_AES_CBC_PAD, CKM_AES_CBC, CKM_AES_ECB, CKM_AES_CTR, single and multi-part,
+ * with exact output sizes so callers can apply the two-call length convention before touching
+ * any state. */
 #ifndef P11KMS_CIPHER_H
 #define P11KMS_CIPHER_H
 
@@ -15,8 +16,9 @@ typedef struct p11kms_cipher p11kms_cipher;
 int p11kms_cipher_supports(CK_MECHANISM_TYPE mech);
 
 /* Start an operation. The key bytes are copied into the OpenSSL context (caller wipes its own).
- * CKR_MECHANISM_INVALID, CKR_MECHANISM_PARAM_INVALID (IV length, tag bits, NULL param),
- * CKR_KEY_SIZE_RANGE, CKR_HOST_MEMORY. */
+ * CKR_MECHANISM_INVALID, CKR_MECHANISM_PARAM_INVALID (IV length, tag bits, counter bits, a
+ * parameter where none is taken, or none where one is needed), CKR_KEY_SIZE_RANGE,
+ * CKR_HOST_MEMORY. */
 CK_RV p11kms_cipher_init(p11kms_cipher **out, const CK_MECHANISM *mech, int encrypt,
                          const uint8_t *key, size_t key_len);
 /* Re-key an existing operation object with a new mechanism/key, reusing its allocations
@@ -32,9 +34,10 @@ size_t p11kms_cipher_final_len(const p11kms_cipher *c);
 size_t p11kms_cipher_oneshot_len(const p11kms_cipher *c, size_t in_len);
 
 /* out must hold the *_len() value. *out_len gets the bytes written.
- * Errors: CKR_DATA_LEN_RANGE (CBC without pad: not a block multiple on encrypt),
- * CKR_ENCRYPTED_DATA_LEN_RANGE, CKR_ENCRYPTED_DATA_INVALID (bad padding, GCM tag mismatch),
- * CKR_GENERAL_ERROR. After final or an error the operation is over (reinit to reuse). */
+ * Errors: CKR_DATA_LEN_RANGE (encrypting: CBC/ECB input not a block multiple, CTR input that
+ * would wrap the counter), CKR_ENCRYPTED_DATA_LEN_RANGE (the same when decrypting),
+ * CKR_ENCRYPTED_DATA_INVALID (bad padding, GCM tag mismatch), CKR_GENERAL_ERROR.
+ * After final or an error the operation is over (reinit to reuse). */
 CK_RV p11kms_cipher_update(p11kms_cipher *c, const uint8_t *in, size_t in_len, uint8_t *out,
                            size_t *out_len);
 CK_RV p11kms_cipher_final(p11kms_cipher *c, uint8_t *out, size_t *out_len);

@@ -1,5 +1,6 @@
 /* config-load.c - where the configuration comes from: the file rules (one descriptor, no
- * group/other write, bounded size), the path order, and the KMS_KEY_ID quick mode. */
+ * group/other write, no group/other read of a literal PIN, bounded size), the path order, and
+ * the KMS_KEY_ID quick mode. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -111,10 +112,20 @@ out:
     return rv;
 }
 
+static int has_literal_pin(const p11kms_config *c)
+{
+    size_t i;
+
+    for (i = 0; i < c->n_tokens; i++)
+        if (c->tokens[i].pin_literal)
+            return 1;
+    return 0;
+}
+
 /*
  * Read a configuration file through one descriptor: what we check (regular file, not writable
- * by group or others, size) is what we read. *missing is set instead of failing when the file
- * does not exist and missing_ok.
+ * by group or others, not readable by them when it holds a literal PIN, size) is what we read.
+ * *missing is set instead of failing when the file does not exist and missing_ok.
  */
 static CK_RV load_file(const char *path, int missing_ok, int *missing, p11kms_config **out)
 {
@@ -177,6 +188,14 @@ static CK_RV load_file(const char *path, int missing_ok, int *missing, p11kms_co
         }
     }
     rv = p11kms_config_parse(buf, len, path, out);
+    if (rv == CKR_OK && (st.st_mode & (S_IRGRP | S_IROTH)) && has_literal_pin(*out)) {
+        LOG_E("%s: refusing a configuration with a literal PIN that group or others can read "
+              "(mode %04o); chmod go-r it, or use \"pin\": \"env:NAME\"",
+              path, (unsigned)(st.st_mode & 07777));
+        p11kms_config_free(*out);
+        *out = NULL;
+        rv = CKR_ARGUMENTS_BAD;
+    }
     if (rv == CKR_OK) {
         (*out)->path = strdup(path);
         if ((*out)->path == NULL) {

@@ -16,6 +16,7 @@
 #include "backend.h"
 #include "codec.h"
 #include "config.h"
+#include "config-template.h"
 #include "log.h"
 #include "secmem.h"
 #include "utf8.h"
@@ -27,6 +28,7 @@
 #define KEY_LABEL_MAX 256
 #define OPTION_VALUE_MAX 4096
 #define DEFAULT_ID_LEN 8
+#define PIN_ATTEMPTS_MAX 1000
 
 /* Parser state: the origin and the JSON path of the field being read, for the error line. */
 typedef struct parser {
@@ -310,6 +312,9 @@ static CK_RV parse_context(parser *ps, json_object *o, p11kms_context *ctx)
             return fail(ps, "context keys must not be empty");
         if (!p11kms_utf8_valid((const uint8_t *)name, klen))
             return fail(ps, "context key is not valid UTF-8");
+        if (p11kms_context_key_reserved(name, klen))
+            return fail(ps, "context keys beginning with \"p11kms:\" (in any letter case) are "
+                            "reserved: p11kms binds them itself (docs/envelope.md)");
         if (ctx->n >= P11KMS_CONTEXT_MAX_PAIRS)
             return fail(ps, "more than %d context pairs", P11KMS_CONTEXT_MAX_PAIRS);
         rv = get_string(ps, value, 0, P11KMS_CONTEXT_MAX_ENCODED, &v);
@@ -326,6 +331,14 @@ static CK_RV parse_context(parser *ps, json_object *o, p11kms_context *ctx)
     return CKR_OK;
 }
 
+static CK_RV parse_bool(parser *ps, json_object *o, int *out)
+{
+    if (!json_object_is_type(o, json_type_boolean))
+        return fail(ps, "must be true or false, not %s", type_name(o));
+    *out = json_object_get_boolean(o) ? 1 : 0;
+    return CKR_OK;
+}
+
 static CK_RV parse_id(parser *ps, json_object *o, p11kms_key_config *kc)
 {
     const char *s;
@@ -335,6 +348,18 @@ static CK_RV parse_id(parser *ps, json_object *o, p11kms_key_config *kc)
         return rv;
     if (p11kms_hex_decode(s, kc->id, sizeof(kc->id), &kc->id_len) != 0)
         return fail(ps, "must be an even number of hex digits");
+    return CKR_OK;
+}
+
+/* "wrap_template" or "unwrap_template" (config-template.c) into wrap or unwrap. */
+static CK_RV parse_template(parser *ps, const char *name, json_object *o,
+                            p11kms_attr_template *wrap, p11kms_attr_template *unwrap)
+{
+    char err[700];
+    int u = strcmp(name, "unwrap_template") == 0;
+
+    if (p11kms_config_template(o, u, u ? unwrap : wrap, err, sizeof(err)) != CKR_OK)
+        return fail(ps, "%s", err);
     return CKR_OK;
 }
 
@@ -467,6 +492,10 @@ static CK_RV parse_key(parser *ps, json_object *o, p11kms_key_config *kc)
             rv = parse_context(ps, value, kc->context);
         else if (strcmp(name, "id") == 0)
             rv = parse_id(ps, value, kc);
+        else if (strcmp(name, "decrypt_v1_envelopes") == 0)
+            rv = parse_bool(ps, value, &kc->decrypt_v1_envelopes);
+        else if (p11kms_config_is_template(name))
+            rv = parse_template(ps, name, value, &kc->wrap_template, &kc->unwrap_template);
         else if (!is_option(ops, name))
             rv = unknown_field(ps, ops, name);
         else if ((rv = option_text(ps, value, &text)) == CKR_OK)
@@ -477,6 +506,11 @@ static CK_RV parse_key(parser *ps, json_object *o, p11kms_key_config *kc)
     }
     if (kc->label == NULL)
         return fail(ps, "label is required");
+    if (kc->decrypt_v1_envelopes)
+        LOG_W("%s %s: decrypt_v1_envelopes is true: C_Decrypt with key \"%s\" opens version-1 "
+              "envelopes, and a version-1 wrapped key would come out in the clear; turn it off "
+              "once the old data is re-encrypted (docs/envelope.md)",
+              ps->origin, ps->path, kc->label);
     rv = merge_defaults(ps, kc);
     if (rv != CKR_OK)
         return rv;
@@ -484,7 +518,7 @@ static CK_RV parse_key(parser *ps, json_object *o, p11kms_key_config *kc)
 }
 
 /* "pin": "1234" or "env:NAME"; the value is a secret and never appears in a log line. */
-static CK_RV parse_pin(parser *ps, json_object *o, char **pin)
+static CK_RV parse_pin(parser *ps, json_object *o, char **pin, int *literal)
 {
     const char *s, *env;
     CK_RV rv = get_string(ps, o, 1, P11KMS_PIN_MAX, &s);
@@ -502,9 +536,25 @@ static CK_RV parse_pin(parser *ps, json_object *o, char **pin)
         if (env[0] == '\0' || strlen(env) > P11KMS_PIN_MAX)
             return fail(ps, "environment variable %s must hold 1..%d bytes", clean, P11KMS_PIN_MAX);
         s = env;
+    } else {
+        *literal = 1;
     }
     *pin = strdup(s);
     return *pin != NULL ? CKR_OK : CKR_HOST_MEMORY;
+}
+
+/* "pin_max_attempts": wrong PINs in a row after which C_Login answers CKR_PIN_LOCKED. */
+static CK_RV parse_attempts(parser *ps, json_object *o, unsigned *out)
+{
+    int64_t n;
+
+    if (!json_object_is_type(o, json_type_int))
+        return fail(ps, "must be an integer, not %s", type_name(o));
+    n = json_object_get_int64(o);
+    if (n < 1 || n > PIN_ATTEMPTS_MAX)
+        return fail(ps, "must be 1..%d", PIN_ATTEMPTS_MAX);
+    *out = (unsigned)n;
+    return CKR_OK;
 }
 
 static CK_RV parse_token(parser *ps, json_object *o, p11kms_token_config *tc)
@@ -521,7 +571,11 @@ static CK_RV parse_token(parser *ps, json_object *o, p11kms_token_config *tc)
         if (strcmp(name, "label") == 0)
             rv = dup_string(ps, value, 1, P11KMS_LABEL_MAX, &tc->label);
         else if (strcmp(name, "pin") == 0)
-            rv = parse_pin(ps, value, &tc->pin);
+            rv = parse_pin(ps, value, &tc->pin, &tc->pin_literal);
+        else if (strcmp(name, "pin_max_attempts") == 0)
+            rv = parse_attempts(ps, value, &tc->pin_max_attempts);
+        else if (p11kms_config_is_template(name))
+            rv = parse_template(ps, name, value, &tc->wrap_template, &tc->unwrap_template);
         else if (strcmp(name, "keys") != 0)
             rv = unknown_field(ps, NULL, name);
         if (rv != CKR_OK)
@@ -530,6 +584,8 @@ static CK_RV parse_token(parser *ps, json_object *o, p11kms_token_config *tc)
     }
     if (tc->label == NULL)
         return fail(ps, "label is required");
+    if (tc->pin_max_attempts != 0 && tc->pin == NULL)
+        return fail(ps, "pin_max_attempts without a pin");
     if (!json_object_object_get_ex(o, "keys", &jk))
         return CKR_OK;
     at = push_name(ps, "keys");
@@ -546,6 +602,8 @@ static CK_RV parse_token(parser *ps, json_object *o, p11kms_token_config *tc)
         rv = parse_key(ps, json_object_array_get_idx(jk, i), &tc->keys[i]);
         if (rv != CKR_OK)
             return rv;
+        if (!p11kms_config_templates_merge(&tc->keys[i], tc))
+            return fail(ps, "unwrap_template: with the token's, it would refuse every unwrap");
         for (j = 0; j < i; j++)
             if (strcmp(tc->keys[j].label, tc->keys[i].label) == 0)
                 return fail(ps, "label \"%s\" is already used by keys[%zu]", tc->keys[i].label, j);

@@ -8,7 +8,7 @@
 #include "pkcs11/p11kms.h"
 #include "context.h"
 
-/* Where the module looks when neither pReserved nor $P11KMS_CONFIG names a file. */
+/* Where the module looks when $P11KMS_CONFIG names no file. */
 #ifndef P11KMS_SYSCONFDIR
 #define P11KMS_SYSCONFDIR "/etc"
 #endif
@@ -27,6 +27,17 @@
 #define P11KMS_PERM_DECRYPT 0x8u
 #define P11KMS_PERM_ALL 0xfu
 
+/* CKA_WRAP_TEMPLATE / CKA_UNWRAP_TEMPLATE contents: boolean and CK_ULONG attributes only (the
+ * ones the attribute table marks P11KMS_AF_TEMPLATE), each type at most once. Booleans are 0/1. */
+#define P11KMS_TEMPLATE_MAX 20
+typedef struct p11kms_attr_template {
+    size_t n;
+    struct p11kms_template_entry {
+        CK_ATTRIBUTE_TYPE type;
+        CK_ULONG value;
+    } a[P11KMS_TEMPLATE_MAX];
+} p11kms_attr_template;
+
 /* A backend-specific setting, kept as text; the backend validates it. Numbers and booleans
  * from the JSON arrive in their JSON text form ("30", "true"). */
 typedef struct p11kms_option {
@@ -40,18 +51,27 @@ typedef struct p11kms_key_config {
     char *key_id;  /* the backend's key reference (ARN, alias, name, "insecure-test-key") */
     unsigned perms;           /* P11KMS_PERM_* */
     p11kms_context *context;  /* default context; empty, never NULL */
+    /* C_Decrypt opens version-1 envelopes, which do not say whether they hold a wrapped key
+     * (docs/envelope.md); false unless configured. */
+    int decrypt_v1_envelopes;
     uint8_t id[P11KMS_ID_MAX]; /* CKA_ID */
     size_t id_len;
     p11kms_option *options; /* backend-specific fields, key's own first, then backend defaults */
     size_t n_options;
+    p11kms_attr_template wrap_template;   /* a key must match it to be wrapped by this key */
+    p11kms_attr_template unwrap_template; /* forced onto every key this key unwraps */
     char *origin; /* where it was declared, for log lines: "/etc/p11kms/p11kms.conf tokens[0].keys[2]" */
 } p11kms_key_config;
 
 typedef struct p11kms_token_config {
     char *label;
     char *pin; /* NULL: no login required; secret, wiped on free */
+    int pin_literal;           /* the PIN is written in the document (not "env:NAME") */
+    unsigned pin_max_attempts; /* wrong PINs before CKR_PIN_LOCKED; 0: no lockout */
     p11kms_key_config *keys;
     size_t n_keys;
+    /* Defaults merged into each key's templates (an attribute the key sets itself wins). */
+    p11kms_attr_template wrap_template, unwrap_template;
 } p11kms_token_config;
 
 typedef struct p11kms_config {
@@ -70,9 +90,10 @@ const char *p11kms_key_config_option(const p11kms_key_config *kc, const char *na
  * accepted only when the backend lists them (p11kms_backend_find(...)->options). */
 CK_RV p11kms_config_parse(const char *text, size_t len, const char *origin, p11kms_config **out);
 
-/* Resolve and load: explicit path (C_Initialize pReserved) or $P11KMS_CONFIG must exist;
- * otherwise default_path if it exists; otherwise KMS_KEY_ID quick mode; otherwise an empty
- * configuration. A file writable by group/others is refused. Never creates files. */
+/* Resolve and load: explicit path (a tool's --config; the module passes NULL) or
+ * $P11KMS_CONFIG must exist; otherwise default_path if it exists; otherwise KMS_KEY_ID quick
+ * mode; otherwise an empty configuration. A file writable by group/others is refused, and so is
+ * one readable by them that holds a literal PIN. Never creates files. */
 CK_RV p11kms_config_load(const char *explicit_path, const char *default_path,
                          p11kms_config **out);
 

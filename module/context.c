@@ -62,22 +62,62 @@ size_t p11kms_context_encoded_len(const p11kms_context *c)
     return len;
 }
 
+int p11kms_context_key_reserved(const char *key, size_t key_len)
+{
+    static const char prefix[] = P11KMS_CONTEXT_RESERVED_PREFIX;
+    size_t i;
+
+    if (key == NULL || key_len < sizeof(prefix) - 1)
+        return 0;
+    /* ASCII case folding by hand: strncasecmp follows the locale. */
+    for (i = 0; i < sizeof(prefix) - 1; i++) {
+        char ch = key[i];
+
+        if (ch >= 'A' && ch <= 'Z')
+            ch = (char)(ch - 'A' + 'a');
+        if (ch != prefix[i])
+            return 0;
+    }
+    return 1;
+}
+
+/* ctx_add modes: ADD_REPLACE overwrites an existing key instead of failing; ADD_RESERVED adds
+ * the core's own pair, a reserved key, beyond the application's limits. */
+#define ADD_REPLACE 0x1u
+#define ADD_RESERVED 0x2u
+
 /*
  * The one place the pair rules live. Lengths are checked before the bytes are scanned, so a
  * caller's absurd length never makes us read far. *why names the broken rule for log lines.
+ * Reserved keys enter a context only through p11kms_context_with_reserved (ADD_RESERVED), so
+ * every context an application, a configuration or a tool makes is refused one.
  */
 static CK_RV ctx_add(p11kms_context *c, const char *key, size_t key_len, const char *value,
-                     size_t value_len, int replace, const char **why)
+                     size_t value_len, unsigned mode, const char **why)
 {
     CK_RV rv = CKR_MECHANISM_PARAM_INVALID;
     p11kms_context_pair *pairs;
-    size_t pos, total;
+    size_t pos, total, max_pairs = P11KMS_CONTEXT_MAX_PAIRS, max_len = P11KMS_CONTEXT_MAX_ENCODED;
     char *k = NULL, *v = NULL;
     int found;
 
     if (key_len == 0 || key == NULL) {
         *why = "a key is empty";
         goto out;
+    }
+    if (p11kms_context_key_reserved(key, key_len) != ((mode & ADD_RESERVED) != 0)) {
+        *why = (mode & ADD_RESERVED) ? "an internal pair lacks the reserved prefix"
+                                     : "a key begins with \"p11kms:\" (reserved for p11kms, in "
+                                       "any letter case)";
+        goto out;
+    }
+    if (mode & ADD_RESERVED) {
+        if (PAIR_OVERHEAD + key_len + value_len > P11KMS_CONTEXT_RESERVED_BYTES) {
+            *why = "an internal pair is longer than its reserved room";
+            goto out;
+        }
+        max_pairs += P11KMS_CONTEXT_RESERVED_PAIRS;
+        max_len += P11KMS_CONTEXT_RESERVED_BYTES;
     }
     if (value_len > 0 && value == NULL) {
         *why = "a value pointer is NULL";
@@ -98,19 +138,19 @@ static CK_RV ctx_add(p11kms_context *c, const char *key, size_t key_len, const c
     pos = find_pos(c, key, key_len, &found);
     total = p11kms_context_encoded_len(c) + key_len + value_len;
     if (found) {
-        if (!replace) {
+        if (!(mode & ADD_REPLACE)) {
             *why = "a key appears twice";
             goto out;
         }
         total -= c->pairs[pos].key_len + c->pairs[pos].value_len;
     } else {
         total += PAIR_OVERHEAD;
-        if (c->n >= P11KMS_CONTEXT_MAX_PAIRS) {
+        if (c->n >= max_pairs) {
             *why = "more than 64 pairs";
             goto out;
         }
     }
-    if (total > P11KMS_CONTEXT_MAX_ENCODED) {
+    if (total > max_len) {
         *why = "the encoding would exceed 8192 bytes";
         goto out;
     }
@@ -208,11 +248,48 @@ CK_RV p11kms_context_add(p11kms_context *c, const char *key, size_t key_len, con
                          size_t value_len, int replace)
 {
     const char *why = NULL;
-    CK_RV rv = ctx_add(c, key, key_len, value, value_len, replace, &why);
+    CK_RV rv = ctx_add(c, key, key_len, value, value_len, replace ? ADD_REPLACE : 0, &why);
 
     /* Callers know the origin (config field, mechanism) and log the error line themselves. */
     if (rv != CKR_OK)
         LOG_D("encryption context pair refused: %s", why);
+    return rv;
+}
+
+CK_RV p11kms_context_view_reserved(const p11kms_context *app, const char *key, const char *value,
+                                   p11kms_context_view *view)
+{
+    CK_RV rv = CKR_GENERAL_ERROR;
+    size_t key_len = strlen(key), value_len = strlen(value), n = app != NULL ? app->n : 0, pos = 0;
+    int found = 0;
+
+    view->ctx.pairs = view->pairs;
+    view->ctx.n = 0;
+    /* The core's own constants and contexts built by ctx_add: failing here is a defect. */
+    if (!p11kms_context_key_reserved(key, key_len) ||
+        PAIR_OVERHEAD + key_len + value_len > P11KMS_CONTEXT_RESERVED_BYTES ||
+        n > P11KMS_CONTEXT_MAX_PAIRS) {
+        LOG_E("internal encryption-context pair %s refused (%zu application pairs)", key, n);
+        goto out;
+    }
+    if (app != NULL)
+        pos = find_pos(app, key, key_len, &found);
+    if (found) {
+        LOG_E("internal encryption-context pair %s is already in the context", key);
+        goto out;
+    }
+    if (pos > 0)
+        memcpy(view->pairs, app->pairs, pos * sizeof(*view->pairs));
+    /* Borrowed, never written through: the pair type is shared with owned contexts. */
+    view->pairs[pos].key = (char *)key;
+    view->pairs[pos].key_len = key_len;
+    view->pairs[pos].value = (char *)value;
+    view->pairs[pos].value_len = value_len;
+    if (n > pos)
+        memcpy(view->pairs + pos + 1, app->pairs + pos, (n - pos) * sizeof(*view->pairs));
+    view->ctx.n = n + 1;
+    rv = CKR_OK;
+out:
     return rv;
 }
 
@@ -260,7 +337,8 @@ CK_RV p11kms_context_encode(const p11kms_context *c, uint8_t **out, size_t *out_
     *out = NULL;
     *out_len = 0;
     /* ctx_add keeps every context within bounds; this guards hand-built structs. */
-    if (c->n > P11KMS_CONTEXT_MAX_PAIRS || len > P11KMS_CONTEXT_MAX_ENCODED)
+    if (c->n > P11KMS_CONTEXT_MAX_PAIRS + P11KMS_CONTEXT_RESERVED_PAIRS ||
+        len > P11KMS_CONTEXT_MAX_ENCODED + P11KMS_CONTEXT_RESERVED_BYTES)
         return CKR_MECHANISM_PARAM_INVALID;
     buf = malloc(len);
     if (buf == NULL)
@@ -434,7 +512,7 @@ static CK_RV from_params(const CK_MECHANISM *mech, const p11kms_context *deflt,
             goto out;
         for (i = 0; i < given->n; i++) {
             rv = ctx_add(merged, given->pairs[i].key, given->pairs[i].key_len,
-                         given->pairs[i].value, given->pairs[i].value_len, 1, why);
+                         given->pairs[i].value, given->pairs[i].value_len, ADD_REPLACE, why);
             if (rv != CKR_OK)
                 goto out;
         }

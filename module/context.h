@@ -20,8 +20,32 @@ typedef struct p11kms_context {
     size_t n;
 } p11kms_context;
 
+/*
+ * Context keys beginning with "p11kms:" (any letter case: AWS IAM compares
+ * kms:EncryptionContext:KEY condition keys without case) belong to p11kms. The core adds
+ * "p11kms:purpose" to what it sends the KMS for version-2 envelopes (docs/envelope.md); an
+ * application, configuration or tool context holding such a key is refused. The reserved pair
+ * comes on top of the application's limits of 64 pairs and 8192 bytes.
+ */
+#define P11KMS_CONTEXT_RESERVED_PREFIX "p11kms:"
+#define P11KMS_CONTEXT_RESERVED_PAIRS 1
+#define P11KMS_CONTEXT_RESERVED_BYTES 64
+int p11kms_context_key_reserved(const char *key, size_t key_len);
+
+/* An application's context plus the core's reserved pair, made without copying anything: it
+ * borrows app's strings and the constant pair and lives on the caller's stack (the wrap and
+ * unwrap hot path allocates nothing for it). Valid while app lives; never freed. */
+typedef struct p11kms_context_view {
+    p11kms_context ctx;
+    p11kms_context_pair pairs[P11KMS_CONTEXT_MAX_PAIRS + P11KMS_CONTEXT_RESERVED_PAIRS];
+} p11kms_context_view;
+/* view = app (NULL: empty) plus the reserved pair key=value: the one way a reserved key enters
+ * a context. CKR_GENERAL_ERROR when key is not reserved, the pair is too long or already there. */
+CK_RV p11kms_context_view_reserved(const p11kms_context *app, const char *key, const char *value,
+                                   p11kms_context_view *view);
+
 /* All functions return CKR_OK, CKR_HOST_MEMORY, or CKR_MECHANISM_PARAM_INVALID for a context
- * that breaks a rule (empty/duplicate key, bad UTF-8, too many pairs, too long). */
+ * that breaks a rule (empty/duplicate/reserved key, bad UTF-8, too many pairs, too long). */
 CK_RV p11kms_context_new(p11kms_context **out);
 void p11kms_context_free(p11kms_context *c);
 CK_RV p11kms_context_copy(const p11kms_context *src, p11kms_context **out);

@@ -49,6 +49,8 @@ CK_RV p11kms_crypt_init(p11kms_session *s, int encrypt, CK_MECHANISM_PTR mech,
             rv = CKR_KEY_TYPE_INCONSISTENT;
         else if (!(encrypt ? o->encrypt : o->decrypt))
             rv = CKR_KEY_FUNCTION_NOT_PERMITTED;
+        else if (encrypt ? o->unwrap : o->wrap)
+            rv = CKR_KEY_FUNCTION_NOT_PERMITTED; /* it would open AES key wrap (keywrap.c) */
         else {
             memcpy(value, o->value, o->value_len);
             value_len = o->value_len;
@@ -89,6 +91,7 @@ static CK_RV kms_run(p11kms_crypt_op *op, int encrypt, const uint8_t *in, size_t
 {
     CK_RV rv = CKR_GENERAL_ERROR;
     uint8_t digest[SHA256_DIGEST_LENGTH];
+    int asked = 1;
 
     if (encrypt && (in_len == 0 || in_len > P11KMS_KMS_PLAINTEXT_MAX))
         return CKR_DATA_LEN_RANGE;
@@ -103,12 +106,17 @@ static CK_RV kms_run(p11kms_crypt_op *op, int encrypt, const uint8_t *in, size_t
         *out_len = encrypt ? p11kms_envelope_bound(op->backend, in_len) : in_len;
         return CKR_OK;
     }
+    /* A C_Encrypt envelope says it holds data: C_UnwrapKey refuses it, and C_Decrypt refuses
+     * any envelope that does not say so (wrap.c). */
     if (encrypt)
-        rv = p11kms_envelope_seal(op->backend, op->context, in, in_len, &op->result);
+        rv = p11kms_envelope_seal(op->backend, op->context, P11KMS_PURPOSE_DATA, in, in_len,
+                                  &op->result);
     else
-        rv = p11kms_envelope_open(op->backend, op->context, in, in_len, &op->result);
-    LOG_I("KMS %s of %zu bytes with %s key: %s", encrypt ? "encrypt" : "decrypt", in_len,
-          op->backend->ops->name, p11kms_rv_name(rv));
+        rv = p11kms_envelope_open(op->backend, op->context, P11KMS_PURPOSE_DATA, in, in_len,
+                                  &op->result, &asked);
+    if (asked)
+        LOG_I("KMS %s of %zu bytes with %s key: %s", encrypt ? "encrypt" : "decrypt", in_len,
+              op->backend->ops->name, p11kms_rv_name(rv));
     if (!encrypt && rv == CKR_WRAPPED_KEY_INVALID)
         rv = CKR_ENCRYPTED_DATA_INVALID; /* not an envelope, or not this key's */
     if (rv != CKR_OK)

@@ -255,23 +255,26 @@ CK_RV C_DigestFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pDigest, CK_ULONG_PT
 
 CK_RV C_SignInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey)
 {
-    ENTRY_UNSUPPORTED(CKR_FUNCTION_NOT_SUPPORTED);
+    ENTRY_SESSION(hSession, pMechanism != NULL, p11kms_sign_init(s, 1, pMechanism, hKey));
 }
 
 CK_RV C_Sign(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen,
              CK_BYTE_PTR pSignature, CK_ULONG_PTR pulSignatureLen)
 {
-    ENTRY_UNSUPPORTED(CKR_FUNCTION_NOT_SUPPORTED);
+    ENTRY_SESSION(hSession, (pData != NULL || ulDataLen == 0) && pulSignatureLen != NULL,
+                  p11kms_sign(s, pData, ulDataLen, pSignature, pulSignatureLen));
 }
 
 CK_RV C_SignUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen)
 {
-    ENTRY_UNSUPPORTED(CKR_FUNCTION_NOT_SUPPORTED);
+    ENTRY_SESSION(hSession, pPart != NULL || ulPartLen == 0,
+                  p11kms_sign_update(s, 1, pPart, ulPartLen));
 }
 
 CK_RV C_SignFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature, CK_ULONG_PTR pulSignatureLen)
 {
-    ENTRY_UNSUPPORTED(CKR_FUNCTION_NOT_SUPPORTED);
+    ENTRY_SESSION(hSession, pulSignatureLen != NULL,
+                  p11kms_sign_final(s, pSignature, pulSignatureLen));
 }
 
 CK_RV C_SignRecoverInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
@@ -288,23 +291,27 @@ CK_RV C_SignRecover(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDa
 
 CK_RV C_VerifyInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey)
 {
-    ENTRY_UNSUPPORTED(CKR_FUNCTION_NOT_SUPPORTED);
+    ENTRY_SESSION(hSession, pMechanism != NULL, p11kms_sign_init(s, 0, pMechanism, hKey));
 }
 
 CK_RV C_Verify(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen,
                CK_BYTE_PTR pSignature, CK_ULONG ulSignatureLen)
 {
-    ENTRY_UNSUPPORTED(CKR_FUNCTION_NOT_SUPPORTED);
+    ENTRY_SESSION(hSession,
+                  (pData != NULL || ulDataLen == 0) && (pSignature != NULL || ulSignatureLen == 0),
+                  p11kms_verify(s, pData, ulDataLen, pSignature, ulSignatureLen));
 }
 
 CK_RV C_VerifyUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen)
 {
-    ENTRY_UNSUPPORTED(CKR_FUNCTION_NOT_SUPPORTED);
+    ENTRY_SESSION(hSession, pPart != NULL || ulPartLen == 0,
+                  p11kms_sign_update(s, 0, pPart, ulPartLen));
 }
 
 CK_RV C_VerifyFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature, CK_ULONG ulSignatureLen)
 {
-    ENTRY_UNSUPPORTED(CKR_FUNCTION_NOT_SUPPORTED);
+    ENTRY_SESSION(hSession, pSignature != NULL || ulSignatureLen == 0,
+                  p11kms_verify_final(s, pSignature, ulSignatureLen));
 }
 
 CK_RV C_VerifyRecoverInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,

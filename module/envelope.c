@@ -1,5 +1,5 @@
-/* envelope.c - the p11kms wrapped-key format v1: encode with the two-call length convention and
- * a strict, bounded parser that copies everything out. No shared state. */
+/* envelope.c - the p11kms envelope format: encode version 2 with the two-call length convention,
+ * and a strict, bounded parser of versions 2 and 1 that copies everything out. No shared state. */
 #include <stdlib.h>
 #include <string.h>
 #include "envelope.h"
@@ -29,6 +29,25 @@ void p11kms_envelope_clear(p11kms_envelope *e)
     for (i = 0; i < P11KMS_ENVELOPE_MAX_BLOBS; i++)
         p11kms_kms_blob_clear(&e->blobs[i]);
     e->n = 0;
+    e->version = 0;
+    e->purpose = P11KMS_PURPOSE_UNKNOWN;
+}
+
+static int purpose_known(uint32_t purpose)
+{
+    return purpose == P11KMS_PURPOSE_WRAPPED_KEY || purpose == P11KMS_PURPOSE_DATA;
+}
+
+const char *p11kms_envelope_purpose_name(const p11kms_envelope *e)
+{
+    switch (e->purpose) {
+    case P11KMS_PURPOSE_WRAPPED_KEY:
+        return "wrapped key";
+    case P11KMS_PURPOSE_DATA:
+        return "data";
+    default:
+        return "v1/unknown";
+    }
 }
 
 /* Bytes one blob takes, or 0 when it breaks a bound of the format. */
@@ -52,7 +71,7 @@ size_t p11kms_envelope_encoded_len(const p11kms_envelope *e)
 {
     size_t i, len = P11KMS_ENVELOPE_HEADER_LEN;
 
-    if (e == NULL || e->n == 0 || e->n > P11KMS_ENVELOPE_MAX_BLOBS)
+    if (e == NULL || e->n == 0 || e->n > P11KMS_ENVELOPE_MAX_BLOBS || !purpose_known(e->purpose))
         return 0;
     for (i = 0; i < e->n; i++) {
         size_t bl = blob_len(&e->blobs[i]);
@@ -86,7 +105,8 @@ CK_RV p11kms_envelope_encode(const p11kms_envelope *e, uint8_t *out, size_t *out
     uint8_t *p = out;
 
     if (need == 0) {
-        LOG_E("envelope to encode breaks a format bound (%zu blobs)", e != NULL ? e->n : 0);
+        LOG_E("envelope to encode breaks a format bound (%zu blobs, purpose %u)",
+              e != NULL ? e->n : 0, e != NULL ? e->purpose : 0);
         return CKR_GENERAL_ERROR;
     }
     if (out == NULL || *out_len < need) {
@@ -96,6 +116,7 @@ CK_RV p11kms_envelope_encode(const p11kms_envelope *e, uint8_t *out, size_t *out
     memcpy(p, P11KMS_ENVELOPE_MAGIC, MAGIC_LEN);
     p += MAGIC_LEN;
     *p++ = P11KMS_ENVELOPE_VERSION;
+    *p++ = e->purpose;
     *p++ = (uint8_t)e->n;
     for (i = 0; i < e->n; i++) {
         const p11kms_kms_blob *b = &e->blobs[i];
@@ -206,7 +227,7 @@ CK_RV p11kms_envelope_parse(const uint8_t *in, size_t len, p11kms_envelope *e)
     cursor c = {in, len, 0};
     const uint8_t *magic;
     const char *defect = NULL;
-    uint32_t version, count, i;
+    uint32_t version, purpose = P11KMS_PURPOSE_UNKNOWN, count, i;
 
     memset(e, 0, sizeof(*e));
     if (in == NULL) {
@@ -222,9 +243,19 @@ CK_RV p11kms_envelope_parse(const uint8_t *in, size_t len, p11kms_envelope *e)
         defect = "truncated before version";
         goto out;
     }
-    if (version != P11KMS_ENVELOPE_VERSION) {
+    if (version != P11KMS_ENVELOPE_VERSION && version != P11KMS_ENVELOPE_VERSION_1) {
         defect = "unsupported version";
         goto out;
+    }
+    if (version == P11KMS_ENVELOPE_VERSION) {
+        if (!take_u8(&c, &purpose)) {
+            defect = "truncated before purpose";
+            goto out;
+        }
+        if (!purpose_known(purpose)) {
+            defect = "unknown purpose (1 wrapped key, 2 data)";
+            goto out;
+        }
     }
     if (!take_u8(&c, &count)) {
         defect = "truncated before blob count";
@@ -248,6 +279,8 @@ CK_RV p11kms_envelope_parse(const uint8_t *in, size_t len, p11kms_envelope *e)
         defect = "trailing bytes";
         goto out;
     }
+    e->version = (uint8_t)version;
+    e->purpose = (uint8_t)purpose;
     rv = CKR_OK;
 out:
     if (rv != CKR_OK) {

@@ -1,36 +1,35 @@
-/* init.c - C_Initialize/C_Finalize: locking choice, logging, configuration, tokens; and fork
- * detection by a fork generation. init_lock serialises initialisation; everything else is under g.lock. */
+/* init.c - C_Initialize/C_Finalize: locking choice, logging, configuration, tokens; the call gate
+ * (init.h) that keeps C_Finalize from freeing state under running calls. */
+/*
+ * Locking: init_lock serialises C_Initialize and C_Finalize and protects p11kms_g's creation and
+ * teardown (and the abandoned list); a forked child re-initialises it and abandons whatever
+ * state it finds. Everything inside p11kms_g is under g.lock.
+ */
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
+#include <time.h>
 #include "cipher.h"
+#include "fork.h"
 #include "init.h"
 #include "lock.h"
 #include "log.h"
 #include "session.h"
 #include "slot.h"
 
-#define RESERVED_MAX 4096
-
 p11kms_module p11kms_g;
+p11kms_call_shard p11kms_calls[P11KMS_CALL_SHARDS];
+atomic_uint p11kms_live;
+__thread unsigned p11kms_thread_shard;
+static atomic_uint next_shard;
+
+unsigned p11kms_call_shard_assign(void)
+{
+    return atomic_fetch_add_explicit(&next_shard, 1, memory_order_relaxed) % P11KMS_CALL_SHARDS + 1;
+}
 
 static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
-
-/* Bumped in every forked child. Comparing it costs nothing, unlike getpid() on each call;
- * glibc drops the handler when the module is unloaded. */
-static volatile unsigned fork_generation;
-static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
-
-static void on_fork_child(void)
-{
-    fork_generation++;
-}
-
-static void register_atfork(void)
-{
-    pthread_atfork(NULL, NULL, on_fork_child);
-}
 
 /* State inherited from the parent across fork(). Its locks may be held by threads that do not
  * exist in the child and its connections belong to the parent, so it is never touched again:
@@ -38,16 +37,33 @@ static void register_atfork(void)
 static p11kms_module *volatile abandoned[4]; /* volatile: the stores must not be optimised out */
 static size_t n_abandoned;
 
-CK_ULONG p11kms_new_handle_locked(void)
+/* In the child (the only thread left): init_lock may have been held by a parent thread in
+ * C_Initialize or C_Finalize, whose half-done state the child abandons at its own C_Initialize;
+ * and the calls counted in were the parent's threads. Not taken before fork(): C_Initialize
+ * initialises libraries under it (fork.h). */
+static void init_fork_child(void)
 {
-    return ++p11kms_g.next_handle;
+    unsigned i;
+
+    pthread_mutex_init(&init_lock, NULL);
+    for (i = 0; i < P11KMS_CALL_SHARDS; i++)
+        atomic_store_explicit(&p11kms_calls[i].n, 0, memory_order_relaxed);
 }
 
-CK_RV p11kms_check_initialized(void)
+static p11kms_fork_handler init_fork = {.rank = P11KMS_FORK_RANK_INIT, .child = init_fork_child};
+
+__attribute__((constructor)) static void init_fork_register(void)
 {
-    if (!p11kms_g.initialized || p11kms_g.generation != fork_generation)
-        return CKR_CRYPTOKI_NOT_INITIALIZED;
-    return CKR_OK;
+    p11kms_fork_register(&init_fork);
+}
+
+/* Outside p11kms_g, so it survives C_Finalize. Used under g.lock while initialised; C_Initialize
+ * and C_Finalize order one initialisation's uses before the next's. */
+static CK_ULONG last_handle;
+
+CK_ULONG p11kms_new_handle_locked(void)
+{
+    return ++last_handle;
 }
 
 /* P11KMS_LOG="level" or "level,destination" (destination: stderr, syslog, file:/path). */
@@ -74,40 +90,41 @@ static int log_from_env(void)
     return 1;
 }
 
-/* pReserved may carry the configuration path ("/path" or "config=/path"). */
-static CK_RV reserved_path(const CK_C_INITIALIZE_ARGS *args, const char **path)
+/* Wait until no call counted in before p11kms_live was cleared is still running. Calls that
+ * count in later see p11kms_live cleared and touch nothing; they may keep a shard above zero
+ * for a moment, which is why each shard is waited for on its own rather than all at once. */
+static void wait_for_calls(void)
 {
-    const char *r;
+    unsigned i, spins;
 
-    *path = NULL;
-    if (args == NULL || args->pReserved == NULL)
-        return CKR_OK;
-    r = args->pReserved;
-    if (strnlen(r, RESERVED_MAX) == RESERVED_MAX) {
-        LOG_E("C_Initialize: pReserved is not a NUL-terminated path of under %d bytes",
-              RESERVED_MAX);
-        return CKR_ARGUMENTS_BAD;
+    for (i = 0; i < P11KMS_CALL_SHARDS; i++) {
+        for (spins = 0; atomic_load_explicit(&p11kms_calls[i].n, memory_order_seq_cst) != 0;
+             spins++) {
+            if (spins < 100) {
+                sched_yield();
+            } else {
+                struct timespec ts = {0, 1000000}; /* a call may be waiting for its KMS */
+                nanosleep(&ts, NULL);
+            }
+        }
     }
-    if (strncmp(r, "config=", 7) == 0)
-        r += 7;
-    *path = *r ? r : NULL;
-    return CKR_OK;
 }
 
 CK_RV p11kms_initialize(CK_VOID_PTR init_args)
 {
     CK_RV rv = CKR_GENERAL_ERROR;
     const CK_C_INITIALIZE_ARGS *args = init_args;
-    const char *path = NULL;
-    int env_log;
+    unsigned live, generation;
+    int env_log, built = 0;
 
-    pthread_once(&atfork_once, register_atfork);
     pthread_mutex_lock(&init_lock);
-    if (p11kms_g.initialized && p11kms_g.generation == fork_generation) {
+    generation = p11kms_fork_generation();
+    live = atomic_load_explicit(&p11kms_live, memory_order_relaxed);
+    if (live != 0 && live == generation) {
         rv = CKR_CRYPTOKI_ALREADY_INITIALIZED;
         goto out;
     }
-    if (p11kms_g.initialized) {
+    if (live != 0) {
         /* A forked child calling C_Initialize again, as the specification asks. */
         p11kms_module *old = malloc(sizeof(*old));
         if (old != NULL && n_abandoned < sizeof(abandoned) / sizeof(abandoned[0])) {
@@ -116,16 +133,27 @@ CK_RV p11kms_initialize(CK_VOID_PTR init_args)
         } else {
             free(old);
         }
+        atomic_store_explicit(&p11kms_live, 0, memory_order_relaxed);
     }
     memset(&p11kms_g, 0, sizeof(p11kms_g));
+    built = 1;
     env_log = log_from_env();
+    if (generation == 0) {
+        LOG_E("C_Initialize: the module could not install its fork handlers (out of memory)");
+        rv = CKR_HOST_MEMORY;
+        goto out;
+    }
+    /* The specification reserves pReserved: a pointer cannot be validated, so none is read. */
+    if (args != NULL && args->pReserved != NULL) {
+        LOG_E("C_Initialize: pReserved must be NULL (choose the configuration with "
+              "P11KMS_CONFIG)");
+        rv = CKR_ARGUMENTS_BAD;
+        goto out;
+    }
     rv = p11kms_lock_setup(args);
     if (rv != CKR_OK)
         goto out;
-    rv = reserved_path(args, &path);
-    if (rv != CKR_OK)
-        goto out;
-    rv = p11kms_config_load(path, P11KMS_DEFAULT_CONFIG, &p11kms_g.config);
+    rv = p11kms_config_load(NULL, P11KMS_DEFAULT_CONFIG, &p11kms_g.config);
     if (rv != CKR_OK)
         goto out;
     if (!env_log && (p11kms_g.config->log_level >= 0 || p11kms_g.config->log_destination))
@@ -138,12 +166,12 @@ CK_RV p11kms_initialize(CK_VOID_PTR init_args)
     p11kms_unlock();
     if (rv != CKR_OK)
         goto out;
-    p11kms_g.generation = fork_generation;
-    p11kms_g.initialized = 1;
     LOG_I("initialised with %zu token(s) from %s", p11kms_g.n_tokens,
           p11kms_g.config->path ? p11kms_g.config->path : "the environment");
+    /* Last, and sequentially consistent: a call that sees it sees the state built above. */
+    atomic_store_explicit(&p11kms_live, generation, memory_order_seq_cst);
 out:
-    if (rv != CKR_OK && !p11kms_g.initialized) {
+    if (rv != CKR_OK && built) {
         if (p11kms_g.lock != NULL) {
             p11kms_lock();
             p11kms_tokens_destroy();
@@ -152,8 +180,7 @@ out:
         p11kms_mutex_free(p11kms_g.lock);
         p11kms_config_free(p11kms_g.config);
         memset(&p11kms_g, 0, sizeof(p11kms_g));
-        if (rv != CKR_CRYPTOKI_ALREADY_INITIALIZED)
-            LOG_E("C_Initialize failed: %s", p11kms_rv_name(rv));
+        LOG_E("C_Initialize failed: %s", p11kms_rv_name(rv));
     }
     pthread_mutex_unlock(&init_lock);
     return rv;
@@ -162,17 +189,22 @@ out:
 CK_RV p11kms_finalize(CK_VOID_PTR reserved)
 {
     CK_RV rv = CKR_GENERAL_ERROR;
+    unsigned live;
 
     if (reserved != NULL)
         return CKR_ARGUMENTS_BAD;
     pthread_mutex_lock(&init_lock);
-    rv = p11kms_check_initialized();
-    if (rv != CKR_OK)
+    live = atomic_load_explicit(&p11kms_live, memory_order_relaxed);
+    if (live == 0 || live != p11kms_fork_generation()) {
+        rv = CKR_CRYPTOKI_NOT_INITIALIZED;
         goto out;
+    }
+    /* First close the gate, then wait for the calls already through it (init.h). */
+    atomic_store_explicit(&p11kms_live, 0, memory_order_seq_cst);
+    wait_for_calls();
     p11kms_sessions_destroy_all();
     p11kms_lock();
     p11kms_tokens_destroy();
-    p11kms_g.initialized = 0;
     p11kms_unlock();
     p11kms_mutex_free(p11kms_g.lock);
     p11kms_config_free(p11kms_g.config);

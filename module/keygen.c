@@ -1,6 +1,8 @@
 /* keygen.c - data keys: C_GenerateKey (CKM_AES_KEY_GEN, CKM_GENERIC_SECRET_KEY_GEN),
- * C_CreateObject, and the object a C_UnwrapKey produces. The application's template decides
- * whether the value can ever be read (CKA_SENSITIVE/CKA_EXTRACTABLE). */
+ * C_CreateObject (keys here, data objects in object.c), and the object a C_UnwrapKey produces.
+ * The application's template decides whether the value can ever be read (CKA_SENSITIVE,
+ * CKA_EXTRACTABLE); an unwrapping key's CKA_UNWRAP_TEMPLATE overrules it. g.lock only for the
+ * rights check and the insertion. */
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/rand.h>
@@ -10,23 +12,68 @@
 #include "object.h"
 #include "ops.h"
 
-CK_RV p11kms_data_key_new(p11kms_session *s, int origin, CK_MECHANISM_TYPE mech,
-                          CK_ATTRIBUTE_PTR t, CK_ULONG n, const uint8_t *value, size_t value_len,
-                          CK_OBJECT_HANDLE_PTR out)
+/* A data key from a template: what the module contributes (key type of the mechanism, CKA_LOCAL
+ * of generated keys), the template, and for an unwrap the unwrapping key's unwrap template. */
+static CK_RV build(p11kms_session *s, int origin, CK_MECHANISM_TYPE mech,
+                   const p11kms_object *unwrapper, const CK_ATTRIBUTE *t, CK_ULONG n,
+                   p11kms_object **out, size_t *want)
 {
     CK_RV rv = CKR_GENERAL_ERROR;
     p11kms_object *o = p11kms_object_alloc(P11KMS_OBJ_DATA_KEY);
-    CK_KEY_TYPE hint = CK_UNAVAILABLE_INFORMATION;
-    size_t want = 0;
 
+    *out = NULL;
     if (o == NULL)
         return CKR_HOST_MEMORY;
-    o->token = s->token;
     if (mech == CKM_AES_KEY_GEN)
-        hint = CKK_AES;
+        o->key_type = CKK_AES;
     else if (mech == CKM_GENERIC_SECRET_KEY_GEN)
-        hint = CKK_GENERIC_SECRET;
-    rv = p11kms_attrs_apply_template(s, o, origin, hint, t, n, &want);
+        o->key_type = CKK_GENERIC_SECRET;
+    if (origin == P11KMS_FROM_GENERATE) {
+        o->local = CK_TRUE;
+        o->key_gen_mechanism = mech;
+    }
+    /* The unwrap template is fixed at the unwrapping key's creation: no lock needed. */
+    rv = p11kms_attrs_apply(o, origin, t, n, unwrapper != NULL ? &unwrapper->unwrap_tmpl : NULL,
+                            want);
+    if (rv == CKR_OK) {
+        p11kms_lock();
+        rv = p11kms_attrs_rights_locked(s, o);
+        p11kms_unlock();
+    }
+    if (rv == CKR_OK)
+        *out = o;
+    else
+        p11kms_object_free(o);
+    return rv;
+}
+
+CK_RV p11kms_unwrap_template_check(p11kms_session *s, const p11kms_object *unwrapper,
+                                   CK_ATTRIBUTE_PTR t, CK_ULONG n)
+{
+    p11kms_object *o = NULL;
+    CK_RV rv;
+
+    if (unwrapper == NULL)
+        return CKR_GENERAL_ERROR;
+    rv = build(s, P11KMS_FROM_UNWRAP, CK_UNAVAILABLE_INFORMATION, unwrapper, t, n, &o, NULL);
+    p11kms_object_free(o);
+    return rv;
+}
+
+CK_RV p11kms_data_key_new(p11kms_session *s, int origin, CK_MECHANISM_TYPE mech,
+                          const p11kms_object *unwrapper, CK_ATTRIBUTE_PTR t, CK_ULONG n,
+                          const uint8_t *value, size_t value_len, CK_OBJECT_HANDLE_PTR out)
+{
+    CK_RV rv = CKR_GENERAL_ERROR;
+    p11kms_object *o = NULL;
+    size_t want = 0;
+
+    /* Every unwrap names its unwrapping key: its unwrap template is not optional. */
+    if (origin == P11KMS_FROM_UNWRAP && unwrapper == NULL) {
+        LOG_E("C_UnwrapKey: an unwrapped key made without its unwrapping key");
+        return CKR_GENERAL_ERROR;
+    }
+    rv = build(s, origin, mech, origin == P11KMS_FROM_UNWRAP ? unwrapper : NULL, t, n, &o, &want);
     if (rv != CKR_OK)
         goto out;
     switch (origin) {
@@ -41,8 +88,6 @@ CK_RV p11kms_data_key_new(p11kms_session *s, int origin, CK_MECHANISM_TYPE mech,
             rv = CKR_FUNCTION_FAILED;
             goto out;
         }
-        o->local = CK_TRUE;
-        o->key_gen_mechanism = mech;
         break;
     case P11KMS_FROM_UNWRAP:
         if ((want != 0 && want != value_len) || !p11kms_key_len_ok(o->key_type, value_len)) {
@@ -63,13 +108,7 @@ CK_RV p11kms_data_key_new(p11kms_session *s, int origin, CK_MECHANISM_TYPE mech,
     default:
         break;
     }
-    if (!o->is_token)
-        o->session = s->handle;
-    p11kms_lock();
-    rv = p11kms_object_insert_locked(o);
-    if (rv == CKR_OK)
-        *out = o->handle;
-    p11kms_unlock();
+    rv = p11kms_object_add_new(s, o, out);
     if (rv == CKR_OK)
         o = NULL;
 out:
@@ -77,21 +116,36 @@ out:
     return rv;
 }
 
-CK_RV p11kms_generate_key(p11kms_session *s, CK_MECHANISM_PTR mech, CK_ATTRIBUTE_PTR t,
-                          CK_ULONG n, CK_OBJECT_HANDLE_PTR out)
+CK_RV p11kms_generate_key(p11kms_session *s, CK_MECHANISM_PTR mech, CK_ATTRIBUTE_PTR t, CK_ULONG n,
+                          CK_OBJECT_HANDLE_PTR out)
 {
     if (mech->mechanism != CKM_AES_KEY_GEN && mech->mechanism != CKM_GENERIC_SECRET_KEY_GEN)
         return CKR_MECHANISM_INVALID;
     if (mech->pParameter != NULL || mech->ulParameterLen != 0)
         return CKR_MECHANISM_PARAM_INVALID;
-    return p11kms_data_key_new(s, P11KMS_FROM_GENERATE, mech->mechanism, t, n, NULL, 0, out);
+    return p11kms_data_key_new(s, P11KMS_FROM_GENERATE, mech->mechanism, NULL, t, n, NULL, 0, out);
 }
 
 CK_RV p11kms_create_object(p11kms_session *s, CK_ATTRIBUTE_PTR t, CK_ULONG n,
                            CK_OBJECT_HANDLE_PTR out)
 {
-    if (p11kms_attr_find(t, n, CKA_CLASS) == NULL)
+    const CK_ATTRIBUTE *a = p11kms_attr_find(t, n, CKA_CLASS);
+    CK_OBJECT_CLASS cls;
+
+    /* The class decides which rules the rest of the template meets. */
+    if (a == NULL)
         return CKR_TEMPLATE_INCOMPLETE;
-    return p11kms_data_key_new(s, P11KMS_FROM_CREATE, CK_UNAVAILABLE_INFORMATION, t, n, NULL, 0,
-                               out);
+    if (a->pValue == NULL || a->ulValueLen != sizeof(cls))
+        return CKR_ATTRIBUTE_VALUE_INVALID;
+    memcpy(&cls, a->pValue, sizeof(cls));
+    if (cls == CKO_DATA)
+        return p11kms_data_object_new(s, t, n, out);
+    if (cls != CKO_SECRET_KEY) {
+        LOG_W("C_CreateObject: class 0x%lx is not offered: this token holds secret keys and data "
+              "objects",
+              (unsigned long)cls);
+        return CKR_TEMPLATE_INCONSISTENT;
+    }
+    return p11kms_data_key_new(s, P11KMS_FROM_CREATE, CK_UNAVAILABLE_INFORMATION, NULL, t, n, NULL,
+                               0, out);
 }

@@ -1,5 +1,11 @@
 /* log.c - one sink for all module log lines: stderr (default), syslog or an append-only file.
  * The sink is chosen once at C_Initialize; writers take a small lock only around the write. */
+/*
+ * Locking: sink_lock protects sink, log_fd and the syslog openlog state. It is the innermost
+ * lock of the module (code holding any other lock may log), and its fork handler takes it
+ * before fork() so that a child never inherits it held by a thread that was writing a line.
+ * The threshold is atomic: every log macro reads it without the lock.
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -11,15 +17,35 @@
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
+#include "fork.h"
 #include "log.h"
 
-/* The sink lock protects sink, log_fd and the syslog openlog state. */
 static pthread_mutex_t sink_lock = PTHREAD_MUTEX_INITIALIZER;
 enum { SINK_STDERR, SINK_SYSLOG, SINK_FILE };
 static int sink = SINK_STDERR;
 static int log_fd = -1;
 
-int p11kms_log_threshold = P11KMS_LOG_WARNING;
+atomic_int p11kms_log_threshold = P11KMS_LOG_WARNING;
+
+static void sink_fork_lock(void)
+{
+    pthread_mutex_lock(&sink_lock);
+}
+
+static void sink_fork_unlock(void)
+{
+    pthread_mutex_unlock(&sink_lock);
+}
+
+static p11kms_fork_handler sink_fork = {.rank = P11KMS_FORK_RANK_LOG,
+                                        .prepare = sink_fork_lock,
+                                        .parent = sink_fork_unlock,
+                                        .child = sink_fork_unlock};
+
+__attribute__((constructor)) static void sink_fork_register(void)
+{
+    p11kms_fork_register(&sink_fork);
+}
 
 static const char *const level_names[] = {"none", "error", "warning", "info", "debug"};
 
@@ -54,7 +80,7 @@ int p11kms_log_configure(int level, const char *dest)
     pthread_mutex_lock(&sink_lock);
     close_sink_locked();
     if (level >= 0 && level <= P11KMS_LOG_DEBUG)
-        p11kms_log_threshold = level;
+        atomic_store_explicit(&p11kms_log_threshold, level, memory_order_relaxed);
     if (dest == NULL || strcmp(dest, "stderr") == 0) {
         sink = SINK_STDERR;
     } else if (strcmp(dest, "syslog") == 0) {
@@ -81,7 +107,7 @@ void p11kms_log_reset(void)
 {
     pthread_mutex_lock(&sink_lock);
     close_sink_locked();
-    p11kms_log_threshold = P11KMS_LOG_WARNING;
+    atomic_store_explicit(&p11kms_log_threshold, P11KMS_LOG_WARNING, memory_order_relaxed);
     pthread_mutex_unlock(&sink_lock);
 }
 

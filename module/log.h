@@ -3,6 +3,7 @@
 #ifndef P11KMS_LOG_H
 #define P11KMS_LOG_H
 
+#include <stdatomic.h>
 #include "pkcs11/pkcs11-3.0.h"
 
 enum p11kms_log_level {
@@ -13,15 +14,15 @@ enum p11kms_log_level {
     P11KMS_LOG_DEBUG = 4,
 };
 
-extern int p11kms_log_threshold;
+extern atomic_int p11kms_log_threshold; /* read without a lock by every macro below */
 
 void p11kms_log_write(int level, const char *file, int line, const char *func, const char *fmt,
                       ...) __attribute__((format(printf, 5, 6)));
 
-#define P11KMS_LOG_AT(lvl, ...)                                                                   \
-    do {                                                                                          \
-        if ((lvl) <= p11kms_log_threshold)                                                        \
-            p11kms_log_write((lvl), __FILE__, __LINE__, __func__, __VA_ARGS__);                   \
+#define P11KMS_LOG_AT(lvl, ...)                                                                    \
+    do {                                                                                           \
+        if ((lvl) <= atomic_load_explicit(&p11kms_log_threshold, memory_order_relaxed))            \
+            p11kms_log_write((lvl), __FILE__, __LINE__, __func__, __VA_ARGS__);                    \
     } while (0)
 #define LOG_E(...) P11KMS_LOG_AT(P11KMS_LOG_ERROR, __VA_ARGS__)
 #define LOG_W(...) P11KMS_LOG_AT(P11KMS_LOG_WARNING, __VA_ARGS__)

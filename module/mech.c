@@ -1,5 +1,6 @@
 /* mech.c - the mechanism table: what the module offers, key sizes and flags. Envelope
- * mechanisms act with KMS keys; the others with data keys held by the module. */
+ * mechanisms act with KMS keys; the others with data keys held by the module; AES key wrap with
+ * padding with either. */
 #include "mech.h"
 #include "slot.h"
 #include "attrs.h"
@@ -14,9 +15,15 @@ static const struct {
     {CKM_AES_GCM, 16, 32, CKF_ENCRYPT | CKF_DECRYPT},
     {CKM_AES_CBC_PAD, 16, 32, CKF_ENCRYPT | CKF_DECRYPT},
     {CKM_AES_CBC, 16, 32, CKF_ENCRYPT | CKF_DECRYPT},
-    /* With a KMS key: the key's default context; the output is a p11kms envelope. */
-    {CKM_AES_KEY_WRAP_PAD, 32, 32, CKF_HW | CKF_WRAP | CKF_UNWRAP},
-    {CKM_AES_KEY_WRAP_KWP, 32, 32, CKF_HW | CKF_WRAP | CKF_UNWRAP},
+    {CKM_AES_ECB, 16, 32, CKF_ENCRYPT | CKF_DECRYPT},
+    {CKM_AES_CTR, 16, 32, CKF_ENCRYPT | CKF_DECRYPT},
+    {CKM_AES_CMAC, 16, 32, CKF_SIGN | CKF_VERIFY},
+    {CKM_AES_CMAC_GENERAL, 16, 32, CKF_SIGN | CKF_VERIFY},
+    /* With an AES data key: RFC 3394 / RFC 5649. The padded ones with a KMS key: the key's
+     * default context, and the output is a p11kms envelope. */
+    {CKM_AES_KEY_WRAP, 16, 32, CKF_WRAP | CKF_UNWRAP},
+    {CKM_AES_KEY_WRAP_PAD, 16, 32, CKF_WRAP | CKF_UNWRAP},
+    {CKM_AES_KEY_WRAP_KWP, 16, 32, CKF_WRAP | CKF_UNWRAP},
     {CKM_P11KMS_ENVELOPE, 32, 32, CKF_HW | CKF_ENCRYPT | CKF_DECRYPT | CKF_WRAP | CKF_UNWRAP},
     {CKM_P11KMS_ENVELOPE_ENCODED, 32, 32,
      CKF_HW | CKF_ENCRYPT | CKF_DECRYPT | CKF_WRAP | CKF_UNWRAP},

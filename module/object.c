@@ -1,5 +1,6 @@
-/* object.c - object lifetime: allocation, the handle map, visibility, reference counts, and
- * C_DestroyObject/C_CopyObject/C_GetObjectSize. The map and refs are protected by g.lock. */
+/* object.c - object lifetime: allocation, copies, the handle map, visibility, reference counts,
+ * C_CreateObject of data objects and C_DestroyObject/C_CopyObject/C_GetObjectSize. The map and
+ * the objects' attributes are protected by g.lock; refs are atomic. */
 #include <stdlib.h>
 #include <string.h>
 #include "attrs.h"
@@ -16,14 +17,16 @@ p11kms_object *p11kms_object_alloc(int kind)
     if (o == NULL)
         return NULL;
     o->kind = kind;
-    o->cls = CKO_SECRET_KEY;
+    o->cls = kind == P11KMS_OBJ_DATA ? CKO_DATA : CKO_SECRET_KEY;
     o->key_type = CK_UNAVAILABLE_INFORMATION;
     o->key_gen_mechanism = CK_UNAVAILABLE_INFORMATION;
-    /* Data key defaults: usable for bulk encryption, wrappable by a KMS key, value not readable
-     * unless the template says CKA_SENSITIVE false. */
     o->modifiable = CK_TRUE;
     o->copyable = CK_TRUE;
     o->destroyable = CK_TRUE;
+    if (kind == P11KMS_OBJ_DATA)
+        return o; /* no key attribute is ever true for a data object */
+    /* Key defaults: usable for bulk encryption, wrappable by a KMS key, value not readable
+     * unless the template says CKA_SENSITIVE false. */
     o->sensitive = CK_TRUE;
     o->extractable = CK_TRUE;
     o->encrypt = CK_TRUE;
@@ -38,14 +41,110 @@ void p11kms_object_free(p11kms_object *o)
     p11kms_secure_free(o->value, o->value_len);
     free(o->label);
     free(o->id);
+    free(o->application);
+    free(o->object_id);
     free(o->default_context);
     /* KMS key objects own their backend instance. */
     p11kms_backend_free(o->backend);
     free(o);
 }
 
+/* A copy of len bytes, or NULL for none; 0 on success. */
+static int dup_bytes(uint8_t **dst, const uint8_t *src, size_t len)
+{
+    *dst = NULL;
+    if (src == NULL)
+        return 0;
+    *dst = malloc(len ? len : 1);
+    if (*dst == NULL)
+        return -1;
+    if (len)
+        memcpy(*dst, src, len);
+    return 0;
+}
+
+p11kms_object *p11kms_object_clone_locked(const p11kms_object *src)
+{
+    p11kms_object *o = malloc(sizeof(*o));
+
+    if (o == NULL)
+        return NULL;
+    *o = *src;
+    /* Nothing is shared: not in the map, no backend, its own copies of every byte string. */
+    o->handle = 0;
+    o->refs = 0;
+    o->backend = NULL;
+    o->kcfg = NULL;
+    o->default_context = NULL;
+    o->default_context_len = 0;
+    if (dup_bytes(&o->label, src->label, src->label_len) != 0 ||
+        dup_bytes(&o->id, src->id, src->id_len) != 0 ||
+        dup_bytes(&o->value, src->value, src->value_len) != 0 ||
+        dup_bytes(&o->application, src->application, src->application_len) != 0 ||
+        dup_bytes(&o->object_id, src->object_id, src->object_id_len) != 0) {
+        /* The fields not yet copied still point into src. */
+        if (o->label == src->label)
+            o->label = NULL;
+        if (o->id == src->id)
+            o->id = NULL;
+        if (o->value == src->value)
+            o->value = NULL;
+        if (o->application == src->application)
+            o->application = NULL;
+        if (o->object_id == src->object_id)
+            o->object_id = NULL;
+        p11kms_object_free(o);
+        return NULL;
+    }
+    return o;
+}
+
+#define SWAP_BYTES(a, b, f)                                                                        \
+    do {                                                                                           \
+        uint8_t *p_ = (a)->f;                                                                      \
+        size_t n_ = (a)->f##_len;                                                                  \
+        (a)->f = (b)->f;                                                                           \
+        (a)->f##_len = (b)->f##_len;                                                               \
+        (b)->f = p_;                                                                               \
+        (b)->f##_len = n_;                                                                         \
+    } while (0)
+
+void p11kms_object_commit_locked(p11kms_object *o, p11kms_object *staged)
+{
+    /* Field by field: refs and the map belong to other threads too. */
+    SWAP_BYTES(o, staged, label);
+    SWAP_BYTES(o, staged, id);
+    SWAP_BYTES(o, staged, value);
+    SWAP_BYTES(o, staged, application);
+    SWAP_BYTES(o, staged, object_id);
+    o->is_token = staged->is_token;
+    o->is_private = staged->is_private;
+    o->modifiable = staged->modifiable;
+    o->copyable = staged->copyable;
+    o->destroyable = staged->destroyable;
+    o->sensitive = staged->sensitive;
+    o->always_sensitive = staged->always_sensitive;
+    o->extractable = staged->extractable;
+    o->never_extractable = staged->never_extractable;
+    o->encrypt = staged->encrypt;
+    o->decrypt = staged->decrypt;
+    o->wrap = staged->wrap;
+    o->unwrap = staged->unwrap;
+    o->sign = staged->sign;
+    o->verify = staged->verify;
+    o->derive = staged->derive;
+    o->wrap_with_trusted = staged->wrap_with_trusted;
+    o->start_date = staged->start_date;
+    o->end_date = staged->end_date;
+    o->usage_history = staged->usage_history;
+}
+
 CK_RV p11kms_object_insert_locked(p11kms_object *o)
 {
+    /* A session object whose session was closed meanwhile (by another thread's
+     * C_CloseSession or C_CloseAllSessions) would outlive it: nobody would destroy it. */
+    if (!o->is_token && p11kms_map_get(&p11kms_g.sessions, o->session) == NULL)
+        return CKR_SESSION_CLOSED;
     o->handle = p11kms_new_handle_locked();
     o->refs = 1;
     if (p11kms_map_put(&p11kms_g.objects, o->handle, o) != 0)
@@ -53,11 +152,11 @@ CK_RV p11kms_object_insert_locked(p11kms_object *o)
     return CKR_OK;
 }
 
+/* Session objects belong to the application, not to the session that made them (PKCS#11
+ * 2.40 section 4.4): every session on the token sees them, until their session closes. */
 int p11kms_object_visible_locked(const p11kms_session *s, const p11kms_object *o)
 {
     if (o->token != s->token)
-        return 0;
-    if (!o->is_token && o->session != s->handle)
         return 0;
     if (o->is_private && s->token->has_pin && !p11kms_session_logged_in_locked(s))
         return 0;
@@ -130,6 +229,39 @@ out:
     return rv;
 }
 
+CK_RV p11kms_object_add_new(p11kms_session *s, p11kms_object *o, CK_OBJECT_HANDLE_PTR out)
+{
+    CK_RV rv;
+
+    o->token = s->token;
+    o->session = o->is_token ? 0 : s->handle;
+    p11kms_lock();
+    rv = p11kms_attrs_rights_locked(s, o);
+    if (rv == CKR_OK)
+        rv = p11kms_object_insert_locked(o);
+    if (rv == CKR_OK)
+        *out = o->handle;
+    p11kms_unlock();
+    return rv;
+}
+
+CK_RV p11kms_data_object_new(p11kms_session *s, CK_ATTRIBUTE_PTR t, CK_ULONG n,
+                             CK_OBJECT_HANDLE_PTR out)
+{
+    CK_RV rv = CKR_GENERAL_ERROR;
+    p11kms_object *o = p11kms_object_alloc(P11KMS_OBJ_DATA);
+
+    if (o == NULL)
+        return CKR_HOST_MEMORY;
+    rv = p11kms_attrs_apply(o, P11KMS_FROM_CREATE, t, n, NULL, NULL);
+    if (rv == CKR_OK)
+        rv = p11kms_object_add_new(s, o, out);
+    if (rv == CKR_OK)
+        o = NULL;
+    p11kms_object_free(o);
+    return rv;
+}
+
 CK_RV p11kms_copy_object(p11kms_session *s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_PTR tmpl,
                          CK_ULONG count, CK_OBJECT_HANDLE_PTR out)
 {
@@ -141,48 +273,21 @@ CK_RV p11kms_copy_object(p11kms_session *s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_PTR
     if (rv == CKR_OK && (src->kind == P11KMS_OBJ_KMS_KEY || !src->copyable))
         rv = CKR_ACTION_PROHIBITED;
     if (rv == CKR_OK) {
-        o = p11kms_object_alloc(P11KMS_OBJ_DATA_KEY);
+        o = p11kms_object_clone_locked(src);
         if (o == NULL)
             rv = CKR_HOST_MEMORY;
     }
-    if (rv == CKR_OK) {
-        *o = *src;
-        o->label = NULL;
-        o->id = NULL;
-        o->value = malloc(src->value_len);
-        o->label = malloc(src->label_len + 1);
-        o->id = malloc(src->id_len + 1);
-        if (o->value == NULL || o->label == NULL || o->id == NULL) {
-            rv = CKR_HOST_MEMORY;
-        } else {
-            memcpy(o->value, src->value, src->value_len);
-            if (src->label_len)
-                memcpy(o->label, src->label, src->label_len);
-            if (src->id_len)
-                memcpy(o->id, src->id, src->id_len);
-        }
-    }
     p11kms_unlock();
     if (rv != CKR_OK)
         goto out;
-    o->refs = 0;
-    o->session = s->handle;
-    rv = p11kms_attrs_apply_template(s, o, P11KMS_FROM_COPY, CK_UNAVAILABLE_INFORMATION, tmpl,
-                                     count, NULL);
+    rv = p11kms_attrs_apply(o, P11KMS_FROM_COPY, tmpl, count, NULL, NULL);
     if (rv != CKR_OK)
         goto out;
-    p11kms_lock();
-    rv = p11kms_object_insert_locked(o);
-    if (rv == CKR_OK)
-        *out = o->handle;
-    p11kms_unlock();
+    rv = p11kms_object_add_new(s, o, out);
     if (rv == CKR_OK)
         o = NULL;
 out:
-    if (o != NULL) {
-        o->backend = NULL;
-        p11kms_object_free(o);
-    }
+    p11kms_object_free(o);
     p11kms_object_put(src);
     return rv;
 }
@@ -195,7 +300,8 @@ CK_RV p11kms_get_object_size(p11kms_session *s, CK_OBJECT_HANDLE h, CK_ULONG_PTR
     p11kms_lock();
     rv = p11kms_object_get_locked(s, h, &o);
     if (rv == CKR_OK)
-        *size = sizeof(*o) + o->label_len + o->id_len + o->value_len + o->default_context_len;
+        *size = sizeof(*o) + o->label_len + o->id_len + o->value_len + o->application_len +
+                o->object_id_len + o->default_context_len;
     p11kms_object_put(o);
     p11kms_unlock();
     return rv;

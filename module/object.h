@@ -1,5 +1,6 @@
-/* object.h - key objects: KMS keys (fixed, from configuration) and data keys (created by the
- * application). Objects live in p11kms_g.objects; attributes are read and changed under g.lock. */
+/* object.h - objects: KMS keys (fixed, from configuration), data keys and data objects (created
+ * by the application). Objects live in p11kms_g.objects; attributes are read and changed under
+ * g.lock, except the templates, which never change after creation. */
 #ifndef P11KMS_OBJECT_H
 #define P11KMS_OBJECT_H
 
@@ -14,7 +15,15 @@ struct p11kms_token;
 enum p11kms_object_kind {
     P11KMS_OBJ_KMS_KEY = 1,  /* a configured KMS key: value never here */
     P11KMS_OBJ_DATA_KEY = 2, /* a secret key whose value the module holds */
+    P11KMS_OBJ_DATA = 3,     /* CKO_DATA: application bytes, never a key */
 };
+
+/* Usages a data key has ever had (p11kms_object.usage_history): the wrap/decrypt separation
+ * holds over the key's whole life and its copies, not only at one moment. */
+#define P11KMS_USED_ENCRYPT 0x1u
+#define P11KMS_USED_DECRYPT 0x2u
+#define P11KMS_USED_WRAP 0x4u
+#define P11KMS_USED_UNWRAP 0x8u
 
 typedef struct p11kms_object {
     CK_OBJECT_HANDLE handle;
@@ -36,9 +45,19 @@ typedef struct p11kms_object {
     uint8_t *id;
     size_t id_len;
 
-    /* data keys */
-    uint8_t *value; /* secret */
+    unsigned usage_history; /* P11KMS_USED_*, data keys */
+    /* Fixed at creation (configuration for KMS keys): read without g.lock while referenced. */
+    p11kms_attr_template wrap_tmpl, unwrap_tmpl;
+
+    /* data keys (secret) and data objects (CKA_VALUE of CKO_DATA, not secret) */
+    uint8_t *value;
     size_t value_len;
+
+    /* data objects */
+    uint8_t *application; /* CKA_APPLICATION */
+    size_t application_len;
+    uint8_t *object_id; /* CKA_OBJECT_ID */
+    size_t object_id_len;
 
     /* KMS keys */
     const p11kms_key_config *kcfg;
@@ -47,13 +66,21 @@ typedef struct p11kms_object {
     size_t default_context_len;
 } p11kms_object;
 
+/* A new object of a kind with that kind's defaults. */
 p11kms_object *p11kms_object_alloc(int kind);
 void p11kms_object_free(p11kms_object *o); /* wipes the value */
-/* Give o a handle and put it in the map (takes the map's reference). g.lock held. */
+/* A deep copy of a data key or data object, not in the map (for copies and staged changes).
+ * g.lock held. */
+p11kms_object *p11kms_object_clone_locked(const p11kms_object *src);
+/* Move the attributes of staged (a clone of o that C_SetAttributeValue changed) into o; staged
+ * is left holding o's old byte strings, for p11kms_object_free. g.lock held. */
+void p11kms_object_commit_locked(p11kms_object *o, p11kms_object *staged);
+/* Give o a handle and put it in the map (takes the map's reference). CKR_SESSION_CLOSED when o
+ * is a session object whose session is no longer open. g.lock held. */
 CK_RV p11kms_object_insert_locked(p11kms_object *o);
 
-/* Look up a handle visible to session s (session objects of other sessions are not; private
- * objects need a login). Returns a referenced object; release with p11kms_object_put.
+/* Look up a handle visible to session s (any object of its token; private ones need a login).
+ * Returns a referenced object; release with p11kms_object_put.
  * CKR_OBJECT_HANDLE_INVALID otherwise. g.lock held. */
 CK_RV p11kms_object_get_locked(struct p11kms_session *s, CK_OBJECT_HANDLE h, p11kms_object **out);
 void p11kms_object_put(p11kms_object *o); /* lock-free; NULL is fine */
@@ -61,13 +88,22 @@ void p11kms_object_put(p11kms_object *o); /* lock-free; NULL is fine */
 /* Remove every session object of session h / every object of a token. g.lock held. */
 void p11kms_objects_drop_session_locked(CK_SESSION_HANDLE h);
 
+/* Put a new object made for session s in the map and give its handle: a session object belongs
+ * to s. Refused (and not added) when s lacks the rights over it (p11kms_attrs_rights_locked).
+ * Takes g.lock. */
+CK_RV p11kms_object_add_new(struct p11kms_session *s, p11kms_object *o, CK_OBJECT_HANDLE_PTR out);
+/* C_CreateObject of a CKO_DATA object (object.c); keys: keygen.c. */
+CK_RV p11kms_data_object_new(struct p11kms_session *s, CK_ATTRIBUTE_PTR t, CK_ULONG n,
+                             CK_OBJECT_HANDLE_PTR out);
+
 /* C_DestroyObject, C_CopyObject, C_GetObjectSize (object.c) */
 CK_RV p11kms_destroy_object(struct p11kms_session *s, CK_OBJECT_HANDLE h);
 CK_RV p11kms_copy_object(struct p11kms_session *s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_PTR tmpl,
                          CK_ULONG count, CK_OBJECT_HANDLE_PTR out);
 CK_RV p11kms_get_object_size(struct p11kms_session *s, CK_OBJECT_HANDLE h, CK_ULONG_PTR size);
 
-/* Whether the object may be seen by s (login state, owner). g.lock held. */
+/* Whether the object may be seen by s: same token, and logged in for a private object. Session
+ * objects of other sessions are seen too (they belong to the application). g.lock held. */
 int p11kms_object_visible_locked(const struct p11kms_session *s, const p11kms_object *o);
 
 #endif

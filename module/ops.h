@@ -1,11 +1,13 @@
 /* ops.h - the operations behind the session entry points, one family per file:
- * login.c, find.c, keygen.c, crypt.c, wrap.c (wrap.h), random.c. Each runs with its session
+ * login.c, find.c, keygen.c, crypt.c, sign.c, wrap.c (wrap.h), random.c. Each runs with its session
  * acquired (p11kms_session_acquire) and takes g.lock only for short table work. */
 #ifndef P11KMS_OPS_H
 #define P11KMS_OPS_H
 
 #include "pkcs11/p11kms.h"
 #include "session.h"
+
+struct p11kms_object;
 
 /* login.c */
 CK_RV p11kms_login(p11kms_session *s, CK_USER_TYPE user, CK_UTF8CHAR_PTR pin, CK_ULONG pin_len);
@@ -21,10 +23,16 @@ CK_RV p11kms_generate_key(p11kms_session *s, CK_MECHANISM_PTR mech, CK_ATTRIBUTE
                           CK_ULONG n, CK_OBJECT_HANDLE_PTR out);
 CK_RV p11kms_create_object(p11kms_session *s, CK_ATTRIBUTE_PTR t, CK_ULONG n,
                            CK_OBJECT_HANDLE_PTR out);
-/* Make a data-key object from a template and a value (unwrap); the value is copied. */
+/* Make a data-key object from a template (origin P11KMS_FROM_*), and for an unwrap from the
+ * unwrapped value (copied). Every unwrapped key is made here: `unwrapper` is the unwrapping key
+ * (referenced by the caller), whose CKA_UNWRAP_TEMPLATE the new key gets. */
 CK_RV p11kms_data_key_new(p11kms_session *s, int origin, CK_MECHANISM_TYPE mech,
-                          CK_ATTRIBUTE_PTR t, CK_ULONG n, const uint8_t *value, size_t value_len,
-                          CK_OBJECT_HANDLE_PTR out);
+                          const struct p11kms_object *unwrapper, CK_ATTRIBUTE_PTR t, CK_ULONG n,
+                          const uint8_t *value, size_t value_len, CK_OBJECT_HANDLE_PTR out);
+/* The checks p11kms_data_key_new makes for an unwrap that need no value: call it before the
+ * KMS or cipher work, so a bad template costs nothing. */
+CK_RV p11kms_unwrap_template_check(p11kms_session *s, const struct p11kms_object *unwrapper,
+                                   CK_ATTRIBUTE_PTR t, CK_ULONG n);
 
 /* crypt.c: C_Encrypt* / C_Decrypt* with data keys (cipher) and KMS keys (envelope) */
 CK_RV p11kms_crypt_init(p11kms_session *s, int encrypt, CK_MECHANISM_PTR mech,
@@ -34,6 +42,17 @@ CK_RV p11kms_crypt_oneshot(p11kms_session *s, int encrypt, CK_BYTE_PTR in, CK_UL
 CK_RV p11kms_crypt_update(p11kms_session *s, int encrypt, CK_BYTE_PTR in, CK_ULONG in_len,
                           CK_BYTE_PTR out, CK_ULONG_PTR out_len);
 CK_RV p11kms_crypt_final(p11kms_session *s, int encrypt, CK_BYTE_PTR out, CK_ULONG_PTR out_len);
+
+/* sign.c: C_Sign* / C_Verify* for the mechanism families of sign.h (sign = 1: the signing
+ * operation, 0: the verifying one) */
+CK_RV p11kms_sign_init(p11kms_session *s, int sign, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key);
+CK_RV p11kms_sign(p11kms_session *s, CK_BYTE_PTR data, CK_ULONG len, CK_BYTE_PTR sig,
+                  CK_ULONG_PTR sig_len);
+CK_RV p11kms_sign_update(p11kms_session *s, int sign, CK_BYTE_PTR part, CK_ULONG len);
+CK_RV p11kms_sign_final(p11kms_session *s, CK_BYTE_PTR sig, CK_ULONG_PTR sig_len);
+CK_RV p11kms_verify(p11kms_session *s, CK_BYTE_PTR data, CK_ULONG len, CK_BYTE_PTR sig,
+                    CK_ULONG sig_len);
+CK_RV p11kms_verify_final(p11kms_session *s, CK_BYTE_PTR sig, CK_ULONG sig_len);
 
 /* random.c */
 CK_RV p11kms_generate_random(CK_BYTE_PTR out, CK_ULONG len);

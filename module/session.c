@@ -1,6 +1,6 @@
 /* session.c - the session table, the pin-then-lock path every session call takes, and session
- * state. g.lock protects the table, refs, closed and token session counts; each session's own
- * mutex serialises the calls made on it. */
+ * state. g.lock protects the table, refs, closed (written under it, atomic so the call path may
+ * read it without) and token session counts; each session's own mutex serialises its calls. */
 #include <stdlib.h>
 #include <string.h>
 #include "init.h"
@@ -46,6 +46,8 @@ static void session_free(p11kms_session *s)
 {
     p11kms_crypt_op_destroy(&s->enc);
     p11kms_crypt_op_destroy(&s->dec);
+    p11kms_sign_op_reset(&s->sign);
+    p11kms_sign_op_reset(&s->verify);
     find_reset(&s->find);
     wrap_cache_reset(&s->wrap_cache);
     p11kms_mutex_free(s->mutex);
@@ -56,9 +58,9 @@ static void session_free(p11kms_session *s)
  * the token's login. Freed now or by the last p11kms_session_release. g.lock held. */
 static void close_locked(p11kms_session *s)
 {
-    if (s->closed)
+    if (atomic_load_explicit(&s->closed, memory_order_relaxed))
         return;
-    s->closed = 1;
+    atomic_store_explicit(&s->closed, 1, memory_order_relaxed);
     p11kms_map_del(&p11kms_g.sessions, s->handle);
     p11kms_objects_drop_session_locked(s->handle);
     s->token->n_sessions--;
@@ -84,7 +86,7 @@ CK_RV p11kms_session_acquire(CK_SESSION_HANDLE h, p11kms_session **out)
         return CKR_SESSION_HANDLE_INVALID;
     p11kms_mutex_lock(s->mutex);
     /* Closed by another thread while we waited for its mutex. */
-    if (s->closed) {
+    if (atomic_load_explicit(&s->closed, memory_order_relaxed)) {
         p11kms_session_release(s);
         return CKR_SESSION_HANDLE_INVALID;
     }
@@ -100,7 +102,7 @@ void p11kms_session_release(p11kms_session *s)
         return;
     p11kms_mutex_unlock(s->mutex);
     p11kms_lock();
-    free_it = --s->refs == 0 && s->closed;
+    free_it = --s->refs == 0 && atomic_load_explicit(&s->closed, memory_order_relaxed);
     p11kms_unlock();
     if (free_it)
         session_free(s);
@@ -222,8 +224,12 @@ CK_RV p11kms_session_cancel(p11kms_session *s, CK_FLAGS flags)
         p11kms_crypt_op_reset(&s->enc);
     if (flags & CKF_DECRYPT)
         p11kms_crypt_op_reset(&s->dec);
+    if (flags & CKF_SIGN)
+        p11kms_sign_op_reset(&s->sign);
+    if (flags & CKF_VERIFY)
+        p11kms_sign_op_reset(&s->verify);
     if (flags & CKF_FIND_OBJECTS)
         find_reset(&s->find);
-    /* Nothing else (sign, digest, message operations) can be active in this module. */
+    /* Nothing else (digest, message operations) can be active in this module. */
     return CKR_OK;
 }

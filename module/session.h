@@ -5,6 +5,7 @@
 #ifndef P11KMS_SESSION_H
 #define P11KMS_SESSION_H
 
+#include <stdatomic.h>
 #include "pkcs11/p11kms.h"
 #include "cipher.h"
 #include "context.h"
@@ -28,6 +29,16 @@ typedef struct p11kms_crypt_op {
     uint8_t input_digest[32];
 } p11kms_crypt_op;
 
+struct p11kms_sign_family;
+
+/* One sign or verify operation: the mechanism family that runs it (sign.h) and its state. */
+typedef struct p11kms_sign_op {
+    int active;
+    int started; /* a multi-part update happened: single-part calls are no longer valid */
+    const struct p11kms_sign_family *family;
+    void *state; /* the family's, ended with the operation */
+} p11kms_sign_op;
+
 /* The last wrap result, kept so a retry after CKR_BUFFER_TOO_SMALL costs no second KMS call. */
 typedef struct p11kms_wrap_cache {
     int valid;
@@ -47,9 +58,14 @@ typedef struct p11kms_session {
     p11kms_token *token;
     CK_FLAGS flags;
     int refs;   /* g.lock */
-    int closed; /* g.lock: removed from the map, freed at the last release */
+    /* Set once under g.lock when the session leaves the map (freed at the last release).
+     * Atomic: the call path reads it under the session mutex only, to fail early; whatever
+     * must not happen after the close (a login, a new session object) checks it again under
+     * g.lock. */
+    atomic_int closed;
     void *mutex;
     p11kms_crypt_op enc, dec;
+    p11kms_sign_op sign, verify;
     p11kms_wrap_cache wrap_cache;
     p11kms_find_op find;
 } p11kms_session;
@@ -72,5 +88,6 @@ int p11kms_session_logged_in_locked(const p11kms_session *s);
 
 void p11kms_crypt_op_reset(p11kms_crypt_op *op); /* ends the operation; keeps the cipher */
 void p11kms_crypt_op_destroy(p11kms_crypt_op *op);
+void p11kms_sign_op_reset(p11kms_sign_op *op); /* ends the operation (sign.c) */
 
 #endif

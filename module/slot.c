@@ -39,6 +39,8 @@ static CK_RV make_kms_key(p11kms_token *t, const p11kms_key_config *kc)
     o->unwrap = (kc->perms & P11KMS_PERM_UNWRAP) ? CK_TRUE : CK_FALSE;
     o->encrypt = (kc->perms & P11KMS_PERM_ENCRYPT) ? CK_TRUE : CK_FALSE;
     o->decrypt = (kc->perms & P11KMS_PERM_DECRYPT) ? CK_TRUE : CK_FALSE;
+    o->wrap_tmpl = kc->wrap_template;
+    o->unwrap_tmpl = kc->unwrap_template;
     o->label_len = strlen(kc->label);
     o->label = (uint8_t *)strdup(kc->label);
     o->id = malloc(kc->id_len ? kc->id_len : 1);
@@ -170,6 +172,7 @@ CK_RV p11kms_get_token_info(CK_SLOT_ID id, CK_TOKEN_INFO_PTR info)
     p11kms_lock();
     info->ulSessionCount = t->n_sessions;
     info->ulRwSessionCount = t->n_rw_sessions;
+    info->flags |= p11kms_token_pin_flags_locked(t);
     p11kms_unlock();
     info->ulMaxPinLen = t->has_pin ? P11KMS_PIN_MAX : 0;
     info->ulMinPinLen = t->has_pin ? 1 : 0;

@@ -14,8 +14,13 @@ typedef struct p11kms_token {
     int has_pin;
     uint8_t pin_hash[32]; /* SHA-256 of the configured PIN */
     int logged_in;        /* CKU_USER logged in (all sessions of the token) */
+    unsigned pin_failures;              /* g.lock: wrong PINs since the last right one */
     CK_ULONG n_sessions, n_rw_sessions; /* g.lock */
 } p11kms_token;
+
+/* CKF_USER_PIN_COUNT_LOW / _FINAL_TRY / _LOCKED as the wrong-PIN count stands (login.c).
+ * g.lock held. */
+CK_FLAGS p11kms_token_pin_flags_locked(const p11kms_token *t);
 
 CK_RV p11kms_tokens_create(void);  /* from p11kms_g.config: tokens and their KMS key objects */
 void p11kms_tokens_destroy(void);

@@ -1,6 +1,7 @@
 /* wrap.c - C_WrapKey/C_UnwrapKey with KMS keys: a data key goes to the KMS's Encrypt with the
  * encryption context and comes back as a p11kms envelope. Objects are looked up under g.lock;
- * the KMS call itself runs with only the session held. */
+ * the KMS call itself runs with only the session held. AES key wrap with a data key as the
+ * wrapping key is keywrap.c's (the dispatch at the top of both entry functions). */
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/crypto.h>
@@ -8,6 +9,7 @@
 #include <openssl/sha.h>
 #include "attrs.h"
 #include "init.h"
+#include "keywrap.h"
 #include "log.h"
 #include "mech.h"
 #include "object.h"
@@ -16,8 +18,8 @@
 
 #define ENVELOPE_MAX                                                                               \
     (P11KMS_ENVELOPE_HEADER_LEN +                                                                  \
-     P11KMS_ENVELOPE_MAX_BLOBS * (P11KMS_ENVELOPE_BLOB_OVERHEAD + P11KMS_KEY_REF_MAX +             \
-                                  P11KMS_BLOB_CT_MAX))
+     P11KMS_ENVELOPE_MAX_BLOBS *                                                                   \
+         (P11KMS_ENVELOPE_BLOB_OVERHEAD + P11KMS_KEY_REF_MAX + P11KMS_BLOB_CT_MAX))
 
 /* The integrity check values RFC 3394 and RFC 5649 define as defaults; some clients pass them. */
 static const uint8_t iv_3394[8] = {0xA6, 0xA6, 0xA6, 0xA6, 0xA6, 0xA6, 0xA6, 0xA6};
@@ -53,15 +55,47 @@ size_t p11kms_envelope_bound(p11kms_backend *be, size_t pt_len)
            be->ops->blob_bound(be, pt_len);
 }
 
-CK_RV p11kms_envelope_seal(p11kms_backend *be, const p11kms_context *ctx, const uint8_t *pt,
-                           size_t pt_len, p11kms_buf *out)
+/* The value of the reserved pair for a purpose. */
+static const char *purpose_value(uint8_t purpose)
+{
+    return purpose == P11KMS_PURPOSE_WRAPPED_KEY ? "wrapped-key" : "data";
+}
+
+CK_RV p11kms_envelope_kms_context(const p11kms_context *ctx, uint8_t version, uint8_t purpose,
+                                  p11kms_context_view *view, const p11kms_context **bound)
+{
+    static const p11kms_context empty = {NULL, 0};
+    CK_RV rv = CKR_OK;
+
+    /* Version 1 envelopes were made with the application's context alone. */
+    if (version == P11KMS_ENVELOPE_VERSION_1) {
+        *bound = ctx != NULL ? ctx : &empty;
+        return CKR_OK;
+    }
+    *bound = NULL;
+    rv =
+        p11kms_context_view_reserved(ctx, P11KMS_CONTEXT_PURPOSE_KEY, purpose_value(purpose), view);
+    if (rv == CKR_OK)
+        *bound = &view->ctx;
+    return rv;
+}
+
+CK_RV p11kms_envelope_seal(p11kms_backend *be, const p11kms_context *ctx, uint8_t purpose,
+                           const uint8_t *pt, size_t pt_len, p11kms_buf *out)
 {
     CK_RV rv = CKR_GENERAL_ERROR;
     p11kms_envelope e;
+    p11kms_context_view view;
+    const p11kms_context *bound = NULL;
     size_t len;
 
     memset(&e, 0, sizeof(e));
-    rv = be->ops->encrypt(be, ctx, pt, pt_len, &e.blobs[0]);
+    e.version = P11KMS_ENVELOPE_VERSION;
+    e.purpose = purpose;
+    rv = p11kms_envelope_kms_context(ctx, e.version, e.purpose, &view, &bound);
+    if (rv != CKR_OK)
+        goto out;
+    rv = be->ops->encrypt(be, bound, pt, pt_len, &e.blobs[0]);
     if (rv != CKR_OK)
         goto out;
     e.n = 1;
@@ -87,14 +121,44 @@ out:
     return rv;
 }
 
-CK_RV p11kms_envelope_open(p11kms_backend *be, const p11kms_context *ctx, const uint8_t *in,
-                           size_t in_len, p11kms_buf *pt)
+/* Whether an envelope may be opened as `purpose` by be's key; one log line when not. */
+static int purpose_allowed(p11kms_backend *be, const p11kms_envelope *e, uint8_t purpose)
+{
+    int v1_data = be->kc != NULL && be->kc->decrypt_v1_envelopes;
+
+    if (e->version == P11KMS_ENVELOPE_VERSION_1) {
+        /* A version-1 envelope does not say what it holds: it may be a wrapped key, which
+         * C_Decrypt would hand out in the clear. */
+        if (purpose == P11KMS_PURPOSE_WRAPPED_KEY || v1_data)
+            return 1;
+        LOG_W("C_Decrypt refused a version-1 envelope with key \"%s\": it may hold a wrapped "
+              "key; set \"decrypt_v1_envelopes\": true on this key only if it never wrapped "
+              "keys (docs/envelope.md)",
+              be->kc != NULL ? be->kc->label : "?");
+        return 0;
+    }
+    if (e->purpose == purpose)
+        return 1;
+    if (purpose == P11KMS_PURPOSE_WRAPPED_KEY)
+        LOG_W("C_UnwrapKey refused: the envelope holds data (made by C_Encrypt), not a wrapped "
+              "key; C_Decrypt opens it");
+    else
+        LOG_W("C_Decrypt refused: the envelope holds a wrapped key (made by C_WrapKey), which "
+              "only C_UnwrapKey opens");
+    return 0;
+}
+
+CK_RV p11kms_envelope_open(p11kms_backend *be, const p11kms_context *ctx, uint8_t purpose,
+                           const uint8_t *in, size_t in_len, p11kms_buf *pt, int *asked)
 {
     CK_RV rv = CKR_GENERAL_ERROR;
     p11kms_envelope e;
+    p11kms_context_view view;
+    const p11kms_context *bound = NULL;
     size_t i;
     int owned = 0;
 
+    *asked = 0;
     memset(&e, 0, sizeof(e));
     rv = p11kms_envelope_parse(in, in_len, &e);
     if (rv != CKR_OK) {
@@ -102,33 +166,48 @@ CK_RV p11kms_envelope_open(p11kms_backend *be, const p11kms_context *ctx, const 
         goto out;
     }
     rv = CKR_WRAPPED_KEY_INVALID;
-    for (i = 0; i < e.n; i++) {
-        if (!be->ops->owns(be, &e.blobs[i]))
-            continue;
-        owned = 1;
-        rv = be->ops->decrypt(be, ctx, &e.blobs[i], pt);
-        if (rv == CKR_OK)
-            break;
-    }
-    if (!owned)
+    if (!purpose_allowed(be, &e, purpose))
+        goto out;
+    for (i = 0; i < e.n && !owned; i++)
+        owned = be->ops->owns(be, &e.blobs[i]);
+    if (!owned) {
         LOG_W("envelope was made by another key (%s key %s), not by this %s key",
               p11kms_backend_find_id(e.blobs[0].backend_id)
                   ? p11kms_backend_find_id(e.blobs[0].backend_id)->name
                   : "unknown backend",
               e.blobs[0].key_ref, be->ops->name);
+        goto out;
+    }
+    /* What the KMS checks: the header's version and purpose are bound into the context, so an
+     * edited header makes the KMS itself refuse the ciphertext. */
+    rv = p11kms_envelope_kms_context(ctx, e.version, purpose, &view, &bound);
+    if (rv != CKR_OK)
+        goto out;
+    rv = CKR_WRAPPED_KEY_INVALID;
+    for (i = 0; i < e.n; i++) {
+        if (!be->ops->owns(be, &e.blobs[i]))
+            continue;
+        *asked = 1;
+        rv = be->ops->decrypt(be, bound, &e.blobs[i], pt);
+        if (rv == CKR_OK)
+            break;
+    }
 out:
     p11kms_envelope_clear(&e);
     return rv;
 }
 
-/* What a wrap result depends on besides the two keys: mechanism and context. */
+/* What a wrap result depends on besides the two keys: mechanism, context, and the envelope
+ * version and purpose (so a kept result is never handed out as another kind of envelope). */
 static int request_digest(CK_MECHANISM_TYPE mech, const p11kms_context *ctx,
-                           uint8_t digest[SHA256_DIGEST_LENGTH])
+                          uint8_t digest[SHA256_DIGEST_LENGTH])
 {
+    static const uint8_t kind[2] = {P11KMS_ENVELOPE_VERSION, P11KMS_PURPOSE_WRAPPED_KEY};
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     size_t i;
     int ok = md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
-             EVP_DigestUpdate(md, &mech, sizeof(mech)) == 1;
+             EVP_DigestUpdate(md, &mech, sizeof(mech)) == 1 &&
+             EVP_DigestUpdate(md, kind, sizeof(kind)) == 1;
 
     for (i = 0; ok && i < ctx->n; i++)
         ok = EVP_DigestUpdate(md, ctx->pairs[i].key, ctx->pairs[i].key_len + 1) == 1 &&
@@ -147,8 +226,7 @@ static void audit(const char *what, const p11kms_object *kms, const p11kms_conte
         return;
     /* Context keys only: values are not secret (CloudTrail shows them) but may be personal. */
     for (i = 0; ctx != NULL && i < ctx->n && used + 2 < sizeof(keys); i++) {
-        int n = snprintf(keys + used, sizeof(keys) - used, "%s%s", i ? "," : "",
-                         ctx->pairs[i].key);
+        int n = snprintf(keys + used, sizeof(keys) - used, "%s%s", i ? "," : "", ctx->pairs[i].key);
         if (n < 0)
             break;
         used += (size_t)n;
@@ -167,6 +245,8 @@ CK_RV p11kms_wrap_key(p11kms_session *s, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE
     uint8_t digest[SHA256_DIGEST_LENGTH];
     p11kms_wrap_cache *cache = &s->wrap_cache;
 
+    if (p11kms_keywrap_applies(s, mech->mechanism, wrapping_key))
+        return p11kms_keywrap_wrap(s, mech, wrapping_key, key, out, out_len);
     if (!p11kms_mech_is_envelope(mech->mechanism))
         return CKR_MECHANISM_INVALID;
     p11kms_lock();
@@ -178,14 +258,10 @@ CK_RV p11kms_wrap_key(p11kms_session *s, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE
         rv = CKR_WRAPPING_KEY_TYPE_INCONSISTENT;
     else if (!w->wrap)
         rv = CKR_KEY_FUNCTION_NOT_PERMITTED;
-    else if (k->kind != P11KMS_OBJ_DATA_KEY || !k->extractable)
-        rv = CKR_KEY_UNEXTRACTABLE;
-    else if (k->wrap_with_trusted && !w->trusted)
-        rv = CKR_KEY_NOT_WRAPPABLE;
-    else if (p11kms_buf_set(&value, k->value, k->value_len) != 0)
-        rv = CKR_HOST_MEMORY;
     else
-        rv = CKR_OK;
+        rv = p11kms_attrs_wrappable_locked(w, k); /* extractable, trusted, wrap template */
+    if (rv == CKR_OK && p11kms_buf_set(&value, k->value, k->value_len) != 0)
+        rv = CKR_HOST_MEMORY;
     p11kms_unlock();
     if (rv != CKR_OK)
         goto out;
@@ -206,7 +282,8 @@ CK_RV p11kms_wrap_key(p11kms_session *s, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE
             rv = CKR_OK;
             goto out;
         }
-        rv = p11kms_envelope_seal(w->backend, ctx, value.data, value.len, &cache->envelope);
+        rv = p11kms_envelope_seal(w->backend, ctx, P11KMS_PURPOSE_WRAPPED_KEY, value.data,
+                                  value.len, &cache->envelope);
         audit("wrap", w, ctx, rv);
         if (rv != CKR_OK)
             goto out;
@@ -235,10 +312,13 @@ CK_RV p11kms_unwrap_key(p11kms_session *s, CK_MECHANISM_PTR mech, CK_OBJECT_HAND
                         CK_OBJECT_HANDLE_PTR out)
 {
     CK_RV rv = CKR_GENERAL_ERROR;
-    p11kms_object *u = NULL, *scratch = NULL;
+    p11kms_object *u = NULL;
     p11kms_context *ctx = NULL;
     p11kms_buf pt = {0};
+    int asked = 0;
 
+    if (p11kms_keywrap_applies(s, mech->mechanism, unwrapping_key))
+        return p11kms_keywrap_unwrap(s, mech, unwrapping_key, in, in_len, t, n, out);
     if (!p11kms_mech_is_envelope(mech->mechanism))
         return CKR_MECHANISM_INVALID;
     p11kms_lock();
@@ -253,37 +333,30 @@ CK_RV p11kms_unwrap_key(p11kms_session *s, CK_MECHANISM_PTR mech, CK_OBJECT_HAND
     p11kms_unlock();
     if (rv != CKR_OK)
         goto out;
-    if (in_len > ENVELOPE_MAX || in_len < P11KMS_ENVELOPE_HEADER_LEN) {
+    if (in_len > ENVELOPE_MAX || in_len < P11KMS_ENVELOPE_V1_HEADER_LEN) {
         rv = CKR_WRAPPED_KEY_LEN_RANGE;
         goto out;
     }
     rv = p11kms_envelope_context(mech, u->kcfg->context, &ctx);
     if (rv != CKR_OK)
         goto out;
-    /* Refuse a bad template before spending a KMS call on it. */
-    scratch = p11kms_object_alloc(P11KMS_OBJ_DATA_KEY);
-    if (scratch == NULL) {
-        rv = CKR_HOST_MEMORY;
-        goto out;
-    }
-    scratch->token = s->token;
-    rv = p11kms_attrs_apply_template(s, scratch, P11KMS_FROM_UNWRAP, CK_UNAVAILABLE_INFORMATION,
-                                     t, n, NULL);
+    /* Refuse a bad template (or one against u's unwrap template) before a KMS call. */
+    rv = p11kms_unwrap_template_check(s, u, t, n);
     if (rv != CKR_OK)
         goto out;
-    rv = p11kms_envelope_open(u->backend, ctx, in, in_len, &pt);
+    rv = p11kms_envelope_open(u->backend, ctx, P11KMS_PURPOSE_WRAPPED_KEY, in, in_len, &pt, &asked);
     if (rv == CKR_ENCRYPTED_DATA_INVALID)
         rv = CKR_WRAPPED_KEY_INVALID;
     else if (rv == CKR_DATA_LEN_RANGE)
         rv = CKR_WRAPPED_KEY_LEN_RANGE;
-    audit("unwrap", u, ctx, rv);
+    if (asked)
+        audit("unwrap", u, ctx, rv);
     if (rv != CKR_OK)
         goto out;
-    rv = p11kms_data_key_new(s, P11KMS_FROM_UNWRAP, CK_UNAVAILABLE_INFORMATION, t, n, pt.data,
+    rv = p11kms_data_key_new(s, P11KMS_FROM_UNWRAP, CK_UNAVAILABLE_INFORMATION, u, t, n, pt.data,
                              pt.len, out);
 out:
     p11kms_buf_wipe(&pt);
-    p11kms_object_free(scratch);
     p11kms_context_free(ctx);
     p11kms_object_put(u);
     return rv;

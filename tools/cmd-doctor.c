@@ -118,6 +118,12 @@ static void check_key_config(doctor *d, const p11kms_config *cfg, const p11kms_t
                     kc->perms & P11KMS_PERM_UNWRAP ? " unwrap" : "",
                     kc->perms & P11KMS_PERM_ENCRYPT ? " encrypt" : "",
                     kc->perms & P11KMS_PERM_DECRYPT ? " decrypt" : "");
+    if (kc->decrypt_v1_envelopes)
+        doctor_step(d, DOCTOR_WARN,
+                    "%s: decrypt_v1_envelopes: C_Decrypt opens version-1 envelopes, and a "
+                    "version-1 wrapped key would come out in the clear; remove it once the old "
+                    "data is re-encrypted",
+                    who);
     /* What the backend knows about its keys: key files, endpoints, where credentials come from.
      * Its error lines (the module's log) explain a FAIL on stderr. */
     if (ops->doctor != NULL) {

@@ -33,6 +33,10 @@ static void print_wrapped(const uint8_t *w, size_t len)
         return;
     }
     printf("wrapped:    p11kms envelope, %zu bytes\n", len);
+    printf("envelope:   version %u, purpose %s\n", env.version, p11kms_envelope_purpose_name(&env));
+    if (env.version == P11KMS_ENVELOPE_VERSION_1)
+        printf("            (made before envelopes said what they hold: 'p11kms rewrap' makes a "
+               "wrapped key version 2)\n");
     for (i = 0; i < env.n; i++) {
         ops = p11kms_backend_find_id(env.blobs[i].backend_id);
         if (ops != NULL)
@@ -131,9 +135,10 @@ const tool_command tool_cmd_inspect = {
     "DESCRIPTION\n"
     "    Prints the header of an encrypted FILE ('-' for stdin): format version, chunk size,\n"
     "    the wrapping key's label and ID, the encryption context, and for a KMS key the\n"
-    "    backend, KMS key and key version that wrapped the data key. With --blob, the same\n"
-    "    for a base64 wrapped key from 'p11kms wrap' or 'rewrap'. Nothing is decrypted and no\n"
-    "    module is loaded; nothing shown here is verified until the file is decrypted.\n"
+    "    envelope version and what it holds (a wrapped key or data; version 1 does not say),\n"
+    "    and the backend, KMS key and key version that wrapped the data key. With --blob, the\n"
+    "    same for a base64 wrapped key from 'p11kms wrap' or 'rewrap'. Nothing is decrypted\n"
+    "    and no module is loaded; nothing shown here is verified until the file is decrypted.\n"
     "\n"
     "OPTIONS\n"
     "    --blob                 the argument is a base64 wrapped key, not a file.\n"

@@ -230,6 +230,12 @@ int tool_ctx_add_arg(p11kms_context **ctx, const char *arg)
         tool_err("--context %s: expected KEY=VALUE with a non-empty KEY", arg);
         return -1;
     }
+    if (p11kms_context_key_reserved(arg, (size_t)(eq - arg))) {
+        tool_err("--context %s: keys beginning with \"p11kms:\" (in any letter case) are "
+                 "reserved: p11kms binds them itself",
+                 arg);
+        return -1;
+    }
     rv = p11kms_context_add(*ctx, arg, (size_t)(eq - arg), eq + 1, strlen(eq + 1), 0);
     if (rv != CKR_OK) {
         tool_err("--context %s: refused (a repeated key, invalid UTF-8, or more than %d pairs "

@@ -100,11 +100,6 @@ static void describe(const p11kms_net_outcome *o, const char *transport, char *b
                  o->request_id[0] ? o->request_id : "none", o->message[0] ? ": " : "", o->message);
 }
 
-static CK_RV transport_rv(int hr)
-{
-    return hr == P11KMS_HTTP_E_NOMEM ? CKR_HOST_MEMORY : CKR_DEVICE_ERROR;
-}
-
 CK_RV p11kms_net_call(p11kms_net_client *c, const p11kms_net_request *rq, uint64_t deadline_ms,
                       p11kms_net_reply *reply)
 {
@@ -180,7 +175,7 @@ CK_RV p11kms_net_call(p11kms_net_client *c, const p11kms_net_request *rq, uint64
         }
         describe(&o, transport, text, sizeof(text));
         if (o.retry == P11KMS_NET_NO_RETRY) {
-            rv = o.hr == P11KMS_HTTP_OK ? c->hooks->map(c->ctx, &o) : transport_rv(o.hr);
+            rv = o.hr == P11KMS_HTTP_OK ? c->hooks->map(c->ctx, &o) : p11kms_http_result_rv(o.hr);
             LOG_E("%s: %s %s failed: %s", name, rq->op, rq->what, text);
             goto out;
         }

@@ -11,14 +11,17 @@
 #include <unistd.h>
 #include <curl/curl.h>
 #include <openssl/crypto.h>
+#include "fork.h"
 #include "http.h"
 #include "log.h"
 
 /*
- * Locking: pool_lock protects the idle handle stack (and the pid it belongs to); each
- * share_locks[i] protects one kind of data in the curl share (DNS cache, TLS sessions);
- * default_lock protects the process-wide transport and its references; orphan_lock the list of
- * what forked children inherited.
+ * Locking: pool_lock protects the idle handle stack (and the fork generation it belongs to);
+ * each share_locks[i] protects one kind of data in the curl share (DNS cache, TLS sessions);
+ * default_lock protects the process-wide transport and its references; live_lock the list of
+ * live transports; orphan_lock the list of what forked children inherited. Order: default_lock,
+ * live_lock, a transport's pool_lock, its share_locks, orphan_lock. The fork handler takes them
+ * all in that order before fork(), so a child finds every one free and the pools consistent.
  *
  * Why a pool of easy handles and not CURL_LOCK_DATA_CONNECT: libcurl documents that sharing
  * one connection cache between concurrent threads is not safe. Each easy handle keeps its own
@@ -35,11 +38,12 @@ typedef struct curl_transport {
     pthread_mutex_t pool_lock;
     CURL *idle[POOL_MAX];
     size_t n_idle;
-    pid_t pid;
+    unsigned generation; /* p11kms_fork_generation() of the process the pool belongs to */
     CURLSH *share;
     pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
     atomic_ulong requests;
     atomic_ulong connections;
+    struct curl_transport *next_live; /* live_lock */
 } curl_transport;
 
 /* What the write and header callbacks collect for one exchange. */
@@ -49,6 +53,7 @@ typedef struct exchange {
     size_t max_body;
     size_t headers_cap;
     int too_large;
+    int too_large_headers; /* the headers, not the body */
     int nomem;
 } exchange;
 
@@ -69,10 +74,55 @@ static CURLcode global_rc = CURLE_FAILED_INIT;
 
 static pthread_mutex_t default_lock = PTHREAD_MUTEX_INITIALIZER;
 static p11kms_http_transport *default_transport;  /* protected by default_lock */
-static pid_t default_pid;                         /* protected by default_lock */
+static unsigned default_generation;               /* protected by default_lock */
 static p11kms_http_transport *parent_transport;   /* protected by default_lock */
 static unsigned long default_refs;                /* protected by default_lock */
 static p11kms_http_transport *override_transport; /* protected by default_lock */
+
+static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
+static curl_transport *live; /* protected by live_lock */
+
+static void http_fork_prepare(void)
+{
+    curl_transport *ct;
+    size_t i;
+
+    pthread_mutex_lock(&default_lock);
+    pthread_mutex_lock(&live_lock);
+    for (ct = live; ct != NULL; ct = ct->next_live) {
+        pthread_mutex_lock(&ct->pool_lock);
+        for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
+            pthread_mutex_lock(&ct->share_locks[i]);
+    }
+    pthread_mutex_lock(&orphan_lock);
+}
+
+/* The parent goes on; the child finds the pools as they were and replaces them on first use
+ * (handle_get), leaving the parent's connections alone. */
+static void http_fork_release(void)
+{
+    curl_transport *ct;
+    size_t i;
+
+    pthread_mutex_unlock(&orphan_lock);
+    for (ct = live; ct != NULL; ct = ct->next_live) {
+        for (i = CURL_LOCK_DATA_LAST; i > 0; i--)
+            pthread_mutex_unlock(&ct->share_locks[i - 1]);
+        pthread_mutex_unlock(&ct->pool_lock);
+    }
+    pthread_mutex_unlock(&live_lock);
+    pthread_mutex_unlock(&default_lock);
+}
+
+static p11kms_fork_handler http_fork = {.rank = P11KMS_FORK_RANK_HTTP,
+                                        .prepare = http_fork_prepare,
+                                        .parent = http_fork_release,
+                                        .child = http_fork_release};
+
+__attribute__((constructor)) static void http_fork_register(void)
+{
+    p11kms_fork_register(&http_fork);
+}
 
 /* curl_global_init once per process, never curl_global_cleanup: the host application may use
  * curl itself, and cleanup would pull global state out from under it (and from under us). */
@@ -139,14 +189,14 @@ static void orphan_locked(curl_transport *ct)
 static CURL *handle_get(curl_transport *ct, CURLSH **share)
 {
     CURL *h = NULL;
-    pid_t pid = getpid();
+    unsigned generation = p11kms_fork_generation();
 
     pthread_mutex_lock(&ct->pool_lock);
-    if (ct->pid != pid) {
+    if (ct->generation != generation) {
         orphan_locked(ct);
         ct->n_idle = 0;
         ct->share = share_new(ct);
-        ct->pid = pid;
+        ct->generation = generation;
     }
     if (ct->n_idle > 0)
         h = ct->idle[--ct->n_idle];
@@ -160,7 +210,7 @@ static CURL *handle_get(curl_transport *ct, CURLSH **share)
 static void handle_put(curl_transport *ct, CURL *h)
 {
     pthread_mutex_lock(&ct->pool_lock);
-    if (ct->pid == getpid() && ct->n_idle < POOL_MAX) {
+    if (ct->generation == p11kms_fork_generation() && ct->n_idle < POOL_MAX) {
         ct->idle[ct->n_idle++] = h;
         h = NULL;
     }
@@ -225,6 +275,7 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
         r->headers_len = 0;
     if (r->headers_len + n + 1 > P11KMS_HTTP_HEADERS_MAX) {
         x->too_large = 1;
+        x->too_large_headers = 1;
         return 0;
     }
     if (r->headers_len + n + 1 > x->headers_cap) {
@@ -403,12 +454,25 @@ fail:
     return P11KMS_HTTP_E_NOMEM;
 }
 
-static int map_curl_error(CURLcode cc, const exchange *x)
+/* Whether the request went out: what curl fails on after that comes from the answer. */
+static int request_sent(CURL *h)
+{
+    long sent = 0;
+
+    return curl_easy_getinfo(h, CURLINFO_REQUEST_SIZE, &sent) == CURLE_OK && sent > 0;
+}
+
+static int map_curl_error(CURLcode cc, const exchange *x, CURL *h)
 {
     if (x->too_large)
         return P11KMS_HTTP_E_TOO_LARGE;
     if (x->nomem)
         return P11KMS_HTTP_E_NOMEM;
+    /* libcurl reports an answer header line over its own limit (CURL_MAX_HTTP_HEADER, 100 KiB
+     * in 7.88) as CURLE_OUT_OF_MEMORY. Once the request is out, that is the server's doing,
+     * not this process running out of memory (our own allocations set x->nomem). */
+    if (cc == CURLE_OUT_OF_MEMORY && request_sent(h))
+        return P11KMS_HTTP_E_TOO_LARGE;
     switch (cc) {
     case CURLE_OPERATION_TIMEDOUT:
         return P11KMS_HTTP_E_TIMEOUT;
@@ -530,9 +594,11 @@ static int curl_perform(p11kms_http_transport *t, const p11kms_http_request *req
     if (curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &nconn) == CURLE_OK && nconn > 0)
         atomic_fetch_add(&ct->connections, (unsigned long)nconn);
     if (cc != CURLE_OK) {
-        rc = map_curl_error(cc, &x);
+        rc = map_curl_error(cc, &x, h);
         snprintf(resp->error, sizeof(resp->error), "%s",
-                 rc == P11KMS_HTTP_E_TOO_LARGE ? "response too large" : curl_easy_strerror(cc));
+                 rc != P11KMS_HTTP_E_TOO_LARGE ? curl_easy_strerror(cc)
+                 : x.too_large_headers         ? "response headers too large"
+                                               : "response too large");
         goto out;
     }
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
@@ -567,6 +633,28 @@ out:
     return rc;
 }
 
+static void live_add(curl_transport *ct)
+{
+    pthread_mutex_lock(&live_lock);
+    ct->next_live = live;
+    live = ct;
+    pthread_mutex_unlock(&live_lock);
+}
+
+static void live_remove(curl_transport *ct)
+{
+    curl_transport **p;
+
+    pthread_mutex_lock(&live_lock);
+    for (p = &live; *p != NULL; p = &(*p)->next_live) {
+        if (*p == ct) {
+            *p = ct->next_live;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&live_lock);
+}
+
 static void curl_destroy(p11kms_http_transport *t)
 {
     curl_transport *ct = (curl_transport *)t;
@@ -574,7 +662,8 @@ static void curl_destroy(p11kms_http_transport *t)
 
     if (ct == NULL)
         return;
-    if (ct->pid == getpid()) {
+    live_remove(ct);
+    if (ct->generation == p11kms_fork_generation()) {
         for (i = 0; i < ct->n_idle; i++)
             curl_easy_cleanup(ct->idle[i]);
         if (ct->share != NULL)
@@ -608,7 +697,8 @@ p11kms_http_transport *p11kms_http_curl_new(void)
         pthread_mutex_init(&ct->share_locks[i], NULL);
     atomic_init(&ct->requests, 0);
     atomic_init(&ct->connections, 0);
-    ct->pid = getpid();
+    ct->generation = p11kms_fork_generation();
+    live_add(ct);
     ct->share = share_new(ct);
     if (ct->share == NULL) {
         curl_destroy(&ct->base);
@@ -632,20 +722,22 @@ p11kms_http_transport *p11kms_http_acquire(void)
 {
     p11kms_http_transport *t;
 
+    /* libcurl's global initialisation first, outside default_lock (fork.h). */
+    pthread_once(&global_once, global_init);
     pthread_mutex_lock(&default_lock);
     if (override_transport != NULL) {
         t = override_transport;
     } else {
         /* A forked child starts its own (the parent's locks may be held for good); the
          * parent's stays reachable, unused, like the rest of the state the child inherited. */
-        if (default_transport != NULL && default_pid != getpid()) {
+        if (default_transport != NULL && default_generation != p11kms_fork_generation()) {
             parent_transport = default_transport;
             default_transport = NULL;
             default_refs = 0;
         }
         if (default_transport == NULL) {
             default_transport = p11kms_http_curl_new();
-            default_pid = getpid();
+            default_generation = p11kms_fork_generation();
         }
         t = default_transport;
         if (t != NULL)
@@ -721,6 +813,19 @@ void p11kms_http_response_clear(p11kms_http_response *resp)
     resp->headers_len = 0;
     resp->status = 0;
     resp->error[0] = 0;
+}
+
+CK_RV p11kms_http_result_rv(int result)
+{
+    switch (result) {
+    case P11KMS_HTTP_OK:
+        return CKR_OK;
+    case P11KMS_HTTP_E_NOMEM:
+        return CKR_HOST_MEMORY;
+    default:
+        /* The KMS could not be reached or answered beyond bounds: a device fault. */
+        return CKR_DEVICE_ERROR;
+    }
 }
 
 const char *p11kms_http_result_name(int result)

@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "pkcs11/p11kms.h"
 #include "secmem.h"
 
 /* Response headers kept per exchange (bytes); more is an error, never truncation. */
@@ -53,7 +54,7 @@ enum p11kms_http_result {
     P11KMS_HTTP_E_CONNECT,   /* resolve/connect failed, connection dropped: retryable */
     P11KMS_HTTP_E_TIMEOUT,   /* connect or request timeout: retryable */
     P11KMS_HTTP_E_TLS,       /* peer verification or TLS setup failed: not retryable */
-    P11KMS_HTTP_E_TOO_LARGE, /* response body or headers over the bound */
+    P11KMS_HTTP_E_TOO_LARGE, /* response body or headers over the bounds (ours or libcurl's) */
     P11KMS_HTTP_E_REFUSED,   /* URL malformed or not allowed by the policy, bad header */
     P11KMS_HTTP_E_NOMEM,
     P11KMS_HTTP_E_OTHER,
@@ -98,5 +99,9 @@ int p11kms_http_response_header(const p11kms_http_response *resp, const char *na
 void p11kms_http_response_clear(p11kms_http_response *resp);
 /* "connection failed" etc., for log lines. */
 const char *p11kms_http_result_name(int result);
+/* The CK_RV a transport result stands for, for every backend alike: CKR_HOST_MEMORY only when
+ * this process ran out of memory; a remote fault (unreachable, TLS, an answer over the bounds)
+ * is CKR_DEVICE_ERROR. */
+CK_RV p11kms_http_result_rv(int result);
 
 #endif

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include "fork.h"
 #include "log.h"
 #include "secmem.h"
 #include "tokcache.h"
@@ -87,6 +88,7 @@ void p11kms_tokcache_init(p11kms_tokcache *c, const char *name, const char *what
     c->mandatory_s = mandatory_s;
     c->fetch = fetch;
     c->ctx = ctx;
+    c->generation = p11kms_fork_generation();
     pthread_mutex_init(&c->lock, NULL);
     /* waits are bounded by the caller's deadline, which is on the monotonic clock */
     pthread_condattr_init(&ca);
@@ -191,6 +193,11 @@ void p11kms_tokcache_invalidate(p11kms_tokcache *c)
     pthread_mutex_lock(&c->lock);
     p11kms_cred_clear(&c->cached);
     pthread_mutex_unlock(&c->lock);
+}
+
+int p11kms_tokcache_current(const p11kms_tokcache *c)
+{
+    return c->generation == p11kms_fork_generation();
 }
 
 unsigned long p11kms_tokcache_fetches(p11kms_tokcache *c)

@@ -44,7 +44,9 @@ typedef CK_RV (*p11kms_tokcache_fetch)(void *ctx, const p11kms_cred *current, ui
  * are not handed out without a refresh. One refresh runs at a time; other threads keep using
  * credentials valid past the mandatory margin, or wait for it (bounded by their deadline).
  * Locking: lock protects cached, refreshing and fetches; done is signalled when a refresh
- * ends. The fetch hook runs with no lock held.
+ * ends. The fetch hook runs with no lock held. The lock has no fork handler: a forked child
+ * never uses a cache of its parent (the lock may be held for good), so whoever keeps caches
+ * across calls finds them by p11kms_tokcache_current() and makes its own in a child.
  */
 typedef struct p11kms_tokcache {
     const char *name; /* log line prefix: "aws" */
@@ -58,6 +60,7 @@ typedef struct p11kms_tokcache {
     int refreshing;
     p11kms_cred cached; /* nothing cached: every field NULL */
     unsigned long fetches;
+    unsigned generation; /* p11kms_fork_generation() at init (immutable) */
 } p11kms_tokcache;
 
 void p11kms_tokcache_init(p11kms_tokcache *c, const char *name, const char *what, long advisory_s,
@@ -68,6 +71,8 @@ void p11kms_tokcache_destroy(p11kms_tokcache *c);
 CK_RV p11kms_tokcache_get(p11kms_tokcache *c, uint64_t deadline_ms, p11kms_cred *out);
 /* Drop what is cached (the service rejected it): the next get fetches. */
 void p11kms_tokcache_invalidate(p11kms_tokcache *c);
+/* Whether the cache was made in this process (not inherited across fork()). */
+int p11kms_tokcache_current(const p11kms_tokcache *c);
 /* How many times the fetch hook ran (tests). */
 unsigned long p11kms_tokcache_fetches(p11kms_tokcache *c);
 

@@ -1,7 +1,7 @@
 #!/bin/sh
 # pkcs11-tool.sh - OpenSC pkcs11-tool against the built module: slots, objects with their
-# configured usages, mechanisms, login, keygen, --wrap/--unwrap with CKM_AES_KEY_WRAP_PAD, random,
-# --test.
+# configured usages, mechanisms, login, keygen, --write-object/--read-object of data objects and
+# secret keys, --wrap/--unwrap with CKM_AES_KEY_WRAP_PAD, random, --test.
 #
 # Data keys live only in the module instance that made them (nothing is persisted), and
 # pkcs11-tool finds the keys of an operation when it starts, before it generates or unwraps any.
@@ -115,6 +115,42 @@ check "keygen AES:32, sensitive" p11 $TOK --keygen --key-type AES:32 --label dks
     --sensitive
 if [ -z "$(value_of)" ]; then pass "a sensitive key's value is not shown"; else
     fail "a sensitive key's value was shown"; fi
+
+# A key asked to wrap is a key-encryption key: no encrypt, no decrypt (the separation rule).
+check "keygen --usage-wrap" p11 $TOK --keygen --key-type AES:32 --label kek --usage-wrap
+expect_out "the key wraps and unwraps only" "Usage:      wrap, unwrap"
+if grep -q "Usage:.*crypt" "$T/out"; then fail "a --usage-wrap key also encrypts or decrypts"; fi
+if p11 $TOK --keygen --key-type AES:32 --label kek2 --usage-wrap --usage-decrypt \
+    >"$T/out" 2>&1; then
+    fail "a key that wraps and decrypts was generated"
+else
+    expect_out "wrap with decrypt: CKR_TEMPLATE_INCONSISTENT" "CKR_TEMPLATE_INCONSISTENT"
+fi
+
+# --- objects written and read back ------------------------------------------------------------
+# Nothing persists between runs (token objects live in the module instance), so each run
+# writes an object and reads it back.
+printf 'p11kms data object\n' >"$T/data.txt"
+check "--write-object --type data, then --read-object, in one run" p11 $TOK \
+    --write-object "$T/data.txt" --type data --label doc --application-label p11kms-test \
+    --application-id 1.2.3.4 --read-object -o "$T/data.out"
+expect_out "pkcs11-tool reports the data object" "Created Data Object"
+expect_out "with its application" "application:    'p11kms-test'"
+expect_out "and its object id" "app_id:         1.2.3.4"
+same_file "the data object reads back as written" "$T/data.txt" "$T/data.out"
+
+head -c 32 /dev/urandom >"$T/sk.bin"
+check "--write-object --type secrkey (readable), then --read-object" p11 $TOK \
+    --write-object "$T/sk.bin" --type secrkey --key-type AES:32 --label imported --extractable \
+    --read-object -o "$T/sk.out"
+expect_out "pkcs11-tool reports an AES key" "Secret Key Object; AES length 32"
+same_file "the secret key's value reads back" "$T/sk.bin" "$T/sk.out"
+if p11 $TOK --write-object "$T/sk.bin" --type secrkey --key-type AES:32 --label imported2 \
+    --sensitive --read-object -o "$T/sk2.out" >"$T/out" 2>&1; then
+    fail "a sensitive key's value was read"
+else
+    expect_out "a sensitive key's value: CKR_ATTRIBUTE_SENSITIVE" "CKR_ATTRIBUTE_SENSITIVE"
+fi
 
 # --- wrap and unwrap (CKM_AES_KEY_WRAP_PAD, the key's default context) -----------------------
 head -c 32 /dev/urandom >"$T/k.bin"

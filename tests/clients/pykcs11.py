@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 # pykcs11.py - Python PyKCS11 (Debian python3-pykcs11) against the built module: an envelope
 # round trip with an encryption context through CKM_P11KMS_ENVELOPE_ENCODED, its refusals, and
-# AES-GCM and AES-CBC-PAD with the data key before wrapping and after unwrapping.
+# AES-GCM and AES-CBC-PAD with the data key before wrapping and after unwrapping; AES key wrap,
+# ECB and CMAC with data keys against python3-cryptography, both ways.
 # Exit 0 pass, 1 fail, 77 skip.
 import os
 import re
@@ -14,10 +15,13 @@ import tempfile
 try:
     import PyKCS11
     from PyKCS11 import (CKA_CLASS, CKA_DECRYPT, CKA_ENCRYPT, CKA_EXTRACTABLE, CKA_KEY_TYPE,
-                         CKA_LABEL, CKA_SENSITIVE, CKA_TOKEN, CKA_VALUE, CKA_VALUE_LEN, CKK_AES,
-                         CKM_AES_CBC_PAD, CKM_AES_KEY_GEN, CKM_AES_KEY_WRAP_PAD, CKO_SECRET_KEY,
-                         CKR_ENCRYPTED_DATA_INVALID, CKR_KEY_UNEXTRACTABLE,
-                         CKR_WRAPPED_KEY_INVALID, CKF_RW_SESSION, CKF_SERIAL_SESSION)
+                         CKA_LABEL, CKA_SENSITIVE, CKA_SIGN, CKA_TOKEN, CKA_UNWRAP, CKA_VALUE,
+                         CKA_VALUE_LEN, CKA_VERIFY, CKA_WRAP, CKK_AES, CKK_GENERIC_SECRET,
+                         CKM_AES_CBC_PAD, CKM_AES_CMAC, CKM_AES_CMAC_GENERAL, CKM_AES_ECB,
+                         CKM_AES_KEY_GEN, CKM_AES_KEY_WRAP, CKM_AES_KEY_WRAP_KWP,
+                         CKM_AES_KEY_WRAP_PAD, CKO_SECRET_KEY, CKR_ENCRYPTED_DATA_INVALID,
+                         CKR_KEY_UNEXTRACTABLE, CKR_WRAPPED_KEY_INVALID, CKF_RW_SESSION,
+                         CKF_SERIAL_SESSION)
 except ImportError:
     print("SKIP: python3-pykcs11 is not installed")
     sys.exit(77)
@@ -155,7 +159,7 @@ def main(tmp):
     ctx = {"tenant": "acme", "purpose": "pykcs11 round trip", "zone": "eu-1"}
     enc = PyKCS11.Mechanism(CKM_P11KMS_ENVELOPE_ENCODED, encode_context(ctx))
     wrapped = bytes(session.wrapKey(kms, dk, enc))
-    ok(wrapped[:4] == b"PKMS", "the wrapped key is a p11kms envelope")
+    ok(wrapped[:6] == b"PKMS\x02\x01", "the wrapped key is a version-2 envelope of a wrapped key")
     ok(dk_value not in wrapped, "the envelope does not contain the key in clear")
 
     unwrap_tmpl = [(CKA_CLASS, CKO_SECRET_KEY), (CKA_KEY_TYPE, CKK_AES), (CKA_TOKEN, False),
@@ -210,12 +214,85 @@ def main(tmp):
     secret = b"db password: correct horse battery staple"
     box = bytes(session.encrypt(kms, secret, enc))
     ok(box[:4] == b"PKMS" and secret not in box, "C_Encrypt with the KMS key gives an envelope")
+    ok(box[4:6] == b"\x02\x02", "a version-2 envelope of data")
     ok(bytes(session.decrypt(kms, box, enc)) == secret, "C_Decrypt with the same context")
+    expect_error("C_Decrypt of the wrapped key", CKR_ENCRYPTED_DATA_INVALID, session.decrypt,
+                 kms, wrapped, enc)
+    before = secret_keys(session)
+    expect_error("C_UnwrapKey of the data envelope", CKR_WRAPPED_KEY_INVALID, session.unwrapKey,
+                 kms, box, unwrap_tmpl, enc)
+    ok(secret_keys(session) == before, "no object was created")
     expect_error("C_Decrypt with another context", CKR_ENCRYPTED_DATA_INVALID, session.decrypt,
                  kms, box, PyKCS11.Mechanism(CKM_P11KMS_ENVELOPE_ENCODED,
                                              encode_context(dict(ctx, zone="us-1"))))
 
+    test_data_key_wrap(session)
     session.closeSession()
+
+
+def test_data_key_wrap(session):
+    """AES key wrap with an AES data key as the wrapping key, checked against
+    python3-cryptography in both directions, and ECB and CMAC with data keys."""
+    try:
+        from cryptography.hazmat.primitives import cmac, keywrap
+        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+    except ImportError:
+        print("# python3-cryptography missing: data-key wrap interop not checked")
+        return
+    readable = [(CKA_CLASS, CKO_SECRET_KEY), (CKA_TOKEN, False), (CKA_SENSITIVE, False),
+                (CKA_EXTRACTABLE, True)]
+    kek = session.generateKey(readable + [(CKA_KEY_TYPE, CKK_AES), (CKA_VALUE_LEN, 24),
+                                          (CKA_WRAP, True), (CKA_UNWRAP, True),
+                                          (CKA_ENCRYPT, False), (CKA_DECRYPT, False)],
+                              PyKCS11.Mechanism(CKM_AES_KEY_GEN))
+    kek_value = value(session, kek)
+    dk = session.generateKey(readable + [(CKA_KEY_TYPE, CKK_AES), (CKA_VALUE_LEN, 32)],
+                             PyKCS11.Mechanism(CKM_AES_KEY_GEN))
+    dk_value = value(session, dk)
+
+    kw = PyKCS11.Mechanism(CKM_AES_KEY_WRAP)
+    wrapped = bytes(session.wrapKey(kek, dk, kw))
+    ok(len(wrapped) == 40 and keywrap.aes_key_unwrap(kek_value, wrapped) == dk_value,
+       "CKM_AES_KEY_WRAP: python3-cryptography unwraps what the module wrapped")
+    for mech in (CKM_AES_KEY_WRAP_PAD, CKM_AES_KEY_WRAP_KWP):
+        wrapped = bytes(session.wrapKey(kek, dk, PyKCS11.Mechanism(mech)))
+        ok(keywrap.aes_key_unwrap_with_padding(kek_value, wrapped) == dk_value,
+           "%s: python3-cryptography unwraps what the module wrapped" % PyKCS11.CKM[mech])
+
+    chosen = os.urandom(32)
+    aes_tmpl = readable + [(CKA_KEY_TYPE, CKK_AES)]
+    got = session.unwrapKey(kek, keywrap.aes_key_wrap(kek_value, chosen), aes_tmpl, kw)
+    ok(value(session, got) == chosen,
+       "CKM_AES_KEY_WRAP: the module unwraps what python3-cryptography wrapped")
+    secret = os.urandom(21)
+    generic = readable + [(CKA_KEY_TYPE, CKK_GENERIC_SECRET)]
+    got = session.unwrapKey(kek, keywrap.aes_key_wrap_with_padding(kek_value, secret), generic,
+                            PyKCS11.Mechanism(CKM_AES_KEY_WRAP_KWP))
+    ok(value(session, got) == secret,
+       "CKM_AES_KEY_WRAP_KWP: the module unwraps a 21-byte secret python3-cryptography wrapped")
+    tampered = bytearray(keywrap.aes_key_wrap(kek_value, chosen))
+    tampered[3] ^= 1
+    expect_error("unwrap of changed bytes", CKR_WRAPPED_KEY_INVALID, session.unwrapKey, kek,
+                 bytes(tampered), aes_tmpl, kw)
+
+    mac_key = session.generateKey(readable + [(CKA_KEY_TYPE, CKK_AES), (CKA_VALUE_LEN, 16),
+                                              (CKA_SIGN, True), (CKA_VERIFY, True)],
+                                  PyKCS11.Mechanism(CKM_AES_KEY_GEN))
+    data = os.urandom(1000)
+    ref = cmac.CMAC(algorithms.AES(value(session, mac_key)))
+    ref.update(data)
+    ref = ref.finalize()
+    ok(bytes(session.sign(mac_key, data, PyKCS11.Mechanism(CKM_AES_CMAC))) == ref,
+       "CKM_AES_CMAC equals python3-cryptography's CMAC")
+    ok(session.verify(mac_key, data, ref, PyKCS11.Mechanism(CKM_AES_CMAC)),
+       "CKM_AES_CMAC verifies python3-cryptography's CMAC")
+    general = PyKCS11.Mechanism(CKM_AES_CMAC_GENERAL, struct.pack("@L", 8))
+    ok(bytes(session.sign(mac_key, data, general)) == ref[:8],
+       "CKM_AES_CMAC_GENERAL of 8 bytes is the MAC's first 8")
+
+    enc = session.encrypt(dk, data[:992], PyKCS11.Mechanism(CKM_AES_ECB))
+    ref = Cipher(algorithms.AES(dk_value), modes.ECB()).encryptor().update(data[:992])
+    ok(bytes(enc) == ref, "CKM_AES_ECB equals python3-cryptography's ECB")
 
 
 if __name__ == "__main__":

@@ -184,6 +184,108 @@ static inline int p11_value(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, uint8_t *ou
     return rv == CKR_OK;
 }
 
+/* C_UnwrapKey of in with kms under m into a readable AES key (P11_UNWRAP_TEMPLATE). */
+static inline CK_RV p11_unwrap(CK_SESSION_HANDLE s, CK_MECHANISM *m, CK_OBJECT_HANDLE kms,
+                               const uint8_t *in, CK_ULONG len, CK_OBJECT_HANDLE *out)
+{
+    P11_UNWRAP_TEMPLATE(t);
+    *out = CK_INVALID_HANDLE;
+    return p11->C_UnwrapKey(s, m, kms, (CK_BYTE_PTR)in, len, t, 4, out);
+}
+
+/* One-shot C_EncryptInit + C_Encrypt (encrypt) or C_DecryptInit + C_Decrypt into out, which
+ * holds *out_len bytes. */
+static inline CK_RV p11_crypt(CK_SESSION_HANDLE s, int encrypt, CK_MECHANISM *m,
+                              CK_OBJECT_HANDLE key, const uint8_t *in, CK_ULONG len, uint8_t *out,
+                              CK_ULONG *out_len)
+{
+    CK_RV rv = encrypt ? p11->C_EncryptInit(s, m, key) : p11->C_DecryptInit(s, m, key);
+
+    if (rv != CKR_OK)
+        return rv;
+    return encrypt ? p11->C_Encrypt(s, (CK_BYTE_PTR)in, len, out, out_len)
+                   : p11->C_Decrypt(s, (CK_BYTE_PTR)in, len, out, out_len);
+}
+
+/* A version-2 envelope relabelled version 1 (purpose byte dropped) into out; its length. */
+static inline CK_ULONG p11_env_as_v1(const uint8_t *env, CK_ULONG len, uint8_t *out)
+{
+    memcpy(out, env, 4);
+    out[4] = 1;
+    memcpy(out + 5, env + 6, len - 6);
+    return len - 1;
+}
+
+/* A version-1 envelope relabelled version 2 with the given purpose byte into out. */
+static inline CK_ULONG p11_env_as_v2(const uint8_t *env, CK_ULONG len, uint8_t purpose,
+                                     uint8_t *out)
+{
+    memcpy(out, env, 4);
+    out[4] = 2;
+    out[5] = purpose;
+    memcpy(out + 6, env + 5, len - 5);
+    return len + 1;
+}
+
+/* Lines of the file at path that contain what (-1 when it cannot be read). */
+static inline int p11_file_count(const char *path, const char *what)
+{
+    FILE *f = fopen(path, "r");
+    char line[2048];
+    int n = 0;
+
+    if (f == NULL)
+        return -1;
+    while (fgets(line, sizeof(line), f))
+        if (strstr(line, what))
+            n++;
+    fclose(f);
+    return n;
+}
+
+/* C_SetAttributeValue of one boolean attribute. */
+static inline CK_RV p11_set_bool(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE type,
+                                 CK_BBOOL b)
+{
+    CK_ATTRIBUTE a = {type, &b, sizeof(b)};
+
+    return p11->C_SetAttributeValue(s, h, &a, 1);
+}
+
+/* C_CopyObject with one boolean attribute changed; *out is CK_INVALID_HANDLE unless a copy was
+ * made. */
+static inline CK_RV p11_copy_bool(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE type,
+                                  CK_BBOOL b, CK_OBJECT_HANDLE *out)
+{
+    CK_ATTRIBUTE a = {type, &b, sizeof(b)};
+
+    *out = CK_INVALID_HANDLE;
+    return p11->C_CopyObject(s, h, &a, 1, out);
+}
+
+/* C_WrapKey with CKM_P11KMS_ENVELOPE and the wrapping key's default context, into cap bytes. */
+static inline CK_RV p11_wrap_default(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE wrapping,
+                                     CK_OBJECT_HANDLE key, uint8_t *out, CK_ULONG cap,
+                                     CK_ULONG *len)
+{
+    CK_MECHANISM m = {CKM_P11KMS_ENVELOPE, NULL, 0};
+
+    *len = cap;
+    return p11->C_WrapKey(s, &m, wrapping, key, out, len);
+}
+
+/* C_UnwrapKey with CKM_P11KMS_ENVELOPE and the default context; *out is CK_INVALID_HANDLE
+ * unless a key was made. */
+static inline CK_RV p11_unwrap_default(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE unwrapping,
+                                       uint8_t *in, CK_ULONG len, CK_ATTRIBUTE *t, CK_ULONG n,
+                                       CK_OBJECT_HANDLE *out)
+{
+    CK_MECHANISM m = {CKM_P11KMS_ENVELOPE, NULL, 0};
+
+    *out = CK_INVALID_HANDLE;
+    return p11->C_UnwrapKey(s, &m, unwrapping, in, len, t, n, out);
+}
+
 /* Fill a CK_P11KMS_ENVELOPE_PARAMS from "k=v" strings. */
 static inline void p11_context(CK_P11KMS_ENVELOPE_PARAMS *p, CK_P11KMS_CONTEXT_PAIR *pairs,
                         const char *const *kv, CK_ULONG n)

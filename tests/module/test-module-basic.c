@@ -169,7 +169,7 @@ static void test_data_keys(CK_SESSION_HANDLE s)
 {
     CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
     CK_KEY_TYPE aes = CKK_AES, gen = CKK_GENERIC_SECRET;
-    CK_ULONG len17 = 17, len20 = 20;
+    CK_ULONG len17 = 17, len20 = 20, len32 = 32;
     uint8_t raw[32], value[64];
     CK_ULONG vlen = sizeof(value);
     CK_MECHANISM aeskg = {CKM_AES_KEY_GEN, NULL, 0}, genkg = {CKM_GENERIC_SECRET_KEY_GEN, NULL, 0};
@@ -184,7 +184,8 @@ static void test_data_keys(CK_SESSION_HANDLE s)
                              {CKA_LABEL, "imported", 8}};
     CK_ATTRIBUTE wrong_type[] = {{CKA_KEY_TYPE, &gen, sizeof(gen)},
                                  {CKA_VALUE_LEN, &len20, sizeof(len20)}};
-    CK_ATTRIBUTE read_only[] = {{CKA_LOCAL, &p11_true, 1}};
+    /* A generated key is local: saying so is harmless, saying otherwise is refused. */
+    CK_ATTRIBUTE read_only[] = {{CKA_VALUE_LEN, &len32, sizeof(len32)}, {CKA_LOCAL, &p11_false, 1}};
     CK_ATTRIBUTE newlabel[] = {{CKA_LABEL, "renamed", 7}};
     CK_ATTRIBUTE unsens[] = {{CKA_SENSITIVE, &p11_false, 1}};
     CK_OBJECT_HANDLE h = 0, h2 = 0, copy = 0;
@@ -198,7 +199,7 @@ static void test_data_keys(CK_SESSION_HANDLE s)
           "17-byte AES key refused");
     is_rv(p11->C_GenerateKey(s, &aeskg, wrong_type, 2, &h), CKR_TEMPLATE_INCONSISTENT,
           "key type against mechanism refused");
-    is_rv(p11->C_GenerateKey(s, &aeskg, read_only, 1, &h), CKR_ATTRIBUTE_READ_ONLY,
+    is_rv(p11->C_GenerateKey(s, &aeskg, read_only, 2, &h), CKR_ATTRIBUTE_READ_ONLY,
           "CKA_LOCAL is read-only");
     is_rv(p11->C_GenerateKey(s, &genkg, generic, 2, &h), CKR_OK, "generic secret keygen");
     vlen = sizeof(value);
@@ -248,13 +249,20 @@ static void test_sessions(CK_SLOT_ID slot)
     ok(k != CK_INVALID_HANDLE, "session object in a");
     {
         CK_ATTRIBUTE t[] = {{CKA_LABEL, NULL, 0}};
-        is_rv(p11->C_GetAttributeValue(b, k, t, 1), CKR_OBJECT_HANDLE_INVALID,
-              "session objects are private to their session");
+        is_rv(p11->C_GetAttributeValue(b, k, t, 1), CKR_OK,
+              "session objects belong to the application: b sees a's");
     }
     is_rv(p11->C_GenerateRandom(a, rnd, sizeof(rnd)), CKR_OK, "C_GenerateRandom");
     ok(memcmp(rnd, zero, sizeof(rnd)) != 0, "random bytes are not all zero");
     is_rv(p11->C_SeedRandom(a, rnd, 8), CKR_RANDOM_SEED_NOT_SUPPORTED, "C_SeedRandom refused");
-    is_rv(p11->C_SignInit(a, NULL, k), CKR_FUNCTION_NOT_SUPPORTED, "signing unsupported");
+    is_rv(p11->C_SignInit(a, NULL, k), CKR_ARGUMENTS_BAD, "C_SignInit without a mechanism");
+    {
+        CK_MECHANISM cmac = {CKM_AES_CMAC, NULL, 0};
+        is_rv(p11->C_SignRecoverInit(a, &cmac, k), CKR_FUNCTION_NOT_SUPPORTED,
+              "signing with recovery unsupported");
+        is_rv(p11->C_VerifyRecoverInit(a, &cmac, k), CKR_FUNCTION_NOT_SUPPORTED,
+              "verifying with recovery unsupported");
+    }
     is_rv(p11->C_GetFunctionStatus(a), CKR_FUNCTION_NOT_PARALLEL, "legacy status call");
     is_rv(p11->C_CloseSession(a), CKR_OK, "C_CloseSession");
     is_rv(p11->C_CloseSession(a), CKR_SESSION_HANDLE_INVALID, "closed session is gone");

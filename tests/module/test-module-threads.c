@@ -122,6 +122,47 @@ static void test_app_mutexes(void)
     is_rv(p11->C_Finalize(NULL), CKR_OK, "C_Finalize");
 }
 
+/* A PIN written in the configuration is a secret in a file: only its owner may read it. */
+static void test_literal_pin(void)
+{
+    const char *literal =
+        "{\"tokens\": [{\"label\": \"t\", \"pin\": \"S3cr3t-p1n\", \"keys\": []}]}\n";
+    const char *from_env = "{\"tokens\": [{\"label\": \"t\", \"pin\": \"env:P11KMS_TEST_PIN\", "
+                           "\"keys\": []}]}\n";
+
+    char logenv[400], line[600];
+    const char *log = p11_write("pin.log", "", 0600);
+    FILE *f;
+    int said = 0, leaked = 0;
+
+    snprintf(logenv, sizeof(logenv), "error,file:%s", log);
+    setenv("P11KMS_LOG", logenv, 1);
+    is_rv(p11_init_config(p11_write("pin-world.conf", literal, 0644)), CKR_ARGUMENTS_BAD,
+          "literal PIN in a world-readable configuration refused");
+    unsetenv("P11KMS_LOG");
+    f = fopen(log, "r");
+    while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
+        said += strstr(line, "literal PIN") != NULL && strstr(line, "0644") != NULL;
+        leaked += strstr(line, "S3cr3t-p1n") != NULL;
+    }
+    if (f != NULL)
+        fclose(f);
+    is_num(said, 1, "  ...with one log line naming the problem and the mode");
+    is_num(leaked, 0, "  ...which does not show the PIN");
+    is_rv(p11_init_config(p11_write("pin-group.conf", literal, 0640)), CKR_ARGUMENTS_BAD,
+          "literal PIN in a group-readable configuration refused");
+    is_rv(p11_init_config(p11_write("pin-owner.conf", literal, 0600)), CKR_OK,
+          "literal PIN readable by its owner only: accepted");
+    p11->C_Finalize(NULL);
+    is_rv(p11_init_config(p11_write("pin-ro.conf", literal, 0400)), CKR_OK, "  ...also read-only");
+    p11->C_Finalize(NULL);
+    setenv("P11KMS_TEST_PIN", "1234", 1);
+    is_rv(p11_init_config(p11_write("pin-env.conf", from_env, 0644)), CKR_OK,
+          "a PIN from the environment: the file may be world-readable");
+    p11->C_Finalize(NULL);
+    unsetenv("P11KMS_TEST_PIN");
+}
+
 static void test_refused_configs(void)
 {
     const char *good = "{\"tokens\": [{\"label\": \"t\", \"keys\": [{\"label\": \"k\", "
@@ -139,18 +180,27 @@ static void test_refused_configs(void)
     path = p11_write("unknown.conf", unknown, 0600);
     is_rv(p11_init_config(path), CKR_ARGUMENTS_BAD, "unknown field refused");
     path = p11_write("good.conf", good, 0600);
+    /* pReserved is reserved (PKCS#11 2.40 5.4): it used to name the configuration, and a
+     * pointer that was not a string crashed the module. */
     p11_clean_env();
+    setenv("P11KMS_CONFIG", path, 1);
     args.pReserved = path;
-    is_rv(p11->C_Initialize(&args), CKR_OK, "configuration path through pReserved");
+    is_rv(p11->C_Initialize(&args), CKR_ARGUMENTS_BAD, "pReserved set: refused, as specified");
+    args.pReserved = (CK_VOID_PTR)1;
+    is_rv(p11->C_Initialize(&args), CKR_ARGUMENTS_BAD, "pReserved (void *)1: refused, no crash");
+    args.pReserved = NULL;
+    is_rv(p11->C_Initialize(&args), CKR_OK,
+          "pReserved NULL: the configuration from the environment");
     {
         CK_ULONG n = 0;
         CK_TOKEN_INFO ti;
         p11->C_GetSlotList(CK_TRUE, NULL, &n);
-        is_num(n, 1, "one token from the pReserved file");
+        is_num(n, 1, "one token from P11KMS_CONFIG");
         p11->C_GetTokenInfo(0, &ti);
         ok(ti.label[0] == 't' && ti.label[1] == ' ', "token label from that file");
     }
     is_rv(p11->C_Finalize(NULL), CKR_OK, "C_Finalize");
+    test_literal_pin();
     p11_clean_env();
     setenv("KMS_KEY_ID", "not-a-key-form", 1);
     is_rv(p11->C_Initialize(NULL), CKR_ARGUMENTS_BAD, "unrecognised KMS_KEY_ID refused");

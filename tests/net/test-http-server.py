@@ -1,11 +1,11 @@
 #!/usr/bin/python3
 # test-http-server.py - a loopback HTTP and HTTPS server for the libcurl transport tests:
-# echoes requests, serves large and slow answers, and counts accepted connections.
-"""Usage: test-aws-http-server.py --dir DIR --cert CERT --key KEY
+# echoes requests, serves large and slow answers and large headers, counts accepted connections.
+"""Usage: test-http-server.py --dir DIR --cert CERT --key KEY
 
 Binds 127.0.0.1 port 0 twice (plain and TLS) and writes "HTTP_PORT HTTPS_PORT" to DIR/ports
 (atomically). Paths: /echo (JSON: method, headers, body_len, connections), /big?n=N (N bytes),
-/slow (answers after 3 s), /connections. Stops on SIGTERM."""
+/bigheader?n=N (a header line with an N-byte value), /slow (answers after 3 s), /connections. Stops on SIGTERM."""
 
 import argparse
 import json
@@ -64,6 +64,9 @@ class Handler(BaseHTTPRequestHandler):
         elif url.path == "/big":
             n = int(parse_qs(url.query).get("n", ["0"])[0])
             self.answer(200, b"a" * n, "application/octet-stream")
+        elif url.path == "/bigheader":
+            n = int(parse_qs(url.query).get("n", ["0"])[0])
+            self.answer(200, b"{}", extra={"X-Big": "h" * n})
         elif url.path == "/slow":
             time.sleep(3)
             try:

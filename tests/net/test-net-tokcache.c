@@ -1,8 +1,9 @@
 /* test-net-tokcache.c - the credential and token cache every remote backend shares: values
  * checked and wiped, refresh ahead of expiry by the two margins, a failed refresh keeping what
- * still works, a lease handed to the hook for renewal, and one refresh in flight for all
- * threads. */
+ * still works, a lease handed to the hook for renewal, one refresh in flight for all threads,
+ * and a cache a forked child must not use. */
 #include <pthread.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include "tests/test.h"
 #include "tests/unit/logcap.h"
@@ -190,6 +191,29 @@ static void test_one_refresh(void)
     pthread_mutex_destroy(&s.lock);
 }
 
+/* A forked child must not touch a cache it inherited (its lock may be held for good): whoever
+ * keeps caches finds them by p11kms_tokcache_current and makes its own. */
+static void test_fork(void)
+{
+    source s = {0};
+    p11kms_tokcache c;
+    int status = -1;
+    pid_t pid;
+
+    pthread_mutex_init(&s.lock, NULL);
+    p11kms_tokcache_init(&c, "test", "token", ADVISORY, MANDATORY, fetch, &s);
+    ok(p11kms_tokcache_current(&c), "a cache is current in the process that made it");
+    fflush(stdout);
+    pid = fork();
+    if (pid == 0)
+        _exit(p11kms_tokcache_current(&c) ? 1 : 0);
+    ok(pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+       "a forked child sees its inherited cache as not current");
+    ok(p11kms_tokcache_current(&c), "the parent's stays current");
+    p11kms_tokcache_destroy(&c);
+    pthread_mutex_destroy(&s.lock);
+}
+
 int main(void)
 {
     test_start();
@@ -197,5 +221,6 @@ int main(void)
     test_cred();
     test_margins();
     test_one_refresh();
+    test_fork();
     return test_exit_code();
 }

@@ -1,11 +1,11 @@
 # aws_kms_control.py - the unsigned /_control/ API of the AWS test server: keys, aliases,
-# faults, config, credentials, counters, reset. Tests drive the server's state through it.
+# faults, config, credentials, counters, reset, Encrypt. Tests drive the server's state through it.
 """Control API: handle_control(store, method, path, body, port) -> (status, JSON answer)."""
 
 import json
 
 from aws_kms_store import CREDENTIAL_OPS, FAULT_KINDS, KmsError
-from aws_kms_ops import OPERATIONS
+from aws_kms_ops import OPERATIONS, encrypt
 
 CONFIG_TYPES = {
     "credential_ttl_seconds": (int, type(None)),
@@ -91,7 +91,9 @@ def _route(store, method, path, body, port):
     if path == "/_control/keys":
         return store.create_key(_get(body, "key_id", (str,)), _get(body, "alias", (str,)),
                                 _get(body, "enabled", (bool,), True),
-                                _get(body, "description", (str,), ""))
+                                _get(body, "description", (str,), ""),
+                                _get(body, "key_spec", (str,), "SYMMETRIC_DEFAULT"),
+                                _get(body, "key_usage", (str,)))
     if path == "/_control/aliases":
         return store.set_alias(_get(body, "alias", (str,), required=True),
                                _get(body, "key_id", (str,), required=True))
@@ -102,6 +104,10 @@ def _route(store, method, path, body, port):
         return {"queued": store.queue_fault(_fault(body))}
     if path == "/_control/config":
         return _config(store, body)
+    if path == "/_control/encrypt":
+        # The Encrypt operation itself, unsigned and uncounted: tests make ciphertexts with any
+        # context (for example the version-1 envelopes older p11kms versions wrote).
+        return encrypt(store, body)
     if path == "/_control/credentials":
         if _get(body, "temporary", (bool,), True):
             ttl = _get(body, "ttl_seconds", (int,))

@@ -253,6 +253,12 @@ class Handler(BaseHTTPRequestHandler):
             if not isinstance(req, dict):
                 raise client_error("SerializationException", "Request body is not a JSON "
                                    "object")
+            # As CloudTrail records requestParameters.encryptionContext, refused calls too.
+            for name, field in (("EncryptionContext", "encryption_context"),
+                                ("DestinationEncryptionContext",
+                                 "destination_encryption_context")):
+                if isinstance(req.get(name), dict):
+                    ident[field] = req[name]
             answer = func(self.store, req)
         except KmsError as err:
             self.kms_error(op, err, **ident)

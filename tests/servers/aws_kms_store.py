@@ -1,5 +1,6 @@
-# aws_kms_store.py - the AWS KMS test server's state: keys, aliases, ciphertexts, credentials,
-# faults, counters and the request log. One lock (Store.lock) guards all of it.
+# aws_kms_store.py - the AWS KMS test server's state: keys (symmetric and asymmetric), aliases,
+# ciphertexts, credentials, faults, counters and the request log. One lock (Store.lock) guards
+# all of it.
 """State of the loopback AWS KMS server, independent of HTTP."""
 
 import base64
@@ -16,6 +17,8 @@ import uuid
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+import aws_kms_asym
+
 BLOB_MAGIC = b"P1KT"
 BLOB_VERSION = 1
 KEY_ID_LEN = 36
@@ -30,6 +33,19 @@ PRELOADED_KEYS = [
     ("11111111-1111-4111-8111-111111111111", "alias/p11kms-test", True),
     ("22222222-2222-4222-8222-222222222222", "alias/p11kms-other", True),
     ("33333333-3333-4333-8333-333333333333", "alias/p11kms-disabled", False),
+]
+# Asymmetric keys whose material is derived from their key id: the same public keys on every
+# machine and after every reset. Made on first use (RSA takes a second or two in Python) and
+# then kept in keys.json, so a test that never touches them never pays for them.
+PRELOADED_ASYMMETRIC = [
+    ("66666666-6666-4666-8666-666666660256", "alias/p11kms-ec-p256", "ECC_NIST_P256",
+     aws_kms_asym.SIGN_VERIFY),
+    ("66666666-6666-4666-8666-666666660384", "alias/p11kms-ec-p384", "ECC_NIST_P384",
+     aws_kms_asym.SIGN_VERIFY),
+    ("77777777-7777-4777-8777-777777773072", "alias/p11kms-rsa-3072", "RSA_3072",
+     aws_kms_asym.SIGN_VERIFY),
+    ("77777777-7777-4777-8777-777777772048", "alias/p11kms-rsa-2048-enc", "RSA_2048",
+     aws_kms_asym.ENCRYPT_DECRYPT),
 ]
 IMDS_ROLE = "p11kms-test-role"
 DEFAULT_WEB_IDENTITY_TOKEN = "p11kms-test-web-identity-token"
@@ -78,23 +94,53 @@ def random_token(n, alphabet=string.ascii_uppercase + string.digits):
     return "".join(secrets.choice(alphabet) for _ in range(n))
 
 
+def preloaded_seed(key_id):
+    return b"p11kms aws test server asymmetric key " + key_id.encode("ascii")
+
+
 class Key:
-    def __init__(self, key_id, secret, enabled=True, description="", created=None):
+    """A KMS key: a symmetric one holds an AES-256 secret; an asymmetric one (spec RSA_* or
+    ECC_*) a private key, or for a preloaded key not yet used, the seed to derive it from."""
+
+    def __init__(self, key_id, secret, enabled=True, description="", created=None,
+                 spec=aws_kms_asym.SYMMETRIC, usage=aws_kms_asym.ENCRYPT_DECRYPT, private=None,
+                 seed=None):
         self.key_id = key_id
         self.secret = secret
         self.enabled = enabled
         self.description = description
         self.created = int(created if created is not None else time.time())
+        self.spec = spec
+        self.usage = usage
+        self.private = private
+        self.seed = seed
+
+    @property
+    def symmetric(self):
+        return self.spec == aws_kms_asym.SYMMETRIC
 
     def to_json(self):
-        return {"key_id": self.key_id, "secret": base64.b64encode(self.secret).decode(),
-                "enabled": self.enabled, "description": self.description,
-                "created": self.created}
+        d = {"key_id": self.key_id, "enabled": self.enabled, "description": self.description,
+             "created": self.created, "key_spec": self.spec, "key_usage": self.usage}
+        if self.symmetric:
+            d["secret"] = base64.b64encode(self.secret).decode()
+        elif self.private is not None:
+            d["private_key"] = aws_kms_asym.private_to_text(self.private)
+        return d
 
     @classmethod
     def from_json(cls, d):
-        return cls(d["key_id"], base64.b64decode(d["secret"]), d["enabled"],
-                   d.get("description", ""), d.get("created"))
+        spec = d.get("key_spec", aws_kms_asym.SYMMETRIC)
+        if spec == aws_kms_asym.SYMMETRIC:
+            return cls(d["key_id"], base64.b64decode(d["secret"]), d["enabled"],
+                       d.get("description", ""), d.get("created"))
+        private = aws_kms_asym.private_from_text(d["private_key"]) if "private_key" in d \
+            else None
+        key = cls(d["key_id"], None, d["enabled"], d.get("description", ""), d.get("created"),
+                  spec, d["key_usage"], private)
+        if private is not None and not aws_kms_asym.matches_spec(private, spec):
+            raise ValueError("keys.json: key %s is not a %s key" % (key.key_id, spec))
+        return key
 
 
 class Store:
@@ -111,9 +157,11 @@ class Store:
             "imds_v1": False,
         }
         self.conn_seq = 0          # numbers connections in the log; never reset
+        self.preloaded_private = {}    # key id -> derived private key, kept across resets
+        saved = self._read_saved()
         self._reset_keys()
         self._reset_runtime()
-        self._load()
+        self._apply_saved(saved)
 
     # ---- reset and persistence -------------------------------------------------------------
 
@@ -123,6 +171,12 @@ class Store:
         for key_id, alias, enabled in PRELOADED_KEYS:
             self.keys[key_id] = Key(key_id, preloaded_secret(key_id), enabled,
                                     "p11kms preloaded test key", created=1700000000)
+            self.aliases[alias] = key_id
+        for key_id, alias, spec, usage in PRELOADED_ASYMMETRIC:
+            self.keys[key_id] = Key(key_id, None, True, "p11kms preloaded test key",
+                                    created=1700000000, spec=spec, usage=usage,
+                                    private=self.preloaded_private.get(key_id),
+                                    seed=preloaded_seed(key_id))
             self.aliases[alias] = key_id
         self.long_term = dict(LONG_TERM_CREDENTIALS)
         self.temporary = {}        # access key id -> {"secret", "token", "expires", "source"}
@@ -152,14 +206,24 @@ class Store:
     def _keys_path(self):
         return os.path.join(self.state_dir, "keys.json") if self.state_dir else None
 
-    def _load(self):
+    def _read_saved(self):
         path = self._keys_path()
         if not path or not os.path.exists(path):
-            return
+            return {}
         with open(path, encoding="utf-8") as f:
-            data = json.load(f)
+            return json.load(f)
+
+    def _apply_saved(self, data):
         for d in data.get("keys", []):
             k = Key.from_json(d)
+            preloaded = self.keys.get(k.key_id)
+            if preloaded is not None and preloaded.seed is not None:
+                # A preloaded key's saved material is the derived one: keep it for resets.
+                k.seed = preloaded.seed
+                if k.private is not None:
+                    self.preloaded_private[k.key_id] = k.private
+            elif not k.symmetric and k.private is None:
+                raise ValueError("keys.json: asymmetric key %s has no private key" % k.key_id)
             self.keys[k.key_id] = k
         self.aliases.update(data.get("aliases", {}))
 
@@ -214,7 +278,39 @@ class Store:
                                "Key '%s' does not exist" % self.key_arn(name))
         return key
 
-    def create_key(self, key_id, alias, enabled, description):
+    def private_key_locked(self, key):
+        """An asymmetric key's private key; a preloaded key's is derived (and saved) on first
+        use."""
+        if key.private is None:
+            key.private = aws_kms_asym.generate_deterministic(key.spec, key.seed)
+            self.preloaded_private[key.key_id] = key.private
+            self._save_locked()
+        return key.private
+
+    def new_key_id_locked(self):
+        while True:
+            key_id = str(uuid.uuid4())
+            if key_id not in self.keys:
+                return key_id
+
+    def add_key_locked(self, key):
+        self.keys[key.key_id] = key
+        self._save_locked()
+
+    def create_key(self, key_id, alias, enabled, description, spec=aws_kms_asym.SYMMETRIC,
+                   usage=None):
+        """Control API: a key of any spec this server makes, with a chosen id if wanted."""
+        if spec != aws_kms_asym.SYMMETRIC and aws_kms_asym.spec_of(spec) is None:
+            raise KmsError(400, "control", "key_spec must be SYMMETRIC_DEFAULT or one of %s"
+                           % ", ".join(sorted(aws_kms_asym.SPECS)))
+        allowed = aws_kms_asym.SPECS[spec].usages if spec != aws_kms_asym.SYMMETRIC else \
+            (aws_kms_asym.ENCRYPT_DECRYPT,)
+        if usage is None and spec == aws_kms_asym.SYMMETRIC:
+            usage = aws_kms_asym.ENCRYPT_DECRYPT
+        if usage not in allowed:
+            raise KmsError(400, "control", "key_usage for %s must be one of %s"
+                           % (spec, ", ".join(allowed)))
+        private = aws_kms_asym.generate(spec) if spec != aws_kms_asym.SYMMETRIC else None
         with self.lock:
             key_id = key_id or str(uuid.uuid4())
             try:
@@ -226,11 +322,14 @@ class Store:
                 raise KmsError(409, "control", "key %s exists" % key_id)
             if alias is not None:
                 self._check_alias(alias)
-            self.keys[key_id] = Key(key_id, secrets.token_bytes(32), enabled, description)
+            secret = secrets.token_bytes(32) if private is None else None
+            self.keys[key_id] = Key(key_id, secret, enabled, description, spec=spec,
+                                    usage=usage, private=private)
             if alias is not None:
                 self.aliases[alias] = key_id
             self._save_locked()
-            return {"KeyId": key_id, "Arn": self.key_arn(key_id)}
+            return {"KeyId": key_id, "Arn": self.key_arn(key_id), "KeySpec": spec,
+                    "KeyUsage": usage}
 
     def _check_alias(self, alias):
         if not alias.startswith("alias/") or len(alias) < 7 or len(alias) > 256 or \
@@ -257,6 +356,7 @@ class Store:
     # ---- ciphertexts -----------------------------------------------------------------------
 
     def seal(self, key, plaintext, ctx):
+        assert key.symmetric, "seal() is for symmetric keys"
         header = BLOB_MAGIC + bytes([BLOB_VERSION]) + key.key_id.encode("ascii")
         iv = secrets.token_bytes(IV_LEN)
         ct = AESGCM(key.secret).encrypt(iv, plaintext, header + canonical_context(ctx))
@@ -276,6 +376,8 @@ class Store:
     @staticmethod
     def open(key, blob, ctx):
         """Plaintext, or None when the blob, key or context do not match."""
+        if not key.symmetric:
+            return None
         header = blob[:BLOB_HEADER_LEN]
         iv = blob[BLOB_HEADER_LEN:BLOB_HEADER_LEN + IV_LEN]
         try:

@@ -22,6 +22,17 @@ KEY_ARN = "arn:aws:kms:%s:%s:key/%s" % (REGION, ACCOUNT, KEY_ID)
 ALIAS = "alias/p11kms-test"
 OTHER_KEY_ID = "22222222-2222-4222-8222-222222222222"
 DISABLED_KEY_ID = "33333333-3333-4333-8333-333333333333"
+# Preloaded asymmetric keys: alias -> (key id, KeySpec, KeyUsage).
+ASYMMETRIC_KEYS = {
+    "alias/p11kms-ec-p256": ("66666666-6666-4666-8666-666666660256", "ECC_NIST_P256",
+                             "SIGN_VERIFY"),
+    "alias/p11kms-ec-p384": ("66666666-6666-4666-8666-666666660384", "ECC_NIST_P384",
+                             "SIGN_VERIFY"),
+    "alias/p11kms-rsa-3072": ("77777777-7777-4777-8777-777777773072", "RSA_3072",
+                              "SIGN_VERIFY"),
+    "alias/p11kms-rsa-2048-enc": ("77777777-7777-4777-8777-777777772048", "RSA_2048",
+                                  "ENCRYPT_DECRYPT"),
+}
 IMDS_ROLE = "p11kms-test-role"
 WEB_IDENTITY_TOKEN = "p11kms-test-web-identity-token"
 

@@ -37,6 +37,12 @@ doctor wraponly --config "$WORK/wraponly.conf"
 check "a wrap-only key passes" test $? -eq 0
 check "  ...and skips what it may not do" grep -q "^skip .*unwrap not permitted" "$WORK/wraponly.out"
 
+config "$WORK/v1.conf" "{\"label\": \"old\", \"backend\": \"local\", \"key_file\": \"$K\",
+  \"decrypt_v1_envelopes\": true}"
+doctor v1 --config "$WORK/v1.conf"
+check "a key with decrypt_v1_envelopes passes" test $? -eq 0
+check "  ...with a warning naming the option" grep -q '^warn .*"old" on token "app": decrypt_v1_envelopes' "$WORK/v1.out"
+
 printf '{"tokens": [' >"$WORK/badjson.conf"
 chmod 600 "$WORK/badjson.conf"
 doctor badjson --config "$WORK/badjson.conf"

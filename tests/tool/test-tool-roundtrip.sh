@@ -34,6 +34,7 @@ check "  ...is exact" cmp "$D/small" "$D/small.ctx"
 "$TOOL" inspect "$D/small.enc" >"$WORK/inspect" 2>&1
 check "inspect shows the context" grep -q "^context: *app=test, file=small" "$WORK/inspect"
 check "inspect shows the KMS key and version" grep -q "^kms key: *local insecure-test-key, version 1" "$WORK/inspect"
+check "inspect shows the envelope version and what it holds" grep -q "^envelope: *version 2, purpose wrapped key$" "$WORK/inspect"
 
 # OUT handling
 refuse "an existing OUT is not replaced" "$TOOL" encrypt "$D/small" "$D/small.enc"

@@ -105,4 +105,28 @@ printf 'payroll\n' >"$WORK/pay"
 check "encrypt with the configured key" "$TOOL" encrypt --key master --context run=7 "$WORK/pay" "$WORK/pay.enc"
 check "  ...stores the default context with the user's" sh -c "'$TOOL' inspect '$WORK/pay.enc' | grep -q 'context: *app=billing, run=7'"
 check "  ...decrypts without --key" sh -c "'$TOOL' decrypt '$WORK/pay.enc' - | cmp - '$WORK/pay'"
+
+# Reserved context keys are p11kms's own.
+refuse "--context with a reserved key is refused" "$TOOL" wrap --key master --context p11kms:purpose=data
+said "reserved"
+refuse "  ...in any letter case" "$TOOL" unwrap --context P11KMS:Purpose=wrapped-key "$wrapped"
+said "reserved"
+
+# What a wrapped key says it holds, and the migration of a version-1 wrapped key (made by the
+# module before envelope version 2, tests/module/fixtures/make-v1.c) with rewrap.
+check "inspect: a wrapped key is a version-2 envelope holding a wrapped key" \
+    sh -c "'$TOOL' inspect --blob '$wrapped' | grep -q '^envelope: *version 2, purpose wrapped key\$'"
+v1=$(base64 -w0 "$top_srcdir/tests/module/fixtures/v1-wrapped-key.bin")
+check "inspect: the version-1 fixture does not say what it holds" \
+    sh -c "'$TOOL' inspect --blob '$v1' | grep -q '^envelope: *version 1, purpose v1/unknown\$'"
+v1new=$(unset P11KMS_CONFIG; KMS_KEY_ID=insecure-test-key "$TOOL" rewrap --context app=fixture \
+    --context id=v1 "$v1" 2>/dev/null)
+check "rewrap of a version-1 wrapped key" test -n "$v1new"
+check "  ...gives a version-2 envelope holding a wrapped key" \
+    sh -c "'$TOOL' inspect --blob '$v1new' | grep -q '^envelope: *version 2, purpose wrapped key\$'"
+want=$(printf '%s' 000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f |
+    "$PYTHON3" -c 'import base64, sys; print(base64.b64encode(bytes.fromhex(sys.stdin.read())).decode())')
+got=$(unset P11KMS_CONFIG; KMS_KEY_ID=insecure-test-key "$TOOL" unwrap --context app=fixture \
+    --context id=v1 "$v1new" 2>/dev/null)
+check "  ...which unwraps to the same key" test "$got" = "$want"
 finish

@@ -1,7 +1,9 @@
 /* test-config.c - the JSON configuration: every field rule and bound (+/-1), backend defaults,
- * the one error line (origin, field path, problem), file rules, path resolution, quick mode. */
+ * wrap/unwrap templates, the one error line (origin, field path, problem), file rules, path
+ * resolution, quick mode. */
 #include <sys/stat.h>
 #include <openssl/evp.h>
+#include "attr-rules.h"
 #include "backend.h"
 #include "config.h"
 #include "logcap.h"
@@ -372,6 +374,105 @@ static void test_permissions_context_id(void)
     p11kms_config_free(cfg);
 }
 
+/* The envelope policy of a key: reserved context keys refused, decrypt_v1_envelopes. */
+static void test_envelope_policy(void)
+{
+    p11kms_config *cfg;
+    const char *log;
+
+    bad(PK("'context': {'p11kms:purpose': 'data'}"), KEYPATH ".context.p11kms:purpose", "reserved",
+        "a reserved context key in the default context");
+    bad(PK("'context': {'app': 'x', 'P11KMS:Purpose': 'wrapped-key'}"),
+        KEYPATH ".context.P11KMS:Purpose", "in any letter case", "...in any letter case");
+    cfg = good(PK("'context': {'p11kms': 'x', 'app:p11kms:purpose': 'y'}"),
+               "keys that only contain the word are the application's");
+    p11kms_config_free(cfg);
+
+    cfg = good(PK("'permissions': ['decrypt']"), "decrypt_v1_envelopes not set");
+    ok(cfg != NULL && cfg->tokens[0].keys[0].decrypt_v1_envelopes == 0, "false by default");
+    p11kms_config_free(cfg);
+    bad(PK("'decrypt_v1_envelopes': 'yes'"), KEYPATH ".decrypt_v1_envelopes",
+        "must be true or false, not string", "decrypt_v1_envelopes as a string");
+    bad(PK("'decrypt_v1_envelopes': 1"), KEYPATH ".decrypt_v1_envelopes",
+        "must be true or false, not int", "decrypt_v1_envelopes as a number");
+    p11kms_log_threshold = P11KMS_LOG_WARNING;
+    logcap_take();
+    cfg = good(PK("'decrypt_v1_envelopes': false"), "decrypt_v1_envelopes false");
+    ok(cfg != NULL && cfg->tokens[0].keys[0].decrypt_v1_envelopes == 0, "false when false");
+    p11kms_config_free(cfg);
+    is_num(logcap_count(logcap_take(), "warning"), 0, "no warning when false");
+    cfg = good(PK("'decrypt_v1_envelopes': true"), "decrypt_v1_envelopes true");
+    ok(cfg != NULL && cfg->tokens[0].keys[0].decrypt_v1_envelopes == 1, "true when true");
+    p11kms_config_free(cfg);
+    log = logcap_take();
+    is_num(logcap_count(log, "warning"), 1, "one warning line");
+    if (!ok(strstr(log, ORIGIN " " KEYPATH) != NULL && strstr(log, "decrypt_v1_envelopes") &&
+                strstr(log, "\"k\""),
+            "it names the configuration, the option and the key"))
+        diag("log: %s", log);
+    p11kms_log_threshold = P11KMS_LOG_ERROR;
+}
+
+static void test_templates(void)
+{
+    p11kms_config *cfg;
+    const p11kms_key_config *k;
+    const struct p11kms_template_entry *e;
+
+#define TK(x) KEY("'key_id': 'insecure-test-key', " x)
+    cfg = good(TK("'unwrap_template': {'sensitive': true, 'extractable': false, 'key_type': "
+                  "'aes', 'value_len': 32}, 'wrap_template': {'wrap_with_trusted': false}"),
+               "wrap and unwrap templates");
+    k = cfg != NULL ? &cfg->tokens[0].keys[0] : NULL;
+    ok(k != NULL && k->unwrap_template.n == 4 && k->wrap_template.n == 1, "entries kept");
+    e = k != NULL ? p11kms_template_find(&k->unwrap_template, CKA_SENSITIVE) : NULL;
+    ok(e != NULL && e->value == CK_TRUE, "sensitive: true");
+    e = k != NULL ? p11kms_template_find(&k->unwrap_template, CKA_EXTRACTABLE) : NULL;
+    ok(e != NULL && e->value == CK_FALSE, "extractable: false");
+    e = k != NULL ? p11kms_template_find(&k->unwrap_template, CKA_KEY_TYPE) : NULL;
+    ok(e != NULL && e->value == CKK_AES, "key_type: aes");
+    e = k != NULL ? p11kms_template_find(&k->unwrap_template, CKA_VALUE_LEN) : NULL;
+    ok(e != NULL && e->value == 32, "value_len: 32");
+    p11kms_config_free(cfg);
+
+    cfg = good("{'tokens': [{'label': 't', 'unwrap_template': {'sensitive': true, 'extractable': "
+               "false}, 'keys': [{'label': 'k', 'backend': 'local', 'key_id': "
+               "'insecure-test-key', 'unwrap_template': {'extractable': true}}, {'label': 'j', "
+               "'backend': 'local', 'key_id': 'insecure-test-key'}]}]}",
+               "token-wide unwrap template");
+    k = cfg != NULL ? &cfg->tokens[0].keys[0] : NULL;
+    e = k != NULL ? p11kms_template_find(&k->unwrap_template, CKA_EXTRACTABLE) : NULL;
+    ok(e != NULL && e->value == CK_TRUE &&
+           p11kms_template_find(&k->unwrap_template, CKA_SENSITIVE) != NULL,
+       "the key's own attribute wins, the token's others are added");
+    k = cfg != NULL ? &cfg->tokens[0].keys[1] : NULL;
+    ok(k != NULL && k->unwrap_template.n == 2, "a key without its own gets the token's");
+    p11kms_config_free(cfg);
+
+    bad(TK("'unwrap_template': {'sensitiv': true}"), KEYPATH ".unwrap_template",
+        "\"sensitiv\" is not a template attribute (one of: token, private,", "unknown name");
+    bad(TK("'unwrap_template': {'sensitive': 1}"), KEYPATH ".unwrap_template",
+        "sensitive: must be true or false", "number for a boolean");
+    bad(TK("'unwrap_template': {'key_type': 'des'}"), KEYPATH ".unwrap_template",
+        "key_type: must be \"aes\" or \"generic_secret\"", "unknown key type");
+    bad(TK("'unwrap_template': {'value_len': 513}"), KEYPATH ".unwrap_template",
+        "value_len: must be a whole number of bytes, 1..512", "value_len too long");
+    bad(TK("'unwrap_template': {'value_len': 0}"), KEYPATH ".unwrap_template", "1..512",
+        "value_len 0");
+    bad(TK("'wrap_template': ['sensitive']"), KEYPATH ".wrap_template", "must be an object",
+        "template as an array");
+    bad(TK("'unwrap_template': {'wrap': true, 'decrypt': true}"), KEYPATH ".unwrap_template",
+        "would refuse every unwrap", "an unwrap template no key can meet");
+    bad(TK("'unwrap_template': {'value': true}"), KEYPATH ".unwrap_template",
+        "is not a template attribute", "CKA_VALUE is not a template attribute");
+    bad("{'tokens': [{'label': 't', 'unwrap_template': {'unwrap': true}, 'keys': [{'label': "
+        "'k', 'backend': 'local', 'key_id': 'insecure-test-key', 'unwrap_template': {'encrypt': "
+        "true}}]}]}",
+        "tokens[0].keys[0]", "would refuse every unwrap", "merged with the token's: impossible");
+    bad("{'tokens': [{'label': 't', 'wrap_template': {'trusted': true}}]}",
+        "tokens[0].wrap_template", "is not a template attribute", "token template checked too");
+}
+
 static void test_backends_section(void)
 {
     p11kms_config *cfg;
@@ -684,8 +785,9 @@ static void test_example(void)
     }
     ok(cfg != NULL && cfg->n_tokens == 2 && cfg->tokens[0].n_keys == 2 &&
            strcmp(cfg->tokens[0].pin, "1234") == 0 &&
-           strcmp(cfg->tokens[0].keys[0].key_id, "/etc/p11kms/local.key") == 0,
-       "example: tokens, keys, pin from env, key_file default");
+           strcmp(cfg->tokens[0].keys[0].key_id, "/etc/p11kms/local.key") == 0 &&
+           cfg->tokens[0].keys[0].unwrap_template.n == 2,
+       "example: tokens, keys, pin from env, key_file default, unwrap template");
     p11kms_config_free(cfg);
     unsetenv("P11KMS_APP_PIN");
 }
@@ -704,6 +806,8 @@ int main(void)
     test_pin();
     test_key_fields();
     test_permissions_context_id();
+    test_envelope_policy();
+    test_templates();
     test_backends_section();
     test_keys_bound();
     test_load();

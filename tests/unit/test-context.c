@@ -390,6 +390,133 @@ static void test_mechanism(void)
     p11kms_context_free(deflt);
 }
 
+/* Keys beginning with "p11kms:" in any letter case belong to p11kms: refused on every path an
+ * application, configuration or tool context takes; only the core's reserved pair gets in. */
+static void test_reserved(void)
+{
+    static const char *const reserved[] = {"p11kms:purpose", "P11KMS:Purpose", "p11KMS:x",
+                                           "p11kms:"};
+    static const char *const fine[] = {"p11kms", "p11kms-purpose", "xp11kms:purpose", "p11km:s",
+                                       "p11kms\xef\xbc\x9apurpose"};
+    static const uint8_t enc_reserved[] = {0,   1,   0,   14,  'p', '1', '1', 'k',
+                                           'm', 's', ':', 'p', 'u', 'r', 'p', 'o',
+                                           's', 'e', 0,   4,   'd', 'a', 't', 'a'};
+    static const char *const dkv[] = {"app", "billing"};
+    p11kms_context *c = NULL, *deflt = ctx_of(dkv, 1), *out = NULL;
+    p11kms_context_view view;
+    CK_P11KMS_CONTEXT_PAIR pairs[2];
+    CK_P11KMS_ENVELOPE_PARAMS p = {1, pairs, 2, 0};
+    CK_MECHANISM m = {CKM_P11KMS_ENVELOPE, &p, sizeof(p)};
+    CK_MECHANISM em = {CKM_P11KMS_ENVELOPE_ENCODED, (void *)enc_reserved, sizeof(enc_reserved)};
+    char what[96], key[8];
+    size_t i;
+
+    p11kms_context_new(&c);
+    for (i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++) {
+        ok(p11kms_context_key_reserved(reserved[i], strlen(reserved[i])), reserved[i]);
+        snprintf(what, sizeof(what), "reserved key %s refused", reserved[i]);
+        is_rv(add_bytes(c, reserved[i], strlen(reserved[i]), "wrapped-key", 11),
+              CKR_MECHANISM_PARAM_INVALID, what);
+    }
+    for (i = 0; i < sizeof(fine) / sizeof(fine[0]); i++) {
+        snprintf(what, sizeof(what), "key %zu without the exact prefix is the application's", i);
+        ok(!p11kms_context_key_reserved(fine[i], strlen(fine[i])), what);
+        is_rv(add_bytes(c, fine[i], strlen(fine[i]), "v", 1), CKR_OK, what);
+    }
+    ok(!p11kms_context_key_reserved("p11kms:purpose", 6), "a length shorter than the prefix");
+    p11kms_context_free(c);
+
+    pairs[0] = (CK_P11KMS_CONTEXT_PAIR){(CK_UTF8CHAR_PTR) "x", 1, (CK_UTF8CHAR_PTR) "y", 1};
+    pairs[1] = (CK_P11KMS_CONTEXT_PAIR){(CK_UTF8CHAR_PTR) "P11KMS:Purpose", 14,
+                                        (CK_UTF8CHAR_PTR) "wrapped-key", 11};
+    refused(&m, deflt, "reserved for p11kms", "CK_P11KMS_ENVELOPE_PARAMS with a reserved key");
+    p.flags = P11KMS_FLAG_MERGE_DEFAULT_CONTEXT;
+    refused(&m, deflt, "reserved for p11kms", "...also when merged with the default context");
+    refused(&em, deflt, "reserved for p11kms", "CKM_P11KMS_ENVELOPE_ENCODED with a reserved key");
+    is_rv(p11kms_context_decode(enc_reserved, sizeof(enc_reserved), &out),
+          CKR_MECHANISM_PARAM_INVALID, "decode refuses a reserved key");
+    is_rv(p11kms_context_parse_text("a=1,p11kms:purpose=data", &out), CKR_MECHANISM_PARAM_INVALID,
+          "text refuses a reserved key");
+
+    /* The core's own pair: on top of a full application context, without a copy. */
+    is_rv(p11kms_context_view_reserved(deflt, "p11kms:purpose", "data", &view), CKR_OK,
+          "the reserved pair is added by the core");
+    ok(view.ctx.n == 2 && strcmp(p11kms_context_get(&view.ctx, "p11kms:purpose"), "data") == 0,
+       "application pairs plus the reserved pair");
+    ok(view.ctx.pairs[0].key == deflt->pairs[0].key, "the application's strings are borrowed");
+    is_num(deflt->n, 1, "the application context is not modified");
+    is_rv(p11kms_context_view_reserved(NULL, "p11kms:purpose", "wrapped-key", &view), CKR_OK,
+          "NULL is the empty context");
+    ok(view.ctx.n == 1, "only the reserved pair");
+    is_rv(p11kms_context_copy(&view.ctx, &out), CKR_MECHANISM_PARAM_INVALID,
+          "a bound context is not an application context: it cannot be copied as one");
+    is_rv(p11kms_context_view_reserved(deflt, "app2", "x", &view), CKR_GENERAL_ERROR,
+          "the core adds only reserved keys that way");
+    ok(view.ctx.n == 0, "nothing made");
+    p11kms_context_free(deflt);
+
+    p11kms_context_new(&c);
+    add_bytes(c, "a", 1, "1", 1);
+    add_bytes(c, "z", 1, "2", 1);
+    is_rv(p11kms_context_view_reserved(c, "p11kms:purpose", "data", &view), CKR_OK,
+          "a reserved pair between two application pairs");
+    ok(view.ctx.n == 3 && strcmp(view.ctx.pairs[0].key, "a") == 0 &&
+           strcmp(view.ctx.pairs[1].key, "p11kms:purpose") == 0 &&
+           strcmp(view.ctx.pairs[2].key, "z") == 0,
+       "...in canonical order");
+    {
+        p11kms_context *copy = NULL;
+        uint8_t *ev = NULL, *ec = NULL;
+        size_t lv = 0, lc = 0;
+        /* The same pairs built the owning way: the encodings (local AAD) must be identical. */
+        p11kms_context_new(&copy);
+        add_bytes(copy, "a", 1, "1", 1);
+        add_bytes(copy, "z", 1, "2", 1);
+        copy->pairs = realloc(copy->pairs, 3 * sizeof(*copy->pairs));
+        memmove(copy->pairs + 2, copy->pairs + 1, sizeof(*copy->pairs));
+        copy->pairs[1] = view.ctx.pairs[1];
+        copy->n = 3;
+        is_rv(p11kms_context_encode(&view.ctx, &ev, &lv), CKR_OK, "the view encodes");
+        is_rv(p11kms_context_encode(copy, &ec, &lc), CKR_OK, "the reference encodes");
+        ok(lv == lc && memcmp(ev, ec, lv) == 0, "...to the same canonical bytes");
+        free(ev);
+        free(ec);
+        copy->pairs[1].key = NULL; /* borrowed: not freed by the context */
+        copy->pairs[1].value = NULL;
+        p11kms_context_free(copy);
+    }
+    p11kms_context_free(c);
+
+    p11kms_context_new(&c);
+    for (i = 0; i < P11KMS_CONTEXT_MAX_PAIRS; i++) {
+        snprintf(key, sizeof(key), "k%02zu", i);
+        add_bytes(c, key, strlen(key), "v", 1);
+    }
+    is_rv(p11kms_context_view_reserved(c, "p11kms:purpose", "wrapped-key", &view), CKR_OK,
+          "64 application pairs still leave room for the reserved one");
+    ok(view.ctx.n == 65, "65 pairs go to the KMS");
+    {
+        uint8_t *enc = NULL;
+        size_t len = 0;
+        is_rv(p11kms_context_encode(&view.ctx, &enc, &len), CKR_OK, "and encode (local AAD)");
+        free(enc);
+    }
+    p11kms_context_free(c);
+
+    p11kms_context_new(&c);
+    {
+        char *big = malloc(8186);
+        memset(big, 'x', 8185);
+        big[8185] = '\0';
+        is_rv(add_bytes(c, "k", 1, big, 8185), CKR_OK, "an 8192-byte application context");
+        free(big);
+    }
+    is_rv(p11kms_context_view_reserved(c, "p11kms:purpose", "wrapped-key", &view), CKR_OK,
+          "the reserved pair fits on top of 8192 bytes");
+    is_num(p11kms_context_encoded_len(&view.ctx), 8192 + 4 + 14 + 11, "8221 bytes in all");
+    p11kms_context_free(c);
+}
+
 static void text_ok(const char *text, const char *const *kv, size_t n, const char *what)
 {
     p11kms_context *c = NULL, *want = ctx_of(kv, n);
@@ -445,6 +572,7 @@ int main(void)
     test_bounds();
     test_encode_decode();
     test_mechanism();
+    test_reserved();
     test_text();
     return test_exit_code();
 }

@@ -5,15 +5,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 #include "aws-creds.h"
+#include "fork.h"
 #include "log.h"
 
 /*
- * Locking: registry_lock protects the registry list and every provider's refs. Each
- * provider's cache locks itself (tokcache.h); the chain itself (file reads, HTTP) runs
- * without any lock held, so threads holding valid credentials never wait behind a slow
- * credential endpoint.
+ * Locking: registry_lock protects the registry list and every provider's refs; its fork
+ * handler takes it before fork(). Each provider's cache locks itself (tokcache.h); the chain
+ * itself (file reads, HTTP) runs without any lock held, so threads holding valid credentials
+ * never wait behind a slow credential endpoint. A forked child never uses a provider of its
+ * parent (the cache's lock may be held for good): providers are found by the fork generation
+ * their cache was made in, and the child makes its own.
  */
 
 struct p11kms_aws_provider {
@@ -25,7 +27,6 @@ struct p11kms_aws_provider {
     unsigned long request_timeout_ms;
     int max_attempts;
     p11kms_http_transport *http;
-    pid_t pid; /* a forked child makes its own: the parent's lock may be held for good */
     /* registry */
     unsigned long refs;
     struct p11kms_aws_provider *next;
@@ -35,6 +36,26 @@ struct p11kms_aws_provider {
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct p11kms_aws_provider *registry;
+
+static void registry_fork_lock(void)
+{
+    pthread_mutex_lock(&registry_lock);
+}
+
+static void registry_fork_unlock(void)
+{
+    pthread_mutex_unlock(&registry_lock);
+}
+
+static p11kms_fork_handler registry_fork = {.rank = P11KMS_FORK_RANK_BACKEND,
+                                            .prepare = registry_fork_lock,
+                                            .parent = registry_fork_unlock,
+                                            .child = registry_fork_unlock};
+
+__attribute__((constructor)) static void registry_fork_register(void)
+{
+    p11kms_fork_register(&registry_fork);
+}
 
 CK_RV p11kms_aws_creds_set(p11kms_cred *c, const char *akid, const char *secret, const char *token,
                            time_t expiration, const char *source)
@@ -124,7 +145,7 @@ CK_RV p11kms_aws_provider_get(const char *explicit_profile, const char *region, 
     *out = NULL;
     pthread_mutex_lock(&registry_lock);
     for (p = registry; p != NULL; p = p->next) {
-        if (p->pid == getpid() && same_str(p->profile, explicit_profile) &&
+        if (p11kms_tokcache_current(&p->cache) && same_str(p->profile, explicit_profile) &&
             same_str(p->region, region) && same_str(p->ca_file, ca_file) &&
             p->connect_timeout_ms == connect_timeout_ms &&
             p->request_timeout_ms == request_timeout_ms && p->max_attempts == max_attempts &&
@@ -147,7 +168,6 @@ CK_RV p11kms_aws_provider_get(const char *explicit_profile, const char *region, 
     p->request_timeout_ms = request_timeout_ms;
     p->max_attempts = max_attempts;
     p->http = http;
-    p->pid = getpid();
     p->refs = 1;
     p11kms_tokcache_init(&p->cache, "aws", "credentials", P11KMS_AWS_CREDS_ADVISORY_S,
                          P11KMS_AWS_CREDS_MANDATORY_S, resolve, p);

@@ -1,8 +1,9 @@
 /* local-backend.c - the "local" KMS backend: AES-256-GCM under the versions of a key file (or
  * the built-in insecure test key), binding key, version and context as AAD; rotation is live. */
 /*
- * Shared state: the fetched cipher (set once) and the fork generation (atomic) are global, the
- * IV buffer is per thread (see random_iv). Per instance:
+ * Shared state: the fetched cipher (set once) is global, the IV buffer is per thread (see
+ * random_iv). Per instance (a forked child never uses its parent's instances, so these locks
+ * need no fork handler: see fork.h):
  *  - `lock` (rwlock) protects `kf`, the key versions in use. Encrypt and decrypt copy one key
  *    under the read lock and run AES after releasing it; a reload swaps `kf` under the write
  *    lock, so readers never wait for file I/O.
@@ -25,6 +26,7 @@
 #include <openssl/rand.h>
 #include "backend.h"
 #include "cipher.h"
+#include "fork.h"
 #include "keyfile.h"
 #include "local.h"
 #include "log.h"
@@ -120,9 +122,9 @@ static void pool_put(local_backend *lb, EVP_CIPHER_CTX *c)
 /*
  * Random IVs come from a per-thread buffer refilled by RAND_bytes: OpenSSL 3.0 takes global
  * locks on every RAND_bytes call, which serialised wraps running in parallel. Each byte is used
- * once. A fork handler bumps fork_generation in the child, so a child never uses bytes its
- * parent also holds (getpid per call would cost a system call; glibc drops the handler when
- * the module is unloaded). Without the handler, every IV comes straight from RAND_bytes.
+ * once. The buffer records the fork generation it was filled in, so a child never uses bytes
+ * its parent also holds (getpid per call would cost a system call). When forks cannot be
+ * watched, every IV comes straight from RAND_bytes.
  */
 #define IV_CACHE (IV_LEN * 85)
 static __thread struct iv_cache {
@@ -130,26 +132,12 @@ static __thread struct iv_cache {
     size_t used;
     unsigned generation; /* 0 at thread start: refill first */
 } iv_cache;
-static atomic_uint fork_generation = 1;
-static int fork_watched;
-static pthread_once_t fork_watch_once = PTHREAD_ONCE_INIT;
-
-static void on_fork_child(void)
-{
-    atomic_fetch_add_explicit(&fork_generation, 1, memory_order_relaxed);
-}
-
-static void watch_forks(void)
-{
-    fork_watched = pthread_atfork(NULL, NULL, on_fork_child) == 0;
-}
-
 static int random_iv(uint8_t iv[IV_LEN])
 {
     struct iv_cache *c = &iv_cache;
-    unsigned generation = atomic_load_explicit(&fork_generation, memory_order_relaxed);
+    unsigned generation = p11kms_fork_generation();
 
-    if (!fork_watched)
+    if (generation == 0)
         return RAND_bytes(iv, IV_LEN) == 1;
     if (c->generation != generation || c->used + IV_LEN > IV_CACHE) {
         if (RAND_bytes(c->bytes, IV_CACHE) != 1)
@@ -588,7 +576,6 @@ static CK_RV local_create(const p11kms_key_config *kc, p11kms_backend **out)
         LOG_E("%s: a local key needs key_file (or key_id \"%s\")", kc->origin, TEST_KEY_ID);
         return rv;
     }
-    pthread_once(&fork_watch_once, watch_forks);
     if (posix_memalign(&mem, 64, sizeof(*lb)) != 0)
         return CKR_HOST_MEMORY;
     lb = memset(mem, 0, sizeof(*lb));

@@ -47,23 +47,27 @@ static CK_RV unwrap_check(CK_OBJECT_HANDLE kms, CK_MECHANISM *m, uint8_t *env, C
     return rv;
 }
 
-/* The single blob of an envelope: key_ref and ciphertext positions (format in envelope.h). */
+/* Where a one-blob version-2 envelope keeps its key_ref (format in docs/envelope.md). */
+#define REF_OFF 10
+
+/* The single blob of a version-2 envelope that holds a wrapped key: key_ref and ciphertext
+ * positions. */
 static int envelope_blob(const uint8_t *env, CK_ULONG len, char *ref, size_t ref_cap,
                          size_t *ct_off, size_t *ct_len, int *backend)
 {
     size_t rl;
 
-    if (len < 6 + 11 || memcmp(env, "PKMS", 4) != 0 || env[4] != 1 || env[5] != 1)
+    if (len < 7 + 11 || memcmp(env, "PKMS", 4) != 0 || env[4] != 2 || env[5] != 1 || env[6] != 1)
         return 0;
-    *backend = env[6];
-    rl = (size_t)env[7] << 8 | env[8];
-    if (rl >= ref_cap || 9 + rl + 8 > len)
+    *backend = env[7];
+    rl = (size_t)env[8] << 8 | env[9];
+    if (rl >= ref_cap || REF_OFF + rl + 8 > len)
         return 0;
-    memcpy(ref, env + 9, rl);
+    memcpy(ref, env + REF_OFF, rl);
     ref[rl] = 0;
-    *ct_len = (size_t)env[9 + rl + 4] << 24 | (size_t)env[9 + rl + 5] << 16 |
-              (size_t)env[9 + rl + 6] << 8 | env[9 + rl + 7];
-    *ct_off = 9 + rl + 8;
+    *ct_len = (size_t)env[REF_OFF + rl + 4] << 24 | (size_t)env[REF_OFF + rl + 5] << 16 |
+              (size_t)env[REF_OFF + rl + 6] << 8 | env[REF_OFF + rl + 7];
+    *ct_off = REF_OFF + rl + 8;
     return *ct_off + *ct_len == len;
 }
 
@@ -98,7 +102,7 @@ static void test_round_trips(void)
     is_rv(wrap_new(arn, &m, env, &len, &dk), CKR_OK, "wrap with a context (key ARN)");
     is_num(ctl_count("Encrypt") - enc, 1, "one Encrypt call");
     ok(envelope_blob(env, len, ref, sizeof(ref), &ct_off, &ct_len, &backend),
-       "the result is a one-blob p11kms envelope");
+       "the result is a one-blob version-2 p11kms envelope holding a wrapped key");
     is_num(backend, 2, "made by the aws backend");
     ok(strcmp(ref, key_arn) == 0, "the blob names the key ARN the KMS returned");
 
@@ -171,7 +175,7 @@ static void test_refusals(void)
     ok(envelope_blob(env2, len2, ref, sizeof(ref), &ct_off, &ct_len, &backend) &&
            strlen(ref) == strlen(key_arn),
        "ARNs of equal length");
-    memcpy(env2 + 9, key_arn, strlen(key_arn));
+    memcpy(env2 + REF_OFF, key_arn, strlen(key_arn));
     inc = ctl_stat("errors", "IncorrectKeyException");
     is_rv(unwrap_check(arn, &m, env2, len2, dk2, &same), CKR_WRAPPED_KEY_INVALID,
           "a ciphertext of another key under this key's name is refused");
@@ -180,12 +184,12 @@ static void test_refusals(void)
 
     /* Key 1's ciphertext in an envelope naming key 2, opened through an alias of key 1: the
      * KMS decrypts (the alias names key 1) but answers for key 1, not the envelope's key 2. */
-    memcpy(env + 9, other_arn, strlen(other_arn));
+    memcpy(env + REF_OFF, other_arn, strlen(other_arn));
     dec = ctl_count("Decrypt");
     is_rv(unwrap_check(fresh_alias, &m, env, len, dk, &same), CKR_WRAPPED_KEY_INVALID,
           "an answer for another key than the envelope names is refused");
     is_num(ctl_count("Decrypt") - dec, 1, "after the KMS answered");
-    memcpy(env + 9, key_arn, strlen(key_arn));
+    memcpy(env + REF_OFF, key_arn, strlen(key_arn));
 
     env[len - 1] ^= 1;
     is_rv(unwrap_check(arn, &m, env, len, dk, &same), CKR_WRAPPED_KEY_INVALID,
