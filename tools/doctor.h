@@ -15,7 +15,5 @@ typedef struct doctor {
 
 void doctor_step(doctor *d, enum doctor_status st, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* Where kc's backend would find credentials (cloud backends; nothing for local). */
-void doctor_credentials(doctor *d, const p11kms_key_config *kc, const char *who);
 
 #endif
