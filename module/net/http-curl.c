@@ -48,6 +48,7 @@ typedef struct curl_transport {
 
 /* What the write and header callbacks collect for one exchange. */
 typedef struct exchange {
+    CURL *h;
     p11kms_http_response *resp;
     size_t body_cap;
     size_t max_body;
@@ -219,8 +220,9 @@ static void handle_put(curl_transport *ct, CURL *h)
         curl_easy_cleanup(h);
 }
 
-/* Grow the body buffer without leaving copies of a secret in freed memory (no realloc). */
-static int body_reserve(exchange *x, size_t need)
+/* Grow the body buffer without leaving copies of a secret in freed memory (no realloc): by
+ * doubling, or to exactly need bytes. */
+static int body_reserve(exchange *x, size_t need, int exact)
 {
     p11kms_buf *b = &x->resp->body;
     size_t cap = x->body_cap ? x->body_cap : BODY_INITIAL;
@@ -228,6 +230,8 @@ static int body_reserve(exchange *x, size_t need)
 
     if (need <= x->body_cap)
         return 0;
+    if (exact)
+        cap = need;
     while (cap < need)
         cap *= 2;
     if (cap > x->max_body + 1)
@@ -248,12 +252,22 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
     exchange *x = userp;
     p11kms_buf *b = &x->resp->body;
     size_t n = size * nmemb;
+    curl_off_t cl = -1;
 
     if (n > x->max_body || b->len > x->max_body - n) {
         x->too_large = 1;
         return 0;
     }
-    if (body_reserve(x, b->len + n + 1) != 0) {
+    /* A large answer of announced length (an object range) gets its buffer at once instead of
+     * growing through copies. */
+    if (x->body_cap == 0 &&
+        curl_easy_getinfo(x->h, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl) == CURLE_OK &&
+        cl > BODY_INITIAL && (curl_off_t)x->max_body >= cl &&
+        body_reserve(x, (size_t)cl + 1, 1) != 0) {
+        x->nomem = 1;
+        return 0;
+    }
+    if (body_reserve(x, b->len + n + 1, 0) != 0) {
         x->nomem = 1;
         return 0;
     }
@@ -549,6 +563,7 @@ static int curl_perform(p11kms_http_transport *t, const p11kms_http_request *req
         rc = P11KMS_HTTP_E_NOMEM;
         goto out;
     }
+    x.h = h;
     /* Reset keeps the handle's live connections, DNS and TLS session caches. */
     curl_easy_reset(h);
     SETOPT(h, CURLOPT_SHARE, share);
@@ -580,6 +595,8 @@ static int curl_perform(p11kms_http_transport *t, const p11kms_http_request *req
     SETOPT(h, CURLOPT_HEADERDATA, &x);
     if (strcmp(req->method, "GET") == 0) {
         SETOPT(h, CURLOPT_HTTPGET, 1L);
+    } else if (strcmp(req->method, "HEAD") == 0) {
+        SETOPT(h, CURLOPT_NOBODY, 1L);
     } else {
         /* POST semantics carry the body for PUT too; the custom verb renames the request */
         SETOPT(h, CURLOPT_POST, 1L);
