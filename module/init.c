@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cipher.h"
-#include "config.h"
+#include "config-load.h"
 #include "fork.h"
 #include "init.h"
 #include "lock.h"
