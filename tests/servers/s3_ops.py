@@ -137,13 +137,13 @@ def _parse_range(value, size):
                           RangeRequested=value, ActualObjectSize=size)
         return max(0, size - n), size - 1
     start = int(m.group(1))
-    end = int(m.group(2)) if m.group(2) != "" else size - 1
-    if end < start:
+    end = int(m.group(2)) if m.group(2) != "" else None
+    if end is not None and end < start:
         return None
     if start >= size:
         raise S3Error(416, "InvalidRange", "The requested range is not satisfiable",
                       RangeRequested=value, ActualObjectSize=size)
-    return start, min(end, size - 1)
+    return start, size - 1 if end is None else min(end, size - 1)
 
 
 def _conditions(req, o):
