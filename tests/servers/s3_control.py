@@ -8,7 +8,7 @@ from urllib.parse import parse_qsl
 
 from s3_store import FAULT_KINDS, OPERATIONS, Blob, Bucket, S3Error
 
-CONFIG_TYPES = {"min_part_size": int, "clock_offset_seconds": int}
+CONFIG_TYPES = {"min_part_size": int, "clock_offset_seconds": int, "list_page_max": int}
 
 
 class ControlError(Exception):

@@ -405,6 +405,7 @@ def _listing(store, req, start_after):
     delimiter = req.query.get("delimiter", "")
     max_keys = _int_param(req, "max-keys", 1000, 0, 1000)
     with store.lock:
+        max_keys = min(max_keys, store.config["list_page_max"])
         b = store.bucket_locked(req.bucket)
         keys = sorted(k for k in b.objects if k.startswith(prefix) and k > start_after)
         entries, prefixes, seen = [], [], set()

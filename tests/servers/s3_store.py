@@ -116,7 +116,8 @@ class Store:
         self.uploads = {}
         self.faults = []
         self.denials = []
-        self.config = {"min_part_size": MIN_PART_SIZE, "clock_offset_seconds": 0}
+        self.config = {"min_part_size": MIN_PART_SIZE, "clock_offset_seconds": 0,
+                       "list_page_max": 1000}
         self.reset_counters()
         for name in DEFAULT_BUCKETS:
             self.buckets[name] = Bucket(name, region)
@@ -289,7 +290,8 @@ class Store:
             self.denials = []
             self.credentials = dict(LONG_TERM_CREDENTIALS)
             self.tokens = {}
-            self.config = {"min_part_size": MIN_PART_SIZE, "clock_offset_seconds": 0}
+            self.config = {"min_part_size": MIN_PART_SIZE, "clock_offset_seconds": 0,
+                       "list_page_max": 1000}
             self.reset_counters()
 
 
