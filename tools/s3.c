@@ -44,6 +44,22 @@ static int bucket_ok(const char *b, size_t n)
     return 1;
 }
 
+static int has_dot_segment(const char *key)
+{
+    const char *p = key, *e;
+    size_t n;
+
+    for (;;) {
+        e = strchr(p, '/');
+        n = e != NULL ? (size_t)(e - p) : strlen(p);
+        if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+            return 1;
+        if (e == NULL)
+            return 0;
+        p = e + 1;
+    }
+}
+
 int tool_s3_parse_url(const char *s, char **bucket, char **key)
 {
     const char *b = s + 5, *slash;
@@ -63,6 +79,11 @@ int tool_s3_parse_url(const char *s, char **bucket, char **key)
     }
     if (slash != NULL && strlen(slash + 1) > S3_KEY_MAX) {
         tool_err("%s: the key is longer than S3's %d bytes", s, S3_KEY_MAX);
+        return -1;
+    }
+    /* HTTP stacks resolve "." and ".." path segments: such a key would name another object. */
+    if (slash != NULL && has_dot_segment(slash + 1)) {
+        tool_err("%s: keys with \".\" or \"..\" path segments are not supported", s);
         return -1;
     }
     *bucket = strndup(b, bn);

@@ -97,6 +97,9 @@ check "s3 ls of a missing bucket: status 1, one line" \
 check "s3 rm without a key: usage" refuse 2 "give the key" s3 rm "s3://$B"
 check "a bucket name S3 does not allow: usage" refuse 2 "not an S3 bucket name" s3 ls s3://Bad_Name/x
 check "not an s3:// name: usage" refuse 2 "not an s3://bucket/key name" s3 ls /tmp/x
+check "a key with a .. segment (HTTP would resolve it to another key): usage" \
+    refuse 2 'path segments are not supported' s3 rm "s3://$B/docs/../z"
+check "  ... z is still there" has z
 
 # --- what S3 refuses, and transport failures ------------------------------------------------
 check "a wrong secret: access denied, one line" \
