@@ -85,6 +85,12 @@ check "  ... all five keys, in order" \
     [ "$(awk '{print $4}' "$work/out" | tr '\n' ' ')" = "a.txt docs/one docs/sub docs/two z " ]
 check "  ... in three requests" [ $((after - before)) = 3 ]
 p11kms_s3_ctl POST /config '{"list_page_max": 1000}' >/dev/null
+if [ -x /usr/bin/aws ] && /usr/bin/aws --version 2>&1 | grep -q '^aws-cli/2\.'; then
+    TZ=UTC t s3 ls --recursive "s3://$B"
+    check "s3 ls --recursive prints what 'aws s3 ls --recursive' prints" \
+        sh -c "TZ=UTC /usr/bin/aws --endpoint-url '$P11KMS_S3_ENDPOINT' s3 ls --recursive \
+            's3://$B' | cmp -s - '$work/out'"
+fi
 
 check "s3 rm removes the object" t s3 rm "s3://$B/docs/one"
 check "  ... it is gone" sh -c "! has docs/one"
