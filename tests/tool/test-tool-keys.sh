@@ -1,0 +1,59 @@
+#!/bin/bash
+# test-tool-keys.sh - "p11kms encrypt" with several --key (one envelope, many KMSs) and
+# "decrypt" finding whichever key it can use, against the loopback AWS KMS test server and the
+# local backend: two AWS keys and a local key; then the AWS endpoints dead (local decrypts),
+# only the second AWS key configured (it decrypts). Refusals: mixed tokens or contexts, more
+# than 8 keys, several --key to decrypt.
+. "$top_srcdir/tests/backends/aws/aws-env.sh"
+. "$top_srcdir/tests/tool/common.sh"
+# both stop on exit: the work directory, then the server (with the script's status)
+trap 'rc=$?; cleanup; (exit $rc); p11kms_aws_stop' EXIT
+D="$WORK/d"
+mkdir "$D"
+head -c $((2 * 1024 * 1024 + 5)) /dev/urandom >"$D/data"
+other_arn=arn:aws:kms:us-east-1:111122223333:key/$P11KMS_AWS_OTHER_KEY_ID
+
+config() { # config EU_ENDPOINT US_ENDPOINT: keys eu, us (aws), loc (local), ctx (other context)
+    cat >"$WORK/p11kms.conf" <<JSON
+{"tokens": [{"label": "t", "keys": [
+  {"label": "eu", "backend": "aws", "key_id": "$P11KMS_AWS_KEY_ARN", "endpoint": "$1",
+   "max_attempts": 1},
+  {"label": "us", "backend": "aws", "key_id": "$other_arn", "endpoint": "$2",
+   "max_attempts": 1},
+  {"label": "loc", "backend": "local", "key_id": "insecure-test-key"},
+  {"label": "ctx", "backend": "local", "key_id": "insecure-test-key",
+   "context": {"tenant": "a"}}]}]}
+JSON
+    export P11KMS_CONFIG="$WORK/p11kms.conf"
+}
+dead=http://127.0.0.1:1
+config "$P11KMS_AWS_ENDPOINT" "$P11KMS_AWS_ENDPOINT"
+
+check "encrypt under three keys of two KMSs" "$TOOL" encrypt --key eu --key us --key loc \
+    --context app=multi "$D/data" "$D/data.enc"
+"$TOOL" inspect "$D/data.enc" >"$WORK/inspect" 2>&1
+check "  ...one envelope with three KMS blobs" test "$(grep -c '^kms key:' "$WORK/inspect")" = 3
+check "decrypt with everything reachable" sh -c "'$TOOL' decrypt '$D/data.enc' - | cmp - '$D/data'"
+
+config "$dead" "$dead"
+check "both AWS endpoints dead: decrypt finds the local key" \
+    sh -c "'$TOOL' decrypt '$D/data.enc' - 2>/dev/null | cmp - '$D/data'"
+config "$dead" "$P11KMS_AWS_ENDPOINT"
+check "first AWS key dead: the second decrypts" \
+    sh -c "'$TOOL' decrypt --key us '$D/data.enc' - | cmp - '$D/data'"
+check "  ...and without --key too" sh -c "'$TOOL' decrypt '$D/data.enc' - 2>/dev/null | cmp - '$D/data'"
+
+config "$P11KMS_AWS_ENDPOINT" "$P11KMS_AWS_ENDPOINT"
+refuse "keys binding different default contexts" "$TOOL" encrypt --key loc --key ctx \
+    "$D/data" "$D/ctx.enc"
+said "different default contexts"
+usage() { # usage COMMAND...: a usage error (status 2)
+    "$@" 2>/dev/null
+    test $? -eq 2
+}
+check "several --key to decrypt: a usage error" usage "$TOOL" decrypt --key eu --key us \
+    "$D/data.enc" "$D/x"
+check "more than 8 --key: a usage error" usage "$TOOL" encrypt -k eu -k us -k loc -k eu -k us \
+    -k loc -k eu -k us -k loc "$D/data" "$D/nine.enc"
+check "no OUT left behind by refusals" sh -c "! ls '$D' | grep -q -e ctx.enc -e nine.enc -e '^x$'"
+finish
