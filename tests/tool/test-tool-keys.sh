@@ -56,4 +56,34 @@ check "several --key to decrypt: a usage error" usage "$TOOL" decrypt --key eu -
 check "more than 8 --key: a usage error" usage "$TOOL" encrypt -k eu -k us -k loc -k eu -k us \
     -k loc -k eu -k us -k loc "$D/data" "$D/nine.enc"
 check "no OUT left behind by refusals" sh -c "! ls '$D' | grep -q -e ctx.enc -e nine.enc -e '^x$'"
+
+# Rotation with "p11kms rewrap": wrapped under the old AWS key; the key becomes a set with the
+# other AWS key current and the old one previous; rewrap moves the blobs (inside the module)
+# to the current key; with the old key removed from the configuration they still unwrap.
+rot() { # rot KMS-JSON: key "rot"
+    cat >"$WORK/p11kms.conf" <<JSON
+{"backends": {"aws": {"endpoint": "$P11KMS_AWS_ENDPOINT"}},
+ "tokens": [{"label": "t", "keys": [{"label": "rot", $1}]}]}
+JSON
+}
+names() { # names B64 ARN: whether the envelope names the KMS key
+    printf '%s' "$1" | base64 -d | grep -qa "$2"
+}
+rot "\"backend\": \"aws\", \"key_id\": \"$P11KMS_AWS_KEY_ARN\""
+"$TOOL" wrap --key rot >"$WORK/wrapped" 2>/dev/null
+check "a data key wrapped under the old key" test -s "$WORK/wrapped"
+old=$(sed -n 's/^wrapped_key=//p' "$WORK/wrapped")
+plain=$(sed -n 's/^data_key=//p' "$WORK/wrapped")
+check "  ...unwraps" test -n "$plain" -a "$("$TOOL" unwrap --key rot "$old")" = "$plain"
+rot "\"kms\": [{\"backend\": \"aws\", \"key_id\": \"$other_arn\"}],
+      \"previous\": [{\"backend\": \"aws\", \"key_id\": \"$P11KMS_AWS_KEY_ARN\"}]"
+check "the old blob unwraps through the previous key" test "$("$TOOL" unwrap --key rot "$old")" = "$plain"
+new=$("$TOOL" rewrap --key rot "$old")
+check "p11kms rewrap moves it" test -n "$new"
+check "  ...to the current key" names "$new" "$other_arn"
+check "  ...and no longer names the old one" sh -c "! printf '%s' '$new' | base64 -d | grep -qa '$P11KMS_AWS_KEY_ARN'"
+rot "\"kms\": [{\"backend\": \"aws\", \"key_id\": \"$other_arn\"}]"
+check "old key removed: the rewrapped blob unwraps to the same key" \
+    test "$("$TOOL" unwrap --key rot "$new")" = "$plain"
+refuse "  ...the old blob does not" "$TOOL" unwrap --key rot "$old"
 finish
