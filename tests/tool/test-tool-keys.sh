@@ -77,6 +77,9 @@ plain=$(sed -n 's/^data_key=//p' "$WORK/wrapped")
 check "  ...unwraps" test -n "$plain" -a "$("$TOOL" unwrap --key rot "$old")" = "$plain"
 rot "\"kms\": [{\"backend\": \"aws\", \"key_id\": \"$other_arn\"}],
       \"previous\": [{\"backend\": \"aws\", \"key_id\": \"$P11KMS_AWS_KEY_ARN\"}]"
+"$TOOL" doctor >"$WORK/doctor" 2>&1
+check "doctor checks each KMS of the set" grep -q 'key "rot" on token "t", KMS 1 (aws' "$WORK/doctor"
+check "  ...and the previous one" grep -q 'key "rot" on token "t", previous KMS 1 (aws' "$WORK/doctor"
 check "the old blob unwraps through the previous key" test "$("$TOOL" unwrap --key rot "$old")" = "$plain"
 new=$("$TOOL" rewrap --key rot "$old")
 check "p11kms rewrap moves it" test -n "$new"
