@@ -195,6 +195,17 @@ static void test_definitive_and_unavailable(void)
     is_num(decrypts() - dec, 2, "two attempts at the first KMS, then the local entry");
     is_num(p11_file_count(audit_path, "\"backend\":\"local\"") - local_after, 1,
            "which the audit trail records");
+
+    /* A 200 that is not an answer, a dropped connection: the endpoint is broken, not saying
+     * no. */
+    ctl_fault("Decrypt", "garbage", 1, "");
+    memset(got, 0, sizeof(got));
+    is_rv(unwrap_value("set", env, env_len, got), CKR_OK, "an unreadable 200: failover");
+    ok(memcmp(got, dk_value, 32) == 0, "the same key value");
+    ctl_fault("Decrypt", "drop", 2, "");
+    memset(got, 0, sizeof(got));
+    is_rv(unwrap_value("set", env, env_len, got), CKR_OK, "dropped connections: failover");
+    ok(memcmp(got, dk_value, 32) == 0, "the same key value");
     ctl_clear_faults();
 }
 
