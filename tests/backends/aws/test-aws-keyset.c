@@ -12,6 +12,7 @@
 #define DEAD "http://127.0.0.1:1" /* nothing listens: connection refused at once */
 #define HANG_TIMEOUT_MS 600
 #define HANG_DELAY_MS 5000
+#define SET_DEADLINE_MS 800
 
 static char key_arn[256], other_arn[256];
 static const char *endpoint;
@@ -103,6 +104,11 @@ static const char *config_main(void)
              "    {\"backend\": \"aws\", \"key_id\": \"%s\", \"max_attempts\": 1,\n"
              "     \"request_timeout_ms\": %d},\n"
              "    {\"backend\": \"local\", \"key_id\": \"insecure-test-key\"}]},\n"
+             "  {\"label\": \"bounded\", \"context\": {\"app\": \"billing\"},\n"
+             "   \"deadline_ms\": %d, \"kms\": [\n"
+             "    {\"backend\": \"aws\", \"key_id\": \"%s\", \"max_attempts\": 1,\n"
+             "     \"request_timeout_ms\": 30000},\n"
+             "    {\"backend\": \"local\", \"key_id\": \"insecure-test-key\"}]},\n"
              "  {\"label\": \"any\", \"wrap_policy\": \"any\", \"kms\": [\n"
              "    {\"backend\": \"aws\", \"key_id\": \"%s\", \"endpoint\": \"" DEAD "\"},\n"
              "    {\"backend\": \"local\", \"key_id\": \"insecure-test-key\"}]},\n"
@@ -110,7 +116,7 @@ static const char *config_main(void)
              "    {\"backend\": \"aws\", \"key_id\": \"%s\", \"endpoint\": \"" DEAD "\"},\n"
              "    {\"backend\": \"local\", \"key_id\": \"insecure-test-key\"}]}]}]}\n",
              endpoint, audit_path, key_arn, other_arn, key_arn, other_arn, key_arn, other_arn,
-             key_arn, key_arn, HANG_TIMEOUT_MS, key_arn, key_arn);
+             key_arn, key_arn, HANG_TIMEOUT_MS, SET_DEADLINE_MS, key_arn, key_arn, key_arn);
     return text;
 }
 
@@ -232,6 +238,19 @@ static void test_hang(void)
     /* Behaviour, generously bounded: it waited for the timeout, not for the hang to end. */
     ok(t_hang >= HANG_TIMEOUT_MS - 50, "it waited for the first KMS's timeout");
     ok(t_hang < HANG_DELAY_MS - 1000, "and not for the hanging answer");
+    ctl_clear_faults();
+
+    /* The key set's one deadline cuts a KMS whose own timeout is far longer. */
+    ctl_fault("Decrypt", "delay", 1, ", \"delay_ms\": 5000");
+    t0 = now_ms();
+    memset(got, 0, sizeof(got));
+    is_rv(unwrap_value("bounded", env, env_len, got), CKR_OK,
+          "a hang under the set's deadline_ms: failover");
+    t_hang = now_ms() - t0;
+    ok(memcmp(got, dk_value, 32) == 0, "the same key value");
+    printf("# figure: set-deadline-ms %d failover-ms %ld\n", SET_DEADLINE_MS, t_hang);
+    ok(t_hang >= SET_DEADLINE_MS - 50 && t_hang < HANG_DELAY_MS - 1000,
+       "cut at the set's deadline, not the entry's 30 s timeout");
     ctl_clear_faults();
 }
 
