@@ -90,7 +90,8 @@ static CK_RV resolve(void *ctx, const p11kms_cred *current, uint64_t deadline_ms
     }
     if (!p11kms_gcp_metadata_disabled()) {
         rv = p11kms_gcp_token_from_metadata(&x, out, &applies);
-        if (applies || rv != CKR_OK)
+        /* no metadata server at all: say below where else ADC looked */
+        if (applies)
             goto out;
     }
     wk = p11kms_gcp_well_known_path();
