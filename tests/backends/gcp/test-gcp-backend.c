@@ -5,6 +5,7 @@
 #include "tests/backends/gcp/test-gcp-fake.h"
 #include "module/backend.h"
 #include "module/backends/gcp/gcp-crc32c.h"
+#include "module/config-load.h"
 #include "module/config.h"
 #include "module/secmem.h"
 
