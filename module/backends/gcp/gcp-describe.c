@@ -9,6 +9,14 @@
 #include "backend.h"
 #include "gcp-client.h"
 
+/* What to do when no credentials are found, and what the identity needs on the key. */
+#define CREDS_HINT                                                                                 \
+    "run 'gcloud auth application-default login', or set GOOGLE_APPLICATION_CREDENTIALS to a "     \
+    "service-account key file, or set credentials_file in the key's configuration"
+#define ROLES_HINT                                                                                 \
+    "hint: wrapping needs roles/cloudkms.cryptoKeyEncrypter on the key, unwrapping "               \
+    "roles/cloudkms.cryptoKeyDecrypter (grant them separately to split the duties)"
+
 const char p11kms_gcp_quick_forms[] = "projects/P/locations/L/keyRings/R/cryptoKeys/K";
 
 int p11kms_gcp_quick(const char *v, p11kms_quick_key *out)
@@ -28,8 +36,9 @@ static void doctor_file(const char *path, int source, const char *quota, p11kms_
 
     if (p11kms_gcp_credfile_read(path, &f) != CKR_OK) {
         step(ctx, P11KMS_DOCTOR_FAIL,
-             "Google credential file %s (%s) is unusable (the line above "
-             "says why)",
+             "Google credential file %s (%s) is unusable (the line above says why); hint: "
+             "download a new service-account key, or run 'gcloud auth application-default login' "
+             "again",
              path, src);
         return;
     }
@@ -38,6 +47,7 @@ static void doctor_file(const char *path, int source, const char *quota, p11kms_
         step(ctx, P11KMS_DOCTOR_OK,
              "Google service account %s, key file %s (%s), token endpoint %s", f.client_email, path,
              src, f.token_uri);
+        step(ctx, P11KMS_DOCTOR_OK, "%s", ROLES_HINT);
         break;
     case P11KMS_GCP_AUTHORIZED_USER:
         step(ctx, P11KMS_DOCTOR_OK,
@@ -87,12 +97,13 @@ void p11kms_gcp_doctor(const p11kms_key_config *kc, p11kms_doctor_step step, voi
     } else if (p11kms_gcp_metadata_disabled()) {
         step(ctx, P11KMS_DOCTOR_FAIL,
              "no Google credentials: GOOGLE_APPLICATION_CREDENTIALS is not set, there is no "
-             "gcloud file, and METADATA_SERVER_DETECTION=none turns the metadata server off");
+             "gcloud file, and METADATA_SERVER_DETECTION=none turns the metadata server off; "
+             "hint: " CREDS_HINT);
     } else {
         md = p11kms_gcp_metadata_base();
         step(ctx, md != NULL ? P11KMS_DOCTOR_WARN : P11KMS_DOCTOR_FAIL,
              "no Google credential file (GOOGLE_APPLICATION_CREDENTIALS, gcloud file); only the "
-             "GCE metadata server %s is left to try",
+             "GCE metadata server %s is left to try; off Google Cloud, " CREDS_HINT,
              md != NULL ? md : "(GCE_METADATA_HOST is not a host[:port])");
     }
     free(md);
