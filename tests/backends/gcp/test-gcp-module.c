@@ -339,6 +339,9 @@ static void test_faults(void)
     is_rv(faulted("deadline", "Encrypt", "delay", 5, ", \"delay_ms\": 4000", &n), CKR_DEVICE_ERROR,
           "a call that cannot finish by its deadline fails");
     is_num(n, 2, "the deadline stopped it after 2 of 3 allowed attempts");
+    is_rv(faulted("refused", "Encrypt", "delay", 1, ", \"delay_ms\": 0", &n), CKR_DEVICE_ERROR,
+          "an endpoint that refuses connections: CKR_DEVICE_ERROR");
+    is_num(n, 0, "nothing reached the server");
 }
 
 /* Token endpoint failures and a token revoked mid-run. */
@@ -550,9 +553,11 @@ static const char *write_config(void)
             "  {\"label\": \"quick\", \"backend\": \"gcp\", \"key_id\": \"%s\",\n"
             "   \"request_timeout_ms\": 1000},\n"
             "  {\"label\": \"deadline\", \"backend\": \"gcp\", \"key_id\": \"%s\",\n"
-            "   \"request_timeout_ms\": 1000, \"deadline_ms\": 1500}\n"
+            "   \"request_timeout_ms\": 1000, \"deadline_ms\": 1500},\n"
+            "  {\"label\": \"refused\", \"backend\": \"gcp\", \"key_id\": \"%s\",\n"
+            "   \"endpoint\": \"http://127.0.0.1:1\"}\n"
             " ]}]}\n",
-            ep, key, other, rotated, disabled, key, key, au, key, ext, key, key, key, key);
+            ep, key, other, rotated, disabled, key, key, au, key, ext, key, key, key, key, key);
     fclose(f);
     path = p11_write("gcp.json", text, 0600);
     free(text);
