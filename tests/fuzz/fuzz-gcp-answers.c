@@ -39,6 +39,11 @@ static const fake_answer *route(fake_http *f, const p11kms_http_request *req)
     return strstr(req->url, "/cryptoKeys/") != NULL ? &answer : &token;
 }
 
+static void remove_dir(void)
+{
+    rmdir(dir);
+}
+
 static void setup(void)
 {
     if (cfg != NULL)
@@ -46,6 +51,7 @@ static void setup(void)
     fuzz_quiet_log();
     strcpy(dir, "/tmp/p11kms-fuzz-gcp-XXXXXX");
     FUZZ_ASSERT(mkdtemp(dir) != NULL);
+    atexit(remove_dir);
     unsetenv("GOOGLE_APPLICATION_CREDENTIALS");
     unsetenv("GOOGLE_CLOUD_QUOTA_PROJECT");
     unsetenv("CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDKMS");
