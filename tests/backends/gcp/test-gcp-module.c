@@ -2,9 +2,10 @@
  * loopback Cloud KMS test server: wrap/unwrap with contexts bound as AAD, the version recorded
  * and exposed after a primary rotation, refusals (wrong context, other key, disabled and
  * destroyed versions, IAM roles granted separately), every credential source of ADC, the fault
- * matrix (429, 500, 503, 504, resets, truncated and garbage bodies, CRC32C mismatches both
- * ways, token endpoint failures, a token revoked mid-run, deadlines), threads sharing
- * connections and one token. Run by test-gcp-module.sh. */
+ * matrix (429, 500, 503, 504, resets, refused connections, truncated and garbage bodies, CRC32C
+ * mismatches both ways, token endpoint failures, a token revoked mid-run, deadlines), HTTPS
+ * verified against a CA file, threads sharing connections and one token. test-gcp-module.sh
+ * runs it. */
 #include <pthread.h>
 #include <sys/wait.h>
 #include "tests/module/p11.h"
@@ -344,6 +345,31 @@ static void test_faults(void)
     is_num(n, 0, "nothing reached the server");
 }
 
+/* REST over HTTPS: the endpoint verified against ca_file, never without. */
+static void test_tls(void)
+{
+    CK_MECHANISM m = {CKM_P11KMS_ENVELOPE, NULL, 0};
+    CK_OBJECT_HANDLE dk;
+    uint8_t env[8192];
+    CK_ULONG len = sizeof(env);
+    long enc = ctl_count("Encrypt");
+    int same;
+
+    is_rv(wrap_new(p11_find_label(sess, "tls"), &m, env, &len, &dk), CKR_OK,
+          "wrap over HTTPS, the server verified with the key's ca_file");
+    is_rv(unwrap_check(p11_find_label(sess, "tls"), &m, env, len, dk, &same), CKR_OK,
+          "...and unwrap");
+    ok(same, "same data key");
+    is_num(ctl_count("Encrypt") - enc, 1, "one encrypt request reached the server");
+    p11->C_DestroyObject(sess, dk);
+    enc = ctl_count("Encrypt");
+    len = sizeof(env);
+    is_rv(wrap_new(p11_find_label(sess, "tls-other-ca"), &m, env, &len, &dk), CKR_DEVICE_ERROR,
+          "a server certificate from another CA: CKR_DEVICE_ERROR");
+    is_num(ctl_count("Encrypt") - enc, 0, "no request was sent to it");
+    p11->C_DestroyObject(sess, dk);
+}
+
 /* Token endpoint failures and a token revoked mid-run. */
 static void test_token_faults(void)
 {
@@ -528,6 +554,8 @@ static const char *write_config(void)
     const char *ep = getenv("P11KMS_GCP_ENDPOINT");
     const char *au = getenv("P11KMS_GCP_AUTHORIZED_USER_FILE");
     const char *ext = getenv("P11KMS_GCP_EXTERNAL_ACCOUNT_FILE");
+    const char *tls_ep = getenv("P11KMS_GCP_TLS_ENDPOINT");
+    const char *ca = getenv("P11KMS_GCP_CA"), *other_ca = getenv("P11KMS_GCP_OTHER_CA");
     char *text = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
@@ -555,9 +583,14 @@ static const char *write_config(void)
             "  {\"label\": \"deadline\", \"backend\": \"gcp\", \"key_id\": \"%s\",\n"
             "   \"request_timeout_ms\": 1000, \"deadline_ms\": 1500},\n"
             "  {\"label\": \"refused\", \"backend\": \"gcp\", \"key_id\": \"%s\",\n"
-            "   \"endpoint\": \"http://127.0.0.1:1\"}\n"
+            "   \"endpoint\": \"http://127.0.0.1:1\"},\n"
+            "  {\"label\": \"tls\", \"backend\": \"gcp\", \"key_id\": \"%s\",\n"
+            "   \"endpoint\": \"%s\", \"ca_file\": \"%s\"},\n"
+            "  {\"label\": \"tls-other-ca\", \"backend\": \"gcp\", \"key_id\": \"%s\",\n"
+            "   \"endpoint\": \"%s\", \"ca_file\": \"%s\"}\n"
             " ]}]}\n",
-            ep, key, other, rotated, disabled, key, key, au, key, ext, key, key, key, key, key);
+            ep, key, other, rotated, disabled, key, key, au, key, ext, key, key, key, key, key, key,
+            tls_ep, ca, key, tls_ep, other_ca);
     fclose(f);
     path = p11_write("gcp.json", text, 0600);
     free(text);
@@ -573,7 +606,8 @@ int main(void)
     rotated = getenv("P11KMS_GCP_ROTATED_KEY");
     disabled = getenv("P11KMS_GCP_DISABLED_KEY");
     if (key == NULL || other == NULL || rotated == NULL || disabled == NULL ||
-        getenv("P11KMS_GCP_ENDPOINT") == NULL || getenv("GOOGLE_APPLICATION_CREDENTIALS") == NULL) {
+        getenv("P11KMS_GCP_ENDPOINT") == NULL || getenv("P11KMS_GCP_TLS_ENDPOINT") == NULL ||
+        getenv("GOOGLE_APPLICATION_CREDENTIALS") == NULL) {
         printf("1..0 # SKIP run through test-gcp-module.sh (needs the GCP test server)\n");
         return 0;
     }
@@ -587,6 +621,7 @@ int main(void)
     test_rotation();
     test_refusals();
     test_faults();
+    test_tls();
     test_token_faults();
     test_sources();
     test_metadata(config);
