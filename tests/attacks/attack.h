@@ -8,12 +8,14 @@
 
 /*
  * The KMS keys every attack program finds in slot 0 (token "attack"), in the backend named by
- * P11KMS_ATTACK_BACKEND: "local" (default; the built-in test key) or "aws" (the loopback AWS
+ * P11KMS_ATTACK_BACKEND: "local" (default; the built-in test key), "aws" (the loopback AWS
  * KMS test server that tests/backends/aws/aws-env.sh started: P11KMS_AWS_ENDPOINT,
- * P11KMS_AWS_KEY_ARN). "kms"          every permission (wrap, unwrap, encrypt, decrypt): the
- * default, quick mode "kms-wrap"     wrap and encrypt only "kms-unwrap"   unwrap and decrypt only
- * `extra_keys` is more JSON key objects for the same token (", {...}") or NULL; `token_extra`
- * more members of the token object (", \"pin\": \"1234\"") or NULL.
+ * P11KMS_AWS_KEY_ARN) or "gcp" (the loopback Cloud KMS test server of
+ * tests/backends/gcp/gcp-env.sh: P11KMS_GCP_ENDPOINT, P11KMS_GCP_KEY). "kms"          every
+ * permission (wrap, unwrap, encrypt, decrypt): the default, quick mode "kms-wrap"     wrap and
+ * encrypt only "kms-unwrap"   unwrap and decrypt only `extra_keys` is more JSON key objects for the
+ * same token (", {...}") or NULL; `token_extra` more members of the token object (", \"pin\":
+ * \"1234\"") or NULL.
  */
 static inline const char *attack_backend(void)
 {
@@ -32,6 +34,13 @@ static inline void attack_key_members(char *out, size_t cap)
             exit(1);
         }
         snprintf(out, cap, "\"backend\": \"aws\", \"key_id\": \"%s\"", arn);
+    } else if (strcmp(attack_backend(), "gcp") == 0) {
+        const char *name = getenv("P11KMS_GCP_KEY");
+        if (name == NULL || getenv("P11KMS_GCP_ENDPOINT") == NULL) {
+            printf("Bail out! P11KMS_ATTACK_BACKEND=gcp needs tests/backends/gcp/gcp-env.sh\n");
+            exit(1);
+        }
+        snprintf(out, cap, "\"backend\": \"gcp\", \"key_id\": \"%s\"", name);
     } else {
         snprintf(out, cap, "\"backend\": \"local\", \"key_id\": \"insecure-test-key\"");
     }
@@ -42,14 +51,17 @@ static inline const char *attack_config(const char *token_extra, const char *ext
 {
     static char text[16384];
     char key[512];
-    const char *endpoint = getenv("P11KMS_AWS_ENDPOINT");
     char backends[600] = "";
 
     attack_key_members(key, sizeof(key));
     if (strcmp(attack_backend(), "aws") == 0)
         snprintf(backends, sizeof(backends),
                  "\"backends\": {\"aws\": {\"endpoint\": \"%s\", \"max_attempts\": 1}}, ",
-                 endpoint);
+                 getenv("P11KMS_AWS_ENDPOINT"));
+    else if (strcmp(attack_backend(), "gcp") == 0)
+        snprintf(backends, sizeof(backends),
+                 "\"backends\": {\"gcp\": {\"endpoint\": \"%s\", \"max_attempts\": 1}}, ",
+                 getenv("P11KMS_GCP_ENDPOINT"));
     snprintf(text, sizeof(text),
              "{%s\"tokens\": [{\"label\": \"attack\"%s, \"keys\": [\n"
              "  {\"label\": \"kms\", %s},\n"
