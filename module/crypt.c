@@ -1,16 +1,16 @@
-/* crypt.c - C_EncryptInit..C_DecryptFinal for both key kinds: data keys run through OpenSSL (cipher.c)
- * in the session; KMS keys send small secrets (<= 4 KiB) to the KMS as an envelope. The key is
- * looked up under g.lock at init; the work itself runs with only the session held. */
+/* crypt.c - C_EncryptInit..C_DecryptFinal for both key kinds: data keys run through OpenSSL
+ * (cipher.c) in the session; KMS keys send small secrets (<= 4 KiB) to the KMS as an envelope. The
+ * key is looked up under g.lock at init; the work itself runs with only the session held. */
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/sha.h>
-#include "init.h"
+#include "envelope-seal.h"
 #include "log.h"
 #include "object.h"
 #include "ops.h"
-#include "wrap.h"
+#include "state.h"
 
 static p11kms_crypt_op *op_of(p11kms_session *s, int encrypt)
 {
