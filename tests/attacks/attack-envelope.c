@@ -213,6 +213,10 @@ static const char *extra_keys(void)
     attack_key_members(key, sizeof(key));
     if (strcmp(attack_backend(), "aws") == 0) {
         other_ref = "\"backend\": \"aws\", \"key_id\": \"alias/p11kms-other\"";
+    } else if (strcmp(attack_backend(), "vault") == 0) {
+        /* a key of the same name in another mount: another key to Vault */
+        other_ref = "\"backend\": \"vault\", \"key_id\": \"p11kms-derived\", "
+                    "\"mount\": \"p11kms-transit\"";
     } else {
         static char local_ref[512];
         const char *path = p11_write("other.key",
