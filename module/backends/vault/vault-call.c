@@ -262,7 +262,9 @@ CK_RV p11kms_vault_ask(p11kms_vault_client *c, const char *method, const char *p
     p11kms_vault_answer_request_id(&reply->root, reply->request_id, sizeof(reply->request_id));
 out:
     free(url);
-    if (rv != CKR_OK)
+    /* only a 200's answer is handed back: a refusal's body goes now (its callers read status
+     * and code only) */
+    if (rv != CKR_OK || *status != 200)
         p11kms_net_reply_clear(reply);
     return rv;
 }

@@ -159,7 +159,8 @@ CK_RV p11kms_vault_server_version(p11kms_vault_client *c, uint64_t deadline_ms, 
  * refusal, which is an answer to the checks that use it (a key read that the policy denies, a
  * probe Vault is meant to refuse). CKR_OK when Vault answered: *status and code (as
  * p11kms_vault_error_parse gives it; "OK" for 200) say what, and a 200's JSON is in reply
- * (clear it). CKR_DEVICE_ERROR (logged) when Vault could not be reached or there is no token. */
+ * (clear it; any other answer leaves reply empty). CKR_DEVICE_ERROR (logged) when Vault could not
+ * be reached or there is no token. */
 CK_RV p11kms_vault_ask(p11kms_vault_client *c, const char *method, const char *path,
                        const p11kms_sbuf *body, uint64_t deadline_ms, long *status, char *code,
                        size_t code_len, p11kms_net_reply *reply);
