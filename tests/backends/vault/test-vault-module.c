@@ -5,6 +5,7 @@
  * AppRole, Kubernetes and cert logins, renewal, a dead token replaced), TLS (CA, server name,
  * client certificate), sealed Vault and the fault matrix with Vault's retry classes. Run by
  * test-vault-module.sh, which also checks the log for secrets. */
+#include <pthread.h>
 #include "tests/module/p11.h"
 #include "tests/backends/aws/test-aws-ctl.h"
 
@@ -179,6 +180,15 @@ static void test_context_binding(void)
     ok(same, "the same data key");
     is_rv(unwrap_kv(ad, "tenant=other", env, len, dk, &same), CKR_WRAPPED_KEY_INVALID,
           "another associated_data: refused");
+    p11->C_DestroyObject(sess, dk);
+    ctl_do("POST", "/config", "{\"version\": \"1.12.4\"}");
+    len = sizeof(env);
+    enc = ctl_count("encrypt");
+    is_rv(wrap_kv(p11_find_label(sess, "plain-ad-old"), "tenant=acme", env, &len, &dk),
+          CKR_KEY_FUNCTION_NOT_PERMITTED,
+          "associated_data on a Vault before 1.13 (sys/health): refused before anything is sent");
+    is_num(ctl_count("encrypt") - enc, 0, "no encrypt call");
+    ctl_do("POST", "/config", "{\"version\": \"1.17.6+ent\"}");
     p11->C_DestroyObject(sess, dk);
     ctl_do("POST", "/config", "{\"associated_data\": \"warn\"}");
     len = sizeof(env);
@@ -373,6 +383,47 @@ static void test_faults(void)
     ok(round_trip(der), "unsealed: works again");
 }
 
+#define THREADS 4
+#define THREAD_ROUNDS 15
+
+static CK_OBJECT_HANDLE thread_key;
+
+static void *thread_main(void *arg)
+{
+    CK_SESSION_HANDLE s = p11_open(0);
+    long failures = p11_round_trips(s, thread_key, (long)(intptr_t)arg, THREAD_ROUNDS);
+
+    p11->C_CloseSession(s);
+    return (void *)(intptr_t)failures;
+}
+
+/* Threads sharing one login: the token chain runs one refresh at a time, so a dead token seen
+ * by every thread at once costs a login or a few, not one per call. */
+static void test_threads(void)
+{
+    pthread_t th[THREADS];
+    long logins, failures = 0, conns;
+    void *v;
+    int i;
+
+    thread_key = p11_find_label(sess, "approle");
+    ok(round_trip(thread_key), "a warm AppRole token");
+    ctl_do("POST", "/expire-tokens", "{}");
+    logins = login_count("approle");
+    conns = ctl_stat("connections", NULL);
+    for (i = 0; i < THREADS; i++)
+        pthread_create(&th[i], NULL, thread_main, (void *)(intptr_t)i);
+    for (i = 0; i < THREADS; i++) {
+        pthread_join(th[i], &v);
+        failures += (long)(intptr_t)v;
+    }
+    is_num(failures, 0, "4 threads x 15 round trips after Vault dropped the token: all done");
+    ok(login_count("approle") - logins >= 1 && login_count("approle") - logins <= THREADS,
+       "by one new login, or at most one per thread (not one per call)");
+    ok(ctl_stat("connections", NULL) - conns <= 2 * THREADS,
+       "connections kept alive and shared (at most 2 new per thread for 120 calls)");
+}
+
 static const char *write_config(void)
 {
     static char text[8192];
@@ -392,6 +443,8 @@ static const char *write_config(void)
         "  {\"label\": \"plain\", \"backend\": \"vault\", \"key_id\": \"p11kms-plain\", "
         "\"token_file\": \"%s\"},\n"
         "  {\"label\": \"plain-ad\", \"backend\": \"vault\", \"key_id\": \"p11kms-plain\", "
+        "\"context_mode\": \"associated_data\", \"token_file\": \"%s\"},\n"
+        "  {\"label\": \"plain-ad-old\", \"backend\": \"vault\", \"key_id\": \"p11kms-plain\", "
         "\"context_mode\": \"associated_data\", \"token_file\": \"%s\"},\n"
         "  {\"label\": \"rotated\", \"backend\": \"vault\", \"key_id\": \"p11kms-rotated\", "
         "\"token_file\": \"%s\"},\n"
@@ -419,8 +472,8 @@ static const char *write_config(void)
         "\"endpoint\": \"%s\", \"ca_path\": \"%s/capath\", \"tls_server_name\": "
         "\"vault.p11kms.test\", \"token_file\": \"%s\"}\n"
         "]}]}\n",
-        addr, root_copy, root_copy, root_copy, root_copy, root_copy, root_copy, app_copy, app_copy,
-        root_copy, d, d, tls_addr, tls, tls, tls, tls_addr, tls, root_copy);
+        addr, root_copy, root_copy, root_copy, root_copy, root_copy, root_copy, root_copy, app_copy,
+        app_copy, root_copy, d, d, tls_addr, tls, tls, tls, tls_addr, tls, root_copy);
     return p11_write("vault.conf", text, 0600);
 }
 
@@ -450,6 +503,7 @@ int main(void)
     test_versions_mounts_namespaces();
     test_policy();
     test_logins();
+    test_threads();
     test_faults();
     p11->C_CloseSession(sess);
     is_rv(p11->C_Finalize(NULL), CKR_OK, "C_Finalize");
