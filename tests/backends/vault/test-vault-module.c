@@ -277,6 +277,51 @@ static void test_policy(void)
     p11->C_DestroyObject(sess, dk);
 }
 
+/* Where a one-blob version-2 envelope keeps its key_ref (docs/envelope.md). */
+#define REF_OFF 10
+
+/* The fault matrix's "wrong key": a ciphertext of another Vault key in an envelope that names
+ * this one (same length of name, so only the reference changes) reaches Vault, which refuses it;
+ * and an answer over the size bound. */
+static void test_wrong_key_and_oversized(void)
+{
+    CK_OBJECT_HANDLE twin = p11_find_label(sess, "twin"), der = p11_find_label(sess, "derived");
+    CK_OBJECT_HANDLE dk;
+    uint8_t env[8192];
+    CK_ULONG len = sizeof(env);
+    char *big;
+    static char fault[80200];
+    long dec;
+    int same;
+
+    is_rv(wrap_kv(twin, "a=b", env, &len, &dk), CKR_OK, "wrap under p11kms-derivee");
+    ok(len > REF_OFF + 22 && memcmp(env + REF_OFF, "transit/p11kms-derivee", 22) == 0,
+       "the envelope names transit/p11kms-derivee");
+    memcpy(env + REF_OFF, "transit/p11kms-derived", 22);
+    dec = ctl_count("decrypt");
+    is_rv(unwrap_kv(der, "a=b", env, len, dk, &same), CKR_WRAPPED_KEY_INVALID,
+          "its ciphertext in an envelope naming p11kms-derived: Vault refuses it");
+    is_num(ctl_count("decrypt") - dec, 1, "once (a 400 is final)");
+    p11->C_DestroyObject(sess, dk);
+
+    big = malloc(80001);
+    if (big == NULL)
+        return;
+    memset(big, 'x', 80000);
+    big[80000] = 0;
+    snprintf(fault, sizeof(fault),
+             "{\"op\": \"encrypt\", \"kind\": \"error\", \"count\": 1, \"status\": 400, "
+             "\"message\": \"%s\"}",
+             big);
+    free(big);
+    ctl_do("POST", "/faults", fault);
+    len = sizeof(env);
+    is_rv(wrap_kv(der, "a=b", env, &len, &dk), CKR_DEVICE_ERROR,
+          "an answer over 64 KiB: refused unread, CKR_DEVICE_ERROR");
+    ctl_clear_faults();
+    p11->C_DestroyObject(sess, dk);
+}
+
 static void test_logins(void)
 {
     CK_OBJECT_HANDLE ar = p11_find_label(sess, "approle"), k8s = p11_find_label(sess, "k8s");
@@ -446,6 +491,8 @@ static const char *write_config(void)
         "\"context_mode\": \"associated_data\", \"token_file\": \"%s\"},\n"
         "  {\"label\": \"plain-ad-old\", \"backend\": \"vault\", \"key_id\": \"p11kms-plain\", "
         "\"context_mode\": \"associated_data\", \"token_file\": \"%s\"},\n"
+        "  {\"label\": \"twin\", \"backend\": \"vault\", \"key_id\": \"p11kms-derivee\", "
+        "\"token_file\": \"%s\"},\n"
         "  {\"label\": \"rotated\", \"backend\": \"vault\", \"key_id\": \"p11kms-rotated\", "
         "\"token_file\": \"%s\"},\n"
         "  {\"label\": \"other-mount\", \"backend\": \"vault\", \"key_id\": \"p11kms-derived\", "
@@ -472,8 +519,9 @@ static const char *write_config(void)
         "\"endpoint\": \"%s\", \"ca_path\": \"%s/capath\", \"tls_server_name\": "
         "\"vault.p11kms.test\", \"token_file\": \"%s\"}\n"
         "]}]}\n",
-        addr, root_copy, root_copy, root_copy, root_copy, root_copy, root_copy, root_copy, app_copy,
-        app_copy, root_copy, d, d, tls_addr, tls, tls, tls, tls_addr, tls, root_copy);
+        addr, root_copy, root_copy, root_copy, root_copy, root_copy, root_copy, root_copy,
+        root_copy, app_copy, app_copy, root_copy, d, d, tls_addr, tls, tls, tls, tls_addr, tls,
+        root_copy);
     return p11_write("vault.conf", text, 0600);
 }
 
@@ -497,11 +545,13 @@ int main(void)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     p11_load();
     ctl_do("POST", "/reset", "{\"state\": true}");
+    ctl_do("POST", "/keys", "{\"name\": \"p11kms-derivee\"}");
     is_rv(p11_init_config(write_config()), CKR_OK, "C_Initialize with Vault keys");
     sess = p11_open(0);
     test_context_binding();
     test_versions_mounts_namespaces();
     test_policy();
+    test_wrong_key_and_oversized();
     test_logins();
     test_threads();
     test_faults();

@@ -95,6 +95,18 @@ if VAULT_ADDR=$P11KMS_VAULT_TLS_ADDR VAULT_CACERT=$P11KMS_VAULT_OTHER_CA \
 else
     ok "a server certificate from a CA not trusted is refused"
 fi
+got=$(VAULT_ADDR=$P11KMS_VAULT_TLS_ADDR VAULT_CAPATH=$P11KMS_VAULT_CAPATH \
+    VAULT_TLS_SERVER_NAME=$P11KMS_VAULT_SERVER_NAME \
+    "$TOOL" unwrap --context app=billing "$new" 2>"$out.err")
+[ "$got" = "$dk" ] && ok "https with VAULT_CAPATH and VAULT_TLS_SERVER_NAME" ||
+    { not_ok "https with VAULT_CAPATH and VAULT_TLS_SERVER_NAME"; sed 's/^/# /' "$out.err"; }
+if VAULT_ADDR=$P11KMS_VAULT_TLS_ADDR VAULT_CACERT=$P11KMS_VAULT_CACERT \
+    VAULT_TLS_SERVER_NAME=other.p11kms.test \
+    "$TOOL" unwrap --context app=billing "$new" >/dev/null 2>&1; then
+    not_ok "a server name the certificate does not carry is refused"
+else
+    ok "a server name the certificate does not carry is refused"
+fi
 if VAULT_ADDR=http://192.0.2.1:8200 "$TOOL" wrap >"$out" 2>&1; then
     not_ok "plain http to a host that is not loopback is refused"
 else
