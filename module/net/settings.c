@@ -193,13 +193,14 @@ static CK_RV keep_path(const char *origin, const char *from, const char *path, i
 {
     struct stat st;
 
-    if (stat(path, &st) != 0 || access(path, R_OK | (dir ? X_OK : 0)) != 0) {
-        LOG_E("%s: %s: cannot read %s: %s", origin, from, path, strerror(errno));
-        return CKR_ARGUMENTS_BAD;
-    }
-    if (dir ? !S_ISDIR(st.st_mode) : S_ISDIR(st.st_mode)) {
+    /* the kind first: a file given as a directory is that, not "permission denied" */
+    if (stat(path, &st) == 0 && (dir ? !S_ISDIR(st.st_mode) : S_ISDIR(st.st_mode))) {
         LOG_E("%s: %s: %s is %s", origin, from, path,
               dir ? "not a directory" : "a directory, not a file");
+        return CKR_ARGUMENTS_BAD;
+    }
+    if (stat(path, &st) != 0 || access(path, R_OK | (dir ? X_OK : 0)) != 0) {
+        LOG_E("%s: %s: cannot read %s: %s", origin, from, path, strerror(errno));
         return CKR_ARGUMENTS_BAD;
     }
     *out = strdup(path);
