@@ -79,6 +79,10 @@ static CK_RV send_once(p11kms_net_client *c, const p11kms_net_request *rq, uint6
         req.body_len = rq->data_len;
     }
     req.ca_file = c->settings.ca_file;
+    req.ca_path = c->settings.ca_path;
+    req.client_cert = c->settings.client_cert;
+    req.client_key = c->settings.client_key;
+    req.server_name = c->settings.tls_server_name;
     req.timeout_ms = timeout_ms;
     req.connect_timeout_ms =
         c->settings.connect_timeout_ms < timeout_ms ? c->settings.connect_timeout_ms : timeout_ms;

@@ -247,6 +247,10 @@ static const char *extra_keys(void)
         snprintf(gcp_ref, sizeof(gcp_ref), "\"backend\": \"gcp\", \"key_id\": \"%s\"",
                  getenv("P11KMS_GCP_OTHER_KEY"));
         other_ref = gcp_ref;
+    } else if (strcmp(attack_backend(), "vault") == 0) {
+        /* a key of the same name in another mount: another key to Vault */
+        other_ref = "\"backend\": \"vault\", \"key_id\": \"p11kms-derived\", "
+                    "\"mount\": \"p11kms-transit\"";
     } else {
         static char local_ref[512];
         const char *path = p11_write("other.key",

@@ -10,8 +10,10 @@
  * The KMS keys every attack program finds in slot 0 (token "attack"), in the backend named by
  * P11KMS_ATTACK_BACKEND: "local" (default; the built-in test key), "aws" (the loopback AWS
  * KMS test server that tests/backends/aws/aws-env.sh started: P11KMS_AWS_ENDPOINT,
- * P11KMS_AWS_KEY_ARN) or "gcp" (the loopback Cloud KMS test server of
- * tests/backends/gcp/gcp-env.sh: P11KMS_GCP_ENDPOINT, P11KMS_GCP_KEY). "kms"          every
+ * P11KMS_AWS_KEY_ARN), "gcp" (the loopback Cloud KMS test server of
+ * tests/backends/gcp/gcp-env.sh: P11KMS_GCP_ENDPOINT, P11KMS_GCP_KEY) or "vault" (the loopback
+ * Vault test server that tests/backends/vault/vault-env.sh started: P11KMS_VAULT_ADDR, its
+ * derived transit key p11kms-derived, the root test token in VAULT_TOKEN). "kms"          every
  * permission (wrap, unwrap, encrypt, decrypt): the default, quick mode "kms-wrap"     wrap and
  * encrypt only "kms-unwrap"   unwrap and decrypt only `extra_keys` is more JSON key objects for the
  * same token (", {...}") or NULL; `token_extra` more members of the token object (", \"pin\":
@@ -41,6 +43,13 @@ static inline void attack_key_members(char *out, size_t cap)
             exit(1);
         }
         snprintf(out, cap, "\"backend\": \"gcp\", \"key_id\": \"%s\"", name);
+    } else if (strcmp(attack_backend(), "vault") == 0) {
+        if (getenv("P11KMS_VAULT_ADDR") == NULL) {
+            printf(
+                "Bail out! P11KMS_ATTACK_BACKEND=vault needs tests/backends/vault/vault-env.sh\n");
+            exit(1);
+        }
+        snprintf(out, cap, "\"backend\": \"vault\", \"key_id\": \"p11kms-derived\"");
     } else {
         snprintf(out, cap, "\"backend\": \"local\", \"key_id\": \"insecure-test-key\"");
     }
@@ -62,6 +71,10 @@ static inline const char *attack_config(const char *token_extra, const char *ext
         snprintf(backends, sizeof(backends),
                  "\"backends\": {\"gcp\": {\"endpoint\": \"%s\", \"max_attempts\": 1}}, ",
                  getenv("P11KMS_GCP_ENDPOINT"));
+    else if (strcmp(attack_backend(), "vault") == 0)
+        snprintf(backends, sizeof(backends),
+                 "\"backends\": {\"vault\": {\"endpoint\": \"%s\", \"max_attempts\": 1}}, ",
+                 getenv("P11KMS_VAULT_ADDR"));
     snprintf(text, sizeof(text),
              "{%s\"tokens\": [{\"label\": \"attack\"%s, \"keys\": [\n"
              "  {\"label\": \"kms\", %s},\n"
