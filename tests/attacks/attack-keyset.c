@@ -83,14 +83,11 @@ static int uses(void)
 static const char *config(void)
 {
     static char text[8192];
-    char key[512], backends[600] = "";
+    char key[512], backends[600];
     const char *kf = p11_write("set.key", KEY_FILE_TEXT, 0600);
 
     attack_key_members(key, sizeof(key));
-    if (strcmp(attack_backend(), "aws") == 0)
-        snprintf(backends, sizeof(backends),
-                 "\"backends\": {\"aws\": {\"endpoint\": \"%s\", \"max_attempts\": 1}}, ",
-                 getenv("P11KMS_AWS_ENDPOINT"));
+    attack_backends_member(backends, sizeof(backends));
     snprintf(audit_path, sizeof(audit_path), "%s/audit.jsonl", p11_tmp());
     snprintf(
         text, sizeof(text),

@@ -55,26 +55,35 @@ static inline void attack_key_members(char *out, size_t cap)
     }
 }
 
+/* The "backends" member that points the selected backend at its loopback test server (with one
+ * attempt per call), or "" for the local backend. */
+static inline void attack_backends_member(char *out, size_t cap)
+{
+    const char *name = attack_backend(), *endpoint = NULL;
+
+    if (strcmp(name, "aws") == 0)
+        endpoint = getenv("P11KMS_AWS_ENDPOINT");
+    else if (strcmp(name, "gcp") == 0)
+        endpoint = getenv("P11KMS_GCP_ENDPOINT");
+    else if (strcmp(name, "vault") == 0)
+        endpoint = getenv("P11KMS_VAULT_ADDR");
+    if (endpoint == NULL) {
+        snprintf(out, cap, "%s", "");
+        return;
+    }
+    snprintf(out, cap, "\"backends\": {\"%s\": {\"endpoint\": \"%s\", \"max_attempts\": 1}}, ",
+             name, endpoint);
+}
+
 /* Write the configuration; returns its path. */
 static inline const char *attack_config(const char *token_extra, const char *extra_keys)
 {
     static char text[16384];
     char key[512];
-    char backends[600] = "";
+    char backends[600];
 
     attack_key_members(key, sizeof(key));
-    if (strcmp(attack_backend(), "aws") == 0)
-        snprintf(backends, sizeof(backends),
-                 "\"backends\": {\"aws\": {\"endpoint\": \"%s\", \"max_attempts\": 1}}, ",
-                 getenv("P11KMS_AWS_ENDPOINT"));
-    else if (strcmp(attack_backend(), "gcp") == 0)
-        snprintf(backends, sizeof(backends),
-                 "\"backends\": {\"gcp\": {\"endpoint\": \"%s\", \"max_attempts\": 1}}, ",
-                 getenv("P11KMS_GCP_ENDPOINT"));
-    else if (strcmp(attack_backend(), "vault") == 0)
-        snprintf(backends, sizeof(backends),
-                 "\"backends\": {\"vault\": {\"endpoint\": \"%s\", \"max_attempts\": 1}}, ",
-                 getenv("P11KMS_VAULT_ADDR"));
+    attack_backends_member(backends, sizeof(backends));
     snprintf(text, sizeof(text),
              "{%s\"tokens\": [{\"label\": \"attack\"%s, \"keys\": [\n"
              "  {\"label\": \"kms\", %s},\n"
