@@ -219,6 +219,7 @@ static int read_computed(const p11kms_object *o, CK_ATTRIBUTE_TYPE type, p11kms_
         v->u.mechs[1] = CKM_P11KMS_ENVELOPE_ENCODED;
         v->u.mechs[2] = CKM_AES_KEY_WRAP_PAD;
         v->u.mechs[3] = CKM_AES_KEY_WRAP_KWP;
+        v->u.mechs[4] = CKM_P11KMS_REWRAP;
         return val_bytes(v, v->u.mechs, sizeof(v->u.mechs));
     case CKA_P11KMS_BACKEND:
         return val_bytes(v, o->kcfg->backend, strlen(o->kcfg->backend));

@@ -81,7 +81,7 @@ typedef struct p11kms_attr_val {
     union {
         CK_BBOOL b;
         CK_ULONG ul;
-        CK_MECHANISM_TYPE mechs[4];
+        CK_MECHANISM_TYPE mechs[5];
     } u;
 } p11kms_attr_val;
 

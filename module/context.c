@@ -541,7 +541,8 @@ CK_RV p11kms_context_from_mechanism(const CK_MECHANISM *mech, const p11kms_conte
         return CKR_MECHANISM_PARAM_INVALID;
     /* No parameter, or a mechanism whose parameter is not a context (AES-KW's IV). */
     if (mech->pParameter == NULL || mech->ulParameterLen == 0 ||
-        (mech->mechanism != CKM_P11KMS_ENVELOPE && mech->mechanism != CKM_P11KMS_ENVELOPE_ENCODED))
+        (mech->mechanism != CKM_P11KMS_ENVELOPE && mech->mechanism != CKM_P11KMS_ENVELOPE_ENCODED &&
+         mech->mechanism != CKM_P11KMS_REWRAP))
         return p11kms_context_copy(deflt, out);
 
     if (mech->mechanism == CKM_P11KMS_ENVELOPE) {
@@ -551,8 +552,10 @@ CK_RV p11kms_context_from_mechanism(const CK_MECHANISM *mech, const p11kms_conte
     } else {
         rv = ctx_decode(mech->pParameter, mech->ulParameterLen, out, &why, &where);
         if (rv == CKR_MECHANISM_PARAM_INVALID)
-            LOG_E("CKM_P11KMS_ENVELOPE_ENCODED parameter refused: %s (offset %zu of %lu)", why,
-                  where, (unsigned long)mech->ulParameterLen);
+            LOG_E("%s parameter refused: %s (offset %zu of %lu)",
+                  mech->mechanism == CKM_P11KMS_REWRAP ? "CKM_P11KMS_REWRAP"
+                                                       : "CKM_P11KMS_ENVELOPE_ENCODED",
+                  why, where, (unsigned long)mech->ulParameterLen);
     }
     return rv;
 }

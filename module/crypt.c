@@ -17,19 +17,21 @@ static p11kms_crypt_op *op_of(p11kms_session *s, int encrypt)
     return encrypt ? &s->enc : &s->dec;
 }
 
-CK_RV p11kms_crypt_init(p11kms_session *s, int encrypt, CK_MECHANISM_PTR mech,
-                        CK_OBJECT_HANDLE key)
+CK_RV p11kms_crypt_init(p11kms_session *s, int encrypt, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key)
 {
     CK_RV rv = CKR_GENERAL_ERROR;
     p11kms_crypt_op *op = op_of(s, encrypt);
     p11kms_object *o = NULL;
     uint8_t value[32];
     size_t value_len = 0;
+    int rewrap = mech->mechanism == CKM_P11KMS_REWRAP;
     int vendor = mech->mechanism == CKM_P11KMS_ENVELOPE ||
-                 mech->mechanism == CKM_P11KMS_ENVELOPE_ENCODED;
+                 mech->mechanism == CKM_P11KMS_ENVELOPE_ENCODED || rewrap;
 
     if (op->active)
         return CKR_OPERATION_ACTIVE;
+    if (rewrap && !encrypt)
+        return CKR_MECHANISM_INVALID; /* an encrypt-only mechanism */
     p11kms_lock();
     rv = p11kms_object_get_locked(s, key, &o);
     if (rv != CKR_OK) {
@@ -37,9 +39,9 @@ CK_RV p11kms_crypt_init(p11kms_session *s, int encrypt, CK_MECHANISM_PTR mech,
     } else if (o->kind == P11KMS_OBJ_KMS_KEY) {
         if (!vendor)
             rv = p11kms_cipher_supports(mech->mechanism) ? CKR_KEY_TYPE_INCONSISTENT
-                                                           : CKR_MECHANISM_INVALID;
-        else if (!(encrypt ? o->encrypt : o->decrypt))
-            rv = CKR_KEY_FUNCTION_NOT_PERMITTED;
+                                                         : CKR_MECHANISM_INVALID;
+        else if (rewrap ? !(o->wrap && o->unwrap) : !(encrypt ? o->encrypt : o->decrypt))
+            rv = CKR_KEY_FUNCTION_NOT_PERMITTED; /* rewrap = unwrap + wrap */
     } else {
         if (vendor)
             rv = CKR_KEY_TYPE_INCONSISTENT;
@@ -64,6 +66,7 @@ CK_RV p11kms_crypt_init(p11kms_session *s, int encrypt, CK_MECHANISM_PTR mech,
         if (rv != CKR_OK)
             goto out;
         op->kms = 1;
+        op->rewrap = rewrap;
         op->keyset = o->keyset; /* lives until C_Finalize */
     } else {
         rv = op->cipher ? p11kms_cipher_reinit(op->cipher, mech, encrypt, value, value_len)
@@ -93,18 +96,31 @@ static CK_RV kms_run(p11kms_crypt_op *op, int encrypt, const uint8_t *in, size_t
     uint8_t digest[SHA256_DIGEST_LENGTH];
     int asked = 1;
 
-    if (encrypt && (in_len == 0 || in_len > P11KMS_KMS_PLAINTEXT_MAX))
+    if (encrypt && !op->rewrap && (in_len == 0 || in_len > P11KMS_KMS_PLAINTEXT_MAX))
         return CKR_DATA_LEN_RANGE;
     if (!digest_of(in, in_len, digest))
         return CKR_HOST_MEMORY;
-    if (op->result.data != NULL &&
-        CRYPTO_memcmp(digest, op->input_digest, sizeof(digest)) == 0)
+    if (op->result.data != NULL && CRYPTO_memcmp(digest, op->input_digest, sizeof(digest)) == 0)
         return p11kms_out_copy(out, out_len, op->result.data, op->result.len);
     p11kms_buf_wipe(&op->result);
     if (out == NULL) {
-        /* Length query without a KMS call: an upper bound. */
-        *out_len = encrypt ? p11kms_envelope_bound(op->keyset, in_len) : in_len;
+        /* Length query without a KMS call: an upper bound (a rewrapped key is shorter than the
+         * envelope it came in). */
+        *out_len = op->rewrap ? p11kms_envelope_bound(op->keyset, in_len)
+                   : encrypt  ? p11kms_envelope_bound(op->keyset, in_len)
+                              : in_len;
         return CKR_OK;
+    }
+    if (op->rewrap) {
+        rv = p11kms_envelope_rewrap(op->keyset, op->context, in, in_len, &op->result, &asked);
+        LOG_I("KMS rewrap of a %zu-byte envelope with key \"%s\": %s", in_len,
+              op->keyset->kc->label, p11kms_rv_name(rv));
+        if (rv == CKR_WRAPPED_KEY_INVALID)
+            rv = CKR_DATA_INVALID; /* not a wrapped key of this key */
+        if (rv != CKR_OK)
+            return rv;
+        memcpy(op->input_digest, digest, sizeof(digest));
+        return p11kms_out_copy(out, out_len, op->result.data, op->result.len);
     }
     /* A C_Encrypt envelope says it holds data: C_UnwrapKey refuses it, and C_Decrypt refuses
      * any envelope that does not say so (wrap.c). */
@@ -115,8 +131,8 @@ static CK_RV kms_run(p11kms_crypt_op *op, int encrypt, const uint8_t *in, size_t
         rv = p11kms_envelope_open(op->keyset, op->context, P11KMS_PURPOSE_DATA, in, in_len,
                                   &op->result, &asked);
     if (asked)
-        LOG_I("KMS %s of %zu bytes with key \"%s\": %s", encrypt ? "encrypt" : "decrypt",
-              in_len, op->keyset->kc->label, p11kms_rv_name(rv));
+        LOG_I("KMS %s of %zu bytes with key \"%s\": %s", encrypt ? "encrypt" : "decrypt", in_len,
+              op->keyset->kc->label, p11kms_rv_name(rv));
     if (!encrypt && rv == CKR_WRAPPED_KEY_INVALID)
         rv = CKR_ENCRYPTED_DATA_INVALID; /* not an envelope, or not this key's */
     if (rv != CKR_OK)
@@ -175,7 +191,7 @@ CK_RV p11kms_crypt_update(p11kms_session *s, int encrypt, CK_BYTE_PTR in, CK_ULO
     if (op->kms) {
         /* Collected and sent to the KMS at C_*Final: the KMS has no streaming interface. */
         uint8_t *grown;
-        limit = encrypt ? P11KMS_KMS_PLAINTEXT_MAX : 65536;
+        limit = encrypt && !op->rewrap ? P11KMS_KMS_PLAINTEXT_MAX : 65536;
         if (in_len > limit - op->input.len) {
             rv = encrypt ? CKR_DATA_LEN_RANGE : CKR_ENCRYPTED_DATA_LEN_RANGE;
             goto out;

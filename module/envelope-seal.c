@@ -305,3 +305,92 @@ out:
     p11kms_envelope_clear(&e);
     return rv;
 }
+
+/* The KMS's own re-encrypt (backend.h reencrypt), when the blob is the one current entry's own:
+ * a key version rotated in the KMS. Anything else - a previous key, several current entries, a
+ * version-1 envelope, an accepted old context - is opened and sealed again inside the module. */
+static CK_RV rewrap_in_kms(p11kms_keyset *ks, const p11kms_context *ctx, const p11kms_envelope *e,
+                           p11kms_buf *out, int *asked)
+{
+    CK_RV rv = CKR_GENERAL_ERROR;
+    p11kms_backend *be = ks->be[0];
+    p11kms_context_view view;
+    const p11kms_context *bound = NULL;
+    p11kms_envelope ne;
+    kms_use u = {ks, 0, "rewrap", ctx, 0, 0};
+    size_t len;
+    int j = owned_blob(ks, 0, e);
+
+    memset(&ne, 0, sizeof(ne));
+    if (ks->n_current != 1 || j < 0 || be->ops->reencrypt == NULL ||
+        e->version != P11KMS_ENVELOPE_VERSION || ks->kc->n_accepted_contexts > 0)
+        return CKR_FUNCTION_NOT_SUPPORTED;
+    rv = p11kms_envelope_kms_context(ctx, e->version, e->purpose, &view, &bound);
+    if (rv != CKR_OK)
+        return rv;
+    deadline_begin(ks);
+    *asked = 1;
+    use_begin(&u);
+    rv = be->ops->reencrypt(be, bound, &e->blobs[j], be, bound, &ne.blobs[0]);
+    use_end(&u, e->blobs[j].key_ref, rv);
+    if (rv != CKR_OK)
+        goto out;
+    ne.version = e->version;
+    ne.purpose = e->purpose;
+    ne.n = 1;
+    len = p11kms_envelope_encoded_len(&ne);
+    rv = CKR_DEVICE_ERROR; /* a ciphertext the envelope cannot hold */
+    if (len == 0)
+        goto out;
+    rv = CKR_HOST_MEMORY;
+    out->data = malloc(len);
+    if (out->data == NULL)
+        goto out;
+    rv = p11kms_envelope_encode(&ne, out->data, &len);
+    if (rv == CKR_OK)
+        out->len = len;
+    if (rv == CKR_OK)
+        LOG_I("key \"%s\": rewrapped in the KMS by %s key %s", ks->kc->label, be->ops->name,
+              ne.blobs[0].key_ref);
+out:
+    p11kms_envelope_clear(&ne);
+    return rv;
+}
+
+CK_RV p11kms_envelope_rewrap(p11kms_keyset *ks, const p11kms_context *ctx, const uint8_t *in,
+                             size_t in_len, p11kms_buf *out, int *asked)
+{
+    CK_RV rv = CKR_GENERAL_ERROR;
+    p11kms_envelope e;
+    p11kms_buf pt = {NULL, 0};
+
+    *asked = 0;
+    memset(&e, 0, sizeof(e));
+    rv = p11kms_envelope_parse(in, in_len, &e);
+    /* Version 1 says nothing of what it holds: C_UnwrapKey's rules decide (opened below). */
+    if (rv != CKR_OK ||
+        (e.version != P11KMS_ENVELOPE_VERSION_1 && e.purpose != P11KMS_PURPOSE_WRAPPED_KEY)) {
+        LOG_W("rewrap refused: not a p11kms envelope of a wrapped key (%zu bytes)", in_len);
+        rv = CKR_WRAPPED_KEY_INVALID;
+        goto out;
+    }
+    rv = rewrap_in_kms(ks, ctx, &e, out, asked);
+    /* The KMS cannot move this blob itself (or its policy does not let this caller re-encrypt):
+     * as C_UnwrapKey and C_WrapKey would, with the value never leaving the module. */
+    if (rv == CKR_FUNCTION_NOT_SUPPORTED || rv == CKR_KEY_FUNCTION_NOT_PERMITTED) {
+        if (rv == CKR_KEY_FUNCTION_NOT_PERMITTED)
+            LOG_I("key \"%s\": the KMS did not re-encrypt; unwrapping and wrapping again in the "
+                  "module",
+                  ks->kc->label);
+        p11kms_buf_wipe(out);
+        rv = p11kms_envelope_open(ks, ctx, P11KMS_PURPOSE_WRAPPED_KEY, in, in_len, &pt, asked);
+        if (rv == CKR_OK)
+            rv = p11kms_envelope_seal(ks, ctx, P11KMS_PURPOSE_WRAPPED_KEY, pt.data, pt.len, out);
+    }
+out:
+    p11kms_buf_wipe(&pt);
+    p11kms_envelope_clear(&e);
+    if (rv != CKR_OK)
+        p11kms_buf_wipe(out);
+    return rv;
+}

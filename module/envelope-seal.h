@@ -40,6 +40,13 @@ CK_RV p11kms_envelope_seal(p11kms_keyset *ks, const p11kms_context *ctx, uint8_t
  * was called. */
 CK_RV p11kms_envelope_open(p11kms_keyset *ks, const p11kms_context *ctx, uint8_t purpose,
                            const uint8_t *in, size_t in_len, p11kms_buf *pt, int *asked);
+/* Move a wrapped-key envelope to ks's current KMS key(s), keeping its context: through the KMS's
+ * own re-encrypt when the blob is the single current entry's (a rotated key version; Vault
+ * rewrap, AWS ReEncrypt), else opened and sealed again in the module (previous keys, several
+ * entries, accepted old contexts, version 1). The new envelope in *out; CKR_WRAPPED_KEY_INVALID
+ * for anything but a wrapped-key envelope; refusals as p11kms_envelope_open's. */
+CK_RV p11kms_envelope_rewrap(p11kms_keyset *ks, const p11kms_context *ctx, const uint8_t *in,
+                             size_t in_len, p11kms_buf *out, int *asked);
 /* Bytes an envelope from ks can take for pt_len bytes of plaintext (no KMS call). */
 size_t p11kms_envelope_bound(p11kms_keyset *ks, size_t pt_len);
 

@@ -27,6 +27,7 @@ static const struct {
     {CKM_P11KMS_ENVELOPE, 32, 32, CKF_HW | CKF_ENCRYPT | CKF_DECRYPT | CKF_WRAP | CKF_UNWRAP},
     {CKM_P11KMS_ENVELOPE_ENCODED, 32, 32,
      CKF_HW | CKF_ENCRYPT | CKF_DECRYPT | CKF_WRAP | CKF_UNWRAP},
+    {CKM_P11KMS_REWRAP, 32, 32, CKF_HW | CKF_ENCRYPT},
 };
 #define N_MECHS (sizeof(mechs) / sizeof(mechs[0]))
 

@@ -18,8 +18,9 @@ struct p11kms_keyset;
 /* One encrypt or decrypt operation. */
 typedef struct p11kms_crypt_op {
     int active;
-    int kms;     /* 1: envelope with a KMS key, 0: data-key cipher */
-    int started; /* a multi-part update happened: single-part calls are no longer valid */
+    int kms;               /* 1: envelope with a KMS key, 0: data-key cipher */
+    int started;           /* a multi-part update happened: single-part calls are no longer valid */
+    int rewrap;            /* CKM_P11KMS_REWRAP: the input is a wrapped-key envelope to move */
     p11kms_cipher *cipher; /* kept across operations and re-keyed (hot path) */
     /* KMS operations */
     struct p11kms_keyset *keyset;
@@ -58,7 +59,7 @@ typedef struct p11kms_session {
     CK_SESSION_HANDLE handle;
     p11kms_token *token;
     CK_FLAGS flags;
-    int refs;   /* g.lock */
+    int refs; /* g.lock */
     /* Set once under g.lock when the session leaves the map (freed at the last release).
      * Atomic: the call path reads it under the session mutex only, to fail early; whatever
      * must not happen after the close (a login, a new session object) checks it again under

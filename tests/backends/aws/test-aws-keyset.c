@@ -402,6 +402,100 @@ static void test_rotation(void)
     stop();
 }
 
+/* CKM_P11KMS_REWRAP with key `label`: *out_len bytes in out. */
+static CK_RV rewrap(const char *label, const uint8_t *in, CK_ULONG in_len, uint8_t *out,
+                    CK_ULONG *out_len)
+{
+    CK_MECHANISM m = {CKM_P11KMS_REWRAP, NULL, 0};
+    CK_ULONG need = 0;
+    CK_RV rv = p11->C_EncryptInit(sess, &m, key(label));
+
+    if (rv == CKR_OK)
+        rv = p11->C_Encrypt(sess, (CK_BYTE_PTR)in, in_len, NULL, &need);
+    if (rv == CKR_OK && need > *out_len)
+        rv = CKR_BUFFER_TOO_SMALL;
+    if (rv == CKR_OK)
+        rv = p11->C_Encrypt(sess, (CK_BYTE_PTR)in, in_len, out, out_len);
+    return rv;
+}
+
+/* The rewrap mechanism: a blob of the key's one KMS key moves through the KMS's own ReEncrypt
+ * (no Decrypt: the data key never in this process); a key set's blob is unwrapped and wrapped
+ * again inside the module; data envelopes, decrypt, a key without both wrap and unwrap, and a
+ * context the KMS did not bind are refused. */
+static void test_rewrap_mechanism(void)
+{
+    char text[3000];
+    CK_OBJECT_HANDLE dk;
+    CK_MECHANISM dm = {CKM_P11KMS_REWRAP, NULL, 0}, em = {CKM_P11KMS_ENVELOPE, NULL, 0};
+    uint8_t blob[4096], out[16384], data_env[16384], v[32], got[32], secret[16] = {1, 2, 3};
+    CK_ULONG blob_len, out_len = sizeof(out), data_len = sizeof(data_env), vlen = 32;
+    long reenc, dec;
+
+    snprintf(text, sizeof(text),
+             "{\"backends\": {\"aws\": {\"endpoint\": \"%s\"}},\n"
+             " \"tokens\": [{\"label\": \"rw\", \"keys\": [\n"
+             "  {\"label\": \"k\", \"backend\": \"aws\", \"key_id\": \"%s\",\n"
+             "   \"context\": {\"v\": \"1\"}},\n"
+             "  {\"label\": \"k-v2\", \"backend\": \"aws\", \"key_id\": \"%s\",\n"
+             "   \"context\": {\"v\": \"2\"}},\n"
+             "  {\"label\": \"k-wrap-only\", \"backend\": \"aws\", \"key_id\": \"%s\",\n"
+             "   \"context\": {\"v\": \"1\"}, \"permissions\": [\"wrap\", \"encrypt\"]},\n"
+             "  {\"label\": \"set\", \"context\": {\"v\": \"1\"}, \"kms\": [\n"
+             "    {\"backend\": \"aws\", \"key_id\": \"%s\"},\n"
+             "    {\"backend\": \"local\", \"key_id\": \"insecure-test-key\"}]}]}]}\n",
+             endpoint, key_arn, key_arn, key_arn, key_arn);
+    start(text);
+    dk = p11_data_key(sess, 32);
+    ok(p11_value(sess, dk, v, &vlen), "a data key");
+    is_rv(p11_wrap_default(sess, key("k"), dk, blob, sizeof(blob), &blob_len), CKR_OK,
+          "wrapped under the AWS key");
+    reenc = (ctl_settle(), ctl_count("ReEncrypt"));
+    dec = ctl_count("Decrypt");
+    is_rv(rewrap("k", blob, blob_len, out, &out_len), CKR_OK, "CKM_P11KMS_REWRAP with the key");
+    ctl_settle();
+    ok(ctl_count("ReEncrypt") == reenc + 1 && ctl_count("Decrypt") == dec,
+       "  ...is one ReEncrypt in the KMS and no Decrypt");
+    memset(got, 0, sizeof(got));
+    is_rv(unwrap_value("k", out, out_len, got), CKR_OK, "  ...and the result unwraps");
+    ok(memcmp(got, v, 32) == 0, "  ...to the same data key");
+
+    is_rv(p11->C_Encrypt(sess, (CK_BYTE_PTR) "x", 1, NULL, &out_len), CKR_OPERATION_NOT_INITIALIZED,
+          "the rewrap operation ended with its result");
+    is_rv(p11->C_EncryptInit(sess, &em, key("k")), CKR_OK, "a data envelope (C_Encrypt)");
+    is_rv(p11->C_Encrypt(sess, secret, sizeof(secret), data_env, &data_len), CKR_OK, "  ...made");
+    dec = (ctl_settle(), ctl_count("Decrypt"));
+    reenc = ctl_count("ReEncrypt");
+    out_len = sizeof(out);
+    is_rv(rewrap("k", data_env, data_len, out, &out_len), CKR_DATA_INVALID,
+          "rewrap of a data envelope is refused");
+    ctl_settle();
+    ok(ctl_count("ReEncrypt") == reenc && ctl_count("Decrypt") == dec, "  ...before any KMS call");
+    is_rv(p11->C_DecryptInit(sess, &dm, key("k")), CKR_MECHANISM_INVALID,
+          "CKM_P11KMS_REWRAP is no decrypt mechanism");
+    is_rv(p11->C_EncryptInit(sess, &dm, key("k-wrap-only")), CKR_KEY_FUNCTION_NOT_PERMITTED,
+          "a key that may not unwrap cannot rewrap");
+    out_len = sizeof(out);
+    ok(rewrap("k-v2", blob, blob_len, out, &out_len) != CKR_OK,
+       "a context the KMS did not bind: refused by the KMS");
+    ctl_settle();
+    ok(ctl_count("Decrypt") == dec, "  ...without falling back to a Decrypt");
+
+    is_rv(p11_wrap_default(sess, key("set"), dk, blob, sizeof(blob), &blob_len), CKR_OK,
+          "wrapped under a key set (AWS + local)");
+    reenc = (ctl_settle(), ctl_count("ReEncrypt"));
+    out_len = sizeof(out);
+    is_rv(rewrap("set", blob, blob_len, out, &out_len), CKR_OK,
+          "rewrap with the key set (two current KMS keys)");
+    ctl_settle();
+    ok(ctl_count("ReEncrypt") == reenc && out_len > 7 && out[7] == 2,
+       "  ...inside the module: no ReEncrypt, both blobs again");
+    memset(got, 0, sizeof(got));
+    is_rv(unwrap_value("set", out, out_len, got), CKR_OK, "  ...and it unwraps");
+    ok(memcmp(got, v, 32) == 0, "  ...to the same data key");
+    stop();
+}
+
 int main(void)
 {
     const char *id = getenv("P11KMS_AWS_KEY_ID"), *other = getenv("P11KMS_AWS_OTHER_KEY_ID");
@@ -426,6 +520,7 @@ int main(void)
     stop();
     test_audit();
     test_rotation();
+    test_rewrap_mechanism();
     dlclose(p11_dl);
     ctl_close();
     curl_global_cleanup();
