@@ -63,7 +63,7 @@ typedef struct p11kms_object {
 
     /* KMS keys */
     const p11kms_key_config *kcfg;
-    p11kms_keyset *keyset; /* its KMS entries (owned) */
+    p11kms_keyset *keyset;    /* its KMS entries (owned) */
     uint8_t *default_context; /* canonical encoding of kcfg->context */
     size_t default_context_len;
 } p11kms_object;

@@ -136,8 +136,8 @@ CK_RV p11kms_wrap_key(p11kms_session *s, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE
             rv = CKR_OK;
             goto out;
         }
-        rv = p11kms_envelope_seal(w->keyset, ctx, P11KMS_PURPOSE_WRAPPED_KEY, value.data,
-                                  value.len, &cache->envelope);
+        rv = p11kms_envelope_seal(w->keyset, ctx, P11KMS_PURPOSE_WRAPPED_KEY, value.data, value.len,
+                                  &cache->envelope);
         audit("wrap", w, ctx, rv);
         if (rv != CKR_OK)
             goto out;
