@@ -1,10 +1,11 @@
 /* test-aws-keyset.c - key sets (several KMS keys per configured key), failover, rotation and the
  * audit trail, through the function list, against the loopback AWS KMS test server plus the
- * local backend: an envelope made under two AWS keys and a local key unwraps with any one of
- * them reachable; failover happens on availability faults only (a definitive refusal asks no
- * other KMS, counted on the server and in the audit trail); a hanging first KMS costs its
- * timeout plus one call; wrap policies; previous keys and accepted old contexts; audit records
- * field by field, and no secret in them. Run by test-aws-keyset.sh. */
+ * local backend (and the loopback Vault test server for the three-KMS set): an envelope made under
+ * two AWS keys and a local key unwraps with any one of them reachable; failover happens on
+ * availability faults only (a definitive refusal asks no other KMS, counted on the server and in
+ * the audit trail); a hanging first KMS costs its timeout plus one call; wrap policies; previous
+ * keys and accepted old contexts; audit records field by field, and no secret in them. Run by
+ * test-aws-keyset.sh. */
 #include <sys/time.h>
 #include "tests/module/p11.h"
 #include "tests/backends/aws/test-aws-ctl.h"
@@ -402,6 +403,70 @@ static void test_rotation(void)
     stop();
 }
 
+/* One configured key over AWS, local and Vault: the envelope holds three blobs, and it unwraps
+ * with any single one of the three KMSs reachable (the others dead or absent). */
+static void test_three_kms(void)
+{
+    char text[3000];
+    const char *vault = getenv("P11KMS_VAULT_ADDR");
+    CK_OBJECT_HANDLE dk;
+    uint8_t blob[16384], got[32], v[32];
+    CK_ULONG blob_len, vlen = 32;
+    static const char *const entry_aws = "{\"backend\": \"aws\", \"key_id\": \"%s\"%s}";
+    char aws_up[600], aws_down[600], vault_up[600], vault_down[600];
+    static const char *const local = "{\"backend\": \"local\", \"key_id\": \"insecure-test-key\"}";
+    static const char *const dead = ", \"endpoint\": \"" DEAD "\", \"max_attempts\": 1";
+    struct {
+        const char *what, *a, *b, *c;
+    } only[3];
+    int i;
+
+    if (vault == NULL) {
+        printf("Bail out! P11KMS_VAULT_ADDR unset: run through test-aws-keyset.sh\n");
+        exit(1);
+    }
+    snprintf(aws_up, sizeof(aws_up), entry_aws, key_arn, "");
+    snprintf(aws_down, sizeof(aws_down), entry_aws, key_arn, dead);
+    snprintf(vault_up, sizeof(vault_up),
+             "{\"backend\": \"vault\", \"key_id\": \"p11kms-derived\", \"endpoint\": \"%s\"}",
+             vault);
+    snprintf(vault_down, sizeof(vault_down),
+             "{\"backend\": \"vault\", \"key_id\": \"p11kms-derived\"%s}", dead);
+    snprintf(text, sizeof(text),
+             "{\"backends\": {\"aws\": {\"endpoint\": \"%s\"}},\n"
+             " \"tokens\": [{\"label\": \"tri\", \"keys\": [\n"
+             "  {\"label\": \"k\", \"context\": {\"app\": \"billing\"},\n"
+             "   \"kms\": [%s, %s, %s]}]}]}\n",
+             endpoint, aws_up, local, vault_up);
+    start(text);
+    dk = p11_data_key(sess, 32);
+    ok(p11_value(sess, dk, v, &vlen), "a data key");
+    is_rv(p11_wrap_default(sess, key("k"), dk, blob, sizeof(blob), &blob_len), CKR_OK,
+          "wrapped under AWS, local and Vault at once");
+    ok(blob_len > 7 && blob[6] == 3, "  ...one envelope with three blobs");
+    stop();
+
+    only[0].what = "only AWS reachable: it unwraps";
+    only[0].a = aws_up, only[0].b = vault_down, only[0].c = NULL;
+    only[1].what = "only Vault reachable: it unwraps";
+    only[1].a = aws_down, only[1].b = vault_up, only[1].c = NULL;
+    only[2].what = "AWS and Vault both down, the local key: it unwraps";
+    only[2].a = aws_down, only[2].b = vault_down, only[2].c = local;
+    for (i = 0; i < 3; i++) {
+        snprintf(text, sizeof(text),
+                 "{\"backends\": {\"aws\": {\"endpoint\": \"%s\"}},\n"
+                 " \"tokens\": [{\"label\": \"tri\", \"keys\": [\n"
+                 "  {\"label\": \"k\", \"context\": {\"app\": \"billing\"},\n"
+                 "   \"kms\": [%s, %s%s%s]}]}]}\n",
+                 endpoint, only[i].a, only[i].b, only[i].c ? ", " : "", only[i].c ? only[i].c : "");
+        start(text);
+        memset(got, 0, sizeof(got));
+        ok(unwrap_value("k", blob, blob_len, got) == CKR_OK && memcmp(got, v, 32) == 0,
+           only[i].what);
+        stop();
+    }
+}
+
 /* CKM_P11KMS_REWRAP with key `label`: *out_len bytes in out. */
 static CK_RV rewrap(const char *label, const uint8_t *in, CK_ULONG in_len, uint8_t *out,
                     CK_ULONG *out_len)
@@ -488,7 +553,7 @@ static void test_rewrap_mechanism(void)
     is_rv(rewrap("set", blob, blob_len, out, &out_len), CKR_OK,
           "rewrap with the key set (two current KMS keys)");
     ctl_settle();
-    ok(ctl_count("ReEncrypt") == reenc && out_len > 7 && out[7] == 2,
+    ok(ctl_count("ReEncrypt") == reenc && out_len > 7 && out[6] == 2,
        "  ...inside the module: no ReEncrypt, both blobs again");
     memset(got, 0, sizeof(got));
     is_rv(unwrap_value("set", out, out_len, got), CKR_OK, "  ...and it unwraps");
@@ -521,6 +586,7 @@ int main(void)
     test_audit();
     test_rotation();
     test_rewrap_mechanism();
+    test_three_kms();
     dlclose(p11_dl);
     ctl_close();
     curl_global_cleanup();
