@@ -9,6 +9,7 @@
 #include "log.h"
 #include "session.h"
 #include "slot.h"
+#include "store.h"
 
 const CK_ATTRIBUTE *p11kms_attr_find(const CK_ATTRIBUTE *t, CK_ULONG n, CK_ATTRIBUTE_TYPE type)
 {
@@ -381,8 +382,15 @@ CK_RV p11kms_get_attribute_value(p11kms_session *s, CK_OBJECT_HANDLE h, CK_ATTRI
     CK_RV rv = CKR_GENERAL_ERROR;
     p11kms_object *o = NULL;
     int sensitive = 0, invalid = 0, small = 0;
+    unsigned how;
     CK_ULONG i;
 
+    /* Store: follow the object's file; a CKA_VALUE read unseals what it would reveal. */
+    how =
+        t != NULL && p11kms_attr_find(t, n, CKA_VALUE) != NULL ? P11KMS_USE_READ : P11KMS_USE_ATTRS;
+    rv = p11kms_store_use(s, h, how);
+    if (rv != CKR_OK)
+        return rv;
     p11kms_lock();
     rv = p11kms_object_get_locked(s, h, &o);
     if (rv != CKR_OK)
@@ -434,38 +442,55 @@ int p11kms_object_matches_locked(const p11kms_object *o, const CK_ATTRIBUTE *t, 
     return 1;
 }
 
+/* C_SetAttributeValue's checks, and the template applied to a copy of the object (all or
+ * nothing: the copy replaces the object's attributes only when every entry was accepted).
+ * g.lock held. */
+static CK_RV stage_locked(p11kms_session *s, CK_OBJECT_HANDLE h, const CK_ATTRIBUTE *t, CK_ULONG n,
+                          p11kms_object **o, p11kms_object **staged)
+{
+    CK_RV rv = p11kms_object_get_locked(s, h, o);
+
+    if (rv != CKR_OK)
+        return rv;
+    if (!(*o)->modifiable || (*o)->kind == P11KMS_OBJ_KMS_KEY)
+        return CKR_ACTION_PROHIBITED;
+    if ((*o)->is_token && !(s->flags & CKF_RW_SESSION))
+        return CKR_SESSION_READ_ONLY;
+    *staged = p11kms_object_clone_locked(*o);
+    if (*staged == NULL)
+        return CKR_HOST_MEMORY;
+    return p11kms_attrs_apply(*staged, P11KMS_FROM_SET, t, n, NULL, NULL);
+}
+
 CK_RV p11kms_set_attribute_value(p11kms_session *s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_PTR t,
                                  CK_ULONG n)
 {
     CK_RV rv = CKR_GENERAL_ERROR;
     p11kms_object *o = NULL, *staged = NULL;
+    p11kms_store_guard guard;
 
-    p11kms_lock();
-    rv = p11kms_object_get_locked(s, h, &o);
+    /* Store: a stored object changes under the store's writers' lock, from its current file. */
+    rv = p11kms_store_write_begin(s, h, &guard);
     if (rv != CKR_OK)
         goto out;
-    if (!o->modifiable || o->kind == P11KMS_OBJ_KMS_KEY) {
-        rv = CKR_ACTION_PROHIBITED;
-        goto out;
-    }
-    if (o->is_token && !(s->flags & CKF_RW_SESSION)) {
-        rv = CKR_SESSION_READ_ONLY;
-        goto out;
-    }
-    /* All or nothing: the template is applied to a copy, which replaces the object's
-     * attributes only when every entry was accepted. */
-    staged = p11kms_object_clone_locked(o);
-    if (staged == NULL) {
-        rv = CKR_HOST_MEMORY;
-        goto out;
-    }
-    rv = p11kms_attrs_apply(staged, P11KMS_FROM_SET, t, n, NULL, NULL);
-    if (rv == CKR_OK)
+    p11kms_lock();
+    rv = stage_locked(s, h, t, n, &o, &staged);
+    if (rv == CKR_OK && o->stored == NULL)
         p11kms_object_commit_locked(o, staged);
+    p11kms_unlock();
+    if (rv == CKR_OK && o->stored != NULL) {
+        /* The new file first (a KMS call, outside g.lock; the writers' lock keeps other setters
+         * out), then the object. */
+        rv = p11kms_store_rewrite(&guard, o, staged);
+        if (rv == CKR_OK) {
+            p11kms_lock();
+            p11kms_object_commit_locked(o, staged);
+            p11kms_unlock();
+        }
+    }
 out:
     p11kms_object_free(staged);
-    if (o != NULL)
-        p11kms_object_put(o);
-    p11kms_unlock();
+    p11kms_object_put(o);
+    p11kms_store_write_end(&guard);
     return rv;
 }

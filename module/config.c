@@ -28,6 +28,7 @@
 #define OPTION_VALUE_MAX 4096
 #define DEFAULT_ID_LEN 8
 #define PIN_ATTEMPTS_MAX 1000
+#define STORE_PATH_MAX 4000
 
 /* Parser state: the origin and the JSON path of the field being read, for the error line. */
 typedef struct parser {
@@ -558,6 +559,27 @@ static CK_RV parse_attempts(parser *ps, json_object *o, unsigned *out)
     return CKR_OK;
 }
 
+/* "store": "/absolute/directory" or false (no token objects kept). */
+static CK_RV parse_store(parser *ps, json_object *o, p11kms_token_config *tc)
+{
+    const char *s;
+    CK_RV rv;
+
+    if (json_object_is_type(o, json_type_boolean) && !json_object_get_boolean(o)) {
+        tc->store_off = 1;
+        return CKR_OK;
+    }
+    if (!json_object_is_type(o, json_type_string))
+        return fail(ps, "must be an absolute directory path, or false to keep no token objects");
+    rv = get_string(ps, o, 1, STORE_PATH_MAX, &s);
+    if (rv != CKR_OK)
+        return rv;
+    if (s[0] != '/')
+        return fail(ps, "must be an absolute directory path (it starts with /)");
+    tc->store = strdup(s);
+    return tc->store != NULL ? CKR_OK : CKR_HOST_MEMORY;
+}
+
 static CK_RV parse_token(parser *ps, json_object *o, p11kms_token_config *tc)
 {
     json_object *jk;
@@ -575,6 +597,10 @@ static CK_RV parse_token(parser *ps, json_object *o, p11kms_token_config *tc)
             rv = parse_pin(ps, value, &tc->pin, &tc->pin_literal);
         else if (strcmp(name, "pin_max_attempts") == 0)
             rv = parse_attempts(ps, value, &tc->pin_max_attempts);
+        else if (strcmp(name, "store") == 0)
+            rv = parse_store(ps, value, tc);
+        else if (strcmp(name, "storage_key") == 0)
+            rv = dup_string(ps, value, 1, KEY_LABEL_MAX, &tc->storage_key);
         else if (p11kms_config_is_template(name))
             rv = parse_template(ps, name, value, &tc->wrap_template, &tc->unwrap_template);
         else if (strcmp(name, "keys") != 0)
@@ -588,7 +614,8 @@ static CK_RV parse_token(parser *ps, json_object *o, p11kms_token_config *tc)
     if (tc->pin_max_attempts != 0 && tc->pin == NULL)
         return fail(ps, "pin_max_attempts without a pin");
     if (!json_object_object_get_ex(o, "keys", &jk))
-        return CKR_OK;
+        return tc->storage_key != NULL ? fail(ps, "storage_key names a key, and there are none")
+                                       : CKR_OK;
     at = push_name(ps, "keys");
     rv = check_array(ps, jk, P11KMS_MAX_KEYS_PER_TOKEN);
     if (rv != CKR_OK)
@@ -611,6 +638,13 @@ static CK_RV parse_token(parser *ps, json_object *o, p11kms_token_config *tc)
         pop(ps, at2);
     }
     pop(ps, at);
+    for (i = 0; tc->storage_key != NULL && i < tc->n_keys; i++)
+        if (strcmp(tc->keys[i].label, tc->storage_key) == 0)
+            break;
+    if (tc->storage_key != NULL && i == tc->n_keys) {
+        at = push_name(ps, "storage_key");
+        return fail(ps, "\"%s\" is not the label of one of the token's keys", tc->storage_key);
+    }
     return CKR_OK;
 }
 
@@ -835,6 +869,8 @@ void p11kms_config_free(p11kms_config *c)
         p11kms_token_config *tc = &c->tokens[i];
 
         free(tc->label);
+        free(tc->store);
+        free(tc->storage_key);
         p11kms_secure_free_str(tc->pin);
         for (j = 0; j < tc->n_keys; j++)
             key_config_clear(&tc->keys[j]);

@@ -10,6 +10,7 @@
 #include "log.h"
 #include "object.h"
 #include "ops.h"
+#include "store.h"
 #include "wrap.h"
 
 static p11kms_crypt_op *op_of(p11kms_session *s, int encrypt)
@@ -30,6 +31,9 @@ CK_RV p11kms_crypt_init(p11kms_session *s, int encrypt, CK_MECHANISM_PTR mech,
 
     if (op->active)
         return CKR_OPERATION_ACTIVE;
+    rv = p11kms_store_use(s, key, P11KMS_USE_VALUE); /* a stored key is unsealed on first use */
+    if (rv != CKR_OK)
+        return rv;
     p11kms_lock();
     rv = p11kms_object_get_locked(s, key, &o);
     if (rv != CKR_OK) {
@@ -51,6 +55,8 @@ CK_RV p11kms_crypt_init(p11kms_session *s, int encrypt, CK_MECHANISM_PTR mech,
             rv = CKR_KEY_FUNCTION_NOT_PERMITTED;
         else if (encrypt ? o->unwrap : o->wrap)
             rv = CKR_KEY_FUNCTION_NOT_PERMITTED; /* it would open AES key wrap (keywrap.c) */
+        else if (!p11kms_object_value_ready(o))
+            rv = CKR_GENERAL_ERROR;
         else {
             memcpy(value, o->value, o->value_len);
             value_len = o->value_len;

@@ -9,6 +9,7 @@
 #include "object.h"
 #include "session.h"
 #include "slot.h"
+#include "store.h"
 
 p11kms_object *p11kms_object_alloc(int kind)
 {
@@ -44,6 +45,7 @@ void p11kms_object_free(p11kms_object *o)
     free(o->application);
     free(o->object_id);
     free(o->default_context);
+    p11kms_stored_free(o->stored);
     /* KMS key objects own their backend instance. */
     p11kms_backend_free(o->backend);
     free(o);
@@ -70,9 +72,11 @@ p11kms_object *p11kms_object_clone_locked(const p11kms_object *src)
     if (o == NULL)
         return NULL;
     *o = *src;
-    /* Nothing is shared: not in the map, no backend, its own copies of every byte string. */
+    /* Nothing is shared: not in the map, no backend, not stored, its own copies of every byte
+     * string. */
     o->handle = 0;
     o->refs = 0;
+    o->stored = NULL;
     o->backend = NULL;
     o->kcfg = NULL;
     o->default_context = NULL;
@@ -152,6 +156,15 @@ CK_RV p11kms_object_insert_locked(p11kms_object *o)
     return CKR_OK;
 }
 
+CK_RV p11kms_object_insert_as_locked(p11kms_object *o, CK_OBJECT_HANDLE h)
+{
+    o->handle = h;
+    o->refs = 1;
+    if (p11kms_map_put(&p11kms_g.objects, h, o) != 0)
+        return CKR_HOST_MEMORY;
+    return CKR_OK;
+}
+
 /* Session objects belong to the application, not to the session that made them (PKCS#11
  * 2.40 section 4.4): every session on the token sees them, until their session closes. */
 int p11kms_object_visible_locked(const p11kms_session *s, const p11kms_object *o)
@@ -209,6 +222,10 @@ CK_RV p11kms_destroy_object(p11kms_session *s, CK_OBJECT_HANDLE h)
     CK_RV rv = CKR_GENERAL_ERROR;
     p11kms_object *o = NULL;
 
+    /* Store: an object another process destroyed is gone here too. */
+    rv = p11kms_store_use(s, h, P11KMS_USE_ATTRS);
+    if (rv != CKR_OK)
+        return rv;
     p11kms_lock();
     rv = p11kms_object_get_locked(s, h, &o);
     if (rv != CKR_OK)
@@ -219,6 +236,13 @@ CK_RV p11kms_destroy_object(p11kms_session *s, CK_OBJECT_HANDLE h)
     }
     if (o->is_token && !(s->flags & CKF_RW_SESSION)) {
         rv = CKR_SESSION_READ_ONLY;
+        goto out;
+    }
+    if (o->stored != NULL) {
+        /* Store: its file goes first, outside g.lock. */
+        p11kms_unlock();
+        rv = p11kms_store_remove(o, h);
+        p11kms_lock();
         goto out;
     }
     p11kms_object_put(p11kms_map_del(&p11kms_g.objects, h));
@@ -233,8 +257,11 @@ CK_RV p11kms_object_add_new(p11kms_session *s, p11kms_object *o, CK_OBJECT_HANDL
 {
     CK_RV rv;
 
+    /* Store: a token object is written to the token's store before it joins the map. */
+    if (o->is_token)
+        return p11kms_store_add(s, o, out);
     o->token = s->token;
-    o->session = o->is_token ? 0 : s->handle;
+    o->session = s->handle;
     p11kms_lock();
     rv = p11kms_attrs_rights_locked(s, o);
     if (rv == CKR_OK)
@@ -268,10 +295,16 @@ CK_RV p11kms_copy_object(p11kms_session *s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_PTR
     CK_RV rv = CKR_GENERAL_ERROR;
     p11kms_object *src = NULL, *o = NULL;
 
+    /* Store: a copy takes the value, so a stored source is unsealed first. */
+    rv = p11kms_store_use(s, h, P11KMS_USE_VALUE);
+    if (rv != CKR_OK)
+        return rv;
     p11kms_lock();
     rv = p11kms_object_get_locked(s, h, &src);
     if (rv == CKR_OK && (src->kind == P11KMS_OBJ_KMS_KEY || !src->copyable))
         rv = CKR_ACTION_PROHIBITED;
+    else if (rv == CKR_OK && !p11kms_object_value_ready(src))
+        rv = CKR_GENERAL_ERROR;
     if (rv == CKR_OK) {
         o = p11kms_object_clone_locked(src);
         if (o == NULL)
@@ -297,6 +330,9 @@ CK_RV p11kms_get_object_size(p11kms_session *s, CK_OBJECT_HANDLE h, CK_ULONG_PTR
     CK_RV rv;
     p11kms_object *o = NULL;
 
+    rv = p11kms_store_use(s, h, P11KMS_USE_ATTRS);
+    if (rv != CKR_OK)
+        return rv;
     p11kms_lock();
     rv = p11kms_object_get_locked(s, h, &o);
     if (rv == CKR_OK)

@@ -11,6 +11,7 @@
 
 struct p11kms_session;
 struct p11kms_token;
+struct p11kms_stored;
 
 enum p11kms_object_kind {
     P11KMS_OBJ_KMS_KEY = 1,  /* a configured KMS key: value never here */
@@ -49,9 +50,12 @@ typedef struct p11kms_object {
     /* Fixed at creation (configuration for KMS keys): read without g.lock while referenced. */
     p11kms_attr_template wrap_tmpl, unwrap_tmpl;
 
-    /* data keys (secret) and data objects (CKA_VALUE of CKO_DATA, not secret) */
+    /* data keys (secret) and data objects (CKA_VALUE of CKO_DATA, not secret). A stored
+     * object's value is NULL until the store unsealed it (p11kms_object_value_ready). */
     uint8_t *value;
     size_t value_len;
+    /* Token objects kept in the token's object store (store.h); NULL for everything else. */
+    struct p11kms_stored *stored;
 
     /* data objects */
     uint8_t *application; /* CKA_APPLICATION */
@@ -78,6 +82,17 @@ void p11kms_object_commit_locked(p11kms_object *o, p11kms_object *staged);
 /* Give o a handle and put it in the map (takes the map's reference). CKR_SESSION_CLOSED when o
  * is a session object whose session is no longer open. g.lock held. */
 CK_RV p11kms_object_insert_locked(p11kms_object *o);
+/* Put o in the map under handle h, which no object holds (a stored object's new version takes
+ * its old version's handle, store-use.c). g.lock held. */
+CK_RV p11kms_object_insert_as_locked(p11kms_object *o, CK_OBJECT_HANDLE h);
+
+/* Whether o's value is here to use: a stored object's only once the store unsealed it, which
+ * every caller that needs it asks for first (p11kms_store_use). A guard, so a missing value is
+ * an error and never a read through NULL. */
+static inline int p11kms_object_value_ready(const p11kms_object *o)
+{
+    return o->value != NULL || o->value_len == 0;
+}
 
 /* Look up a handle visible to session s (any object of its token; private ones need a login).
  * Returns a referenced object; release with p11kms_object_put.

@@ -7,6 +7,9 @@
 #include "pkcs11/p11kms.h"
 #include "config.h"
 
+struct p11kms_object;
+struct p11kms_store;
+
 typedef struct p11kms_token {
     CK_SLOT_ID slot_id;
     const p11kms_token_config *cfg;
@@ -16,6 +19,11 @@ typedef struct p11kms_token {
     int logged_in;        /* CKU_USER logged in (all sessions of the token) */
     unsigned pin_failures;              /* g.lock: wrong PINs since the last right one */
     CK_ULONG n_sessions, n_rw_sessions; /* g.lock */
+    /* The token's KMS key objects in configuration order (the map holds them until
+     * C_Finalize), and its object store (store.h): both fixed after C_Initialize. */
+    struct p11kms_object **keys;
+    size_t n_keys;
+    struct p11kms_store *store;
 } p11kms_token;
 
 /* CKF_USER_PIN_COUNT_LOW / _FINAL_TRY / _LOCKED as the wrong-PIN count stands (login.c).

@@ -84,11 +84,16 @@ static inline char *p11_write(const char *name, const char *text, mode_t mode)
     return path;
 }
 
-/* Use only the environment the test sets. */
+/* Use only the environment the test sets. Token objects a test keeps go to its own temporary
+ * directory (the per-user default store is under $XDG_DATA_HOME), never to the user's. */
 static inline void p11_clean_env(void)
 {
+    char data[320];
+
     unsetenv("P11KMS_CONFIG");
     unsetenv("KMS_KEY_ID");
+    snprintf(data, sizeof(data), "%s/data", p11_tmp());
+    setenv("XDG_DATA_HOME", data, 1);
 }
 
 static inline CK_RV p11_init_config(const char *config_path)

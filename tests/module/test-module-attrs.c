@@ -506,7 +506,8 @@ int main(void)
     path = p11_write(
         "attrs.conf",
         "{\"tokens\": [\n"
-        " {\"label\": \"attrs\", \"unwrap_template\": {\"extractable\": false}, \"keys\": [\n"
+        " {\"label\": \"attrs\", \"unwrap_template\": {\"extractable\": false},\n"
+        "  \"storage_key\": \"open\", \"keys\": [\n"
         "  {\"label\": \"strict\", \"backend\": \"local\", \"key_id\": \"insecure-test-key\",\n"
         "   \"unwrap_template\": {\"sensitive\": true}, \"wrap_template\": {\"sensitive\": "
         "true}},\n"
