@@ -22,10 +22,12 @@ enum entry_state {
 typedef struct store_entry {
     uint8_t id[P11KMS_STORE_ID_LEN];
     int state;
-    CK_OBJECT_HANDLE handle;  /* ENTRY_OBJECT */
-    p11kms_store_stamp stamp; /* of the file the object (or refusal) came from */
-    uint64_t gen_seen;        /* highest generation verified or written here; 0: none */
-    int seen;                 /* scan bookkeeping */
+    CK_OBJECT_HANDLE handle;          /* ENTRY_OBJECT */
+    p11kms_store_stamp stamp;         /* of the file the object (or refusal) came from */
+    p11kms_store_stamp pending_stamp; /* of the file a verified object's pending attributes
+                                       * came from (store.h) */
+    uint64_t gen_seen;                /* highest generation verified or written here; 0: none */
+    int seen;                         /* scan bookkeeping */
 } store_entry;
 
 struct p11kms_store {

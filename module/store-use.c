@@ -39,7 +39,7 @@ typedef struct use {
 static int take(use *u, unsigned how)
 {
     p11kms_object *o;
-    p11kms_attr_val v;
+    const p11kms_attr_rule *r;
 
     p11kms_lock();
     o = p11kms_map_get(&p11kms_g.objects, u->h);
@@ -53,9 +53,12 @@ static int take(use *u, unsigned how)
     u->verified = o->stored->verified;
     /* A read of CKA_VALUE unseals only what it would reveal: a sensitive key's answer is the
      * same either way, and its file's word that it is sensitive is not a claim worth checking. */
-    if (how & P11KMS_USE_READ)
-        u->want_value = p11kms_attr_read(o, CKA_VALUE, &v) == P11KMS_VAL_OK;
-    else
+    if (how & P11KMS_USE_READ) {
+        r = p11kms_attr_rule_for(CKA_VALUE, o->kind);
+        u->want_value = r != NULL && !((r->flags & P11KMS_AF_SECRET) &&
+                                       (o->kind == P11KMS_OBJ_KMS_KEY || o->sensitive ||
+                                        !o->extractable));
+    } else
         u->want_value = (how & P11KMS_USE_VALUE) != 0;
     p11kms_unlock();
     return 1;
@@ -120,6 +123,7 @@ static int install(use *u, p11kms_object *n, const p11kms_store_stamp *stamp, in
         p11kms_object_put(p11kms_map_del(&p11kms_g.objects, u->h));
         if (p11kms_object_insert_as_locked(n, u->h) == CKR_OK) {
             e->stamp = *stamp;
+            memset(&e->pending_stamp, 0, sizeof(e->pending_stamp));
             if (verified && n->stored->generation > e->gen_seen)
                 e->gen_seen = n->stored->generation;
             r = 0;

@@ -29,7 +29,15 @@
 
 void p11kms_stored_free(p11kms_stored *sd)
 {
+    if (sd == NULL)
+        return;
+    p11kms_object_free(sd->pending);
     free(sd);
+}
+
+const p11kms_object *p11kms_store_match_view_locked(const p11kms_object *o)
+{
+    return o->stored != NULL && o->stored->pending != NULL ? o->stored->pending : o;
 }
 
 p11kms_stored *store_stored_new(const uint8_t id[P11KMS_STORE_ID_LEN], uint64_t gen, int verified)
@@ -278,6 +286,7 @@ typedef struct scan_change {
     store_entry *e;
     p11kms_object *o;     /* the new object, or NULL: drop the entry's */
     CK_OBJECT_HANDLE old; /* the handle whose object leaves or is replaced; 0: none */
+    int pending;          /* o becomes the verified object's pending attributes */
 } scan_change;
 
 typedef struct scan {
@@ -336,7 +345,7 @@ static int list_ids(scan *sc)
     return err;
 }
 
-static int add_change(scan *sc, store_entry *e, p11kms_object *o, CK_OBJECT_HANDLE old)
+static int add_change(scan *sc, store_entry *e, p11kms_object *o, CK_OBJECT_HANDLE old, int pending)
 {
     if (sc->n_changes == sc->cap_changes) {
         size_t cap = sc->cap_changes ? 2 * sc->cap_changes : 64;
@@ -349,6 +358,7 @@ static int add_change(scan *sc, store_entry *e, p11kms_object *o, CK_OBJECT_HAND
     sc->changes[sc->n_changes].e = e;
     sc->changes[sc->n_changes].o = o;
     sc->changes[sc->n_changes].old = old;
+    sc->changes[sc->n_changes].pending = pending;
     sc->n_changes++;
     return 0;
 }
@@ -371,7 +381,7 @@ static int verified_object(CK_OBJECT_HANDLE h)
  * again until the file changes. A destroyed object's entry stays destroyed. */
 static void refuse_entry(scan *sc, store_entry *e, const p11kms_store_stamp *stamp)
 {
-    if (e->state == ENTRY_OBJECT && add_change(sc, e, NULL, e->handle) != 0)
+    if (e->state == ENTRY_OBJECT && add_change(sc, e, NULL, e->handle, 0) != 0)
         return; /* out of memory: tried again at the next scan */
     if (e->state != ENTRY_DESTROYED)
         e->state = ENTRY_REFUSED;
@@ -389,13 +399,17 @@ static void scan_file(scan *sc, const uint8_t id[P11KMS_STORE_ID_LEN])
     p11kms_store_file f;
     p11kms_buf buf = {0};
     p11kms_object *o = NULL;
-    int err;
+    int err, verified;
 
     p11kms_store_file_name(id, name);
     if (p11kms_store_stat(sc->dirfd, name, &stamp) != 0)
         return; /* gone since the listing */
-    if (e != NULL && (p11kms_store_stamp_equal(&stamp, &e->stamp) ||
-                      (e->state == ENTRY_OBJECT && verified_object(e->handle)))) {
+    if (e != NULL && p11kms_store_stamp_equal(&stamp, &e->stamp)) {
+        e->seen = 1;
+        return;
+    }
+    verified = e != NULL && e->state == ENTRY_OBJECT && verified_object(e->handle);
+    if (verified && p11kms_store_stamp_equal(&stamp, &e->pending_stamp)) {
         e->seen = 1;
         return;
     }
@@ -418,7 +432,13 @@ static void scan_file(scan *sc, const uint8_t id[P11KMS_STORE_ID_LEN])
                           "it is an older version than this process has seen (a replayed "
                           "file)");
         refuse_entry(sc, e, &loaded);
-    } else if (add_change(sc, e, o, e->state == ENTRY_OBJECT ? e->handle : 0) == 0) {
+    } else if (verified) {
+        /* Matched by finds until the object's next use verifies the new file. */
+        if (add_change(sc, e, o, e->handle, 1) == 0) {
+            e->pending_stamp = loaded;
+            o = NULL;
+        }
+    } else if (add_change(sc, e, o, e->state == ENTRY_OBJECT ? e->handle : 0, 0) == 0) {
         e->stamp = loaded;
         o = NULL;
     }
@@ -435,7 +455,18 @@ static void scan_apply(scan *sc)
     p11kms_lock();
     for (i = 0; i < sc->n_changes; i++) {
         scan_change *c = &sc->changes[i];
+        p11kms_object *cur;
 
+        if (c->pending) {
+            cur = p11kms_map_get(&p11kms_g.objects, c->old);
+            if (cur != NULL && cur->stored != NULL) {
+                p11kms_object_free(cur->stored->pending);
+                cur->stored->pending = c->o;
+            } else {
+                p11kms_object_free(c->o);
+            }
+            continue;
+        }
         if (c->old != 0)
             p11kms_object_put(p11kms_map_del(&p11kms_g.objects, c->old));
         if (c->o == NULL)
@@ -469,7 +500,7 @@ static void scan_vanished(scan *sc)
             i++;
             continue;
         }
-        if (e->state == ENTRY_OBJECT && add_change(sc, e, NULL, e->handle) != 0) {
+        if (e->state == ENTRY_OBJECT && add_change(sc, e, NULL, e->handle, 0) != 0) {
             i++;
             continue;
         }

@@ -28,7 +28,15 @@ typedef struct p11kms_stored {
     /* The attributes and the value come from a file the KMS opened in this process (or that this
      * process wrote). Until then the value is NULL and the attributes are the file's word only. */
     int verified;
+    /* A verified object whose file another process changed since: the new file's attributes,
+     * not verified, which only C_FindObjects matches against until the object's next use
+     * verifies the new file and replaces the object. NULL: none. */
+    struct p11kms_object *pending;
 } p11kms_stored;
+
+/* The attributes a find template is matched against: a verified object's pending ones when its
+ * file changed, else the object's own. g.lock held. */
+const struct p11kms_object *p11kms_store_match_view_locked(const struct p11kms_object *o);
 
 void p11kms_stored_free(p11kms_stored *sd);
 
