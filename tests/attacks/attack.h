@@ -14,7 +14,8 @@
  *   "kms-wrap"     wrap and encrypt only
  *   "kms-unwrap"   unwrap and decrypt only
  * `extra_keys` is more JSON key objects for the same token (", {...}") or NULL; `token_extra`
- * more members of the token object (", \"pin\": \"1234\"") or NULL.
+ * more members of the token object (", \"pin\": \"1234\"") or NULL. Token objects go to
+ * attack_store_dir(), sealed by "kms".
  */
 static inline const char *attack_backend(void)
 {
@@ -38,26 +39,45 @@ static inline void attack_key_members(char *out, size_t cap)
     }
 }
 
+/* The configuration's "backends" member for the AWS test server (with its comma), "" for local. */
+static inline const char *attack_backends_member(void)
+{
+    static char backends[600];
+
+    backends[0] = '\0';
+    if (strcmp(attack_backend(), "aws") == 0)
+        snprintf(backends, sizeof(backends),
+                 "\"backends\": {\"aws\": {\"endpoint\": \"%s\", \"max_attempts\": 1}}, ",
+                 getenv("P11KMS_AWS_ENDPOINT"));
+    return backends;
+}
+
+/* Where the attack token keeps its token objects: a directory of the program's own, sealed by
+ * its "kms" key (docs/store.md). */
+static inline const char *attack_store_dir(void)
+{
+    static char dir[320];
+
+    snprintf(dir, sizeof(dir), "%s/store", p11_tmp());
+    return dir;
+}
+
 /* Write the configuration; returns its path. */
 static inline const char *attack_config(const char *token_extra, const char *extra_keys)
 {
     static char text[16384];
     char key[512];
-    const char *endpoint = getenv("P11KMS_AWS_ENDPOINT");
-    char backends[600] = "";
 
     attack_key_members(key, sizeof(key));
-    if (strcmp(attack_backend(), "aws") == 0)
-        snprintf(backends, sizeof(backends),
-                 "\"backends\": {\"aws\": {\"endpoint\": \"%s\", \"max_attempts\": 1}}, ",
-                 endpoint);
     snprintf(text, sizeof(text),
-             "{%s\"tokens\": [{\"label\": \"attack\"%s, \"keys\": [\n"
+             "{%s\"tokens\": [{\"label\": \"attack\", \"store\": \"%s\", \"storage_key\": "
+             "\"kms\"%s, \"keys\": [\n"
              "  {\"label\": \"kms\", %s},\n"
              "  {\"label\": \"kms-wrap\", %s, \"permissions\": [\"wrap\", \"encrypt\"]},\n"
              "  {\"label\": \"kms-unwrap\", %s, \"permissions\": [\"unwrap\", \"decrypt\"]}%s\n"
              "]}]}\n",
-             backends, token_extra ? token_extra : "", key, key, key, extra_keys ? extra_keys : "");
+             attack_backends_member(), attack_store_dir(), token_extra ? token_extra : "", key, key,
+             key, extra_keys ? extra_keys : "");
     return p11_write("attack.conf", text, 0600);
 }
 

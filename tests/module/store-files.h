@@ -118,6 +118,36 @@ static inline int sf_write(const char *path, const uint8_t *buf, size_t len)
     return rename(tmp, path);
 }
 
+/* Offsets in an object file (docs/store.md): the attributes start at 48, their length is the u32
+ * at 44; each is u32 type, u32 length, value. */
+#define SF_HEADER 48
+
+static inline uint32_t sf_u32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Bytes before the sealed parts: header and attributes. */
+static inline long sf_prefix_len(const uint8_t *f)
+{
+    return SF_HEADER + (long)sf_u32(f + 44);
+}
+
+/* Offset of attribute type's value in file f (len bytes), or -1. */
+static inline long sf_attr_at(const uint8_t *f, long len, CK_ATTRIBUTE_TYPE type)
+{
+    long at = SF_HEADER, end = sf_prefix_len(f);
+
+    if (len < SF_HEADER || end > len)
+        return -1;
+    while (at + 8 <= end) {
+        if (sf_u32(f + at) == type)
+            return at + 8;
+        at += 8 + (long)sf_u32(f + at + 4);
+    }
+    return -1;
+}
+
 /* How many objects with this label s finds. */
 static inline CK_ULONG sf_count_label(CK_SESSION_HANDLE s, const char *label)
 {
