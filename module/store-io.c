@@ -97,6 +97,36 @@ char *p11kms_store_dir_for(const p11kms_token_config *tc, const char **why)
     return dir;
 }
 
+long p11kms_store_storage_key(const p11kms_token_config *tc, char *why, size_t why_size)
+{
+    long found = -1;
+    size_t i;
+
+    if (tc->storage_key != NULL) {
+        for (i = 0; i < tc->n_keys && found < 0; i++)
+            if (strcmp(tc->keys[i].label, tc->storage_key) == 0)
+                found = (long)i;
+    } else if (tc->n_keys == 1) {
+        found = 0;
+    }
+    if (found >= 0 && !(tc->keys[found].perms & P11KMS_PERM_WRAP)) {
+        snprintf(why, why_size,
+                 "its storage key \"%.64s\" lacks the wrap permission that seals stored objects",
+                 tc->keys[found].label);
+        return -1;
+    }
+    if (found >= 0)
+        return found;
+    if (tc->n_keys == 0)
+        snprintf(why, why_size, "it has no KMS key to seal them");
+    else
+        snprintf(why, why_size,
+                 "it has %zu KMS keys and no \"storage_key\" in its configuration names the one "
+                 "that seals them",
+                 tc->n_keys);
+    return -1;
+}
+
 int p11kms_store_dir_open(const char *dir)
 {
     return open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -1,4 +1,5 @@
-/* store-io.h - the object store's directory on disk (docs/store.md): where it is, reading one
+/* store-io.h - the object store's directory on disk (docs/store.md): where it is and which key
+ * seals it, reading one
  * object file safely (never through a symlink, only regular files, bounded), atomic writes
  * (temporary file, fsync, rename, fsync of the directory) and the writers' lock. Shared by the
  * module and the p11kms tool; no shared state. */
@@ -7,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include "pkcs11/p11kms.h"
 #include "config.h"
@@ -28,6 +30,10 @@ void p11kms_store_stamp_of(const struct stat *st, p11kms_store_stamp *out);
  * <label>, the label percent-encoded outside [A-Za-z0-9._-] (and a leading '.'). NULL with *why
  * when persistence is off or no home is known. Reads the environment only, never the disk. */
 char *p11kms_store_dir_for(const p11kms_token_config *tc, const char **why);
+
+/* Which of the token's keys seals new stored objects: its index in tc->keys ("storage_key", else
+ * the only key), or -1 with why (none, several and no storage_key, no wrap permission). */
+long p11kms_store_storage_key(const p11kms_token_config *tc, char *why, size_t why_size);
 
 /* Open the directory for the calls below: a descriptor, or -1 with errno. */
 int p11kms_store_dir_open(const char *dir);

@@ -63,33 +63,16 @@ void store_log_refused(const p11kms_store *st, const uint8_t id[P11KMS_STORE_ID_
 
 /* ---- the store of a token ------------------------------------------------------------------ */
 
-/* The storage key and the keys that open files, from the configuration. */
+/* The storage key and the keys that open files, from the configuration (t->keys follows the
+ * configuration's order). */
 static void choose_keys(p11kms_store *st, const p11kms_token *t)
 {
-    const p11kms_token_config *tc = t->cfg;
-    p11kms_object *storage = NULL;
+    long k = p11kms_store_storage_key(t->cfg, st->why_no_key, sizeof(st->why_no_key));
+    p11kms_object *storage = k >= 0 ? t->keys[k] : NULL;
     size_t i;
 
-    if (tc->storage_key != NULL) {
-        for (i = 0; i < t->n_keys && storage == NULL; i++)
-            if (strcmp(t->keys[i]->kcfg->label, tc->storage_key) == 0)
-                storage = t->keys[i];
-    } else if (t->n_keys == 1) {
-        storage = t->keys[0];
-    }
-    if (storage != NULL && !(storage->kcfg->perms & P11KMS_PERM_WRAP))
-        snprintf(st->why_no_key, sizeof(st->why_no_key),
-                 "its storage key \"%.64s\" lacks the wrap permission that seals stored objects",
-                 storage->kcfg->label);
-    else if (storage != NULL)
+    if (storage != NULL)
         st->storage = storage->backend;
-    else if (t->n_keys == 0)
-        snprintf(st->why_no_key, sizeof(st->why_no_key), "it has no KMS key to seal them");
-    else
-        snprintf(st->why_no_key, sizeof(st->why_no_key),
-                 "it has %zu KMS keys and no \"storage_key\" in its configuration names the one "
-                 "that seals them",
-                 t->n_keys);
     /* Files sealed by any of the token's keys that may unwrap are opened: a new storage key
      * reads what the old one sealed until `p11kms store rewrap` moved it. */
     if (storage != NULL && (storage->kcfg->perms & P11KMS_PERM_UNWRAP))
