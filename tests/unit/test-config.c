@@ -760,6 +760,41 @@ static void test_quick(void)
     quick_bad("insecure-test-key2");
 }
 
+/* "store" and "storage_key": where a token keeps its token objects and which key seals them. */
+static void test_store_fields(void)
+{
+    p11kms_config *cfg;
+
+    cfg = good("{'tokens': [{'label': 't', 'store': '/var/lib/p11kms/t', 'storage_key': 'b', "
+               "'keys': [{'label': 'a', 'backend': 'local', 'key_id': 'insecure-test-key'}, "
+               "{'label': 'b', 'backend': 'local', 'key_id': 'insecure-test-key'}]}]}",
+               "store and storage_key");
+    ok(cfg != NULL && strcmp(cfg->tokens[0].store, "/var/lib/p11kms/t") == 0 &&
+           strcmp(cfg->tokens[0].storage_key, "b") == 0 && !cfg->tokens[0].store_off,
+       "  ...read");
+    p11kms_config_free(cfg);
+    cfg = good("{'tokens': [{'label': 't', 'store': false}]}", "store false");
+    ok(cfg != NULL && cfg->tokens[0].store_off && cfg->tokens[0].store == NULL, "  ...no store");
+    p11kms_config_free(cfg);
+    cfg = good("{'tokens': [{'label': 't'}]}", "no store field");
+    ok(cfg != NULL && cfg->tokens[0].store == NULL && !cfg->tokens[0].store_off &&
+           cfg->tokens[0].storage_key == NULL,
+       "  ...the default place, the only key");
+    p11kms_config_free(cfg);
+    bad("{'tokens': [{'label': 't', 'store': 'rel/dir'}]}", "tokens[0].store",
+        "must be an absolute directory path", "a relative store");
+    bad("{'tokens': [{'label': 't', 'store': true}]}", "tokens[0].store",
+        "must be an absolute directory path, or false", "store true");
+    bad("{'tokens': [{'label': 't', 'store': 7}]}", "tokens[0].store",
+        "must be an absolute directory path, or false", "store a number");
+    bad("{'tokens': [{'label': 't', 'storage_key': 'x', 'keys': [{'label': 'a', 'backend': "
+        "'local', 'key_id': 'insecure-test-key'}]}]}",
+        "tokens[0].storage_key", "\"x\" is not the label of one of the token's keys",
+        "storage_key naming no key");
+    bad("{'tokens': [{'label': 't', 'storage_key': 'x'}]}", "tokens[0]",
+        "storage_key names a key, and there are none", "storage_key without keys");
+}
+
 /* conf/p11kms.conf.example must stay a valid configuration. */
 static void test_example(void)
 {
@@ -786,8 +821,10 @@ static void test_example(void)
     ok(cfg != NULL && cfg->n_tokens == 2 && cfg->tokens[0].n_keys == 2 &&
            strcmp(cfg->tokens[0].pin, "1234") == 0 &&
            strcmp(cfg->tokens[0].keys[0].key_id, "/etc/p11kms/local.key") == 0 &&
-           cfg->tokens[0].keys[0].unwrap_template.n == 2,
-       "example: tokens, keys, pin from env, key_file default, unwrap template");
+           cfg->tokens[0].keys[0].unwrap_template.n == 2 &&
+           strcmp(cfg->tokens[0].store, "/var/lib/p11kms/app") == 0 &&
+           strcmp(cfg->tokens[0].storage_key, "master") == 0,
+       "example: tokens, keys, pin from env, key_file default, unwrap template, store");
     p11kms_config_free(cfg);
     unsetenv("P11KMS_APP_PIN");
 }
@@ -812,6 +849,7 @@ int main(void)
     test_keys_bound();
     test_load();
     test_quick();
+    test_store_fields();
     test_example();
     {
         char cmd[128];
