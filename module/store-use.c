@@ -157,6 +157,9 @@ static int refresh(use *u, int unseal, CK_RV *rv)
     *rv = CKR_OK;
     p11kms_store_file_name(u->id, name);
     memset(&stamp, 0, sizeof(stamp));
+    /* The refusal is remembered at this version of the file: stat it before reading. */
+    if (dirfd >= 0)
+        p11kms_store_stat(dirfd, name, &stamp);
     r = dirfd >= 0 ? store_load(u->st, dirfd, name, &buf, &f, &stamp, &n) : -errno;
     if (r == -ENOENT) {
         leave(u, ENTRY_GONE, NULL);
