@@ -222,8 +222,8 @@ CK_RV p11kms_store_file_parse(const uint8_t *in, size_t len, p11kms_store_file *
                               const char **defect)
 {
     cursor c = {in, len, 0};
-    const uint8_t *h, *q;
-    uint32_t attrs_len, env_len;
+    const uint8_t *h = NULL, *q = NULL;
+    uint32_t attrs_len = 0, env_len = 0;
 
     memset(f, 0, sizeof(*f));
     *defect = NULL;
