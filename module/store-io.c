@@ -282,14 +282,13 @@ int p11kms_store_write(int dirfd, const char *name, const uint8_t *data, size_t 
     return 0;
 }
 
-int p11kms_store_mkdir(const char *dir, const char **where)
+int p11kms_store_mkdir(const char *dir, char *where, size_t where_size)
 {
-    static __thread char failed[4096];
     char path[4096];
     struct stat sb;
     size_t i, len = strlen(dir);
 
-    *where = dir;
+    snprintf(where, where_size, "%s", dir);
     if (len == 0 || len >= sizeof(path) || dir[0] != '/')
         return -EINVAL;
     memcpy(path, dir, len + 1);
@@ -299,8 +298,7 @@ int p11kms_store_mkdir(const char *dir, const char **where)
             continue;
         path[i] = '\0';
         if (mkdir(path, 0700) != 0 && errno != EEXIST) {
-            snprintf(failed, sizeof(failed), "%s", path);
-            *where = failed;
+            snprintf(where, where_size, "%s", path);
             return -errno;
         }
         path[i] = i < len ? '/' : '\0';

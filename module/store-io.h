@@ -56,9 +56,9 @@ int p11kms_store_read(int dirfd, const char *name, p11kms_buf *out, p11kms_store
 int p11kms_store_write(int dirfd, const char *name, const uint8_t *data, size_t len,
                        p11kms_store_stamp *st);
 
-/* Create dir and its missing parents, mode 0700. 0, or a negative errno with *where naming the
- * path that failed (static storage of the call; valid until the next call). */
-int p11kms_store_mkdir(const char *dir, const char **where);
+/* Create dir and its missing parents, mode 0700. 0, or a negative errno with where naming the
+ * path that failed. */
+int p11kms_store_mkdir(const char *dir, char *where, size_t where_size);
 
 /* The writers' lock: "<dir>/.lock", created when missing, flock'd exclusively (other processes,
  * and other descriptors of this one, wait). A descriptor, or a negative errno. */

@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -45,9 +46,11 @@ static p11kms_store *writable_store(p11kms_token *t, CK_RV refused, CK_RV *rv)
 /* The directory, made when missing (0700); a descriptor, or -1 with *rv (logged). */
 static int open_dir(p11kms_store *st, int make, CK_RV *rv)
 {
-    const char *where = st->dir;
-    int err = make ? p11kms_store_mkdir(st->dir, &where) : 0, fd = -1;
+    char where[4096];
+    int err = make ? p11kms_store_mkdir(st->dir, where, sizeof(where)) : 0, fd = -1;
 
+    if (!make)
+        snprintf(where, sizeof(where), "%s", st->dir);
     if (err == 0) {
         fd = p11kms_store_dir_open(st->dir);
         err = fd < 0 ? -errno : 0;

@@ -252,7 +252,8 @@ static void test_io(void)
 {
     p11kms_store_stamp st, again;
     p11kms_buf out = {0};
-    const char *why = NULL, *where = NULL;
+    const char *why = NULL;
+    char where[600];
     struct stat sb;
     char path[300];
     int fd = p11kms_store_dir_open(dir);
@@ -272,13 +273,13 @@ static void test_io(void)
            "a FIFO: refused without blocking");
     is_num(p11kms_store_read(fd, "none.obj", &out, &again, &why), -ENOENT, "none: ENOENT");
     snprintf(path, sizeof(path), "%s/x/y/z", dir);
-    is_num(p11kms_store_mkdir(path, &where), 0, "mkdir with parents");
+    is_num(p11kms_store_mkdir(path, where, sizeof(where)), 0, "mkdir with parents");
     ok(stat(path, &sb) == 0 && (sb.st_mode & 0777) == 0700, "mode 0700");
     rmdir(path);
     rmdir(path_of("x/y"));
     rmdir(path_of("x"));
     snprintf(path, sizeof(path), "%s/a.obj/sub", dir);
-    ok(p11kms_store_mkdir(path, &where) == -ENOTDIR && strstr(where, "a.obj") != NULL,
+    ok(p11kms_store_mkdir(path, where, sizeof(where)) == -ENOTDIR && strstr(where, "a.obj") != NULL,
        "a file in the way: ENOTDIR, naming it");
     is_rv(p11kms_store_errno_rv(-ENOSPC), CKR_DEVICE_MEMORY, "a full disk: CKR_DEVICE_MEMORY");
     is_rv(p11kms_store_errno_rv(-EACCES), CKR_DEVICE_ERROR, "else CKR_DEVICE_ERROR");
