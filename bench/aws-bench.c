@@ -5,7 +5,7 @@
 #include <sys/resource.h>
 #include <time.h>
 #include "tests/module/p11.h"
-#include "tests/aws/test-aws-ctl.h"
+#include "tests/backends/aws/test-aws-ctl.h"
 
 #define MAX_THREADS 2
 #define ROUNDS 5

@@ -2,7 +2,7 @@
 # aws-bench.sh - `make bench`: p11kms wrap+unwrap vs a bare libcurl keep-alive loop against the
 # loopback AWS KMS test server (started and stopped by aws-env.sh). AWS_BENCH_PAIRS sets the
 # number of wrap+unwrap pairs per thread (default 500).
-. "$top_srcdir/tests/aws/aws-env.sh"
+. "$top_srcdir/tests/backends/aws/aws-env.sh"
 P11KMS_LOG=${P11KMS_LOG:-error}
 export P11KMS_LOG
 # the server logs every request; keep its log quiet so it measures requests, not logging

@@ -41,7 +41,7 @@ l_use=$(P11KMS_CONFIG="$tmp/local.conf" "$BENCH" "$MODULE" bench use s-7)
 
 # The AWS test server counts the KMS calls; in a subshell, so a missing server only skips it.
 a_line=$(
-    . "$top_srcdir/tests/aws/aws-env.sh" >/dev/null
+    . "$top_srcdir/tests/backends/aws/aws-env.sh" >/dev/null
     conf=$tmp/aws.conf
     store_config "$conf" "$tmp/store-aws" "\"backend\": \"aws\", \"key_id\": \"$P11KMS_AWS_KEY_ARN\"" \
         "\"backends\": {\"aws\": {\"endpoint\": \"$P11KMS_AWS_ENDPOINT\"}}, "

@@ -1,6 +1,8 @@
 /* attr-rules.c - the attribute table and what is read from it: values of an object's attributes,
  * value forms, and the wrap/unwrap template arrays. No locks: callers hold g.lock for objects in
  * the map; templates never change after an object is made. */
+#include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include "attr-rules.h"
@@ -110,10 +112,39 @@ static const p11kms_attr_rule rules[] = {
 #define N_RULES (sizeof(rules) / sizeof(rules[0]))
 _Static_assert(N_RULES <= P11KMS_ATTR_RULES_MAX, "P11KMS_ATTR_RULES_MAX too small");
 
+/*
+ * The lookup every template attribute and every attribute read makes (several per wrap and
+ * unwrap): a direct index for the standard attribute numbers below DIRECT_MAX, built once, and
+ * a scan of the few rows above it (vendor attributes, the array attributes).
+ */
+#define DIRECT_MAX 0x300u
+#define INDEX_KINDS 8u
+_Static_assert(N_RULES < UINT8_MAX, "rule indexes must fit the direct index");
+static uint8_t direct[INDEX_KINDS][DIRECT_MAX]; /* rule index + 1; 0: the kind lacks it */
+static pthread_once_t index_once = PTHREAD_ONCE_INIT;
+
+static void index_build(void)
+{
+    size_t i, k;
+
+    for (i = 0; i < N_RULES; i++)
+        for (k = 0; k < INDEX_KINDS; k++)
+            if (rules[i].type < DIRECT_MAX && (rules[i].on & (1u << k)) &&
+                direct[k][rules[i].type] == 0)
+                direct[k][rules[i].type] = (uint8_t)(i + 1);
+}
+
 const p11kms_attr_rule *p11kms_attr_rule_for(CK_ATTRIBUTE_TYPE type, int kind)
 {
     size_t i;
 
+    if (kind < 0 || (unsigned)kind >= INDEX_KINDS)
+        return NULL;
+    if (type < DIRECT_MAX) {
+        pthread_once(&index_once, index_build);
+        i = direct[kind][type];
+        return i ? &rules[i - 1] : NULL;
+    }
     for (i = 0; i < N_RULES; i++)
         if (rules[i].type == type && (rules[i].on & (1u << kind)))
             return &rules[i];

@@ -1,16 +1,27 @@
 /* backend.c - the registry of KMS backends and the one place a key configuration becomes a
- * backend instance. The table is fixed at build time; backends register by adding a line. */
+ * backend instance. The list is fixed at build time: adding a backend is its folder under
+ * module/backends/ and one line in P11KMS_BACKENDS. No state, no locks. */
 #include <string.h>
 #include "backend.h"
 #include "log.h"
 
-extern const p11kms_backend_ops p11kms_backend_aws_ops;
+/* Every known backend, in the order quick mode tries their key references. Each folder
+ * defines p11kms_backend_<name>_ops. */
+#define P11KMS_BACKENDS(X)                                                                         \
+    X(local)                                                                                       \
+    X(aws)                                                                                         \
+    X(gcp)                                                                                         \
+    X(vault)
 
-static const p11kms_backend_ops *const backends[] = {
-    &p11kms_backend_local_ops,
-    &p11kms_backend_aws_ops,
-    NULL,
-};
+#define DECLARE(n) extern const p11kms_backend_ops p11kms_backend_##n##_ops;
+#define ENTRY(n) &p11kms_backend_##n##_ops,
+P11KMS_BACKENDS(DECLARE)
+static const p11kms_backend_ops *const backends[] = {P11KMS_BACKENDS(ENTRY) NULL};
+
+const p11kms_backend_ops *p11kms_backend_at(size_t i)
+{
+    return i < sizeof(backends) / sizeof(backends[0]) ? backends[i] : NULL;
+}
 
 const p11kms_backend_ops *p11kms_backend_find(const char *name)
 {
@@ -20,7 +31,7 @@ const p11kms_backend_ops *p11kms_backend_find(const char *name)
         return NULL;
     for (i = 0; backends[i] != NULL; i++)
         if (strcmp(backends[i]->name, name) == 0)
-            return backends[i];
+            return backends[i]->create != NULL ? backends[i] : NULL;
     return NULL;
 }
 
@@ -29,8 +40,20 @@ const p11kms_backend_ops *p11kms_backend_find_id(uint8_t id)
     size_t i;
 
     for (i = 0; backends[i] != NULL; i++)
-        if (backends[i]->id == id)
+        if (backends[i]->envelope_id == id)
             return backends[i];
+    return NULL;
+}
+
+const p11kms_backend_ops *p11kms_backend_quick(const char *value, p11kms_quick_key *out)
+{
+    size_t i;
+
+    memset(out, 0, sizeof(*out));
+    for (i = 0; backends[i] != NULL; i++)
+        if (backends[i]->quick != NULL && backends[i]->quick(value, out))
+            return backends[i];
+    memset(out, 0, sizeof(*out));
     return NULL;
 }
 

@@ -1,5 +1,7 @@
-/* backend.h - the KMS backend function table (local, aws, gcp, vault). A backend instance is
- * bound to one configured KMS key; it never reaches back into sessions or objects. */
+/* backend.h - the KMS backend function table: what a backend says about itself (name, envelope
+ * id, options, key references, configuration checks, doctor hints) and its operations. An
+ * instance is bound to one configured KMS key; it never reaches back into sessions or objects.
+ * How to add a backend: docs/adding-a-backend.md. */
 #ifndef P11KMS_BACKEND_H
 #define P11KMS_BACKEND_H
 
@@ -12,6 +14,23 @@
 #include "secmem.h"
 
 typedef struct p11kms_backend p11kms_backend;
+
+/* A KMS_KEY_ID value read as a key of one backend (quick mode). */
+typedef struct p11kms_quick_key {
+    const char *key_id;       /* the key_id it stands for: the value or a part of it */
+    const char *option;       /* one backend option the form also sets ("key_file"), or NULL */
+    const char *option_value; /* its value */
+} p11kms_quick_key;
+
+/* What "p11kms doctor" prints for one finding: a status and one line of text (the tool adds
+ * which key it is about). Never a secret. */
+enum p11kms_doctor_status {
+    P11KMS_DOCTOR_OK = 0,
+    P11KMS_DOCTOR_WARN,
+    P11KMS_DOCTOR_FAIL,
+};
+typedef void (*p11kms_doctor_step)(void *ctx, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /*
  * Return values every backend uses, so the callers map them once:
@@ -27,10 +46,27 @@ typedef struct p11kms_backend p11kms_backend;
  * All functions may be called from many threads at once; each backend locks its own state.
  */
 typedef struct p11kms_backend_ops {
-    const char *name; /* "local", "aws", ... as in the configuration */
-    uint8_t id;       /* enum p11kms_backend_id */
+    /* ---- what the backend is: needs no instance, no network, no file ---- */
+    const char *name;    /* "local", "aws", ... as in the configuration */
+    uint8_t envelope_id; /* its byte in envelopes (docs/envelope.md); unique, never renumbered */
     /* Backend-specific configuration fields, NULL-terminated; config.c rejects others. */
     const char *const *options;
+    /* Quick mode: the KMS_KEY_ID forms it recognises, as the "use ..." error line lists them
+     * ("arn:aws:kms:..., alias/NAME"), and the recogniser: 1 with out filled when value is one
+     * of them, 0 otherwise. Forms of different backends must not overlap. NULL: none. */
+    const char *quick_forms;
+    int (*quick)(const char *value, p11kms_quick_key *out);
+    /* Optional: complete and check a key's configuration once its fields are read (a default
+     * key_id from an option, rules between fields). kc->key_id may be set (malloc'd). CKR_OK;
+     * CKR_ARGUMENTS_BAD with the reason in err (config.c logs it with the field path: no
+     * logging here, no file access); CKR_HOST_MEMORY. Without it, key_id is required. */
+    CK_RV (*check_key)(p11kms_key_config *kc, char *err, size_t err_len);
+    /* Optional: "p11kms doctor" findings for a parsed key, without secrets and without the
+     * network: where credentials would come from, which endpoint, key files. May read local
+     * files; log lines it causes go to the tool's stderr. */
+    void (*doctor)(const p11kms_key_config *kc, p11kms_doctor_step step, void *ctx);
+
+    /* ---- instances: NULL create means the backend is known but not in this build ---- */
 
     /* Build an instance from its configuration: validate, read local files the key needs.
      * No network, no file creation. CKR_ARGUMENTS_BAD (logged, naming kc->origin) on bad config. */
@@ -70,12 +106,19 @@ struct p11kms_backend {
     const p11kms_key_config *kc;
 };
 
+/* The registry (backend.c): every known backend, in a fixed order. */
+
+/* A backend this build can make instances of, by configuration name; NULL otherwise. */
 const p11kms_backend_ops *p11kms_backend_find(const char *name);
+/* Any known backend by envelope id (built or not: it names blobs in logs and inspect). */
 const p11kms_backend_ops *p11kms_backend_find_id(uint8_t id);
+/* The i-th known backend, NULL past the last (built or not). */
+const p11kms_backend_ops *p11kms_backend_at(size_t i);
+/* The backend a KMS_KEY_ID value names (quick mode), built or not, with out filled; NULL when
+ * no backend recognises it. */
+const p11kms_backend_ops *p11kms_backend_quick(const char *value, p11kms_quick_key *out);
 /* Create the instance for a key configuration; logs and fails for an unknown backend. */
 CK_RV p11kms_backend_new(const p11kms_key_config *kc, p11kms_backend **out);
 void p11kms_backend_free(p11kms_backend *be);
-
-extern const p11kms_backend_ops p11kms_backend_local_ops;
 
 #endif

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <json-c/json.h>
+#include "backend.h"
 #include "config.h"
 #include "log.h"
 #include "secmem.h"
@@ -18,70 +19,24 @@
 
 #define QUICK_ORIGIN "KMS_KEY_ID"
 
-static int all_hex(const char *s, size_t n)
+/* "insecure-test-key, local:/path/key-file, ... or vault/NAME": every backend's forms. */
+static void quick_forms(char *buf, size_t len)
 {
-    return strspn(s, "0123456789abcdefABCDEF") >= n;
-}
+    const p11kms_backend_ops *ops;
+    size_t i, used = 0, n = 0, k = 0;
 
-/* 8-4-4-4-12 hex digits. */
-static int is_uuid(const char *s)
-{
-    size_t i;
-
-    if (strlen(s) != 36)
-        return 0;
-    for (i = 0; i < 36; i++) {
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (s[i] != '-')
-                return 0;
-        } else if (!all_hex(s + i, 1)) {
-            return 0;
-        }
-    }
-    return 1;
-}
-
-/* projects/P/locations/L/keyRings/R/cryptoKeys/K, each name non-empty. */
-static int is_gcp_key_name(const char *s)
-{
-    static const char *const fixed[] = {"projects", "locations", "keyRings", "cryptoKeys"};
-    size_t i, n;
-
-    for (i = 0; i < 8; i++) {
-        n = strcspn(s, "/");
-        if (n == 0 || (i % 2 == 0 && (strlen(fixed[i / 2]) != n || memcmp(s, fixed[i / 2], n))))
-            return 0;
-        s += n;
-        if (i < 7) {
-            if (*s != '/')
-                return 0;
-            s++;
-        }
-    }
-    return *s == '\0';
-}
-
-/* Which backend and key_id a KMS_KEY_ID value stands for; NULL backend when unrecognised. */
-static void quick_form(const char *v, const char **backend, const char **key_id,
-                       const char **key_file)
-{
-    *backend = NULL;
-    *key_id = v;
-    *key_file = NULL;
-    if (strcmp(v, "insecure-test-key") == 0) {
-        *backend = "local";
-    } else if (strncmp(v, "local:", 6) == 0 && v[6] != '\0') {
-        *backend = "local";
-        *key_id = *key_file = v + 6;
-    } else if ((strncmp(v, "arn:aws:kms:", 12) == 0 && strchr(v + 12, ':') != NULL) ||
-               (strncmp(v, "alias/", 6) == 0 && v[6] != '\0') || is_uuid(v) ||
-               (strncmp(v, "mrk-", 4) == 0 && strlen(v) == 36 && all_hex(v + 4, 32))) {
-        *backend = "aws";
-    } else if (strncmp(v, "projects/", 9) == 0 && is_gcp_key_name(v)) {
-        *backend = "gcp";
-    } else if (strncmp(v, "vault/", 6) == 0 && v[6] != '\0' && strchr(v + 6, '/') == NULL) {
-        *backend = "vault";
-        *key_id = v + 6;
+    buf[0] = '\0';
+    for (i = 0; (ops = p11kms_backend_at(i)) != NULL; i++)
+        n += ops->quick_forms != NULL;
+    for (i = 0; (ops = p11kms_backend_at(i)) != NULL && used < len; i++) {
+        if (ops->quick_forms == NULL)
+            continue;
+        used += (size_t)snprintf(buf + used, len - used, "%s%s",
+                                 k == 0      ? ""
+                                 : k + 1 < n ? ", "
+                                             : " or ",
+                                 ops->quick_forms);
+        k++;
     }
 }
 
@@ -104,32 +59,33 @@ static int add_str(json_object *o, const char *name, const char *value)
 CK_RV p11kms_config_quick(const char *kms_key_id, p11kms_config **out)
 {
     CK_RV rv = CKR_HOST_MEMORY;
-    const char *backend, *key_id, *key_file, *text;
+    const p11kms_backend_ops *ops;
+    p11kms_quick_key q;
+    const char *text;
     json_object *root = json_object_new_object(), *tokens = json_object_new_array(),
                 *token = json_object_new_object(), *keys = json_object_new_array(),
                 *key = json_object_new_object();
-    char clean[65];
+    char clean[65], forms[512];
 
     *out = NULL;
     p11kms_printable(clean, sizeof(clean), kms_key_id != NULL ? kms_key_id : "");
-    quick_form(kms_key_id != NULL ? kms_key_id : "", &backend, &key_id, &key_file);
-    if (backend == NULL) {
-        LOG_E(QUICK_ORIGIN ": \"%s\" is not a recognised key reference; use insecure-test-key, "
-              "local:/path/key-file, arn:aws:kms:..., alias/NAME, an AWS key id, "
-              "projects/P/locations/L/keyRings/R/cryptoKeys/K or vault/NAME",
-              clean);
+    ops = p11kms_backend_quick(kms_key_id != NULL ? kms_key_id : "", &q);
+    if (ops == NULL) {
+        quick_forms(forms, sizeof(forms));
+        LOG_E(QUICK_ORIGIN ": \"%s\" is not a recognised key reference; use %s", clean, forms);
         rv = CKR_ARGUMENTS_BAD;
         goto out;
     }
-    if (!p11kms_utf8_valid((const uint8_t *)key_id, strlen(key_id))) {
+    if (!p11kms_utf8_valid((const uint8_t *)q.key_id, strlen(q.key_id))) {
         LOG_E(QUICK_ORIGIN ": the key reference is not valid UTF-8");
         rv = CKR_ARGUMENTS_BAD;
         goto out;
     }
     if (root == NULL || tokens == NULL || token == NULL || keys == NULL || key == NULL)
         goto out;
-    if (!add_str(key, "label", "default") || !add_str(key, "backend", backend) ||
-        !add_str(key, "key_id", key_id) || (key_file && !add_str(key, "key_file", key_file)))
+    if (!add_str(key, "label", "default") || !add_str(key, "backend", ops->name) ||
+        !add_str(key, "key_id", q.key_id) ||
+        (q.option != NULL && !add_str(key, q.option, q.option_value)))
         goto out;
     if (json_object_array_add(keys, key) != 0)
         goto out;

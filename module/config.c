@@ -14,6 +14,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include "backend.h"
+#include "codec.h"
 #include "config.h"
 #include "config-template.h"
 #include "log.h"
@@ -419,23 +420,21 @@ out:
     return rv;
 }
 
-/* What every key needs after its fields are read: the local key_id rule, id, origin. */
-static CK_RV finish_key(parser *ps, p11kms_key_config *kc)
+/* What every key needs after its fields are read: the backend's own rules, id, origin. */
+static CK_RV finish_key(parser *ps, const p11kms_backend_ops *ops, p11kms_key_config *kc)
 {
-    const char *key_file = p11kms_key_config_option(kc, "key_file");
+    char err[256];
     CK_RV rv;
 
-    if (strcmp(kc->backend, "local") == 0 && kc->key_id == NULL && key_file != NULL) {
-        kc->key_id = strdup(key_file);
-        if (kc->key_id == NULL)
-            return CKR_HOST_MEMORY;
+    if (ops->check_key != NULL) {
+        rv = ops->check_key(kc, err, sizeof(err));
+        if (rv == CKR_ARGUMENTS_BAD)
+            return fail(ps, "%s", err);
+        if (rv != CKR_OK)
+            return rv;
     }
     if (kc->key_id == NULL)
-        return fail(ps, "key_id is required%s",
-                    strcmp(kc->backend, "local") == 0 ? " (or key_file)" : "");
-    if (strcmp(kc->backend, "local") == 0 && key_file == NULL &&
-        strcmp(kc->key_id, "insecure-test-key") != 0)
-        return fail(ps, "a local key without key_file must have key_id \"insecure-test-key\"");
+        return fail(ps, "key_id is required");
     if (kc->id_len == 0) {
         rv = default_id(kc);
         if (rv != CKR_OK)
@@ -516,7 +515,7 @@ static CK_RV parse_key(parser *ps, json_object *o, p11kms_key_config *kc)
     rv = merge_defaults(ps, kc);
     if (rv != CKR_OK)
         return rv;
-    return finish_key(ps, kc);
+    return finish_key(ps, ops, kc);
 }
 
 /* "pin": "1234" or "env:NAME"; the value is a secret and never appears in a log line. */

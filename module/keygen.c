@@ -47,37 +47,68 @@ static CK_RV build(p11kms_session *s, int origin, CK_MECHANISM_TYPE mech,
     return rv;
 }
 
-CK_RV p11kms_unwrap_template_check(p11kms_session *s, const p11kms_object *unwrapper,
-                                   CK_ATTRIBUTE_PTR t, CK_ULONG n)
+CK_RV p11kms_unwrap_stage(p11kms_session *s, const p11kms_object *unwrapper, CK_ATTRIBUTE_PTR t,
+                          CK_ULONG n, p11kms_unwrap_staged *st)
 {
-    p11kms_object *o = NULL;
-    CK_RV rv;
-
-    if (unwrapper == NULL)
+    memset(st, 0, sizeof(*st));
+    /* Every unwrap names its unwrapping key: its unwrap template is not optional. */
+    if (unwrapper == NULL) {
+        LOG_E("C_UnwrapKey: an unwrapped key made without its unwrapping key");
         return CKR_GENERAL_ERROR;
-    rv = build(s, P11KMS_FROM_UNWRAP, CK_UNAVAILABLE_INFORMATION, unwrapper, t, n, &o, NULL);
-    p11kms_object_free(o);
+    }
+    return build(s, P11KMS_FROM_UNWRAP, CK_UNAVAILABLE_INFORMATION, unwrapper, t, n, &st->o,
+                 &st->want);
+}
+
+CK_RV p11kms_unwrap_commit(p11kms_session *s, p11kms_unwrap_staged *st, const uint8_t *value,
+                           size_t value_len, CK_OBJECT_HANDLE_PTR out)
+{
+    CK_RV rv = CKR_GENERAL_ERROR;
+    p11kms_object *o = st->o;
+
+    if (o == NULL)
+        goto out;
+    if ((st->want != 0 && st->want != value_len) || !p11kms_key_len_ok(o->key_type, value_len)) {
+        LOG_W("C_UnwrapKey: the template asks for another key length or type than the "
+              "%zu-byte key in the envelope",
+              value_len);
+        rv = CKR_TEMPLATE_INCONSISTENT;
+        goto out;
+    }
+    o->value = malloc(value_len);
+    if (o->value == NULL) {
+        rv = CKR_HOST_MEMORY;
+        goto out;
+    }
+    memcpy(o->value, value, value_len);
+    o->value_len = value_len;
+    /* Rights are checked again under the lock: a logout may have come during the KMS call. */
+    rv = p11kms_object_add_new(s, o, out);
+    if (rv == CKR_OK)
+        st->o = NULL;
+out:
     return rv;
 }
 
-CK_RV p11kms_data_key_new(p11kms_session *s, int origin, CK_MECHANISM_TYPE mech,
-                          const p11kms_object *unwrapper, CK_ATTRIBUTE_PTR t, CK_ULONG n,
-                          const uint8_t *value, size_t value_len, CK_OBJECT_HANDLE_PTR out)
+void p11kms_unwrap_staged_clear(p11kms_unwrap_staged *st)
+{
+    p11kms_object_free(st->o);
+    st->o = NULL;
+}
+
+CK_RV p11kms_data_key_new(p11kms_session *s, int origin, CK_MECHANISM_TYPE mech, CK_ATTRIBUTE_PTR t,
+                          CK_ULONG n, CK_OBJECT_HANDLE_PTR out)
 {
     CK_RV rv = CKR_GENERAL_ERROR;
     p11kms_object *o = NULL;
     size_t want = 0;
 
-    /* Every unwrap names its unwrapping key: its unwrap template is not optional. */
-    if (origin == P11KMS_FROM_UNWRAP && unwrapper == NULL) {
-        LOG_E("C_UnwrapKey: an unwrapped key made without its unwrapping key");
-        return CKR_GENERAL_ERROR;
-    }
-    rv = build(s, origin, mech, origin == P11KMS_FROM_UNWRAP ? unwrapper : NULL, t, n, &o, &want);
+    if (origin != P11KMS_FROM_GENERATE && origin != P11KMS_FROM_CREATE)
+        return CKR_GENERAL_ERROR; /* unwraps go through p11kms_unwrap_stage/commit */
+    rv = build(s, origin, mech, NULL, t, n, &o, &want);
     if (rv != CKR_OK)
         goto out;
-    switch (origin) {
-    case P11KMS_FROM_GENERATE:
+    if (origin == P11KMS_FROM_GENERATE) {
         o->value = malloc(want);
         if (o->value == NULL) {
             rv = CKR_HOST_MEMORY;
@@ -88,25 +119,6 @@ CK_RV p11kms_data_key_new(p11kms_session *s, int origin, CK_MECHANISM_TYPE mech,
             rv = CKR_FUNCTION_FAILED;
             goto out;
         }
-        break;
-    case P11KMS_FROM_UNWRAP:
-        if ((want != 0 && want != value_len) || !p11kms_key_len_ok(o->key_type, value_len)) {
-            LOG_W("C_UnwrapKey: the template asks for another key length or type than the "
-                  "%zu-byte key in the envelope",
-                  value_len);
-            rv = CKR_TEMPLATE_INCONSISTENT;
-            goto out;
-        }
-        o->value = malloc(value_len);
-        if (o->value == NULL) {
-            rv = CKR_HOST_MEMORY;
-            goto out;
-        }
-        memcpy(o->value, value, value_len);
-        o->value_len = value_len;
-        break;
-    default:
-        break;
     }
     rv = p11kms_object_add_new(s, o, out);
     if (rv == CKR_OK)
@@ -123,7 +135,7 @@ CK_RV p11kms_generate_key(p11kms_session *s, CK_MECHANISM_PTR mech, CK_ATTRIBUTE
         return CKR_MECHANISM_INVALID;
     if (mech->pParameter != NULL || mech->ulParameterLen != 0)
         return CKR_MECHANISM_PARAM_INVALID;
-    return p11kms_data_key_new(s, P11KMS_FROM_GENERATE, mech->mechanism, NULL, t, n, NULL, 0, out);
+    return p11kms_data_key_new(s, P11KMS_FROM_GENERATE, mech->mechanism, t, n, out);
 }
 
 CK_RV p11kms_create_object(p11kms_session *s, CK_ATTRIBUTE_PTR t, CK_ULONG n,
@@ -146,6 +158,5 @@ CK_RV p11kms_create_object(p11kms_session *s, CK_ATTRIBUTE_PTR t, CK_ULONG n,
               (unsigned long)cls);
         return CKR_TEMPLATE_INCONSISTENT;
     }
-    return p11kms_data_key_new(s, P11KMS_FROM_CREATE, CK_UNAVAILABLE_INFORMATION, NULL, t, n, NULL,
-                               0, out);
+    return p11kms_data_key_new(s, P11KMS_FROM_CREATE, CK_UNAVAILABLE_INFORMATION, t, n, out);
 }

@@ -212,6 +212,7 @@ CK_RV p11kms_keywrap_unwrap(p11kms_session *s, CK_MECHANISM_PTR mech,
     p11kms_object *u = NULL;
     uint8_t kek[32], value[WRAPPED_MAX];
     size_t kek_len = 0, value_len = 0;
+    p11kms_unwrap_staged staged = {NULL, 0};
     const uint8_t *iv;
 
     rv = parse_iv(mech, &iv);
@@ -226,7 +227,7 @@ CK_RV p11kms_keywrap_unwrap(p11kms_session *s, CK_MECHANISM_PTR mech,
     if (rv != CKR_OK)
         goto out;
     /* A template against the rules or u's CKA_UNWRAP_TEMPLATE costs no unwrap. */
-    rv = p11kms_unwrap_template_check(s, u, t, n);
+    rv = p11kms_unwrap_stage(s, u, t, n, &staged);
     if (rv != CKR_OK)
         goto out;
     if (!wrapped_len_ok(mech->mechanism, in_len)) {
@@ -241,9 +242,9 @@ CK_RV p11kms_keywrap_unwrap(p11kms_session *s, CK_MECHANISM_PTR mech,
         rv = CKR_WRAPPED_KEY_INVALID;
         goto out;
     }
-    rv = p11kms_data_key_new(s, P11KMS_FROM_UNWRAP, CK_UNAVAILABLE_INFORMATION, u, t, n, value,
-                             value_len, out);
+    rv = p11kms_unwrap_commit(s, &staged, value, value_len, out);
 out:
+    p11kms_unwrap_staged_clear(&staged);
     OPENSSL_cleanse(kek, sizeof(kek));
     OPENSSL_cleanse(value, sizeof(value));
     p11kms_object_put(u);

@@ -34,7 +34,7 @@ CK_RV p11kms_keywrap_wrap(p11kms_session *s, CK_MECHANISM_PTR mech, CK_OBJECT_HA
                           CK_OBJECT_HANDLE key, CK_BYTE_PTR out, CK_ULONG_PTR out_len);
 /* The unwrapping key: an AES data key with CKA_UNWRAP. CKR_WRAPPED_KEY_LEN_RANGE for a length
  * the mechanism cannot produce, CKR_WRAPPED_KEY_INVALID when the integrity check fails; the new
- * object comes from p11kms_data_key_new(P11KMS_FROM_UNWRAP) and its template rules. */
+ * object comes from p11kms_unwrap_stage/commit and its template rules. */
 CK_RV p11kms_keywrap_unwrap(p11kms_session *s, CK_MECHANISM_PTR mech,
                             CK_OBJECT_HANDLE unwrapping_key, CK_BYTE_PTR in, CK_ULONG in_len,
                             CK_ATTRIBUTE_PTR t, CK_ULONG n, CK_OBJECT_HANDLE_PTR out);

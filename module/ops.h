@@ -19,20 +19,29 @@ CK_RV p11kms_find(p11kms_session *s, CK_OBJECT_HANDLE_PTR out, CK_ULONG max, CK_
 CK_RV p11kms_find_final(p11kms_session *s);
 
 /* keygen.c: data keys */
-CK_RV p11kms_generate_key(p11kms_session *s, CK_MECHANISM_PTR mech, CK_ATTRIBUTE_PTR t,
-                          CK_ULONG n, CK_OBJECT_HANDLE_PTR out);
+CK_RV p11kms_generate_key(p11kms_session *s, CK_MECHANISM_PTR mech, CK_ATTRIBUTE_PTR t, CK_ULONG n,
+                          CK_OBJECT_HANDLE_PTR out);
 CK_RV p11kms_create_object(p11kms_session *s, CK_ATTRIBUTE_PTR t, CK_ULONG n,
                            CK_OBJECT_HANDLE_PTR out);
-/* Make a data-key object from a template (origin P11KMS_FROM_*), and for an unwrap from the
- * unwrapped value (copied). Every unwrapped key is made here: `unwrapper` is the unwrapping key
- * (referenced by the caller), whose CKA_UNWRAP_TEMPLATE the new key gets. */
-CK_RV p11kms_data_key_new(p11kms_session *s, int origin, CK_MECHANISM_TYPE mech,
-                          const struct p11kms_object *unwrapper, CK_ATTRIBUTE_PTR t, CK_ULONG n,
-                          const uint8_t *value, size_t value_len, CK_OBJECT_HANDLE_PTR out);
-/* The checks p11kms_data_key_new makes for an unwrap that need no value: call it before the
- * KMS or cipher work, so a bad template costs nothing. */
-CK_RV p11kms_unwrap_template_check(p11kms_session *s, const struct p11kms_object *unwrapper,
-                                   CK_ATTRIBUTE_PTR t, CK_ULONG n);
+/* Make a data-key object from a template: P11KMS_FROM_GENERATE (a random value of
+ * CKA_VALUE_LEN bytes) or P11KMS_FROM_CREATE (CKA_VALUE). */
+CK_RV p11kms_data_key_new(p11kms_session *s, int origin, CK_MECHANISM_TYPE mech, CK_ATTRIBUTE_PTR t,
+                          CK_ULONG n, CK_OBJECT_HANDLE_PTR out);
+/* C_UnwrapKey in two steps, so a bad template costs no KMS or cipher work and the template is
+ * applied once: stage builds and checks the new key from the template (the rules, unwrapper's
+ * CKA_UNWRAP_TEMPLATE, the session's rights); commit gives it the unwrapped value (copied) and
+ * inserts it. Clear whatever commit did not take. */
+typedef struct p11kms_unwrap_staged {
+    struct p11kms_object *o;
+    size_t want; /* CKA_VALUE_LEN asked for, 0 if none */
+} p11kms_unwrap_staged;
+/* `unwrapper` is the unwrapping key (referenced by the caller), whose CKA_UNWRAP_TEMPLATE the new
+ * key gets. */
+CK_RV p11kms_unwrap_stage(p11kms_session *s, const struct p11kms_object *unwrapper,
+                          CK_ATTRIBUTE_PTR t, CK_ULONG n, p11kms_unwrap_staged *st);
+CK_RV p11kms_unwrap_commit(p11kms_session *s, p11kms_unwrap_staged *st, const uint8_t *value,
+                           size_t value_len, CK_OBJECT_HANDLE_PTR out);
+void p11kms_unwrap_staged_clear(p11kms_unwrap_staged *st);
 
 /* crypt.c: C_Encrypt* / C_Decrypt* with data keys (cipher) and KMS keys (envelope) */
 CK_RV p11kms_crypt_init(p11kms_session *s, int encrypt, CK_MECHANISM_PTR mech,

@@ -55,9 +55,9 @@ static int take(use *u, unsigned how)
      * same either way, and its file's word that it is sensitive is not a claim worth checking. */
     if (how & P11KMS_USE_READ) {
         r = p11kms_attr_rule_for(CKA_VALUE, o->kind);
-        u->want_value = r != NULL && !((r->flags & P11KMS_AF_SECRET) &&
-                                       (o->kind == P11KMS_OBJ_KMS_KEY || o->sensitive ||
-                                        !o->extractable));
+        u->want_value =
+            r != NULL && !((r->flags & P11KMS_AF_SECRET) &&
+                           (o->kind == P11KMS_OBJ_KMS_KEY || o->sensitive || !o->extractable));
     } else
         u->want_value = (how & P11KMS_USE_VALUE) != 0;
     p11kms_unlock();

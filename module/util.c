@@ -158,33 +158,6 @@ void p11kms_map_clear(p11kms_map *m)
     m->n = 0;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-int p11kms_hex_decode(const char *hex, uint8_t *out, size_t max, size_t *out_len)
-{
-    size_t n = strlen(hex), i;
-
-    if (n == 0 || n % 2 != 0 || n / 2 > max)
-        return -1;
-    for (i = 0; i < n / 2; i++) {
-        int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return -1;
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    *out_len = n / 2;
-    return 0;
-}
-
 void p11kms_printable(char *dst, size_t dst_size, const char *s)
 {
     size_t i;

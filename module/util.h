@@ -40,6 +40,4 @@ void p11kms_map_clear(p11kms_map *m);
 /* Copy s for a log line: at most 64 bytes, anything unprintable as '?'. */
 void p11kms_printable(char *dst, size_t dst_size, const char *s);
 
-int p11kms_hex_decode(const char *hex, uint8_t *out, size_t max, size_t *out_len);
-
 #endif

@@ -348,6 +348,7 @@ CK_RV p11kms_unwrap_key(p11kms_session *s, CK_MECHANISM_PTR mech, CK_OBJECT_HAND
     p11kms_object *u = NULL;
     p11kms_context *ctx = NULL;
     p11kms_buf pt = {0};
+    p11kms_unwrap_staged staged = {NULL, 0};
     int asked = 0;
 
     rv = p11kms_store_use(s, unwrapping_key, P11KMS_USE_VALUE); /* a stored key: unsealed */
@@ -377,7 +378,7 @@ CK_RV p11kms_unwrap_key(p11kms_session *s, CK_MECHANISM_PTR mech, CK_OBJECT_HAND
     if (rv != CKR_OK)
         goto out;
     /* Refuse a bad template (or one against u's unwrap template) before a KMS call. */
-    rv = p11kms_unwrap_template_check(s, u, t, n);
+    rv = p11kms_unwrap_stage(s, u, t, n, &staged);
     if (rv != CKR_OK)
         goto out;
     rv = p11kms_envelope_open(u->backend, ctx, P11KMS_PURPOSE_WRAPPED_KEY, in, in_len, &pt, &asked);
@@ -389,9 +390,9 @@ CK_RV p11kms_unwrap_key(p11kms_session *s, CK_MECHANISM_PTR mech, CK_OBJECT_HAND
         audit("unwrap", u, ctx, rv);
     if (rv != CKR_OK)
         goto out;
-    rv = p11kms_data_key_new(s, P11KMS_FROM_UNWRAP, CK_UNAVAILABLE_INFORMATION, u, t, n, pt.data,
-                             pt.len, out);
+    rv = p11kms_unwrap_commit(s, &staged, pt.data, pt.len, out);
 out:
+    p11kms_unwrap_staged_clear(&staged);
     p11kms_buf_wipe(&pt);
     p11kms_context_free(ctx);
     p11kms_object_put(u);

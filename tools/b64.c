@@ -1,10 +1,9 @@
-/* b64.c - base64 through OpenSSL's block coder, with the checks it leaves out: whitespace
- * trimming, padding validity, and the exact decoded length. */
+/* b64.c - base64 lines as the tool prints and reads them: the module's codec (codec.h) with
+ * allocation, and surrounding whitespace ignored on input. */
 #include <ctype.h>
 #include <stdlib.h>
-#include <string.h>
-#include <openssl/evp.h>
 #include "b64.h"
+#include "codec.h"
 
 char *tool_b64_encode(const uint8_t *in, size_t len)
 {
@@ -12,18 +11,17 @@ char *tool_b64_encode(const uint8_t *in, size_t len)
 
     if (len > (size_t)0x3fffffff)
         return NULL;
-    out = malloc(4 * ((len + 2) / 3) + 1);
-    if (out == NULL)
-        return NULL;
-    EVP_EncodeBlock((unsigned char *)out, in, (int)len);
+    out = malloc(P11KMS_BASE64_LEN(len) + 1);
+    if (out != NULL)
+        p11kms_base64_encode(in, len, out);
     return out;
 }
 
 int tool_b64_decode(const char *text, size_t len, uint8_t **out, size_t *out_len)
 {
-    size_t i, pad = 0;
+    size_t cap;
     uint8_t *buf;
-    int n;
+    long n;
 
     *out = NULL;
     while (len > 0 && isspace((unsigned char)text[0])) {
@@ -32,28 +30,18 @@ int tool_b64_decode(const char *text, size_t len, uint8_t **out, size_t *out_len
     }
     while (len > 0 && isspace((unsigned char)text[len - 1]))
         len--;
-    if (len == 0 || len % 4 != 0 || len > (size_t)0x3fffffff)
+    if (len == 0 || len > (size_t)0x3fffffff)
         return -1;
-    for (i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)text[i];
-
-        if (c == '=') {
-            if (i < len - 2)
-                return -1;
-            pad++;
-        } else if (pad > 0 || !(isalnum(c) || c == '+' || c == '/')) {
-            return -1;
-        }
-    }
-    buf = malloc(len / 4 * 3 + 1);
+    cap = P11KMS_BASE64_DECODED_MAX(len) + 1;
+    buf = malloc(cap);
     if (buf == NULL)
         return -1;
-    n = EVP_DecodeBlock(buf, (const unsigned char *)text, (int)len);
-    if (n < 0 || (size_t)n < pad) {
+    n = p11kms_base64_decode(text, len, buf);
+    if (n < 0) {
         free(buf);
         return -1;
     }
     *out = buf;
-    *out_len = (size_t)n - pad; /* DecodeBlock counts the padding as zero bytes */
+    *out_len = (size_t)n;
     return 0;
 }

@@ -1,5 +1,5 @@
 /* b64.h - standard base64 (RFC 4648, with padding) for the wrapped keys and data keys that
- * wrap, unwrap, rewrap and inspect print and read. */
+ * wrap, unwrap, rewrap and inspect print and read (the module's codec, allocated). */
 #ifndef P11KMS_TOOL_B64_H
 #define P11KMS_TOOL_B64_H
 

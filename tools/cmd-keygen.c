@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include "keyfile.h"
+#include "backends/local/keyfile.h"
 #include "log.h"
 #include "tool.h"
 

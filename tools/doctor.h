@@ -18,7 +18,5 @@ void doctor_step(doctor *d, enum doctor_status st, const char *fmt, ...)
 /* Each token's object store: directory, storage key, every file parses; deep: each opens with
  * the token's keys (one KMS Decrypt per object; doctor-store.c). */
 void doctor_store(doctor *d, const p11kms_config *cfg, int deep);
-/* Where kc's backend would find credentials (cloud backends; nothing for local). */
-void doctor_credentials(doctor *d, const p11kms_key_config *kc, const char *who);
 
 #endif

@@ -9,10 +9,9 @@
 /*
  * The KMS keys every attack program finds in slot 0 (token "attack"), in the backend named by
  * P11KMS_ATTACK_BACKEND: "local" (default; the built-in test key) or "aws" (the loopback AWS
- * KMS test server that tests/aws/aws-env.sh started: P11KMS_AWS_ENDPOINT, P11KMS_AWS_KEY_ARN).
- *   "kms"          every permission (wrap, unwrap, encrypt, decrypt): the default, quick mode
- *   "kms-wrap"     wrap and encrypt only
- *   "kms-unwrap"   unwrap and decrypt only
+ * KMS test server that tests/backends/aws/aws-env.sh started: P11KMS_AWS_ENDPOINT,
+ * P11KMS_AWS_KEY_ARN). "kms"          every permission (wrap, unwrap, encrypt, decrypt): the
+ * default, quick mode "kms-wrap"     wrap and encrypt only "kms-unwrap"   unwrap and decrypt only
  * `extra_keys` is more JSON key objects for the same token (", {...}") or NULL; `token_extra`
  * more members of the token object (", \"pin\": \"1234\"") or NULL. Token objects go to
  * attack_store_dir(), sealed by "kms".
@@ -30,7 +29,7 @@ static inline void attack_key_members(char *out, size_t cap)
     if (strcmp(attack_backend(), "aws") == 0) {
         const char *arn = getenv("P11KMS_AWS_KEY_ARN");
         if (arn == NULL || getenv("P11KMS_AWS_ENDPOINT") == NULL) {
-            printf("Bail out! P11KMS_ATTACK_BACKEND=aws needs tests/aws/aws-env.sh\n");
+            printf("Bail out! P11KMS_ATTACK_BACKEND=aws needs tests/backends/aws/aws-env.sh\n");
             exit(1);
         }
         snprintf(out, cap, "\"backend\": \"aws\", \"key_id\": \"%s\"", arn);

@@ -10,7 +10,7 @@ P11KMS_TEST_KEY_ID=c1a0
 P11KMS_TEST_CONTEXT_KEY=app
 P11KMS_TEST_CONTEXT_VALUE=p11kms-clients
 
-# p11kms_test_keyfile PATH: a new local key file (format in docs/local-backend.md) with two
+# p11kms_test_keyfile PATH: a new local key file (format in module/backends/local/local.md) with two
 # versions, so the newest-version rule is exercised by every wrap.
 p11kms_test_keyfile() {
     (

@@ -3,23 +3,26 @@
  * sources that fetch it (container, EC2 IMDSv2, web identity) from a fake transport. */
 #include <string.h>
 #include <time.h>
-#include "aws-creds.h"
-#include "aws-retry.h"
-#include "aws-wire.h"
+#include "module/backends/aws/aws-creds.h"
+#include "module/backends/aws/aws-retry.h"
+#include "module/net/clock.h"
+#include "module/net/json.h"
+#include "module/net/sbuf.h"
+#include "module/backends/aws/aws-xml.h"
 #include "tests/fuzz/fuzz.h"
-#include "tests/fuzz/aws-fake.h"
+#include "tests/fuzz/aws-fuzz.h"
 
 #define CONTAINER_URL "http://127.0.0.1:9/creds"
 #define IMDS_BASE "http://169.254.169.254"
 #define IMDS_CREDS IMDS_BASE "/latest/meta-data/iam/security-credentials/"
 
-static fuzz_response answer, answer_200, imds_token;
-static fuzz_http http;
+static fake_answer answer, answer_200, imds_token;
+static fake_http http;
 static int ready;
 
 /* The IMDS token PUT always succeeds, the container endpoint always answers 200 (so that its
  * three attempts never back off), everything else gets the input as it is. */
-static const fuzz_response *route(fuzz_http *f, const p11kms_http_request *req)
+static const fake_answer *route(fake_http *f, const p11kms_http_request *req)
 {
     (void)f;
     if (strcmp(req->method, "PUT") == 0)
@@ -49,12 +52,13 @@ static void setup(void)
     setenv("AWS_WEB_IDENTITY_TOKEN_FILE", path, 1);
     setenv("AWS_ROLE_ARN", "arn:aws:iam::111122223333:role/fuzz", 1);
     setenv("AWS_ROLE_SESSION_NAME", "fuzz", 1);
-    fuzz_http_init(&http, route);
+    fake_http_init(&http, route);
     imds_token.hr = P11KMS_HTTP_OK;
     imds_token.status = 200;
     imds_token.headers = fuzz_default_headers;
     imds_token.headers_len = sizeof(fuzz_default_headers) - 1;
-    imds_token.body = (const uint8_t *)"fuzz-imds-token";
+    imds_token.sized = 1;
+    imds_token.body = "fuzz-imds-token";
     imds_token.body_len = 15;
 }
 
@@ -68,62 +72,59 @@ static int clean(const char *s)
     return 1;
 }
 
-static int is_zero(const p11kms_aws_creds *c)
+static int is_zero(const p11kms_cred *c)
 {
-    return c->access_key_id == NULL && c->secret_access_key == NULL && c->session_token == NULL &&
-           c->expiration == 0;
+    return c->id == NULL && c->secret == NULL && c->token == NULL && c->expires == 0;
 }
 
 /* What every accepted answer gives: both keys, a token only when there is one, no control
  * characters (they would end up in signed headers), nothing longer than the answer. */
-static void check_creds(const p11kms_aws_creds *c, size_t body_len)
+static void check_creds(const p11kms_cred *c, size_t body_len)
 {
-    FUZZ_ASSERT(clean(c->access_key_id) && clean(c->secret_access_key) && c->source != NULL);
-    FUZZ_ASSERT(c->session_token == NULL || clean(c->session_token));
-    FUZZ_ASSERT(strlen(c->access_key_id) <= body_len && strlen(c->secret_access_key) <= body_len);
-    FUZZ_ASSERT(c->session_token == NULL || strlen(c->session_token) <= body_len);
+    FUZZ_ASSERT(clean(c->id) && clean(c->secret) && c->source != NULL);
+    FUZZ_ASSERT(c->token == NULL || clean(c->token));
+    FUZZ_ASSERT(strlen(c->id) <= body_len && strlen(c->secret) <= body_len);
+    FUZZ_ASSERT(c->token == NULL || strlen(c->token) <= body_len);
 }
 
-static int same(const p11kms_aws_creds *a, const p11kms_aws_creds *b)
+static int same(const p11kms_cred *a, const p11kms_cred *b)
 {
-    return strcmp(a->access_key_id, b->access_key_id) == 0 &&
-           strcmp(a->secret_access_key, b->secret_access_key) == 0 &&
-           (a->session_token == NULL) == (b->session_token == NULL) &&
-           (a->session_token == NULL || strcmp(a->session_token, b->session_token) == 0) &&
-           a->expiration == b->expiration;
+    return strcmp(a->id, b->id) == 0 && strcmp(a->secret, b->secret) == 0 &&
+           (a->token == NULL) == (b->token == NULL) &&
+           (a->token == NULL || strcmp(a->token, b->token) == 0) && a->expires == b->expires;
 }
 
-static void expect_string(const p11kms_aws_json *root, const char *name, const char *got)
+static void expect_string(const p11kms_json *root, const char *name, const char *got)
 {
-    p11kms_aws_json v;
+    p11kms_json v;
     char *s = NULL;
 
-    FUZZ_ASSERT(p11kms_aws_json_member(root, name, &v));
-    FUZZ_ASSERT(p11kms_aws_json_string(&v, P11KMS_AWS_CREDS_MAX_RESPONSE, &s) == 0);
+    FUZZ_ASSERT(p11kms_json_member(root, name, &v));
+    FUZZ_ASSERT(p11kms_json_string(&v, P11KMS_AWS_CREDS_MAX_RESPONSE, &s) == 0);
     FUZZ_ASSERT(strcmp(s, got) == 0);
     p11kms_secure_free_str(s);
 }
 
 /* An accepted JSON answer holds exactly the values its members decode to. */
-static void check_json_fields(const char *body, size_t len, const p11kms_aws_creds *c)
+static void check_json_fields(const char *body, size_t len, const p11kms_cred *c)
 {
-    p11kms_aws_json root, v;
+    p11kms_json root, v;
     char *s = NULL;
     time_t t = 0;
 
-    FUZZ_ASSERT(p11kms_aws_json_parse(body, len, &root) == 0);
-    expect_string(&root, "AccessKeyId", c->access_key_id);
-    expect_string(&root, "SecretAccessKey", c->secret_access_key);
-    if (c->session_token != NULL)
-        expect_string(&root, "Token", c->session_token);
-    else if (p11kms_aws_json_member(&root, "Token", &v))
+    FUZZ_ASSERT(p11kms_json_parse(body, len, &root) == 0);
+    expect_string(&root, "AccessKeyId", c->id);
+    expect_string(&root, "SecretAccessKey", c->secret);
+    if (c->token != NULL)
+        expect_string(&root, "Token", c->token);
+    else if (p11kms_json_member(&root, "Token", &v))
         FUZZ_ASSERT(v.len == 2); /* "" means no token */
-    if (p11kms_aws_json_member(&root, "Expiration", &v)) {
-        FUZZ_ASSERT(p11kms_aws_json_string(&v, 64, &s) == 0 && p11kms_aws_parse_time(s, &t) == 0);
-        FUZZ_ASSERT(c->expiration == t);
+    if (p11kms_json_member(&root, "Expiration", &v)) {
+        FUZZ_ASSERT(p11kms_json_string(&v, 64, &s) == 0 && p11kms_net_parse_time(s, &t) == 0);
+        FUZZ_ASSERT(c->expires == t);
         free(s);
     } else {
-        FUZZ_ASSERT(c->expiration == 0);
+        FUZZ_ASSERT(c->expires == 0);
     }
 }
 
@@ -152,7 +153,7 @@ static void check_xml(const char *body, size_t len, const char *name)
     p11kms_secure_free_str(s);
 }
 
-static void check_sts_fields(const char *body, size_t len, const p11kms_aws_creds *c)
+static void check_sts_fields(const char *body, size_t len, const p11kms_cred *c)
 {
     const char *in;
     size_t in_len;
@@ -161,10 +162,10 @@ static void check_sts_fields(const char *body, size_t len, const p11kms_aws_cred
 
     FUZZ_ASSERT(p11kms_aws_xml_element(body, len, "Credentials", &in, &in_len) == 0);
     FUZZ_ASSERT(p11kms_aws_xml_text(in, in_len, "AccessKeyId", in_len, &s) == 0);
-    FUZZ_ASSERT(strcmp(s, c->access_key_id) == 0);
+    FUZZ_ASSERT(strcmp(s, c->id) == 0);
     free(s);
     FUZZ_ASSERT(p11kms_aws_xml_text(in, in_len, "Expiration", 64, &s) == 0);
-    FUZZ_ASSERT(p11kms_aws_parse_time(s, &t) == 0 && t == c->expiration);
+    FUZZ_ASSERT(p11kms_net_parse_time(s, &t) == 0 && t == c->expires);
     free(s);
 }
 
@@ -176,12 +177,12 @@ static void fetch_settings(p11kms_aws_fetch *f)
     f->connect_timeout_ms = 1000;
     f->request_timeout_ms = 1000;
     f->max_attempts = 1;
-    f->deadline_ms = p11kms_aws_now_ms() + 60000;
+    f->deadline_ms = p11kms_net_now_ms() + 60000;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    p11kms_aws_creds direct_json, direct_sts, c;
+    p11kms_cred direct_json, direct_sts, c;
     p11kms_aws_fetch f;
     const char *body, *role;
     size_t len;
@@ -215,7 +216,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rv_sts == CKR_OK) {
         check_creds(&direct_sts, len);
         check_sts_fields(body, len, &direct_sts);
-        FUZZ_ASSERT(direct_sts.session_token != NULL && direct_sts.expiration != 0);
+        FUZZ_ASSERT(direct_sts.token != NULL && direct_sts.expires != 0);
     } else {
         FUZZ_ASSERT(is_zero(&direct_sts));
     }
@@ -229,7 +230,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_ASSERT(str != NULL);
         memcpy(str, body, len);
         str[len] = 0;
-        p11kms_aws_parse_time(str, &t);
+        p11kms_net_parse_time(str, &t);
         free(str);
     }
 
@@ -241,7 +242,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_ASSERT(rv == (delivered ? rv_json : CKR_DEVICE_ERROR));
     if (rv == CKR_OK)
         FUZZ_ASSERT(same(&c, &direct_json));
-    p11kms_aws_creds_clear(&c);
+    p11kms_cred_clear(&c);
 
     /* IMDSv2: token, then the role named by the first line, then that role's credentials */
     fetch_settings(&f);
@@ -259,7 +260,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     strcmp(role, ".") != 0 && strcmp(role, "..") != 0);
         FUZZ_ASSERT(strncmp(body, role, strlen(role)) == 0);
     }
-    p11kms_aws_creds_clear(&c);
+    p11kms_cred_clear(&c);
 
     /* STS AssumeRoleWithWebIdentity: an error status is never credentials */
     fetch_settings(&f);
@@ -268,9 +269,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_ASSERT(rv == (delivered && answer.status == 200 ? rv_sts : CKR_DEVICE_ERROR));
     if (rv == CKR_OK)
         FUZZ_ASSERT(same(&c, &direct_sts));
-    p11kms_aws_creds_clear(&c);
+    p11kms_cred_clear(&c);
 
-    p11kms_aws_creds_clear(&direct_json);
-    p11kms_aws_creds_clear(&direct_sts);
+    p11kms_cred_clear(&direct_json);
+    p11kms_cred_clear(&direct_sts);
     return 0;
 }

@@ -1,11 +1,11 @@
 /* fuzz-aws-ini.c - fuzz target for the AWS shared credentials/config reader: what parses keeps
  * the documented shape, and the profile lookups over it (used as both files) agree with it. */
 #include <string.h>
-#include "aws-creds.h"
-#include "aws-ini.h"
+#include "module/backends/aws/aws-creds.h"
+#include "module/backends/aws/aws-ini.h"
 #include "secmem.h"
 #include "tests/fuzz/fuzz.h"
-#include "tests/fuzz/aws-fake.h"
+#include "tests/fuzz/aws-fuzz.h"
 
 static const char *const sections[] = {
     "default", "profile default", "dev", "profile dev", "sso-session corp", "services x", "",
@@ -129,7 +129,7 @@ static int names_elsewhere(const p11kms_aws_ini *ini, const char *profile, int p
  * a profile that gets them some other way, or a named one that is nowhere, yields none. */
 static void check_profile(const p11kms_aws_ini *ini, const char *profile, int named)
 {
-    p11kms_aws_creds c;
+    p11kms_cred c;
     const char *akid, *secret, *token;
     char *region = NULL;
     int applies = -1;
@@ -140,7 +140,7 @@ static void check_profile(const p11kms_aws_ini *ini, const char *profile, int na
     FUZZ_ASSERT(rv == CKR_OK || rv == CKR_DEVICE_ERROR);
     if (ini == NULL) {
         /* the text is over the bounds: the files are refused */
-        FUZZ_ASSERT(rv == CKR_DEVICE_ERROR && applies == 0 && c.access_key_id == NULL);
+        FUZZ_ASSERT(rv == CKR_DEVICE_ERROR && applies == 0 && c.id == NULL);
         return;
     }
     FUZZ_ASSERT(applies == 1 || (rv == CKR_OK && !names_elsewhere(ini, profile, 1) &&
@@ -148,7 +148,7 @@ static void check_profile(const p11kms_aws_ini *ini, const char *profile, int na
     if (names_elsewhere(ini, profile, 0))
         FUZZ_ASSERT(rv == CKR_DEVICE_ERROR);
     if (rv != CKR_OK || !applies) {
-        FUZZ_ASSERT(c.access_key_id == NULL && c.secret_access_key == NULL);
+        FUZZ_ASSERT(c.id == NULL && c.secret == NULL);
     } else {
         if (p11kms_aws_ini_get(ini, profile, "aws_access_key_id") != NULL ||
             p11kms_aws_ini_get(ini, profile, "aws_secret_access_key") != NULL) {
@@ -165,9 +165,9 @@ static void check_profile(const p11kms_aws_ini *ini, const char *profile, int na
                 token = config_get(ini, profile, "aws_security_token");
         }
         FUZZ_ASSERT(akid != NULL && secret != NULL);
-        FUZZ_ASSERT(strcmp(c.access_key_id, akid) == 0 && strcmp(c.secret_access_key, secret) == 0);
-        FUZZ_ASSERT(same_or_null(c.session_token, token) && c.expiration == 0);
-        p11kms_aws_creds_clear(&c);
+        FUZZ_ASSERT(strcmp(c.id, akid) == 0 && strcmp(c.secret, secret) == 0);
+        FUZZ_ASSERT(same_or_null(c.token, token) && c.expires == 0);
+        p11kms_cred_clear(&c);
     }
 
     /* a setting of the same profile, from the config file */

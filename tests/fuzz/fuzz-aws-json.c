@@ -2,14 +2,16 @@
  * body) that Encrypt, Decrypt, ReEncrypt and DescribeKey get from a fake transport, and whose
  * body the JSON reader, the error parser and the key reference parser also read directly. */
 #include <string.h>
-#include "aws-client.h"
-#include "aws-retry.h"
-#include "aws-wire.h"
+#include "module/backends/aws/aws-client.h"
+#include "module/backends/aws/aws-retry.h"
+#include "module/net/clock.h"
+#include "module/net/json.h"
+#include "module/net/sbuf.h"
 #include "backend.h"
 #include "config.h"
 #include "secmem.h"
 #include "tests/fuzz/fuzz.h"
-#include "tests/fuzz/aws-fake.h"
+#include "tests/fuzz/aws-fuzz.h"
 
 #define ARN1 "arn:aws:kms:us-east-1:111122223333:key/11111111-1111-4111-8111-111111111111"
 #define PT "0123456789abcdef0123456789abcdef"
@@ -43,11 +45,11 @@ static const char config_text[] =
     "{\"label\": \"alias\", \"backend\": \"aws\", \"key_id\": \"alias/app\", "
     "\"region\": \"us-east-1\", \"endpoint\": \"http://127.0.0.1:9\", \"max_attempts\": 1}]}]}";
 
-static fuzz_response answer;
-static fuzz_http http;
+static fake_answer answer;
+static fake_http http;
 static p11kms_config *cfg;
 
-static const fuzz_response *route(fuzz_http *f, const p11kms_http_request *req)
+static const fake_answer *route(fake_http *f, const p11kms_http_request *req)
 {
     (void)f;
     (void)req;
@@ -62,7 +64,7 @@ static void setup(void)
     fuzz_aws_clean_env();
     setenv("AWS_ACCESS_KEY_ID", "AKIDFUZZ", 1);
     setenv("AWS_SECRET_ACCESS_KEY", "fuzz/Secret+Key0000000000000000000000000", 1);
-    fuzz_http_init(&http, route);
+    fake_http_init(&http, route);
     p11kms_http_set_override(&http.base);
     FUZZ_ASSERT(p11kms_config_parse(config_text, strlen(config_text), "fuzz", &cfg) == CKR_OK);
 }
@@ -75,95 +77,95 @@ static int printable(const char *s)
     return 1;
 }
 
-static int inside(const p11kms_aws_json *outer, const p11kms_aws_json *v)
+static int inside(const p11kms_json *outer, const p11kms_json *v)
 {
     return v->p >= outer->p && v->len >= 1 && v->len <= outer->len &&
            (size_t)(v->p - outer->p) <= outer->len - v->len;
 }
 
 /* A decoded string encodes back to JSON that decodes to the same string. */
-static void check_string(const p11kms_aws_json *v)
+static void check_string(const p11kms_json *v)
 {
-    p11kms_aws_json root, w;
-    p11kms_aws_sbuf b;
+    p11kms_json root, w;
+    p11kms_sbuf b;
     char *s = NULL, *again = NULL;
     size_t n;
 
-    if (p11kms_aws_json_string(v, v->len, &s) != 0) {
+    if (p11kms_json_string(v, v->len, &s) != 0) {
         FUZZ_ASSERT(s == NULL);
         return;
     }
     n = strlen(s);
     FUZZ_ASSERT(n + 2 <= v->len);
     if (n > 0) {
-        FUZZ_ASSERT(p11kms_aws_json_string(v, n - 1, &again) != 0 && again == NULL);
+        FUZZ_ASSERT(p11kms_json_string(v, n - 1, &again) != 0 && again == NULL);
     }
-    p11kms_aws_sbuf_init(&b, 0);
-    p11kms_aws_sbuf_str(&b, "{\"s\":");
-    p11kms_aws_sbuf_json_string(&b, s, n);
-    p11kms_aws_sbuf_char(&b, '}');
+    p11kms_sbuf_init(&b, 0);
+    p11kms_sbuf_str(&b, "{\"s\":");
+    p11kms_sbuf_json_string(&b, s, n);
+    p11kms_sbuf_char(&b, '}');
     FUZZ_ASSERT(!b.failed);
-    FUZZ_ASSERT(p11kms_aws_json_parse(b.p, b.len, &root) == 0);
-    FUZZ_ASSERT(p11kms_aws_json_member(&root, "s", &w));
-    FUZZ_ASSERT(p11kms_aws_json_string(&w, n, &again) == 0 && strcmp(again, s) == 0);
+    FUZZ_ASSERT(p11kms_json_parse(b.p, b.len, &root) == 0);
+    FUZZ_ASSERT(p11kms_json_member(&root, "s", &w));
+    FUZZ_ASSERT(p11kms_json_string(&w, n, &again) == 0 && strcmp(again, s) == 0);
     free(again);
-    p11kms_aws_sbuf_wipe(&b);
+    p11kms_sbuf_wipe(&b);
     free(s);
 }
 
 /* Base64 is decoded strictly, so what decodes encodes back to exactly the same text. */
-static void check_base64(const p11kms_aws_json *v)
+static void check_base64(const p11kms_json *v)
 {
-    p11kms_aws_sbuf b;
+    p11kms_sbuf b;
     uint8_t *d = NULL, *again = NULL;
     size_t n = 0, n2 = 0;
 
-    if (p11kms_aws_json_base64(v, v->len, &d, &n) != 0) {
+    if (p11kms_json_base64(v, v->len, &d, &n) != 0) {
         FUZZ_ASSERT(d == NULL && n == 0);
         return;
     }
     FUZZ_ASSERT(n >= 1 && n <= (v->len - 2) / 4 * 3);
-    FUZZ_ASSERT(p11kms_aws_json_base64(v, n - 1, &again, &n2) != 0 && again == NULL);
-    p11kms_aws_sbuf_init(&b, 0);
-    p11kms_aws_sbuf_base64(&b, d, n);
+    FUZZ_ASSERT(p11kms_json_base64(v, n - 1, &again, &n2) != 0 && again == NULL);
+    p11kms_sbuf_init(&b, 0);
+    p11kms_sbuf_base64(&b, d, n);
     FUZZ_ASSERT(!b.failed && b.len == v->len - 2 && memcmp(b.p, v->p + 1, b.len) == 0);
-    p11kms_aws_sbuf_wipe(&b);
+    p11kms_sbuf_wipe(&b);
     p11kms_secure_free(d, n);
 }
 
-static void check_scalar(const p11kms_aws_json *v)
+static void check_scalar(const p11kms_json *v)
 {
     char num[64];
     int b;
 
-    if (p11kms_aws_json_number_text(v, num, sizeof(num)) == 0)
+    if (p11kms_json_number_text(v, num, sizeof(num)) == 0)
         FUZZ_ASSERT(strlen(num) == v->len && memcmp(num, v->p, v->len) == 0);
-    if (p11kms_aws_json_bool(v, &b) == 0)
+    if (p11kms_json_bool(v, &b) == 0)
         FUZZ_ASSERT(v->len == (b ? 4u : 5u));
 }
 
 /* Every value reachable by the names above (and array indexes) reads within its parent. */
-static void walk(const p11kms_aws_json *v, int depth)
+static void walk(const p11kms_json *v, int depth)
 {
-    p11kms_aws_json sub, w;
+    p11kms_json sub, w;
     size_t i;
 
-    FUZZ_ASSERT(depth <= P11KMS_AWS_JSON_MAX_DEPTH);
+    FUZZ_ASSERT(depth <= P11KMS_JSON_MAX_DEPTH);
     check_string(v);
     check_base64(v);
     check_scalar(v);
     if (v->p[0] == '{') {
         /* a member object is a complete document of its own */
-        FUZZ_ASSERT(p11kms_aws_json_parse(v->p, v->len, &w) == 0);
+        FUZZ_ASSERT(p11kms_json_parse(v->p, v->len, &w) == 0);
         FUZZ_ASSERT(w.p == v->p && w.len == v->len);
         for (i = 0; i < WALK_NAMES; i++) {
-            if (p11kms_aws_json_member(v, names[i], &sub)) {
+            if (p11kms_json_member(v, names[i], &sub)) {
                 FUZZ_ASSERT(inside(v, &sub));
                 walk(&sub, depth + 1);
             }
         }
     } else if (v->p[0] == '[') {
-        for (i = 0; i < WALK_ELEMENTS && p11kms_aws_json_index(v, i, &sub); i++) {
+        for (i = 0; i < WALK_ELEMENTS && p11kms_json_index(v, i, &sub); i++) {
             FUZZ_ASSERT(inside(v, &sub));
             walk(&sub, depth + 1);
         }
@@ -207,9 +209,9 @@ static void check_keyref(const char *s)
  * smaller buffer holds a prefix of the same text. */
 static void check_error(const char *body, size_t len, long status)
 {
-    char code[P11KMS_AWS_CODE_MAX], msg[P11KMS_AWS_MESSAGE_MAX], c2[6], m2[9], want[32];
+    char code[P11KMS_NET_CODE_MAX], msg[P11KMS_NET_MESSAGE_MAX], c2[6], m2[9], want[32];
     char c1[1], m0 = 'x';
-    p11kms_aws_json root;
+    p11kms_json root;
     CK_RV rv;
 
     p11kms_aws_error_parse(body, len, status, code, sizeof(code), msg, sizeof(msg));
@@ -221,14 +223,14 @@ static void check_error(const char *body, size_t len, long status)
     FUZZ_ASSERT(strncmp(m2, msg, strlen(m2)) == 0);
     p11kms_aws_error_parse(body, len, status, c1, sizeof(c1), &m0, 0);
     FUZZ_ASSERT(c1[0] == 0 && m0 == 'x');
-    if (body == NULL || p11kms_aws_json_parse(body, len, &root) != 0) {
+    if (body == NULL || p11kms_json_parse(body, len, &root) != 0) {
         snprintf(want, sizeof(want), "HTTP %ld", status);
         FUZZ_ASSERT(strcmp(code, want) == 0 && msg[0] == 0);
     }
     rv = p11kms_aws_error_rv(code, status);
     FUZZ_ASSERT(rv == CKR_ENCRYPTED_DATA_INVALID || rv == CKR_KEY_FUNCTION_NOT_PERMITTED ||
                 rv == CKR_DEVICE_ERROR);
-    FUZZ_ASSERT(p11kms_aws_retry_kind(P11KMS_HTTP_OK, status, code) <= P11KMS_AWS_RETRY_TRANSIENT);
+    FUZZ_ASSERT(p11kms_aws_retry_kind(P11KMS_HTTP_OK, status, code) <= P11KMS_NET_RETRY_TRANSIENT);
 }
 
 static void check_request_id(void)
@@ -269,8 +271,8 @@ typedef struct expect {
 
 static void read_expect(const char *body, size_t len, expect *x)
 {
-    char code[P11KMS_AWS_CODE_MAX], msg[P11KMS_AWS_MESSAGE_MAX];
-    p11kms_aws_json root, v, meta;
+    char code[P11KMS_NET_CODE_MAX], msg[P11KMS_NET_MESSAGE_MAX];
+    p11kms_json root, v, meta;
 
     memset(x, 0, sizeof(*x));
     x->transport_ok = answer.hr == P11KMS_HTTP_OK && len <= P11KMS_AWS_MAX_RESPONSE &&
@@ -280,24 +282,24 @@ static void read_expect(const char *body, size_t len, expect *x)
         return;
     if (answer.status != 200) {
         p11kms_aws_error_parse(body, len, answer.status, code, sizeof(code), msg, sizeof(msg));
-        if (p11kms_aws_retry_kind(P11KMS_HTTP_OK, answer.status, code) == P11KMS_AWS_NO_RETRY)
+        if (p11kms_aws_retry_kind(P11KMS_HTTP_OK, answer.status, code) == P11KMS_NET_NO_RETRY)
             x->error_rv = p11kms_aws_error_rv(code, answer.status);
         return;
     }
-    if (p11kms_aws_json_parse(body, len, &root) != 0)
+    if (p11kms_json_parse(body, len, &root) != 0)
         return;
     x->json_ok = 1;
-    if (p11kms_aws_json_member(&root, "KeyId", &v))
-        p11kms_aws_json_string(&v, P11KMS_KEY_REF_MAX, &x->key_id);
-    if (p11kms_aws_json_member(&root, "SourceKeyId", &v))
-        p11kms_aws_json_string(&v, P11KMS_KEY_REF_MAX, &x->source_key_id);
-    if (p11kms_aws_json_member(&root, "CiphertextBlob", &v))
-        p11kms_aws_json_base64(&v, P11KMS_BLOB_CT_MAX, &x->ct, &x->ct_len);
-    if (p11kms_aws_json_member(&root, "Plaintext", &v))
-        p11kms_aws_json_base64(&v, P11KMS_KMS_PLAINTEXT_MAX, &x->pt, &x->pt_len);
-    x->has_meta = p11kms_aws_json_member(&root, "KeyMetadata", &meta);
-    if (x->has_meta && p11kms_aws_json_member(&meta, "Arn", &v))
-        p11kms_aws_json_string(&v, 1024, &x->meta_arn);
+    if (p11kms_json_member(&root, "KeyId", &v))
+        p11kms_json_string(&v, P11KMS_KEY_REF_MAX, &x->key_id);
+    if (p11kms_json_member(&root, "SourceKeyId", &v))
+        p11kms_json_string(&v, P11KMS_KEY_REF_MAX, &x->source_key_id);
+    if (p11kms_json_member(&root, "CiphertextBlob", &v))
+        p11kms_json_base64(&v, P11KMS_BLOB_CT_MAX, &x->ct, &x->ct_len);
+    if (p11kms_json_member(&root, "Plaintext", &v))
+        p11kms_json_base64(&v, P11KMS_KMS_PLAINTEXT_MAX, &x->pt, &x->pt_len);
+    x->has_meta = p11kms_json_member(&root, "KeyMetadata", &meta);
+    if (x->has_meta && p11kms_json_member(&meta, "Arn", &v))
+        p11kms_json_string(&v, 1024, &x->meta_arn);
 }
 
 static void clear_expect(expect *x)
@@ -331,7 +333,7 @@ static void check_encrypt(p11kms_backend *be, const p11kms_context *ctx, const e
         want = x->key_id != NULL && x->ct != NULL && fits ? CKR_OK : CKR_DEVICE_ERROR;
     FUZZ_ASSERT(rv == want);
     if (rv == CKR_OK) {
-        FUZZ_ASSERT(blob.backend_id == P11KMS_BACKEND_AWS && blob.key_version == 0);
+        FUZZ_ASSERT(blob.backend_id == P11KMS_AWS_ENVELOPE_ID && blob.key_version == 0);
         FUZZ_ASSERT(strcmp(blob.key_ref, x->key_id) == 0);
         FUZZ_ASSERT(blob.ct_len == x->ct_len && memcmp(blob.ct, x->ct, x->ct_len) == 0);
         FUZZ_ASSERT(be->ops->owns(be, &blob));
@@ -353,7 +355,7 @@ static void run_backends(const expect *x, const char *body, size_t len)
     FUZZ_ASSERT(p11kms_context_new(&ctx) == CKR_OK);
     FUZZ_ASSERT(p11kms_context_add(ctx, "app", 3, "fuzz", 4, 0) == CKR_OK);
     memset(&in, 0, sizeof(in));
-    in.backend_id = P11KMS_BACKEND_AWS;
+    in.backend_id = P11KMS_AWS_ENVELOPE_ID;
 
     /* The body as a key reference in an envelope: owns() before any call resolved the alias. */
     if (len >= 1 && len <= P11KMS_KEY_REF_MAX && memchr(body, 0, len) == NULL) {
@@ -422,7 +424,7 @@ static void run_backends(const expect *x, const char *body, size_t len)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    p11kms_aws_json root;
+    p11kms_json root;
     const char *body;
     char *str;
     expect x;
@@ -432,7 +434,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     body = (const char *)answer.body;
     check_request_id();
     check_error(body, answer.body_len, answer.status);
-    if (p11kms_aws_json_parse(body, answer.body_len, &root) == 0) {
+    if (p11kms_json_parse(body, answer.body_len, &root) == 0) {
         FUZZ_ASSERT(root.p >= body && root.p[0] == '{' && root.p[root.len - 1] == '}');
         FUZZ_ASSERT((size_t)(root.p - body) + root.len <= answer.body_len);
         walk(&root, 0);

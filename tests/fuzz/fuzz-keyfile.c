@@ -1,6 +1,6 @@
-/* fuzz-keyfile.c - fuzz target for the local backend's key file parser (module/keyfile.c):
+/* fuzz-keyfile.c - fuzz target for the local backend's key file parser (backends/local/keyfile.c):
  * anything it accepts must be internally consistent. */
-#include "keyfile.h"
+#include "backends/local/keyfile.h"
 #include "tests/fuzz/fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

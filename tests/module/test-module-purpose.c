@@ -1,7 +1,7 @@
 /* test-module-purpose.c - what an envelope holds, enforced by the KMS: C_Decrypt refuses a
  * wrapped key and C_UnwrapKey refuses data before any KMS call, an edited header is refused by
  * the KMS itself, version-1 envelopes (committed fixtures) still unwrap, decrypt_v1_envelopes,
- * and reserved context keys on every path. Local backend; the AWS half is in tests/aws. */
+ * and reserved context keys on every path. Local backend; the AWS half is in tests/backends/aws. */
 #include "tests/module/p11.h"
 
 static const char *audit_log;

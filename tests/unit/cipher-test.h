@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "tests/test.h"
-#include "module/util.h"
+#include "module/codec.h"
 #include "module/cipher.h"
 
 #define MAXBUF 1024

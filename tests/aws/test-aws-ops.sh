@@ -1,4 +1,0 @@
-#!/bin/sh
-# test-aws-ops.sh - ReEncrypt, DescribeKey and a moved alias on the wire against the loopback
-# AWS KMS test server (see test-aws-module.sh).
-. "$top_srcdir/tests/aws/test-aws-module.sh"

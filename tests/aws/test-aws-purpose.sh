@@ -1,4 +1,0 @@
-#!/bin/sh
-# test-aws-purpose.sh - envelope purpose and version-1 envelopes with the aws backend against
-# the loopback AWS KMS test server (see test-aws-module.sh).
-. "$top_srcdir/tests/aws/test-aws-module.sh"

@@ -1,4 +1,0 @@
-#!/bin/sh
-# test-aws-sources.sh - credential, region and endpoint sources of the aws backend against the
-# loopback AWS KMS test server (see test-aws-module.sh).
-. "$top_srcdir/tests/aws/test-aws-module.sh"

@@ -1,0 +1,173 @@
+/* test-aws-store.c - the object store with the aws backend against the loopback AWS KMS test
+ * server: storing a key is one KMS Encrypt whose context names the object, the token and the
+ * attributes' hash (as CloudTrail would record it); a new instance finds stored objects without
+ * any KMS call; the first use is exactly one Decrypt with that context, whatever the threads
+ * asking at once, and later uses none; a KMS refusal that is no tampering (access denied) leaves
+ * the object for a retry; p11kms store rewrap goes through ReEncrypt. Run by test-aws-store.sh. */
+#include <pthread.h>
+#include <openssl/sha.h>
+#include "tests/module/p11.h"
+#include "tests/module/store-files.h"
+#include "tests/backends/aws/test-aws-ctl.h"
+
+#define THREADS 4
+
+static char dir[400], conf[400];
+
+static long requests(void)
+{
+    json_object *o;
+    long n = 0;
+
+    ctl_settle();
+    o = ctl("GET", "/counters", NULL);
+    if (o != NULL) {
+        json_object *r;
+        if (json_object_object_get_ex(o, "requests", &r)) {
+            json_object_object_foreach(r, k, v)
+            {
+                (void)k;
+                n += (long)json_object_get_int64(v);
+            }
+        }
+    }
+    json_object_put(o);
+    return n;
+}
+
+static void start(void)
+{
+    p11->C_Finalize(NULL);
+    if (p11_init_config(conf) != CKR_OK) {
+        printf("Bail out! C_Initialize\n");
+        exit(1);
+    }
+}
+
+/* Whether the last request was op with the stored-object context of file name in dir. */
+static int context_of(const char *op, const char *name)
+{
+    json_object *last = ctl_last_request(), *ctx = NULL;
+    uint8_t file[SF_FILE_MAX], md[SHA256_DIGEST_LENGTH];
+    char object[33], attrs[65];
+    long len = sf_read(sf_path(dir, name), file, sizeof(file));
+    int i, good;
+
+    if (last == NULL || len <= 0)
+        return 0;
+    SHA256(file, (size_t)sf_prefix_len(file), md);
+    for (i = 0; i < 32; i++)
+        snprintf(attrs + 2 * i, 3, "%02x", md[i]);
+    snprintf(object, sizeof(object), "%.32s", name);
+    json_object_object_get_ex(last, "encryption_context", &ctx);
+    good = strcmp(json_str(last, "op"), op) == 0 && strcmp(json_str(last, "status"), "200") == 0 &&
+           strcmp(json_str(ctx, "p11kms:purpose"), "stored-object") == 0 &&
+           strcmp(json_str(ctx, "p11kms:object"), object) == 0 &&
+           strcmp(json_str(ctx, "p11kms:token"), "aws-store") == 0 &&
+           strcmp(json_str(ctx, "p11kms:attrs"), attrs) == 0 && json_object_object_length(ctx) == 4;
+    if (!good)
+        diag("last request: %s", json_object_to_json_string(last));
+    json_object_put(last);
+    return good;
+}
+
+static CK_OBJECT_HANDLE the_key;
+
+static void *use_key(void *arg)
+{
+    CK_SESSION_HANDLE s = p11_open(0);
+    uint8_t pt[16] = {0}, ct[64];
+    CK_ULONG n = sizeof(ct);
+
+    *(CK_RV *)arg = sf_gcm(s, 1, the_key, pt, sizeof(pt), ct, &n);
+    p11->C_CloseSession(s);
+    return NULL;
+}
+
+int main(void)
+{
+    char text[2048], before[8][SF_NAME], after[8][SF_NAME], name[SF_NAME], cmd[1200];
+    CK_SESSION_HANDLE s;
+    CK_OBJECT_HANDLE h;
+    CK_RV rvs[THREADS];
+    pthread_t th[THREADS];
+    long enc, dec, all;
+    int i, nb, na, fine;
+
+    test_start();
+    p11_load();
+    snprintf(dir, sizeof(dir), "%s/store", p11_tmp());
+    snprintf(text, sizeof(text),
+             "{\"backends\": {\"aws\": {\"endpoint\": \"%s\", \"max_attempts\": 1}},\n"
+             " \"tokens\": [{\"label\": \"aws-store\", \"store\": \"%s\", \"keys\": [\n"
+             "  {\"label\": \"kms\", \"backend\": \"aws\", \"key_id\": \"%s\"}]}]}\n",
+             getenv("P11KMS_AWS_ENDPOINT"), dir, getenv("P11KMS_AWS_KEY_ARN"));
+    snprintf(conf, sizeof(conf), "%s", p11_write("aws-store.conf", text, 0600));
+
+    all = requests();
+    start();
+    is_num(requests() - all, 0, "C_Initialize calls no KMS");
+    s = p11_open(0);
+    enc = ctl_count("Encrypt");
+    nb = sf_list(dir, before, 8);
+    is_rv(sf_token_key(s, "stored", 32, CK_TRUE, CK_FALSE, &h), CKR_OK, "a token key");
+    na = sf_list(dir, after, 8);
+    snprintf(name, sizeof(name), "%s", sf_new_file(before, nb < 0 ? 0 : nb, after, na));
+    is_num(ctl_count("Encrypt") - enc, 1, "stored with one KMS Encrypt");
+    ok(name[0] && context_of("Encrypt", name),
+       "its context: purpose stored-object, the object id, the token, the attributes' SHA-256");
+
+    start();
+    s = p11_open(0);
+    all = requests();
+    is_num(p11_count(s), 2, "a new instance finds the KMS key and the stored key");
+    h = p11_find_label(s, "stored");
+    is_num(requests() - all, 0, "finding and listing call no KMS");
+    dec = ctl_count("Decrypt");
+    the_key = h;
+    for (i = 0; i < THREADS; i++)
+        pthread_create(&th[i], NULL, use_key, &rvs[i]);
+    for (i = 0, fine = 1; i < THREADS; i++) {
+        pthread_join(th[i], NULL);
+        fine = fine && rvs[i] == CKR_OK;
+    }
+    ok(fine, "four threads use it at once");
+    is_num(ctl_count("Decrypt") - dec, 1, "the first use is exactly one KMS Decrypt");
+    ok(context_of("Decrypt", name), "with the object's context in the server's log");
+    all = requests();
+    use_key(&rvs[0]);
+    use_key(&rvs[1]);
+    is_num(requests() - all, 0, "later uses call no KMS");
+
+    /* A KMS that says no for another reason than the ciphertext: the object stays. */
+    start();
+    s = p11_open(0);
+    h = p11_find_label(s, "stored");
+    ctl_fault("Decrypt", "error", 1,
+              ", \"status\": 400, \"type\": \"AccessDeniedException\", \"message\": \"no\"");
+    the_key = h;
+    use_key(&rvs[0]);
+    is_rv(rvs[0], CKR_KEY_FUNCTION_NOT_PERMITTED,
+          "access denied: the use fails with the KMS's "
+          "answer");
+    use_key(&rvs[0]);
+    is_rv(rvs[0], CKR_OK, "and the object is still there for the next try");
+
+    /* Rewrap through ReEncrypt: the key never leaves the KMS. */
+    p11->C_Finalize(NULL);
+    enc = ctl_count("ReEncrypt");
+    dec = ctl_count("Decrypt");
+    snprintf(cmd, sizeof(cmd), "'%s/p11kms' store rewrap --config '%s' >/dev/null",
+             getenv("top_builddir"), conf);
+    is_num(system(cmd), 0, "p11kms store rewrap");
+    is_num(ctl_count("ReEncrypt") - enc, 1, "one ReEncrypt");
+    is_num(ctl_count("Decrypt") - dec, 0, "no Decrypt: the file key stays in the KMS");
+    start();
+    s = p11_open(0);
+    the_key = p11_find_label(s, "stored");
+    use_key(&rvs[0]);
+    is_rv(rvs[0], CKR_OK, "the rewrapped key works");
+    p11->C_Finalize(NULL);
+    ctl_close();
+    return test_exit_code();
+}
