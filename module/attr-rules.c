@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "attr-rules.h"
-#include "attrs.h"
+#include "object.h"
 
 #define F(f) offsetof(p11kms_object, f)
 #define ROW_BOOL(t, conf, on, flags, f)                                                            \

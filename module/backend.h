@@ -49,7 +49,7 @@ typedef struct p11kms_backend_ops {
     /* ---- what the backend is: needs no instance, no network, no file ---- */
     const char *name;    /* "local", "aws", ... as in the configuration */
     uint8_t envelope_id; /* its byte in envelopes (docs/envelope.md); unique, never renumbered */
-    /* Backend-specific configuration fields, NULL-terminated; config.c rejects others. */
+    /* Backend-specific configuration fields, NULL-terminated; the reader refuses others. */
     const char *const *options;
     /* Quick mode: the KMS_KEY_ID forms it recognises, as the "use ..." error line lists them
      * ("arn:aws:kms:..., alias/NAME"), and the recogniser: 1 with out filled when value is one
@@ -58,7 +58,7 @@ typedef struct p11kms_backend_ops {
     int (*quick)(const char *value, p11kms_quick_key *out);
     /* Optional: complete and check a key's configuration once its fields are read (a default
      * key_id from an option, rules between fields). kc->key_id may be set (malloc'd). CKR_OK;
-     * CKR_ARGUMENTS_BAD with the reason in err (config.c logs it with the field path: no
+     * CKR_ARGUMENTS_BAD with the reason in err (config-key.c logs it with the field path: no
      * logging here, no file access); CKR_HOST_MEMORY. Without it, key_id is required. */
     CK_RV (*check_key)(p11kms_key_config *kc, char *err, size_t err_len);
     /* Optional: "p11kms doctor" findings for a parsed key, without secrets and without the
@@ -89,8 +89,8 @@ typedef struct p11kms_backend_ops {
     uint32_t (*current_version)(p11kms_backend *be);
     /* Optional (NULL): re-encrypt in the KMS to dst (same backend type) without exposing the
      * plaintext here (AWS ReEncrypt, Vault rewrap). src_ctx and dst_ctx are what the KMS binds:
-     * a caller moving envelopes builds both with p11kms_envelope_kms_context (wrap.h), so the
-     * destination carries the purpose pair. */
+     * a caller moving envelopes builds both with p11kms_envelope_kms_context
+     * (envelope-seal.h), so the destination carries the purpose pair. */
     CK_RV (*reencrypt)(p11kms_backend *src, const p11kms_context *src_ctx,
                        const p11kms_kms_blob *in, p11kms_backend *dst,
                        const p11kms_context *dst_ctx, p11kms_kms_blob *out);

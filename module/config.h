@@ -1,5 +1,5 @@
-/* config.h - the JSON configuration (json-c) as typed structs, the config path rules and the
- * KMS_KEY_ID quick mode. Parsing is bounded and fuzzable (p11kms_config_parse). */
+/* config.h - the configuration as typed structs: tokens, their keys, backend options, templates.
+ * Reading one (JSON document, files, KMS_KEY_ID quick mode): config-load.h. */
 #ifndef P11KMS_CONFIG_H
 #define P11KMS_CONFIG_H
 
@@ -7,12 +7,6 @@
 #include <stdint.h>
 #include "pkcs11/p11kms.h"
 #include "context.h"
-
-/* Where the module looks when $P11KMS_CONFIG names no file. */
-#ifndef P11KMS_SYSCONFDIR
-#define P11KMS_SYSCONFDIR "/etc"
-#endif
-#define P11KMS_DEFAULT_CONFIG P11KMS_SYSCONFDIR "/p11kms/p11kms.conf"
 
 #define P11KMS_CONFIG_MAX_BYTES (4u * 1024u * 1024u)
 #define P11KMS_MAX_TOKENS 64
@@ -91,23 +85,7 @@ typedef struct p11kms_config {
 /* The value of a backend option, or NULL. */
 const char *p11kms_key_config_option(const p11kms_key_config *kc, const char *name);
 
-/* Parse a configuration document. Unknown fields and bad values give CKR_ARGUMENTS_BAD with
- * one log line naming origin, the field path and the problem. Backend-specific fields are
- * accepted only when the backend lists them (p11kms_backend_find(...)->options). */
-CK_RV p11kms_config_parse(const char *text, size_t len, const char *origin, p11kms_config **out);
-
-/* Resolve and load: explicit path (a tool's --config; the module passes NULL) or
- * $P11KMS_CONFIG must exist; otherwise default_path if it exists; otherwise KMS_KEY_ID quick
- * mode; otherwise an empty configuration. A file writable by group/others is refused, and so is
- * one readable by them that holds a literal PIN. Never creates files. */
-CK_RV p11kms_config_load(const char *explicit_path, const char *default_path,
-                         p11kms_config **out);
-
-/* Quick mode: one token "p11kms" with one key "default" for a KMS_KEY_ID value
- * (insecure-test-key, local:/path/key-file, arn:aws:kms:..., alias/..., projects/.../cryptoKeys/...,
- * vault/NAME). CKR_ARGUMENTS_BAD for an unrecognised form. */
-CK_RV p11kms_config_quick(const char *kms_key_id, p11kms_config **out);
-
+/* Free a configuration, wiping its secrets (PINs, backend options). NULL is fine. */
 void p11kms_config_free(p11kms_config *c);
 
 #endif

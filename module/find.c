@@ -2,9 +2,9 @@
  * collected at init (under g.lock) and handed out in handle order. */
 #include <stdlib.h>
 #include "attrs.h"
-#include "init.h"
 #include "object.h"
 #include "ops.h"
+#include "state.h"
 #include "store.h"
 
 static int cmp_handle(const void *a, const void *b)

@@ -2,8 +2,8 @@
  * mechanisms act with KMS keys; the others with data keys held by the module; AES key wrap with
  * padding with either. */
 #include "mech.h"
-#include "slot.h"
-#include "attrs.h"
+#include "object.h"
+#include "state.h"
 
 static const struct {
     CK_MECHANISM_TYPE type;

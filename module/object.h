@@ -11,7 +11,8 @@
 
 struct p11kms_session;
 struct p11kms_token;
-struct p11kms_stored;
+
+#define P11KMS_DATA_KEY_MAX 512 /* bytes of a generic secret data key */
 
 enum p11kms_object_kind {
     P11KMS_OBJ_KMS_KEY = 1,  /* a configured KMS key: value never here */
@@ -70,6 +71,22 @@ typedef struct p11kms_object {
     size_t default_context_len;
 } p11kms_object;
 
+/* What the object store (store.h) keeps with a stored object (p11kms_object.stored), here so
+ * that an object is freed and matched without the store. Under g.lock. */
+#define P11KMS_STORE_ID_LEN 16
+typedef struct p11kms_stored {
+    uint8_t id[P11KMS_STORE_ID_LEN];
+    uint64_t generation; /* of the file the attributes came from */
+    /* The attributes and the value come from a file the KMS opened in this process (or that this
+     * process wrote). Until then the value is NULL and the attributes are the file's word only. */
+    int verified;
+    /* A verified object whose file another process changed since: the new file's attributes,
+     * not verified, which only C_FindObjects matches against until the object's next use
+     * verifies the new file and replaces the object. NULL: none. */
+    struct p11kms_object *pending;
+} p11kms_stored;
+void p11kms_stored_free(p11kms_stored *sd);
+
 /* A new object of a kind with that kind's defaults. */
 p11kms_object *p11kms_object_alloc(int kind);
 void p11kms_object_free(p11kms_object *o); /* wipes the value */
@@ -85,6 +102,13 @@ CK_RV p11kms_object_insert_locked(p11kms_object *o);
 /* Put o in the map under handle h, which no object holds (a stored object's new version takes
  * its old version's handle, store-use.c). g.lock held. */
 CK_RV p11kms_object_insert_as_locked(p11kms_object *o, CK_OBJECT_HANDLE h);
+
+/* The attributes a find template is matched against: a stored object's pending ones when its
+ * file changed since it was verified, else the object's own. g.lock held. */
+static inline const p11kms_object *p11kms_object_match_view_locked(const p11kms_object *o)
+{
+    return o->stored != NULL && o->stored->pending != NULL ? o->stored->pending : o;
+}
 
 /* Whether o's value is here to use: a stored object's only once the store unsealed it, which
  * every caller that needs it asks for first (p11kms_store_use). A guard, so a missing value is
@@ -103,19 +127,15 @@ void p11kms_object_put(p11kms_object *o); /* lock-free; NULL is fine */
 /* Remove every session object of session h / every object of a token. g.lock held. */
 void p11kms_objects_drop_session_locked(CK_SESSION_HANDLE h);
 
-/* Put a new object made for session s in the map and give its handle: a session object belongs
- * to s. Refused (and not added) when s lacks the rights over it (p11kms_attrs_rights_locked).
+/* Session rights over a new or changed object: token objects need a read/write session
+ * (CKR_SESSION_READ_ONLY), private ones a login on a token with a PIN (CKR_USER_NOT_LOGGED_IN).
+ * g.lock held. */
+CK_RV p11kms_object_rights_locked(const struct p11kms_session *s, const p11kms_object *o);
+/* Put a new session object made for session s in the map and give its handle: it belongs to s.
+ * Refused (and not added) when s lacks the rights over it (p11kms_object_rights_locked). Token
+ * objects go through the object store (store.h: p11kms_store_add_new); here they are refused.
  * Takes g.lock. */
 CK_RV p11kms_object_add_new(struct p11kms_session *s, p11kms_object *o, CK_OBJECT_HANDLE_PTR out);
-/* C_CreateObject of a CKO_DATA object (object.c); keys: keygen.c. */
-CK_RV p11kms_data_object_new(struct p11kms_session *s, CK_ATTRIBUTE_PTR t, CK_ULONG n,
-                             CK_OBJECT_HANDLE_PTR out);
-
-/* C_DestroyObject, C_CopyObject, C_GetObjectSize (object.c) */
-CK_RV p11kms_destroy_object(struct p11kms_session *s, CK_OBJECT_HANDLE h);
-CK_RV p11kms_copy_object(struct p11kms_session *s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_PTR tmpl,
-                         CK_ULONG count, CK_OBJECT_HANDLE_PTR out);
-CK_RV p11kms_get_object_size(struct p11kms_session *s, CK_OBJECT_HANDLE h, CK_ULONG_PTR size);
 
 /* Whether the object may be seen by s: same token, and logged in for a private object. Session
  * objects of other sessions are seen too (they belong to the application). g.lock held. */

@@ -10,7 +10,7 @@
 #include "cipher.h"
 #include "context.h"
 #include "secmem.h"
-#include "slot.h"
+#include "state.h"
 
 struct p11kms_object;
 struct p11kms_backend;
@@ -36,7 +36,8 @@ typedef struct p11kms_sign_op {
     int active;
     int started; /* a multi-part update happened: single-part calls are no longer valid */
     const struct p11kms_sign_family *family;
-    void *state; /* the family's, ended with the operation */
+    void *state;              /* the family's, ended with the operation */
+    void (*end)(void *state); /* the family's end: wipes and frees state (NULL: none) */
 } p11kms_sign_op;
 
 /* The last wrap result, kept so a retry after CKR_BUFFER_TOO_SMALL costs no second KMS call. */
@@ -88,6 +89,6 @@ int p11kms_session_logged_in_locked(const p11kms_session *s);
 
 void p11kms_crypt_op_reset(p11kms_crypt_op *op); /* ends the operation; keeps the cipher */
 void p11kms_crypt_op_destroy(p11kms_crypt_op *op);
-void p11kms_sign_op_reset(p11kms_sign_op *op); /* ends the operation (sign.c) */
+void p11kms_sign_op_reset(p11kms_sign_op *op); /* ends the operation */
 
 #endif

@@ -6,10 +6,13 @@
 #include <string.h>
 #include <openssl/evp.h>
 #include <openssl/sha.h>
-#include "init.h"
+#include "config.h"
 #include "log.h"
 #include "object.h"
+#include "ops.h"
 #include "slot.h"
+#include "state.h"
+#include "store-index.h"
 #include "store.h"
 #include "util.h"
 
@@ -120,13 +123,6 @@ void p11kms_tokens_destroy(void)
     free(p11kms_g.tokens);
     p11kms_g.tokens = NULL;
     p11kms_g.n_tokens = 0;
-}
-
-p11kms_token *p11kms_token_get(CK_SLOT_ID id)
-{
-    if (id >= p11kms_g.n_tokens)
-        return NULL;
-    return &p11kms_g.tokens[id];
 }
 
 CK_RV p11kms_get_slot_list(CK_BBOOL present, CK_SLOT_ID_PTR list, CK_ULONG_PTR count)

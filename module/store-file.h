@@ -13,7 +13,6 @@
 #define P11KMS_STORE_MAGIC "\x89PKMSO\r\n" /* 8 bytes */
 #define P11KMS_STORE_MAGIC_LEN 8
 #define P11KMS_STORE_VERSION 1
-#define P11KMS_STORE_ID_LEN 16
 #define P11KMS_STORE_FILE_KEY_LEN 32 /* AES-256-GCM key of the secret part */
 #define P11KMS_STORE_IV_LEN 12
 #define P11KMS_STORE_TAG_LEN 16

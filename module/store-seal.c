@@ -12,7 +12,7 @@
 #include "envelope.h"
 #include "log.h"
 #include "store-seal.h"
-#include "wrap.h"
+#include "envelope-seal.h"
 
 /* The object's identity as the KMS sees it, built on the stack. */
 typedef struct binding {

@@ -14,12 +14,12 @@
 #include <string.h>
 #include <unistd.h>
 #include "attr-rules.h"
-#include "init.h"
+#include "state.h"
 #include "lock.h"
 #include "log.h"
 #include "session.h"
-#include "slot.h"
-#include "store-impl.h"
+#include "store-index.h"
+#include "store.h"
 #include "store-seal.h"
 
 #define ATTEMPTS 8 /* a file that changes under every attempt: give up */

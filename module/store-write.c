@@ -15,12 +15,12 @@
 #include <unistd.h>
 #include <openssl/rand.h>
 #include "attrs.h"
-#include "init.h"
+#include "state.h"
 #include "lock.h"
 #include "log.h"
 #include "session.h"
-#include "slot.h"
-#include "store-impl.h"
+#include "store-index.h"
+#include "store.h"
 #include "store-seal.h"
 
 /* The store a token object of s's token is written to, or NULL with the CK_RV (logged). */
@@ -84,7 +84,7 @@ CK_RV p11kms_store_add(p11kms_session *s, p11kms_object *o, CK_OBJECT_HANDLE_PTR
     o->session = 0;
     /* The rights first: a refused template costs no KMS call and no file. */
     p11kms_lock();
-    rv = p11kms_attrs_rights_locked(s, o);
+    rv = p11kms_object_rights_locked(s, o);
     p11kms_unlock();
     if (rv != CKR_OK)
         return rv;

@@ -5,6 +5,8 @@
  * module finalised. Several processes share a directory: writes are atomic renames, a scan
  * follows what the others did, and read-modify-writes take the directory's flock.
  *
+ * The store itself, its index and loading one file: store-index.h.
+ *
  * Locks, outermost first: an unseal stripe (one unseal of an object at a time), the store's own
  * lock (the index of files and the directory's last seen state), g.lock. No KMS call runs under
  * the store's lock or g.lock; local file I/O runs under the store's lock only.
@@ -19,31 +21,6 @@
 struct p11kms_token;
 struct p11kms_session;
 struct p11kms_object;
-typedef struct p11kms_store p11kms_store;
-
-/* What the store keeps with a stored object (p11kms_object.stored). Under g.lock. */
-typedef struct p11kms_stored {
-    uint8_t id[P11KMS_STORE_ID_LEN];
-    uint64_t generation; /* of the file the attributes came from */
-    /* The attributes and the value come from a file the KMS opened in this process (or that this
-     * process wrote). Until then the value is NULL and the attributes are the file's word only. */
-    int verified;
-    /* A verified object whose file another process changed since: the new file's attributes,
-     * not verified, which only C_FindObjects matches against until the object's next use
-     * verifies the new file and replaces the object. NULL: none. */
-    struct p11kms_object *pending;
-} p11kms_stored;
-
-/* The attributes a find template is matched against: a verified object's pending ones when its
- * file changed, else the object's own. g.lock held. */
-const struct p11kms_object *p11kms_store_match_view_locked(const struct p11kms_object *o);
-
-void p11kms_stored_free(p11kms_stored *sd);
-
-/* The token's store from its configuration and KMS keys: the directory's path and the key that
- * seals new files. Touches no file (C_Initialize). */
-CK_RV p11kms_store_new(struct p11kms_token *t, p11kms_store **out);
-void p11kms_store_free(p11kms_store *st); /* C_Finalize, after the objects are gone */
 
 /* C_FindObjectsInit: follow the directory (a rescan when it changed since the last one), and
  * for a template that names CKA_VALUE, unseal the stored data objects it could match. Problems
@@ -71,6 +48,15 @@ CK_RV p11kms_store_use(struct p11kms_session *s, CK_OBJECT_HANDLE h, unsigned ho
  * token objects or has no storage key; CKR_DEVICE_ERROR / CKR_DEVICE_MEMORY (logged) when the
  * directory cannot be made or written. */
 CK_RV p11kms_store_add(struct p11kms_session *s, struct p11kms_object *o, CK_OBJECT_HANDLE_PTR out);
+
+/* Where every new object goes (C_CreateObject, C_CopyObject, C_GenerateKey, C_UnwrapKey): a
+ * token object into the token's store (p11kms_store_add), a session object into the map
+ * (p11kms_object_add_new). */
+static inline CK_RV p11kms_store_add_new(struct p11kms_session *s, struct p11kms_object *o,
+                                         CK_OBJECT_HANDLE_PTR out)
+{
+    return o->is_token ? p11kms_store_add(s, o, out) : p11kms_object_add_new(s, o, out);
+}
 
 /* C_SetAttributeValue of a stored object: begin takes the directory's writers' lock and brings
  * the object up to date and verified (it may unseal); rewrite seals `staged` (the changed copy)

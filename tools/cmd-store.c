@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "config-load.h"
 #include "envelope.h"
 #include "log.h"
 #include "store-io.h"

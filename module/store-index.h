@@ -1,13 +1,19 @@
-/* store-impl.h - what the store's files share (store.c: the token's store, its index and the
- * scan; store-use.c: following one object and unsealing it; store-write.c: creating, changing
- * and removing files). Locks as store.h says. */
-#ifndef P11KMS_STORE_IMPL_H
-#define P11KMS_STORE_IMPL_H
+/* store-index.h - a token's object store as this process knows it (store-index.c): the
+ * directory and keys, the index of object files, the unseal stripes, loading one file. What the
+ * store's other files share (store.c: the scan; store-use.c: following one object and unsealing
+ * it; store-write.c: creating, changing and removing files). Locks as store.h says. */
+#ifndef P11KMS_STORE_INDEX_H
+#define P11KMS_STORE_INDEX_H
 
+#include "pkcs11/p11kms.h"
 #include "backend.h"
 #include "object.h"
+#include "secmem.h"
+#include "store-file.h"
 #include "store-io.h"
-#include "store.h"
+
+struct p11kms_token;
+typedef struct p11kms_store p11kms_store;
 
 #define STORE_STRIPES 32 /* unseal locks, by object id */
 
@@ -51,12 +57,18 @@ struct p11kms_store {
     p11kms_store_stamp dir_stamp;
 };
 
+/* The token's store from its configuration and KMS keys: the directory's path and the key that
+ * seals new files. Touches no file (C_Initialize). */
+CK_RV p11kms_store_new(struct p11kms_token *t, p11kms_store **out);
+void p11kms_store_free(p11kms_store *st); /* C_Finalize, after the objects are gone */
+
 /* The token's store, or NULL with a log line (and *rv) when it has none usable here. */
 p11kms_store *store_of(struct p11kms_token *t, CK_RV *rv);
 
 /* The index (st->lock held): the entry for id, or NULL; a new one (NULL: out of memory). */
 store_entry *store_entry_find(p11kms_store *st, const uint8_t id[P11KMS_STORE_ID_LEN]);
 store_entry *store_entry_add(p11kms_store *st, const uint8_t id[P11KMS_STORE_ID_LEN]);
+void store_entry_drop(p11kms_store *st, size_t i); /* forget entry i (no object) */
 
 /* The stripe that serialises unseals of id. */
 void *store_stripe(p11kms_store *st, const uint8_t id[P11KMS_STORE_ID_LEN]);
