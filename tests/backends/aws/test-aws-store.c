@@ -3,7 +3,8 @@
  * attributes' hash (as CloudTrail would record it); a new instance finds stored objects without
  * any KMS call; the first use is exactly one Decrypt with that context, whatever the threads
  * asking at once, and later uses none; a KMS refusal that is no tampering (access denied) leaves
- * the object for a retry; p11kms store rewrap goes through ReEncrypt. Run by test-aws-store.sh. */
+ * the object for a retry; a disabled KMS key switches stored keys off until it is enabled again;
+ * p11kms store rewrap goes through ReEncrypt. Run by test-aws-store.sh. */
 #include <pthread.h>
 #include <openssl/sha.h>
 #include "tests/module/p11.h"
@@ -152,6 +153,23 @@ int main(void)
           "answer");
     use_key(&rvs[0]);
     is_rv(rvs[0], CKR_OK, "and the object is still there for the next try");
+
+    /* The switch-off: with the KMS key disabled a new process still finds the stored key (no
+     * KMS call) but cannot use it; enabled again, it can. */
+    snprintf(text, sizeof(text), "{\"key_id\": \"%s\"}", getenv("P11KMS_AWS_KEY_ARN"));
+    ctl_do("POST", "/disable", text);
+    start();
+    s = p11_open(0);
+    h = p11_find_label(s, "stored");
+    ok(h != CK_INVALID_HANDLE, "the KMS key disabled: a new instance still finds the stored key");
+    the_key = h;
+    dec = ctl_count("Decrypt");
+    use_key(&rvs[0]);
+    is_rv(rvs[0], CKR_KEY_FUNCTION_NOT_PERMITTED, "but cannot use it (DisabledException)");
+    is_num(ctl_count("Decrypt") - dec, 1, "the KMS said no to the one Decrypt it was asked");
+    ctl_do("POST", "/enable", text);
+    use_key(&rvs[0]);
+    is_rv(rvs[0], CKR_OK, "the KMS key enabled again: the stored key works");
 
     /* Rewrap through ReEncrypt: the key never leaves the KMS. */
     p11->C_Finalize(NULL);
