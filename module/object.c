@@ -50,8 +50,8 @@ void p11kms_object_free(p11kms_object *o)
     free(o->object_id);
     free(o->default_context);
     p11kms_stored_free(o->stored);
-    /* KMS key objects own their backend instance. */
-    p11kms_backend_free(o->backend);
+    /* KMS key objects own their key set (backend instances). */
+    p11kms_keyset_free(o->keyset);
     free(o);
 }
 
@@ -81,7 +81,7 @@ p11kms_object *p11kms_object_clone_locked(const p11kms_object *src)
     o->handle = 0;
     o->refs = 0;
     o->stored = NULL;
-    o->backend = NULL;
+    o->keyset = NULL;
     o->kcfg = NULL;
     o->default_context = NULL;
     o->default_context_len = 0;

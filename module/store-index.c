@@ -48,14 +48,14 @@ static void choose_keys(p11kms_store *st, const p11kms_token *t)
     size_t i;
 
     if (storage != NULL)
-        st->storage = storage->backend;
+        st->storage = storage->keyset;
     /* Files sealed by any of the token's keys that may unwrap are opened: a new storage key
      * reads what the old one sealed until `p11kms store rewrap` moved it. */
     if (storage != NULL && (storage->kcfg->perms & P11KMS_PERM_UNWRAP))
-        st->readers[st->n_readers++] = storage->backend;
+        st->readers[st->n_readers++] = storage->keyset;
     for (i = 0; i < t->n_keys; i++)
         if (t->keys[i] != storage && (t->keys[i]->kcfg->perms & P11KMS_PERM_UNWRAP))
-            st->readers[st->n_readers++] = t->keys[i]->backend;
+            st->readers[st->n_readers++] = t->keys[i]->keyset;
 }
 
 CK_RV p11kms_store_new(p11kms_token *t, p11kms_store **out)

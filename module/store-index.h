@@ -6,7 +6,7 @@
 #define P11KMS_STORE_INDEX_H
 
 #include "pkcs11/p11kms.h"
-#include "backend.h"
+#include "keyset.h"
 #include "object.h"
 #include "secmem.h"
 #include "store-file.h"
@@ -42,10 +42,10 @@ struct p11kms_store {
     char *dir;         /* NULL: no store (why_off says why) */
     const char *why_off;
     /* Seals new files: the storage key (wrap permission), or NULL with why_no_key. */
-    p11kms_backend *storage;
+    p11kms_keyset *storage;
     char why_no_key[256];
     /* Open files: the token's KMS keys with the unwrap permission, storage key first. */
-    p11kms_backend **readers;
+    p11kms_keyset **readers;
     size_t n_readers;
     unsigned fork_generation; /* a forked child never uses its parent's store */
     void *stripes[STORE_STRIPES];

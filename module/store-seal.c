@@ -1,7 +1,8 @@
-/* store-seal.c - a stored object's secrets: its file key sealed by the token's KMS key with the
- * object's identity bound as KMS context (p11kms:object, p11kms:token, p11kms:attrs; the envelope
- * adds p11kms:purpose=stored-object), and its value under the file key with AES-256-GCM, the
- * file's prefix as additional data. No shared state. */
+/* store-seal.c - a stored object's secrets: its file key sealed by the token's storage key (a key
+ * set: one blob per current entry) with the object's identity bound as KMS context (p11kms:object,
+ * p11kms:token, p11kms:attrs; the envelope adds p11kms:purpose=stored-object), and its value under
+ * the file key with AES-256-GCM, the file's prefix as additional data. The KMS part is
+ * envelope-seal.c's (failover, previous entries, audit). No shared state. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,7 +73,7 @@ static int gcm(int enc, const uint8_t key[P11KMS_STORE_FILE_KEY_LEN],
     return ok;
 }
 
-CK_RV p11kms_store_seal(p11kms_backend *be, const char *token, const p11kms_object *o,
+CK_RV p11kms_store_seal(p11kms_keyset *ks, const char *token, const p11kms_object *o,
                         const uint8_t id[P11KMS_STORE_ID_LEN], uint64_t gen, p11kms_buf *file)
 {
     CK_RV rv = CKR_GENERAL_ERROR;
@@ -106,14 +107,14 @@ CK_RV p11kms_store_seal(p11kms_backend *be, const char *token, const p11kms_obje
         rv = CKR_FUNCTION_FAILED;
         goto out;
     }
-    rv = p11kms_envelope_seal(be, &b.view.ctx, P11KMS_PURPOSE_STORED_OBJECT, fk, sizeof(fk), &env);
+    rv = p11kms_envelope_seal(ks, &b.view.ctx, P11KMS_PURPOSE_STORED_OBJECT, fk, sizeof(fk), &env);
     if (rv != CKR_OK)
         goto out;
     rv = p11kms_store_file_assemble(prefix.data, prefix.len, env.data, env.len, iv, ct,
                                     o->value_len, tag, file);
     if (rv == CKR_GENERAL_ERROR)
-        LOG_E("store: backend %s sealed the file key in %zu bytes, more than a file holds",
-              be->ops->name, env.len);
+        LOG_E("store: key \"%s\" sealed the file key in %zu bytes, more than a file holds",
+              ks->kc->label, env.len);
 out:
     OPENSSL_cleanse(fk, sizeof(fk));
     p11kms_buf_free(&prefix);
@@ -122,16 +123,28 @@ out:
     return rv;
 }
 
-/* The parsed envelope of f, and which of keys (and which blob) can open it. */
+/* The parsed envelope of f, and which of keys (the first key set with an entry that made a blob
+ * of it) opens it. */
 typedef struct sealed {
     p11kms_envelope e;
-    size_t key, blob;
+    size_t key;
 } sealed;
 
-static CK_RV find_sealer(p11kms_backend *const *keys, size_t n, const p11kms_store_file *f,
-                         sealed *sd, const char **why)
+static int set_owns(const p11kms_keyset *ks, const p11kms_envelope *e)
 {
     size_t i, j;
+
+    for (i = 0; i < ks->n; i++)
+        for (j = 0; j < e->n; j++)
+            if (ks->be[i]->ops->owns(ks->be[i], &e->blobs[j]))
+                return 1;
+    return 0;
+}
+
+static CK_RV find_sealer(p11kms_keyset *const *keys, size_t n, const p11kms_store_file *f,
+                         sealed *sd, const char **why)
+{
+    size_t i;
 
     memset(sd, 0, sizeof(*sd));
     if (p11kms_envelope_parse(f->envelope, f->envelope_len, &sd->e) != CKR_OK) {
@@ -143,40 +156,35 @@ static CK_RV find_sealer(p11kms_backend *const *keys, size_t n, const p11kms_sto
         return CKR_ENCRYPTED_DATA_INVALID;
     }
     for (i = 0; i < n; i++)
-        for (j = 0; keys[i] != NULL && j < sd->e.n; j++)
-            if (keys[i]->ops->owns(keys[i], &sd->e.blobs[j])) {
-                sd->key = i;
-                sd->blob = j;
-                return CKR_OK;
-            }
+        if (keys[i] != NULL && set_owns(keys[i], &sd->e)) {
+            sd->key = i;
+            return CKR_OK;
+        }
     *why = "it was sealed by a KMS key this token does not have";
     return CKR_ENCRYPTED_DATA_INVALID;
 }
 
-/* The file key of f (one KMS Decrypt). */
-static CK_RV open_key(p11kms_backend *const *keys, size_t n, const char *token,
+/* The file key of f: p11kms_envelope_open with the key set found (one KMS Decrypt, more only
+ * after availability faults). */
+static CK_RV open_key(p11kms_keyset *const *keys, size_t n, const char *token,
                       const p11kms_store_file *f, p11kms_buf *fk, int *asked, size_t *used,
                       const char **why)
 {
     CK_RV rv;
     sealed sd;
     binding b;
-    p11kms_context_view pv;
-    const p11kms_context *bound = NULL;
 
     rv = find_sealer(keys, n, f, &sd, why);
     if (rv == CKR_OK)
         rv = bind(&b, token, f->prefix, f->prefix_len);
-    if (rv == CKR_OK)
-        rv = p11kms_envelope_kms_context(&b.view.ctx, P11KMS_ENVELOPE_VERSION,
-                                         P11KMS_PURPOSE_STORED_OBJECT, &pv, &bound);
     if (rv != CKR_OK)
         goto out;
-    *asked = 1;
-    rv = keys[sd.key]->ops->decrypt(keys[sd.key], bound, &sd.e.blobs[sd.blob], fk);
-    if (rv == CKR_ENCRYPTED_DATA_INVALID)
+    rv = p11kms_envelope_open(keys[sd.key], &b.view.ctx, P11KMS_PURPOSE_STORED_OBJECT, f->envelope,
+                              f->envelope_len, fk, asked);
+    if (rv == CKR_ENCRYPTED_DATA_INVALID || rv == CKR_WRAPPED_KEY_INVALID) {
         *why = "the KMS refused its sealed key for this object, token and attributes";
-    else if (rv == CKR_OK && fk->len != P11KMS_STORE_FILE_KEY_LEN) {
+        rv = CKR_ENCRYPTED_DATA_INVALID;
+    } else if (rv == CKR_OK && fk->len != P11KMS_STORE_FILE_KEY_LEN) {
         p11kms_buf_wipe(fk);
         *why = "its sealed key opened to a key of the wrong length";
         rv = CKR_ENCRYPTED_DATA_INVALID;
@@ -188,7 +196,7 @@ out:
     return rv;
 }
 
-CK_RV p11kms_store_open(p11kms_backend *const *keys, size_t n, const char *token,
+CK_RV p11kms_store_open(p11kms_keyset *const *keys, size_t n, const char *token,
                         const p11kms_store_file *f, p11kms_buf *value, int *asked, size_t *used,
                         const char **why)
 {
@@ -222,21 +230,56 @@ out:
     return rv;
 }
 
-/* ReEncrypt of the file key's blob in the KMS: it never leaves the KMS in the clear. */
-static CK_RV reencrypt(p11kms_backend *src, const p11kms_kms_blob *blob, p11kms_backend *dst,
+/* A blob of e that src's entry k made and from which dst's entry d can be reached by ReEncrypt
+ * (same backend, with the hook): its index, or -1. */
+static int reencrypt_source(const p11kms_keyset *src, const p11kms_envelope *e,
+                            const p11kms_backend *to, size_t *k)
+{
+    size_t i, j;
+
+    if (to->ops->reencrypt == NULL)
+        return -1;
+    for (i = 0; i < src->n; i++)
+        for (j = 0; j < e->n; j++)
+            if (src->be[i]->ops == to->ops && src->be[i]->ops->owns(src->be[i], &e->blobs[j])) {
+                *k = i;
+                return (int)j;
+            }
+    return -1;
+}
+
+/* ReEncrypt of the file key's blobs in the KMS, one per current entry of dst: the file key never
+ * leaves the KMS in the clear. CKR_FUNCTION_NOT_SUPPORTED (nothing asked) when an entry of dst
+ * has no blob to move from. */
+static CK_RV reencrypt(const p11kms_keyset *src, const p11kms_envelope *in, p11kms_keyset *dst,
                        const p11kms_context *bound, p11kms_buf *env)
 {
     p11kms_envelope out;
-    size_t len;
-    CK_RV rv;
+    size_t len, d, k = 0;
+    int src_blob[P11KMS_KEYSET_MAX];
+    size_t src_key[P11KMS_KEYSET_MAX];
+    CK_RV rv = CKR_FUNCTION_NOT_SUPPORTED;
 
     memset(&out, 0, sizeof(out));
     out.version = P11KMS_ENVELOPE_VERSION;
     out.purpose = P11KMS_PURPOSE_STORED_OBJECT;
-    rv = src->ops->reencrypt(src, bound, blob, dst, bound, &out.blobs[0]);
-    if (rv != CKR_OK)
+    if (dst->n_current == 0 || dst->n_current > P11KMS_ENVELOPE_MAX_BLOBS)
         goto out;
-    out.n = 1;
+    for (d = 0; d < dst->n_current; d++) {
+        src_blob[d] = reencrypt_source(src, in, dst->be[d], &k);
+        src_key[d] = k;
+        if (src_blob[d] < 0)
+            goto out;
+    }
+    for (d = 0; d < dst->n_current; d++) {
+        p11kms_backend *from = src->be[src_key[d]];
+
+        rv = from->ops->reencrypt(from, bound, &in->blobs[src_blob[d]], dst->be[d], bound,
+                                  &out.blobs[out.n]);
+        if (rv != CKR_OK)
+            goto out;
+        out.n++;
+    }
     len = p11kms_envelope_encoded_len(&out);
     env->data = len > 0 ? malloc(len) : NULL;
     if (env->data == NULL) {
@@ -250,7 +293,7 @@ out:
     return rv;
 }
 
-CK_RV p11kms_store_reseal(p11kms_backend *const *keys, size_t n, p11kms_backend *dst,
+CK_RV p11kms_store_reseal(p11kms_keyset *const *keys, size_t n, p11kms_keyset *dst,
                           const char *token, const p11kms_store_file *f, p11kms_buf *file,
                           const char **why)
 {
@@ -273,11 +316,10 @@ CK_RV p11kms_store_reseal(p11kms_backend *const *keys, size_t n, p11kms_backend 
                                          P11KMS_PURPOSE_STORED_OBJECT, &pv, &bound);
     if (rv != CKR_OK)
         goto out;
-    if (keys[sd.key]->ops == dst->ops && dst->ops->reencrypt != NULL) {
-        rv = reencrypt(keys[sd.key], &sd.e.blobs[sd.blob], dst, bound, &env);
-        if (rv == CKR_ENCRYPTED_DATA_INVALID)
-            *why = "the KMS refused its sealed key for this object, token and attributes";
-    } else {
+    rv = reencrypt(keys[sd.key], &sd.e, dst, bound, &env);
+    if (rv == CKR_ENCRYPTED_DATA_INVALID)
+        *why = "the KMS refused its sealed key for this object, token and attributes";
+    if (rv == CKR_FUNCTION_NOT_SUPPORTED) {
         rv = open_key(keys, n, token, f, &fk, &asked, NULL, why);
         if (rv == CKR_OK)
             rv = p11kms_envelope_seal(dst, &b.view.ctx, P11KMS_PURPOSE_STORED_OBJECT, fk.data,
@@ -295,7 +337,7 @@ out:
 }
 
 int p11kms_store_sealed_by(const p11kms_store_file *f, uint8_t *backend_id, uint32_t *version,
-                           char *ref, size_t ref_size)
+                           char *ref, size_t ref_size, size_t *n_blobs)
 {
     p11kms_envelope e;
 
@@ -303,6 +345,8 @@ int p11kms_store_sealed_by(const p11kms_store_file *f, uint8_t *backend_id, uint
         return -1;
     *backend_id = e.blobs[0].backend_id;
     *version = e.blobs[0].key_version;
+    if (n_blobs != NULL)
+        *n_blobs = e.n;
     if (ref_size > 0)
         snprintf(ref, ref_size, "%s", e.blobs[0].key_ref);
     p11kms_envelope_clear(&e);

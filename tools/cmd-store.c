@@ -34,14 +34,17 @@ static void print_sealer(const p11kms_store_file *f)
     uint32_t version;
     char ref[160];
     const p11kms_backend_ops *ops;
+    size_t n = 0;
 
-    if (p11kms_store_sealed_by(f, &backend, &version, ref, sizeof(ref)) != 0)
+    if (p11kms_store_sealed_by(f, &backend, &version, ref, sizeof(ref), &n) != 0)
         return;
     ops = p11kms_backend_find_id(backend);
     printf("  sealed by %s %s", ops != NULL ? ops->name : "?",
            tool_store_text((uint8_t *)ref, strlen(ref)));
     if (version > 0)
         printf(" v%u", (unsigned)version);
+    if (n > 1)
+        printf(" and %zu more KMS key%s", n - 1, n > 2 ? "s" : "");
 }
 
 static int list_entry(tool_store *st, tool_store_entry *e, void *arg)
@@ -119,21 +122,28 @@ static int list_token(const p11kms_token_config *tc)
 /* ---- rewrap -------------------------------------------------------------------------------- */
 
 typedef struct rewrap {
-    p11kms_backend *dst;
+    p11kms_keyset *dst;
     int dirfd;
     unsigned done, current, failed;
 } rewrap;
 
-/* Whether f's sealed key is already dst's newest version. */
-static int up_to_date(const p11kms_store_file *f, p11kms_backend *dst)
+/* Whether f's sealed key is already one blob per current entry of dst, in its order, each of the
+ * entry's newest version. */
+static int up_to_date(const p11kms_store_file *f, p11kms_keyset *dst)
 {
     p11kms_envelope e;
-    uint32_t now = dst->ops->current_version(dst);
+    uint32_t now;
+    size_t i;
     int yes;
 
     if (p11kms_envelope_parse(f->envelope, f->envelope_len, &e) != CKR_OK)
         return 0;
-    yes = e.n == 1 && now != 0 && dst->ops->owns(dst, &e.blobs[0]) && e.blobs[0].key_version == now;
+    yes = e.n == dst->n_current;
+    for (i = 0; yes && i < e.n; i++) {
+        now = dst->be[i]->ops->current_version(dst->be[i]);
+        yes = now != 0 && dst->be[i]->ops->owns(dst->be[i], &e.blobs[i]) &&
+              e.blobs[i].key_version == now;
+    }
     p11kms_envelope_clear(&e);
     return yes;
 }

@@ -34,7 +34,7 @@ int tool_store_open(const p11kms_token_config *tc, int with_keys, tool_store *st
         return -1;
     }
     for (i = 0; i < tc->n_keys; i++)
-        if (p11kms_backend_new(&tc->keys[i], &st->keys[i]) != CKR_OK) {
+        if (p11kms_keyset_new(&tc->keys[i], &st->keys[i]) != CKR_OK) {
             tool_err("token \"%s\": key \"%s\" cannot be used (the line above says why)", tc->label,
                      tc->keys[i].label);
             return -1;
@@ -53,7 +53,7 @@ void tool_store_close(tool_store *st)
     size_t i;
 
     for (i = 0; st->keys != NULL && i < st->tc->n_keys; i++)
-        p11kms_backend_free(st->keys[i]);
+        p11kms_keyset_free(st->keys[i]);
     free(st->keys);
     free(st->readers);
     free(st->dir);

@@ -6,7 +6,7 @@
 #ifndef P11KMS_TOOL_STORE_H
 #define P11KMS_TOOL_STORE_H
 
-#include "backend.h"
+#include "keyset.h"
 #include "config.h"
 #include "object.h"
 #include "store-file.h"
@@ -17,10 +17,10 @@ typedef struct tool_store {
     const char *why;
     long storage; /* index of the storage key in tc->keys, -1: none (why_no_key) */
     char why_no_key[256];
-    /* With keys: one backend per configured key (NULL where it could not be made), and the ones
-     * that open files (unwrap permission), storage key first - the module's order. */
-    p11kms_backend **keys;
-    p11kms_backend **readers;
+    /* With keys: one key set per configured key (its KMS entries, keyset.h), and the ones that
+     * open files (unwrap permission), storage key first - the module's order. */
+    p11kms_keyset **keys;
+    p11kms_keyset **readers;
     size_t n_readers;
 } tool_store;
 

@@ -170,15 +170,16 @@ static void replay_after_set(void)
 static const char *config_two_tokens(void)
 {
     static char text[4096];
-    char key[512];
+    char key[512], backends[600];
 
     attack_key_members(key, sizeof(key));
+    attack_backends_member(backends, sizeof(backends));
     snprintf(dir2, sizeof(dir2), "%s/store2", p11_tmp());
     snprintf(text, sizeof(text),
              "{%s\"tokens\": [{\"label\": \"attack\", \"store\": \"%s\", \"keys\": [{\"label\": "
              "\"kms\", %s}]},\n {\"label\": \"second\", \"store\": \"%s\", \"keys\": "
              "[{\"label\": \"kms\", %s}]}]}\n",
-             attack_backends_member(), attack_store_dir(), key, dir2, key);
+             backends, attack_store_dir(), key, dir2, key);
     return p11_write("two.conf", text, 0600);
 }
 
@@ -206,7 +207,8 @@ static void moved_from_other_token(void)
 static void sealed_by_another_key(void)
 {
     static char text[4096];
-    char key[600], other[600], name[SF_NAME], before[64][SF_NAME], after[64][SF_NAME];
+    char key[600], other[600], backends[600], name[SF_NAME], before[64][SF_NAME],
+        after[64][SF_NAME];
     uint8_t raw[32], b64[64];
     CK_OBJECT_HANDLE h;
     int nb, na, count;
@@ -225,11 +227,12 @@ static void sealed_by_another_key(void)
                  p11_write("other.key", text, 0600));
     }
     attack_key_members(key, sizeof(key));
+    attack_backends_member(backends, sizeof(backends));
     snprintf(dir2, sizeof(dir2), "%s/store-other-key", p11_tmp());
     snprintf(text, sizeof(text),
              "{%s\"tokens\": [{\"label\": \"attack\", \"store\": \"%s\", \"keys\": [{\"label\": "
              "\"kms\", %s}]}]}\n",
-             attack_backends_member(), dir2, other);
+             backends, dir2, other);
     start(p11_write("other-key.conf", text, 0600));
     nb = sf_list(dir2, before, 64);
     ok(sf_token_key(s, "planted", 32, CK_FALSE, CK_TRUE, &h) == CKR_OK,

@@ -31,7 +31,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_ASSERT(again.len == size && memcmp(again.data, data, size) == 0);
     p11kms_buf_free(&again);
     /* The sealed key is read without a KMS call (p11kms store list). */
-    (void)p11kms_store_sealed_by(&f, &backend, &version, ref, sizeof(ref));
+    (void)p11kms_store_sealed_by(&f, &backend, &version, ref, sizeof(ref), NULL);
     if (p11kms_store_attrs_decode(&f, &o, &defect) != CKR_OK) {
         FUZZ_ASSERT(defect != NULL);
         return 0;

@@ -13,6 +13,7 @@
 #include "tests/unit/tmpdir.h"
 #include "module/attr-rules.h"
 #include "module/backend.h"
+#include "module/keyset.h"
 #include "module/store-file.h"
 #include "module/store-io.h"
 #include "module/store-seal.h"
@@ -152,9 +153,10 @@ static void test_dir_for(void)
     ok(d == NULL && strstr(why, "false") != NULL, "\"store\": false: none");
 }
 
-static p11kms_backend *local_backend(p11kms_key_config *kc, p11kms_option *opt, const char *file)
+/* A key set of one local KMS key. */
+static p11kms_keyset *local_backend(p11kms_key_config *kc, p11kms_option *opt, const char *file)
 {
-    p11kms_backend *be = NULL;
+    p11kms_keyset *be = NULL;
 
     memset(kc, 0, sizeof(*kc));
     kc->label = (char *)"k";
@@ -168,7 +170,7 @@ static p11kms_backend *local_backend(p11kms_key_config *kc, p11kms_option *opt, 
         kc->options = opt;
         kc->n_options = 1;
     }
-    if (p11kms_backend_new(kc, &be) != CKR_OK)
+    if (p11kms_keyset_new(kc, &be) != CKR_OK)
         return NULL;
     return be;
 }
@@ -177,7 +179,7 @@ static void test_seal(void)
 {
     p11kms_key_config kca, kcb;
     p11kms_option opt;
-    p11kms_backend *a = local_backend(&kca, NULL, NULL), *b, *keys[2];
+    p11kms_keyset *a = local_backend(&kca, NULL, NULL), *b, *keys[2];
     p11kms_object *o = make_key();
     p11kms_buf file = {0}, value = {0}, moved = {0};
     p11kms_store_file f, g;
@@ -222,7 +224,7 @@ static void test_seal(void)
           CKR_ENCRYPTED_DATA_INVALID, "a changed sealed value: refused");
     ok(strstr(why, "GCM") != NULL, "by the GCM tag");
 
-    ok(p11kms_store_sealed_by(&f, &backend, &version, ref, sizeof(ref)) == 0 &&
+    ok(p11kms_store_sealed_by(&f, &backend, &version, ref, sizeof(ref), NULL) == 0 &&
            backend == p11kms_backend_find("local")->envelope_id &&
            strcmp(ref, "insecure-test-key") == 0,
        "who sealed it, without a KMS call");
@@ -232,7 +234,7 @@ static void test_seal(void)
     ok(g.prefix_len == f.prefix_len && memcmp(g.prefix, f.prefix, f.prefix_len) == 0 &&
            memcmp(g.ct, f.ct, 32) == 0,
        "attributes and sealed value unchanged");
-    ok(p11kms_store_sealed_by(&g, &backend, &version, ref, sizeof(ref)) == 0 && version == 3,
+    ok(p11kms_store_sealed_by(&g, &backend, &version, ref, sizeof(ref), NULL) == 0 && version == 3,
        "now sealed by the other key's version 3");
     keys[0] = a;
     keys[1] = b;
@@ -245,8 +247,8 @@ static void test_seal(void)
     p11kms_buf_free(&moved);
     p11kms_buf_free(&file);
     p11kms_object_free(o);
-    p11kms_backend_free(a);
-    p11kms_backend_free(b);
+    p11kms_keyset_free(a);
+    p11kms_keyset_free(b);
 }
 
 static void test_io(void)
