@@ -4,7 +4,10 @@
  * any KMS call; the first use is exactly one Decrypt with that context, whatever the threads
  * asking at once, and later uses none; a KMS refusal that is no tampering (access denied) leaves
  * the object for a retry; a disabled KMS key switches stored keys off until it is enabled again;
- * p11kms store rewrap goes through ReEncrypt. Run by test-aws-store.sh. */
+ * p11kms store rewrap goes through ReEncrypt. A storage key with two KMS entries (the AWS test
+ * server and a local key) seals one blob per entry, and a stored key unseals with the AWS server
+ * unreachable (failover on the availability fault), once per process; the audit trail records
+ * every store seal and unseal. Run by test-aws-store.sh. */
 #include <pthread.h>
 #include <openssl/sha.h>
 #include "tests/module/p11.h"
@@ -73,6 +76,141 @@ static int context_of(const char *op, const char *name)
 }
 
 static CK_OBJECT_HANDLE the_key;
+static void *use_key(void *arg);
+
+#define DEAD "http://127.0.0.1:1" /* nothing listens: connection refused at once */
+
+static char audit_path[400];
+
+/* Lines of the audit trail for a store operation of one backend with one outcome. */
+static int audited(const char *op, const char *backend, const char *outcome)
+{
+    FILE *f = fopen(audit_path, "r");
+    char line[8192], o[64], b[64], r[64];
+    int n = 0;
+
+    if (f == NULL)
+        return 0;
+    snprintf(o, sizeof(o), "\"op\":\"%s\"", op);
+    snprintf(b, sizeof(b), "\"backend\":\"%s\"", backend);
+    snprintf(r, sizeof(r), "\"outcome\":\"%s\"", outcome);
+    while (fgets(line, sizeof(line), f))
+        if (strstr(line, o) && strstr(line, b) && strstr(line, r) &&
+            strstr(line, "\"token\":\"aws-set\"") && strstr(line, "\"key\":\"set\""))
+            n++;
+    fclose(f);
+    return n;
+}
+
+/* The token "aws-set" whose storage key "set" is a key set of the AWS test server's key and a
+ * local key; aws_endpoint "" is the test server, DEAD an address where nothing listens. */
+static const char *set_config(const char *name, const char *set_dir, const char *aws_endpoint)
+{
+    static char text[2048];
+    char endpoint[600] = "";
+
+    if (*aws_endpoint)
+        snprintf(endpoint, sizeof(endpoint), ", \"endpoint\": \"%s\"", aws_endpoint);
+    snprintf(text, sizeof(text),
+             "{\"backends\": {\"aws\": {\"endpoint\": \"%s\", \"max_attempts\": 1}},\n"
+             " \"audit\": {\"destination\": \"file:%s\"},\n"
+             " \"tokens\": [{\"label\": \"aws-set\", \"store\": \"%s\", \"keys\": [\n"
+             "  {\"label\": \"set\", \"kms\": [\n"
+             "    {\"backend\": \"aws\", \"key_id\": \"%s\"%s},\n"
+             "    {\"backend\": \"local\", \"key_id\": \"insecure-test-key\"}]}]}]}\n",
+             getenv("P11KMS_AWS_ENDPOINT"), audit_path, set_dir, getenv("P11KMS_AWS_KEY_ARN"),
+             endpoint);
+    return p11_write(name, text, 0600);
+}
+
+/* A storage key with two KMS entries: one blob per entry, any one unseals; the AWS server
+ * unreachable, the local entry serves (failover on the availability fault only), once per
+ * process; every seal and unseal is in the audit trail; rewrap keeps both entries. */
+static void test_key_set(void)
+{
+    char set_dir[400], up[400], down[400], cmd[1200];
+    CK_SESSION_HANDLE s;
+    CK_OBJECT_HANDLE h;
+    CK_RV rv;
+    long enc, dec, all, reenc;
+
+    snprintf(set_dir, sizeof(set_dir), "%s/store-set", p11_tmp());
+    snprintf(audit_path, sizeof(audit_path), "%s/store-audit.jsonl", p11_tmp());
+    snprintf(up, sizeof(up), "%s", set_config("set-up.conf", set_dir, ""));
+    snprintf(down, sizeof(down), "%s", set_config("set-down.conf", set_dir, DEAD));
+
+    snprintf(conf, sizeof(conf), "%s", up);
+    start();
+    s = p11_open(0);
+    enc = ctl_count("Encrypt");
+    is_rv(sf_token_key(s, "in-set", 32, CK_TRUE, CK_FALSE, &h), CKR_OK,
+          "a token key sealed by a key set of aws + local");
+    is_num(ctl_count("Encrypt") - enc, 1, "one AWS Encrypt (the other blob is the local key's)");
+    ok(audited("store-seal", "aws", "ok") == 1 && audited("store-seal", "local", "ok") == 1,
+       "the audit trail records the store seal by both entries");
+
+    start();
+    s = p11_open(0);
+    all = requests();
+    h = p11_find_label(s, "in-set");
+    ok(h != CK_INVALID_HANDLE, "a new instance finds it");
+    is_num(requests() - all, 0, "with no KMS call");
+    dec = ctl_count("Decrypt");
+    the_key = h;
+    use_key(&rv);
+    is_rv(rv, CKR_OK, "both entries reachable: it is used");
+    use_key(&rv);
+    is_num(ctl_count("Decrypt") - dec, 1, "one AWS Decrypt (the first entry), for both uses");
+    ok(audited("store-open", "aws", "ok") == 1 && audited("store-open", "local", "ok") == 0,
+       "the audit trail records the unseal, by the AWS entry only");
+
+    /* The AWS server unreachable: the local entry opens the same file. */
+    snprintf(conf, sizeof(conf), "%s", down);
+    start();
+    s = p11_open(0);
+    h = p11_find_label(s, "in-set");
+    ok(h != CK_INVALID_HANDLE, "AWS unreachable: a new instance finds the stored key");
+    dec = ctl_count("Decrypt");
+    the_key = h;
+    use_key(&rv);
+    is_rv(rv, CKR_OK, "and uses it: the local entry unseals it after the connection failure");
+    use_key(&rv);
+    is_rv(rv, CKR_OK, "again");
+    is_num(ctl_count("Decrypt") - dec, 0, "the AWS test server was not reached");
+    ok(audited("store-open", "aws", "unavailable") == 1 &&
+           audited("store-open", "local", "ok") == 1,
+       "audit: aws unavailable once, then local served once (one unseal per process)");
+
+    /* A definitive refusal by the first entry asks no other KMS. */
+    snprintf(conf, sizeof(conf), "%s", up);
+    start();
+    s = p11_open(0);
+    the_key = p11_find_label(s, "in-set");
+    ctl_fault("Decrypt", "error", 1,
+              ", \"status\": 400, \"type\": \"AccessDeniedException\", \"message\": \"no\"");
+    use_key(&rv);
+    is_rv(rv, CKR_KEY_FUNCTION_NOT_PERMITTED, "AWS denies access: the use fails");
+    is_num(audited("store-open", "local", "ok"), 1, "and the local entry was not asked");
+    ctl_clear_faults();
+
+    /* Rewrap to the set's current entries: ReEncrypt for both blobs, the file key stays in the
+     * KMSs; the rewrapped file still opens with AWS unreachable. */
+    p11->C_Finalize(NULL);
+    reenc = ctl_count("ReEncrypt");
+    dec = ctl_count("Decrypt");
+    snprintf(cmd, sizeof(cmd), "'%s/p11kms' store rewrap --config '%s' >/dev/null",
+             getenv("top_builddir"), up);
+    is_num(system(cmd), 0, "p11kms store rewrap of the key set's store");
+    is_num(ctl_count("ReEncrypt") - reenc, 1, "one AWS ReEncrypt");
+    is_num(ctl_count("Decrypt") - dec, 0, "no Decrypt");
+    snprintf(conf, sizeof(conf), "%s", down);
+    start();
+    s = p11_open(0);
+    the_key = p11_find_label(s, "in-set");
+    use_key(&rv);
+    is_rv(rv, CKR_OK, "the rewrapped key unseals with AWS unreachable (its local blob)");
+    p11->C_Finalize(NULL);
+}
 
 static void *use_key(void *arg)
 {
@@ -186,6 +324,7 @@ int main(void)
     use_key(&rvs[0]);
     is_rv(rvs[0], CKR_OK, "the rewrapped key works");
     p11->C_Finalize(NULL);
+    test_key_set();
     ctl_close();
     return test_exit_code();
 }
