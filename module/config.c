@@ -64,6 +64,8 @@ void p11kms_config_free(p11kms_config *c)
         p11kms_token_config *tc = &c->tokens[i];
 
         free(tc->label);
+        free(tc->store);
+        free(tc->storage_key);
         p11kms_secure_free_str(tc->pin);
         for (j = 0; j < tc->n_keys; j++)
             key_config_clear(&tc->keys[j]);

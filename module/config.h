@@ -89,6 +89,12 @@ typedef struct p11kms_token_config {
     size_t n_keys;
     /* Defaults merged into each key's templates (an attribute the key sets itself wins). */
     p11kms_attr_template wrap_template, unwrap_template;
+    /* The object store (docs/store.md): "store" is its directory (NULL: the per-user default),
+     * store_off for "store": false; "storage_key" the label of the key that seals stored
+     * objects (NULL: the token's only key). */
+    char *store;
+    int store_off;
+    char *storage_key;
 } p11kms_token_config;
 
 typedef struct p11kms_config {

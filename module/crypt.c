@@ -11,6 +11,7 @@
 #include "object.h"
 #include "ops.h"
 #include "state.h"
+#include "store.h"
 
 static p11kms_crypt_op *op_of(p11kms_session *s, int encrypt)
 {
@@ -31,7 +32,10 @@ CK_RV p11kms_crypt_init(p11kms_session *s, int encrypt, CK_MECHANISM_PTR mech, C
     if (op->active)
         return CKR_OPERATION_ACTIVE;
     if (rewrap && !encrypt)
-        return CKR_MECHANISM_INVALID; /* an encrypt-only mechanism */
+        return CKR_MECHANISM_INVALID;                /* an encrypt-only mechanism */
+    rv = p11kms_store_use(s, key, P11KMS_USE_VALUE); /* a stored key is unsealed on first use */
+    if (rv != CKR_OK)
+        return rv;
     p11kms_lock();
     rv = p11kms_object_get_locked(s, key, &o);
     if (rv != CKR_OK) {
@@ -53,6 +57,8 @@ CK_RV p11kms_crypt_init(p11kms_session *s, int encrypt, CK_MECHANISM_PTR mech, C
             rv = CKR_KEY_FUNCTION_NOT_PERMITTED;
         else if (encrypt ? o->unwrap : o->wrap)
             rv = CKR_KEY_FUNCTION_NOT_PERMITTED; /* it would open AES key wrap (keywrap.c) */
+        else if (!p11kms_object_value_ready(o))
+            rv = CKR_GENERAL_ERROR;
         else {
             memcpy(value, o->value, o->value_len);
             value_len = o->value_len;

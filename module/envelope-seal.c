@@ -22,7 +22,27 @@ size_t p11kms_envelope_bound(p11kms_keyset *ks, size_t pt_len)
 /* The value of the reserved pair for a purpose. */
 static const char *purpose_value(uint8_t purpose)
 {
-    return purpose == P11KMS_PURPOSE_WRAPPED_KEY ? "wrapped-key" : "data";
+    switch (purpose) {
+    case P11KMS_PURPOSE_WRAPPED_KEY:
+        return "wrapped-key";
+    case P11KMS_PURPOSE_STORED_OBJECT:
+        return "stored-object";
+    default:
+        return "data";
+    }
+}
+
+/* What opens envelopes of a purpose, for log lines. */
+static const char *purpose_opener(uint8_t purpose)
+{
+    switch (purpose) {
+    case P11KMS_PURPOSE_WRAPPED_KEY:
+        return "a wrapped key (made by C_WrapKey), which only C_UnwrapKey opens";
+    case P11KMS_PURPOSE_STORED_OBJECT:
+        return "a stored object's key (made by the object store), which only the store opens";
+    default:
+        return "data (made by C_Encrypt), which only C_Decrypt opens";
+    }
 }
 
 CK_RV p11kms_envelope_kms_context(const p11kms_context *ctx, uint8_t version, uint8_t purpose,
@@ -48,6 +68,8 @@ static const char *op_name(uint8_t purpose, int seal)
 {
     if (purpose == P11KMS_PURPOSE_DATA)
         return seal ? "encrypt" : "decrypt";
+    if (purpose == P11KMS_PURPOSE_STORED_OBJECT)
+        return seal ? "store-seal" : "store-open";
     return seal ? "wrap" : "unwrap";
 }
 
@@ -168,8 +190,13 @@ static int purpose_allowed(const p11kms_key_config *kc, const p11kms_envelope *e
     if (e->version == P11KMS_ENVELOPE_VERSION_1) {
         /* A version-1 envelope does not say what it holds: it may be a wrapped key, which
          * C_Decrypt would hand out in the clear. */
-        if (purpose == P11KMS_PURPOSE_WRAPPED_KEY || v1_data)
+        if (purpose == P11KMS_PURPOSE_WRAPPED_KEY || (purpose == P11KMS_PURPOSE_DATA && v1_data))
             return 1;
+        if (purpose == P11KMS_PURPOSE_STORED_OBJECT) {
+            LOG_W("the object store refused a version-1 envelope: stored objects are sealed in "
+                  "version-2 envelopes only");
+            return 0;
+        }
         LOG_W("C_Decrypt refused a version-1 envelope with key \"%s\": it may hold a wrapped "
               "key; set \"decrypt_v1_envelopes\": true on this key only if it never wrapped "
               "keys (docs/envelope.md)",
@@ -178,12 +205,11 @@ static int purpose_allowed(const p11kms_key_config *kc, const p11kms_envelope *e
     }
     if (e->purpose == purpose)
         return 1;
-    if (purpose == P11KMS_PURPOSE_WRAPPED_KEY)
-        LOG_W("C_UnwrapKey refused: the envelope holds data (made by C_Encrypt), not a wrapped "
-              "key; C_Decrypt opens it");
-    else
-        LOG_W("C_Decrypt refused: the envelope holds a wrapped key (made by C_WrapKey), which "
-              "only C_UnwrapKey opens");
+    LOG_W("%s refused: the envelope holds %s",
+          purpose == P11KMS_PURPOSE_WRAPPED_KEY ? "C_UnwrapKey"
+          : purpose == P11KMS_PURPOSE_DATA      ? "C_Decrypt"
+                                                : "the object store",
+          purpose_opener(e->purpose));
     return 0;
 }
 
