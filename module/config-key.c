@@ -227,6 +227,8 @@ CK_RV p11kms_config_parse_key(p11kms_config_parser *ps, json_object *o, p11kms_k
             rv = parse_id(ps, value, kc);
         else if (strcmp(name, "decrypt_v1_envelopes") == 0)
             rv = p11kms_config_bool(ps, value, &kc->decrypt_v1_envelopes);
+        else if (strcmp(name, "unwrap_cache") == 0)
+            rv = p11kms_config_unwrap_cache(ps, value, kc);
         else if (p11kms_config_is_template(name))
             rv = p11kms_config_template_field(ps, name, value, &kc->wrap_template,
                                               &kc->unwrap_template);

@@ -39,6 +39,13 @@ typedef struct p11kms_option {
     char *value;
 } p11kms_option;
 
+/* The opt-in unwrap cache of a key (unwrap-cache.h); max_age_s 0: no cache (the default). */
+typedef struct p11kms_unwrap_cache_config {
+    unsigned max_age_s;   /* an entry's life from the KMS call that filled it */
+    unsigned max_uses;    /* unwraps an entry serves before it goes; 0: no limit */
+    unsigned max_entries; /* entries of this key, least recently used dropped first */
+} p11kms_unwrap_cache_config;
+
 typedef struct p11kms_key_config {
     char *label;   /* CKA_LABEL */
     char *backend; /* "local", "aws", "gcp", "vault" */
@@ -55,6 +62,8 @@ typedef struct p11kms_key_config {
     p11kms_attr_template wrap_template;   /* a key must match it to be wrapped by this key */
     p11kms_attr_template unwrap_template; /* forced onto every key this key unwraps */
     char *origin; /* where it was declared, for log lines: "/etc/p11kms/p11kms.conf tokens[0].keys[2]" */
+    /* "unwrap_cache" (config-ops.c) */
+    p11kms_unwrap_cache_config unwrap_cache;
 } p11kms_key_config;
 
 typedef struct p11kms_token_config {
@@ -74,6 +83,8 @@ typedef struct p11kms_config {
     char *log_destination;
     p11kms_token_config *tokens;
     size_t n_tokens;
+    /* "kill_switch_dir" (config-ops.c, killswitch.h): NULL the default directory, "" none. */
+    char *kill_switch_dir;
 } p11kms_config;
 
 /* The value of a backend option, or NULL. */

@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include "envelope-seal.h"
+#include "killswitch.h"
 #include "log.h"
+#include "unwrap-cache.h"
 
 size_t p11kms_envelope_bound(p11kms_backend *be, size_t pt_len)
 {
@@ -113,10 +115,15 @@ CK_RV p11kms_envelope_open(p11kms_backend *be, const p11kms_context *ctx, uint8_
     p11kms_context_view view;
     const p11kms_context *bound = NULL;
     size_t i;
-    int owned = 0;
+    int owned = 0, cached = 0;
+    uint8_t digest[P11KMS_UNWRAP_CACHE_DIGEST];
 
     *asked = 0;
     memset(&e, 0, sizeof(e));
+    /* The kill switch (killswitch.h) before anything else, the cache included. */
+    rv = p11kms_killswitch_check(be->kc);
+    if (rv != CKR_OK)
+        goto out;
     rv = p11kms_envelope_parse(in, in_len, &e);
     if (rv != CKR_OK) {
         LOG_W("not a valid p11kms envelope (%zu bytes)", in_len);
@@ -140,6 +147,14 @@ CK_RV p11kms_envelope_open(p11kms_backend *be, const p11kms_context *ctx, uint8_
     rv = p11kms_envelope_kms_context(ctx, e.version, purpose, &view, &bound);
     if (rv != CKR_OK)
         goto out;
+    /* The opt-in unwrap cache (unwrap-cache.h): a hit is no KMS call. */
+    if (purpose == P11KMS_PURPOSE_WRAPPED_KEY && p11kms_unwrap_cache_enabled(be->kc)) {
+        cached = p11kms_unwrap_cache_get(be->kc, in, in_len, bound, digest, pt);
+        if (cached == 1) {
+            rv = CKR_OK;
+            goto out;
+        }
+    }
     rv = CKR_WRAPPED_KEY_INVALID;
     for (i = 0; i < e.n; i++) {
         if (!be->ops->owns(be, &e.blobs[i]))
@@ -149,6 +164,14 @@ CK_RV p11kms_envelope_open(p11kms_backend *be, const p11kms_context *ctx, uint8_
         if (rv == CKR_OK)
             break;
     }
+    /* Again after the KMS call, which may have outlasted the switch being turned on. */
+    if (rv == CKR_OK)
+        rv = p11kms_killswitch_check(be->kc);
+    if (rv != CKR_OK)
+        p11kms_buf_wipe(pt);
+    else if (cached == 0 && purpose == P11KMS_PURPOSE_WRAPPED_KEY &&
+             p11kms_unwrap_cache_enabled(be->kc))
+        p11kms_unwrap_cache_put(be->kc, digest, pt->data, pt->len);
 out:
     p11kms_envelope_clear(&e);
     return rv;
