@@ -33,8 +33,10 @@ typedef struct ks_token {
     char *name;            /* the token's switch file */
     char **key_names;      /* each key's part after "TOKEN+" */
     atomic_uchar off;      /* the token's switch */
-    atomic_uchar *key_off; /* each key's */
+    atomic_uchar *key_off; /* each key's, as it is in effect */
+    size_t *twin;          /* each key's first key of the token with the same KMS key */
     uint8_t *seen;         /* scanner's scratch: 1 + n_keys entries */
+    uint8_t *hit;          /* scanner's scratch: whether a switch covers the twin */
 } ks_token;
 
 static struct {
@@ -120,7 +122,9 @@ static void token_free(ks_token *t)
         free(t->key_names[j]);
     free(t->key_names);
     free(t->key_off);
+    free(t->twin);
     free(t->seen);
+    free(t->hit);
     free(t->name);
 }
 
@@ -140,6 +144,23 @@ void p11kms_killswitch_teardown(void)
     ks.state = DIR_READ;
 }
 
+/* Whether two keys name the same KMS key: backend, key_id and every option alike. */
+static int same_kms_key(const p11kms_key_config *a, const p11kms_key_config *b)
+{
+    const char *v;
+    size_t i;
+
+    if (strcmp(a->backend, b->backend) != 0 || strcmp(a->key_id, b->key_id) != 0 ||
+        a->n_options != b->n_options)
+        return 0;
+    for (i = 0; i < a->n_options; i++) {
+        v = p11kms_key_config_option(b, a->options[i].name);
+        if (v == NULL || strcmp(v, a->options[i].value) != 0)
+            return 0;
+    }
+    return 1;
+}
+
 /* Name and state of one token's switches. */
 static CK_RV token_setup(ks_token *t, const p11kms_token_config *tc)
 {
@@ -149,9 +170,11 @@ static CK_RV token_setup(ks_token *t, const p11kms_token_config *tc)
     t->tc = tc;
     t->key_names = calloc(tc->n_keys + 1, sizeof(*t->key_names));
     t->key_off = calloc(tc->n_keys + 1, sizeof(*t->key_off));
+    t->twin = calloc(tc->n_keys + 1, sizeof(*t->twin));
     t->seen = calloc(tc->n_keys + 1, 1);
-    if (t->key_names == NULL || t->key_off == NULL || t->seen == NULL ||
-        p11kms_killswitch_name(tc->label, NULL, name, sizeof(name)) != 0 ||
+    t->hit = calloc(tc->n_keys + 1, 1);
+    if (t->key_names == NULL || t->key_off == NULL || t->twin == NULL || t->seen == NULL ||
+        t->hit == NULL || p11kms_killswitch_name(tc->label, NULL, name, sizeof(name)) != 0 ||
         (t->name = strdup(name)) == NULL)
         return CKR_HOST_MEMORY;
     len = strlen(name) + 1;
@@ -160,6 +183,8 @@ static CK_RV token_setup(ks_token *t, const p11kms_token_config *tc)
             (t->key_names[j] = strdup(name + len)) == NULL)
             return CKR_HOST_MEMORY;
         atomic_init(&t->key_off[j], 0);
+        for (t->twin[j] = 0; !same_kms_key(&tc->keys[t->twin[j]], &tc->keys[j]); t->twin[j]++)
+            ;
     }
     atomic_init(&t->off, 0);
     return CKR_OK;
@@ -237,8 +262,10 @@ static int read_dir(char *why, size_t why_len)
     return DIR_READ;
 }
 
-/* Make one switch what the scan found; one log line per change. */
-static void settle(atomic_uchar *flag, int on, const ks_token *t, const p11kms_key_config *kc)
+/* Make one switch what the scan found; one log line per change. own: the key's own switch file
+ * (not only that of another key of the token with the same KMS key). */
+static void settle(atomic_uchar *flag, int on, const ks_token *t, const p11kms_key_config *kc,
+                   int own)
 {
     size_t j;
 
@@ -246,8 +273,9 @@ static void settle(atomic_uchar *flag, int on, const ks_token *t, const p11kms_k
         return;
     atomic_store_explicit(flag, (unsigned char)on, memory_order_relaxed);
     if (kc != NULL)
-        LOG_W("kill switch %s for key \"%s\" of token \"%s\": unwraps and decrypts with it %s",
+        LOG_W("kill switch %s for key \"%s\" of token \"%s\"%s: unwraps and decrypts with it %s",
               on ? "ON" : "off", kc->label, t->tc->label,
+              own || !on ? "" : " (its KMS key is another switched key's)",
               on ? "are refused (CKR_KEY_FUNCTION_NOT_PERMITTED)" : "work again");
     else
         LOG_W("kill switch %s for token \"%s\": unwraps and decrypts with its keys %s",
@@ -287,9 +315,14 @@ static void scan(void)
         LOG_I("kill switch directory %s does not exist: no switch is on", ks.dir);
     for (i = 0; i < ks.n; i++) {
         t = &ks.tokens[i];
-        settle(&t->off, t->seen[0], t, NULL);
+        settle(&t->off, t->seen[0], t, NULL, 1);
+        /* A key's switch holds for every key of the token with the same KMS key, so an
+         * application cannot step around it by another label. */
+        memset(t->hit, 0, t->tc->n_keys);
         for (j = 0; j < t->tc->n_keys; j++)
-            settle(&t->key_off[j], t->seen[1 + j], t, &t->tc->keys[j]);
+            t->hit[t->twin[j]] |= t->seen[1 + j];
+        for (j = 0; j < t->tc->n_keys; j++)
+            settle(&t->key_off[j], t->hit[t->twin[j]], t, &t->tc->keys[j], t->seen[1 + j]);
     }
     /* Release: a caller that sees the fault gone sees the switches read with it. */
     atomic_store_explicit(&ks.fault, 0, memory_order_release);

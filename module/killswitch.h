@@ -13,7 +13,10 @@
  * token's label, a key's "TOKEN+KEY"; labels are percent-encoded (every byte but letters,
  * digits, '_', '-' and a '.' that does not lead), and a key label whose encoding is longer than
  * 150 bytes is named "#" and the hex SHA-256 of the label instead. p11kms_killswitch_name
- * builds the names; docs/kill-switch.md says it all for operators.
+ * builds the names; docs/kill-switch.md says it all for operators. A key's switch holds for
+ * every key of its token that names the same KMS key (backend, key_id and options alike), so
+ * an application cannot step around it by another label; keys of other tokens are not covered
+ * (the token is the scope; "p11kms kill-switch status" points them out).
  *
  * What a process does when it cannot tell (decided once, for every process):
  *   directory missing          no switch is on: nobody turned one on since it was last

@@ -14,7 +14,8 @@
 
 static char dir[300], logpath[300];
 static CK_SESSION_HANDLE sa, sb;
-static CK_OBJECT_HANDLE k1, k2, k3, odd;
+static CK_OBJECT_HANDLE k1, k2, k3, odd, alias;
+static const char *keyfile2, *keyfile3;
 static uint8_t env1[1024], env2[1024], env3[1024], envodd[1024];
 static CK_ULONG len1, len2, len3, lenodd;
 
@@ -109,6 +110,8 @@ static void test_scope(void)
     is_rv(p11_crypt(sa, 1, &m, k1, (const uint8_t *)"secret", 6, box, &blen), CKR_OK,
           "C_Encrypt with k1 still works");
     is_rv(unwrap_in(sa, k2, env2, len2), CKR_OK, "k2 of the same token still unwraps");
+    is_rv(unwrap_in(sa, alias, env1, len1), CKR_KEY_FUNCTION_NOT_PERMITTED,
+          "k1-alias, the same KMS key under another label, is refused too (no way around)");
     is_rv(unwrap_in(sb, k3, env3, len3), CKR_OK, "k3 of the other token still unwraps");
 
     switch_set("alpha+k1", 0);
@@ -116,6 +119,12 @@ static void test_scope(void)
     ok(ms >= 0, "switch off: k1 unwraps again without restart");
     diag("k1 unwrapped again %ld ms after its switch file went", ms);
     is_rv(unwrap_in(sa, k1, envx, xlen), CKR_OK, "...also what it wrapped while switched off");
+    is_rv(unwrap_in(sa, alias, env1, len1), CKR_OK, "...and so does k1-alias");
+    switch_set("alpha+k1-alias", 1);
+    ok(wait_for(sa, k1, env1, len1, CKR_KEY_FUNCTION_NOT_PERMITTED) >= 0,
+       "k1-alias's switch refuses k1 as well");
+    switch_set("alpha+k1-alias", 0);
+    ok(wait_for(sa, k1, env1, len1, CKR_OK) >= 0, "...and back");
     olen = sizeof(out);
     is_rv(p11_crypt(sa, 0, &m, k1, box, blen, out, &olen), CKR_OK, "...and decrypts");
 
@@ -133,10 +142,13 @@ static void test_scope(void)
        "the key \"odd/key name\" is switched by alpha+odd%2Fkey%20name");
     switch_set("alpha+odd%2Fkey%20name", 0);
     ok(wait_for(sa, odd, envodd, lenodd, CKR_OK) >= 0, "...and back");
-    is_num(p11_file_count(logpath, "kill switch ON for key \"k1\" of token \"alpha\""), 1,
+    is_num(p11_file_count(logpath, "kill switch ON for key \"k1\" of token \"alpha\": unwraps"), 1,
            "one log line when k1's switch went on (however many calls it refused)");
-    is_num(p11_file_count(logpath, "kill switch off for key \"k1\" of token \"alpha\""), 1,
-           "one when it went off");
+    is_num(p11_file_count(logpath, "kill switch ON for key \"k1\" of token \"alpha\" (its KMS "
+                                   "key is another switched key's)"),
+           1, "one when k1-alias's switch took k1 along");
+    is_num(p11_file_count(logpath, "kill switch off for key \"k1\" of token \"alpha\""), 2,
+           "one each time it went off");
     is_num(p11_file_count(logpath, "kill switch ON for token \"alpha\""), 1,
            "one for the token's switch");
 }
@@ -291,12 +303,13 @@ static const char *config(const char *ks_dir_json)
         " \"tokens\": [\n"
         "  {\"label\": \"alpha\", \"keys\": [\n"
         "    {\"label\": \"k1\", \"backend\": \"local\", \"key_id\": \"insecure-test-key\"},\n"
-        "    {\"label\": \"k2\", \"backend\": \"local\", \"key_id\": \"insecure-test-key\"},\n"
-        "    {\"label\": \"odd/key name\", \"backend\": \"local\", "
-        "\"key_id\": \"insecure-test-key\"}]},\n"
+        "    {\"label\": \"k1-alias\", \"backend\": \"local\", "
+        "\"key_id\": \"insecure-test-key\"},\n"
+        "    {\"label\": \"k2\", \"backend\": \"local\", \"key_file\": \"%s\"},\n"
+        "    {\"label\": \"odd/key name\", \"backend\": \"local\", \"key_file\": \"%s\"}]},\n"
         "  {\"label\": \"beta\", \"keys\": [\n"
         "    {\"label\": \"k3\", \"backend\": \"local\", \"key_id\": \"insecure-test-key\"}]}]}\n",
-        ks_dir_json);
+        ks_dir_json, keyfile2, keyfile3);
     return p11_write("p11kms.conf", text, 0600);
 }
 
@@ -306,6 +319,7 @@ static void open_keys(void)
     sb = p11_open(1);
     k1 = p11_find_label(sa, "k1");
     k2 = p11_find_label(sa, "k2");
+    alias = p11_find_label(sa, "k1-alias");
     odd = p11_find_label(sa, "odd/key name");
     k3 = p11_find_label(sb, "k3");
 }
@@ -320,6 +334,16 @@ int main(void)
     snprintf(logpath, sizeof(logpath), "%s/module.log", p11_tmp());
     snprintf(env_log, sizeof(env_log), "info,file:%s", logpath);
     setenv("P11KMS_LOG", env_log, 1);
+    keyfile2 = p11_write("k2.key",
+                         "p11kms-key-file 1\n"
+                         "name 0123456789abcdef0123456789abcdef\n"
+                         "version 1 AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n",
+                         0600);
+    keyfile3 = p11_write("k3.key",
+                         "p11kms-key-file 1\n"
+                         "name fedcba9876543210fedcba9876543210\n"
+                         "version 1 Hx4dHBsaGRgXFhUUExIREA8ODQwLCgkIBwYFBAMCAQA=\n",
+                         0600);
     mkdir(dir, 0755);
     chmod(dir, 0755);
     snprintf(quoted, sizeof(quoted), "\"%s\"", dir);
@@ -328,7 +352,7 @@ int main(void)
           "a relative kill_switch_dir is refused");
     is_rv(p11_init_config(config(quoted)), CKR_OK, "C_Initialize with a kill switch directory");
     open_keys();
-    ok(k1 && k2 && k3 && odd, "the keys of both tokens");
+    ok(k1 && k2 && k3 && odd && alias, "the keys of both tokens");
     ok(wrap_fresh(sa, k1, env1, &len1) == CKR_OK && wrap_fresh(sa, k2, env2, &len2) == CKR_OK &&
            wrap_fresh(sb, k3, env3, &len3) == CKR_OK &&
            wrap_fresh(sa, odd, envodd, &lenodd) == CKR_OK,
