@@ -5,6 +5,7 @@
  * KMS itself: DisabledException becomes CKR_KEY_FUNCTION_NOT_PERMITTED. Run by
  * test-aws-cache.sh. */
 #include <errno.h>
+#include <pthread.h>
 #include <time.h>
 #include "tests/module/p11.h"
 #include "tests/backends/aws/test-aws-ctl.h"
@@ -256,6 +257,53 @@ static void test_disable(void)
     is_rv(unwrap_ctx(plain, "a", env, len, v), CKR_OK, "key enabled again: unwraps work");
 }
 
+/* Attack: the switch goes on while an unwrap is inside a slow KMS call. The KMS answers, but the
+ * key must not come out: the switch is checked again after the call. */
+typedef struct slow_call {
+    const uint8_t *env;
+    CK_ULONG len;
+    const uint8_t *want;
+    CK_RV rv;
+} slow_call;
+
+static void *slow_unwrap(void *arg)
+{
+    slow_call *c = arg;
+
+    c->rv = unwrap_ctx(cached, "a", c->env, c->len, c->want);
+    return NULL;
+}
+
+static void test_slow_call(void)
+{
+    uint8_t env[2048], v[32];
+    CK_ULONG len = wrap_one(cached, "a", env, v);
+    slow_call c = {env, len, v, CKR_GENERAL_ERROR};
+    pthread_t th;
+    long d = decrypts();
+
+    ctl_fault("Decrypt", "delay", 1, ", \"delay_ms\": 1500");
+    pthread_create(&th, NULL, slow_unwrap, &c);
+    sleep_ms(300);
+    switch_set("aws+cached", 1);
+    pthread_join(th, NULL);
+    is_num(decrypts() - d, 1, "attack: switch on during a slow KMS Decrypt, which answers");
+    is_rv(c.rv, CKR_KEY_FUNCTION_NOT_PERMITTED, "...but the unwrap is refused after the call");
+    switch_set("aws+cached", 0);
+    ctl_clear_faults();
+    d = decrypts();
+    {
+        long long t0 = now_ms();
+        CK_RV rv = CKR_GENERAL_ERROR;
+
+        while (now_ms() - t0 <= BOUND_MS &&
+               (rv = unwrap_ctx(cached, "a", env, len, v)) == CKR_KEY_FUNCTION_NOT_PERMITTED)
+            sleep_ms(5);
+        is_rv(rv, CKR_OK, "switch off: it unwraps");
+    }
+    is_num(decrypts() - d, 1, "...with a KMS call: the refused result was not cached");
+}
+
 static const char *write_config(void)
 {
     char text[4096];
@@ -311,6 +359,7 @@ int main(void)
     test_envelopes();
     test_age();
     test_disable();
+    test_slow_call();
 
     len = wrap_one(cached, "a", env, v);
     is_num(unwrap_n(cached, env, len, v, 1), 1, "an entry before C_Finalize");
