@@ -45,6 +45,7 @@ static struct {
     size_t n;
     atomic_uchar fault; /* the directory cannot be read: everything is off */
     atomic_flag scanning;
+    atomic_uchar stray_logged;         /* the one log line for a key outside the configuration */
     int state;                         /* DIR_*, as the last scan found it (scanner only) */
     _Alignas(64) atomic_llong next_ms; /* when the next scan is due */
 } ks = {.scanning = ATOMIC_FLAG_INIT};
@@ -140,6 +141,7 @@ void p11kms_killswitch_teardown(void)
     ks.n = 0;
     ks.dir = NULL;
     atomic_store(&ks.fault, 0);
+    atomic_store(&ks.stray_logged, 0);
     atomic_flag_clear(&ks.scanning);
     ks.state = DIR_READ;
 }
@@ -399,5 +401,11 @@ CK_RV p11kms_killswitch_check(const p11kms_key_config *kc)
             return CKR_KEY_FUNCTION_NOT_PERMITTED;
         return CKR_OK;
     }
-    return CKR_OK;
+    /* A key outside the configuration the switches were set up for would escape them: a bug
+     * in the caller, refused rather than let through. */
+    if (!atomic_exchange_explicit(&ks.stray_logged, 1, memory_order_relaxed))
+        LOG_E("kill switch: key \"%s\" is not a key of the configuration: unwraps and decrypts "
+              "with it are refused",
+              kc->label != NULL ? kc->label : "?");
+    return CKR_KEY_FUNCTION_NOT_PERMITTED;
 }

@@ -48,7 +48,9 @@ void p11kms_killswitch_teardown(void);
 /* CKR_OK, or CKR_KEY_FUNCTION_NOT_PERMITTED when the switch of kc (a key of the configuration
  * given to setup) or of its token is on, or the directory cannot be read. Called on every
  * unwrap and decrypt: a coarse clock read and relaxed atomic loads, and every
- * P11KMS_KILL_SWITCH_PERIOD_MS one caller reads the directory. NULL kc: CKR_OK. */
+ * P11KMS_KILL_SWITCH_PERIOD_MS one caller reads the directory. NULL kc: CKR_OK. kc must be
+ * an element of some cfg->tokens[i].keys (it is found by address); any other key is refused,
+ * with one error line, so a caller that passes copies cannot escape the switch. */
 CK_RV p11kms_killswitch_check(const p11kms_key_config *kc);
 
 #endif

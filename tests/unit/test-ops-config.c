@@ -1,6 +1,9 @@
 /* test-ops-config.c - the operational configuration fields (config-ops.c): "kill_switch_dir" and
  * a key's "unwrap_cache", their bounds and errors; and the kill switch's file names
  * (killswitch.h), which operators and the tool rely on. */
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include "config-load.h"
 #include "config-test.h"
 #include "killswitch.h"
@@ -149,6 +152,57 @@ static void test_names(void)
     ok(p11kms_killswitch_name("app", "master", out, 8) == -1, "too small a buffer: -1");
 }
 
+/* The switch as setup reads it (the timing is the module tests'): which keys a file stops. */
+static void test_check(void)
+{
+    char dir[] = "/tmp/p11kms-ks-XXXXXX", text[512], path[600];
+    p11kms_config *cfg;
+    p11kms_key_config stray;
+    FILE *f;
+
+    if (mkdtemp(dir) == NULL) {
+        printf("Bail out! mkdtemp\n");
+        exit(1);
+    }
+    chmod(dir, 0755);
+    snprintf(text, sizeof(text),
+             "{'kill_switch_dir': '%s', 'tokens': [{'label': 't', 'keys': [" KEY "}, "
+             "{'label': 'twin', 'backend': 'local', 'key_id': 'insecure-test-key'}]}, "
+             "{'label': 'u', 'keys': [{'label': 'k', 'backend': 'local', "
+             "'key_id': 'insecure-test-key'}]}]}",
+             dir);
+    cfg = good(text, "two tokens, a key with a twin");
+    if (cfg == NULL)
+        return;
+    is_rv(p11kms_killswitch_setup(cfg), CKR_OK, "setup");
+    is_rv(p11kms_killswitch_check(&cfg->tokens[0].keys[0]), CKR_OK, "no switch: allowed");
+    stray = cfg->tokens[0].keys[0];
+    is_rv(p11kms_killswitch_check(&stray), CKR_KEY_FUNCTION_NOT_PERMITTED,
+          "a copy of a key (not the configuration's) is refused, not let through");
+    is_rv(p11kms_killswitch_check(NULL), CKR_OK, "no key (an instance made outside a token)");
+    snprintf(path, sizeof(path), "%s/t+k", dir);
+    if ((f = fopen(path, "w")) != NULL)
+        fclose(f);
+    is_rv(p11kms_killswitch_setup(cfg), CKR_OK, "setup with t+k on");
+    is_rv(p11kms_killswitch_check(&cfg->tokens[0].keys[0]), CKR_KEY_FUNCTION_NOT_PERMITTED,
+          "t+k stops k");
+    is_rv(p11kms_killswitch_check(&cfg->tokens[0].keys[1]), CKR_KEY_FUNCTION_NOT_PERMITTED,
+          "...and its twin (same KMS key, same token)");
+    is_rv(p11kms_killswitch_check(&cfg->tokens[1].keys[0]), CKR_OK,
+          "...not the same KMS key on token u");
+    unlink(path);
+    chmod(dir, 0777);
+    is_rv(p11kms_killswitch_setup(cfg), CKR_OK, "setup with a directory others may write");
+    is_rv(p11kms_killswitch_check(&cfg->tokens[1].keys[0]), CKR_KEY_FUNCTION_NOT_PERMITTED,
+          "...every key refused (fail closed)");
+    chmod(dir, 0755);
+    rmdir(dir);
+    is_rv(p11kms_killswitch_setup(cfg), CKR_OK, "setup with no directory");
+    is_rv(p11kms_killswitch_check(&cfg->tokens[0].keys[0]), CKR_OK, "...no switch is on");
+    p11kms_killswitch_teardown();
+    p11kms_config_free(cfg);
+}
+
 int main(void)
 {
     test_start();
@@ -156,5 +210,6 @@ int main(void)
     test_kill_switch_dir();
     test_unwrap_cache();
     test_names();
+    test_check();
     return test_exit_code();
 }
