@@ -146,8 +146,7 @@ void p11kms_killswitch_teardown(void)
     ks.state = DIR_READ;
 }
 
-/* Whether two keys name the same KMS key: backend, key_id and every option alike. */
-static int same_kms_key(const p11kms_key_config *a, const p11kms_key_config *b)
+int p11kms_killswitch_same_kms_key(const p11kms_key_config *a, const p11kms_key_config *b)
 {
     const char *v;
     size_t i;
@@ -185,7 +184,8 @@ static CK_RV token_setup(ks_token *t, const p11kms_token_config *tc)
             (t->key_names[j] = strdup(name + len)) == NULL)
             return CKR_HOST_MEMORY;
         atomic_init(&t->key_off[j], 0);
-        for (t->twin[j] = 0; !same_kms_key(&tc->keys[t->twin[j]], &tc->keys[j]); t->twin[j]++)
+        for (t->twin[j] = 0; !p11kms_killswitch_same_kms_key(&tc->keys[t->twin[j]], &tc->keys[j]);
+             t->twin[j]++)
             ;
     }
     atomic_init(&t->off, 0);

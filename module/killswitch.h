@@ -39,6 +39,10 @@ const char *p11kms_killswitch_dir(const p11kms_config *cfg);
  * out is too small (cap > P11KMS_KILL_SWITCH_NAME_MAX is always enough). */
 int p11kms_killswitch_name(const char *token, const char *key, char *out, size_t cap);
 
+/* Whether two keys name the same KMS key: backend, key_id and every option alike (a key's
+ * switch holds for the keys of its token that do). */
+int p11kms_killswitch_same_kms_key(const p11kms_key_config *a, const p11kms_key_config *b);
+
 /* C_Initialize (init_lock held, before the module is live): the switches of cfg's tokens and
  * keys, read once now. CKR_HOST_MEMORY only; an unreadable directory is not an error here. */
 CK_RV p11kms_killswitch_setup(const p11kms_config *cfg);

@@ -27,6 +27,7 @@ static const struct option options[] = {
 };
 
 typedef struct ks_args {
+    const p11kms_config *cfg;
     const char *dir;
     const p11kms_token_config *token; /* NULL: every token (status only) */
     const p11kms_key_config *key;     /* NULL: the token's own switch */
@@ -53,6 +54,23 @@ static int switch_path(const ks_args *a, const p11kms_key_config *key, char *out
         return -1;
     }
     return 0;
+}
+
+/* Keys of other tokens naming the same KMS key as a switched key: not covered by its switch. */
+static void other_tokens(const p11kms_config *cfg, const p11kms_token_config *tc,
+                         const p11kms_key_config *key)
+{
+    size_t t, k;
+
+    for (t = 0; t < cfg->n_tokens; t++) {
+        if (&cfg->tokens[t] == tc)
+            continue;
+        for (k = 0; k < cfg->tokens[t].n_keys; k++)
+            if (p11kms_killswitch_same_kms_key(key, &cfg->tokens[t].keys[k]))
+                printf("note: key \"%s\" of token \"%s\" names the same KMS key and is not "
+                       "covered by this switch\n",
+                       cfg->tokens[t].keys[k].label, cfg->tokens[t].label);
+    }
 }
 
 /* mkdir -p with mode 0755 for what it creates. */
@@ -135,6 +153,8 @@ static int turn_on(const ks_args *a)
     printf("kill switch ON for %s: every process using this configuration refuses its "
            "unwraps and decrypts within a second; wraps and encrypts go on (%s)\n",
            desc, path);
+    if (a->key != NULL)
+        other_tokens(a->cfg, a->token, a->key);
     return TOOL_EXIT_OK;
 }
 
@@ -156,7 +176,7 @@ static int turn_off(const ks_args *a)
     else
         printf("kill switch for %s was already off\n", desc);
     if (a->key != NULL) {
-        ks_args t = {a->dir, a->token, NULL, NULL};
+        ks_args t = {a->cfg, a->dir, a->token, NULL, NULL};
         char tpath[4096];
         struct stat st;
 
@@ -171,7 +191,7 @@ static int turn_off(const ks_args *a)
 static void show(const ks_args *a, const p11kms_key_config *key, int always)
 {
     char path[4096], desc[400], line[256] = "", clean[80];
-    ks_args one = {a->dir, a->token, key, NULL};
+    ks_args one = {a->cfg, a->dir, a->token, key, NULL};
     struct stat st;
     FILE *f;
 
@@ -192,6 +212,8 @@ static void show(const ks_args *a, const p11kms_key_config *key, int always)
     line[strcspn(line, "\n")] = '\0';
     p11kms_printable(clean, sizeof(clean), line);
     printf("ON   %s%s%s\n", desc, clean[0] ? ": " : "", clean);
+    if (key != NULL)
+        other_tokens(a->cfg, a->token, key);
 }
 
 /* Whether an entry of the directory names a switch of cfg. */
@@ -277,7 +299,7 @@ static int run(int argc, char **argv)
     tool_common common = {0};
     p11kms_config *cfg = NULL;
     const char *key = NULL, *verb;
-    ks_args a = {NULL, NULL, NULL, NULL};
+    ks_args a = {NULL, NULL, NULL, NULL, NULL};
     int opt, rc = TOOL_EXIT_FAIL;
     CK_RV rv;
     size_t k;
@@ -311,6 +333,7 @@ static int run(int argc, char **argv)
         tool_err("cannot read the configuration: %s", tool_rv_text(rv));
         goto out;
     }
+    a.cfg = cfg;
     a.dir = p11kms_killswitch_dir(cfg);
     if (a.dir == NULL) {
         tool_err("the configuration has no kill switch (\"kill_switch_dir\": null)");

@@ -32,6 +32,7 @@ check "status with no directory yet" sh -c "'$TOOL' kill-switch status | grep -q
 check "on --token app --key master" sh -c "'$TOOL' kill-switch on --token app --key master --reason 'incident 42' | grep -q 'kill switch ON for key \"master\" of token \"app\"'"
 check "  ...created the directory with mode 0755" test "$(stat -c %a "$KS")" = 755
 check "  ...and the file app+master" test -f "$KS/app+master"
+check "status notes that token ops has the same KMS key, not covered" sh -c "'$TOOL' kill-switch status | grep -q 'key \"master\" of token \"ops\" names the same KMS key and is not covered'"
 check "  ...saying who and why" grep -q "^on since .* (uid $(id -u)): incident 42$" "$KS/app+master"
 refuse "unwrap with the switched key is refused" "$TOOL" unwrap --token app --key master "$wrapped"
 said "CKR_KEY_FUNCTION_NOT_PERMITTED"
