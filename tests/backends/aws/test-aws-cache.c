@@ -6,6 +6,7 @@
  * test-aws-cache.sh. */
 #include <errno.h>
 #include <pthread.h>
+#include <sys/wait.h>
 #include <time.h>
 #include "tests/module/p11.h"
 #include "tests/backends/aws/test-aws-ctl.h"
@@ -311,6 +312,41 @@ static void test_slow_call(void)
     is_num(decrypts() - d, 1, "...with a KMS call: the refused result was not cached");
 }
 
+static const char *write_config(void);
+static void open_keys(void);
+
+/* fork(): the child starts with an empty cache (its handler wipes the parent's values) and the
+ * parent keeps its own. */
+static void test_fork(void)
+{
+    uint8_t env[2048], v[32];
+    CK_ULONG len = wrap_one(cached, "a", env, v);
+    long d;
+    int status = -1;
+    pid_t pid;
+
+    is_num(unwrap_n(cached, env, len, v, 1), 1, "parent: entry filled before fork");
+    d = decrypts();
+    fflush(stdout);
+    pid = fork();
+    if (pid == 0) {
+        int code = 0;
+
+        if (p11_init_config(write_config()) != CKR_OK)
+            code = 1;
+        open_keys();
+        if (code == 0 && unwrap_n(cached, env, len, v, 1) != 1)
+            code = 2;
+        p11->C_Finalize(NULL);
+        _exit(code);
+    }
+    waitpid(pid, &status, 0);
+    ok(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child: re-initialises and unwraps");
+    is_num(decrypts() - d, 1, "...with a KMS call of its own (nothing of the parent's cache)");
+    is_num(unwrap_n(cached, env, len, v, 1), 1, "parent: still unwraps after the fork");
+    is_num(decrypts() - d, 1, "...from its cache");
+}
+
 static const char *write_config(void)
 {
     char text[4096];
@@ -367,6 +403,7 @@ int main(void)
     test_age();
     test_disable();
     test_slow_call();
+    test_fork();
 
     len = wrap_one(cached, "a", env, v);
     is_num(unwrap_n(cached, env, len, v, 1), 1, "an entry before C_Finalize");
