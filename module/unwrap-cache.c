@@ -3,8 +3,8 @@
 /*
  * Locking: cache_lock protects every key's list and counters. It is held only for list work
  * and copies, never across a KMS call; code under it may log (log.c ranks after it). Its fork
- * handler takes it before fork() and, in the child, wipes every value and re-initialises it:
- * a child never serves what its parent unwrapped (it abandons the parent's keys anyway).
+ * handler takes it before fork() and, in the child, wipes every value and releases it: a
+ * child never serves what its parent unwrapped (it abandons the parent's keys anyway).
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -125,10 +125,12 @@ static void cache_parent(void)
     pthread_mutex_unlock(&cache_lock);
 }
 
+/* The forking thread took cache_lock in prepare and is the child's only thread: it wipes and
+ * releases. */
 static void cache_child(void)
 {
     forget_locked(NULL);
-    pthread_mutex_init(&cache_lock, NULL);
+    pthread_mutex_unlock(&cache_lock);
 }
 
 static p11kms_fork_handler cache_fork = {.rank = P11KMS_FORK_RANK_CACHE,
