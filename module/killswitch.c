@@ -235,9 +235,13 @@ static int read_dir(char *why, size_t why_len)
         snprintf(why, why_len, "%s", strerror(errno));
         return DIR_FAULT;
     }
-    if (fstat(fd, &st) != 0 || (st.st_mode & S_IWOTH)) {
-        snprintf(why, why_len, "%s",
-                 (st.st_mode & S_IWOTH) ? "writable by others (chmod o-w it)" : strerror(errno));
+    if (fstat(fd, &st) != 0) {
+        snprintf(why, why_len, "%s", strerror(errno));
+        close(fd);
+        return DIR_FAULT;
+    }
+    if (st.st_mode & S_IWOTH) {
+        snprintf(why, why_len, "writable by others (chmod o-w it)");
         close(fd);
         return DIR_FAULT;
     }

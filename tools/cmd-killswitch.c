@@ -86,7 +86,11 @@ static int make_dir(const char *dir)
         if (path[i] != '/' && path[i] != '\0')
             continue;
         path[i] = '\0';
-        if (mkdir(path, 0755) != 0 && errno != EEXIST) {
+        /* Whatever the umask: every service that loads the module must read it, or it would
+         * fail closed. */
+        if (mkdir(path, 0755) == 0)
+            chmod(path, 0755);
+        else if (errno != EEXIST) {
             tool_err("cannot create the kill switch directory %s: %s", path, strerror(errno));
             return -1;
         }
@@ -99,14 +103,19 @@ static int make_dir(const char *dir)
 static int dir_state(const char *dir, char *why, size_t cap)
 {
     struct stat st;
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), err = errno;
 
     if (fd < 0) {
-        snprintf(why, cap, "%s", strerror(errno));
-        return errno == ENOENT ? 1 : -1;
+        snprintf(why, cap, "%s", strerror(err));
+        return err == ENOENT ? 1 : -1;
     }
-    if (fstat(fd, &st) != 0 || (st.st_mode & S_IWOTH)) {
-        snprintf(why, cap, "%s", (st.st_mode & S_IWOTH) ? "writable by others" : strerror(errno));
+    if (fstat(fd, &st) != 0) {
+        snprintf(why, cap, "%s", strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (st.st_mode & S_IWOTH) {
+        snprintf(why, cap, "writable by others");
         close(fd);
         return -1;
     }
@@ -140,6 +149,7 @@ static int turn_on(const ks_args *a)
         tool_err("cannot create %s: %s", path, strerror(errno));
         return TOOL_EXIT_FAIL;
     }
+    fchmod(fd, 0644); /* for status, whatever the umask */
     gmtime_r(&now, &tm);
     strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
     n = snprintf(line, sizeof(line), "on since %s by %s (uid %u)%s%s\n", stamp,

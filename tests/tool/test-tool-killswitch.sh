@@ -29,8 +29,9 @@ echo "a secret" >"$WORK/plain"
 "$TOOL" encrypt --token app --key master "$WORK/plain" "$WORK/box" || exit 99
 
 check "status with no directory yet" sh -c "'$TOOL' kill-switch status | grep -q 'does not exist: no switch is on'"
-check "on --token app --key master" sh -c "'$TOOL' kill-switch on --token app --key master --reason 'incident 42' | grep -q 'kill switch ON for key \"master\" of token \"app\"'"
-check "  ...created the directory with mode 0755" test "$(stat -c %a "$KS")" = 755
+check "on --token app --key master (umask 077)" sh -c "umask 077; '$TOOL' kill-switch on --token app --key master --reason 'incident 42' | grep -q 'kill switch ON for key \"master\" of token \"app\"'"
+check "  ...created the directory with mode 0755 whatever the umask (services must read it)" test "$(stat -c %a "$KS")" = 755
+check "  ...and its parent too" test "$(stat -c %a "$WORK/run")" = 755
 check "  ...and the file app+master" test -f "$KS/app+master"
 check "status notes that token ops has the same KMS key, not covered" sh -c "'$TOOL' kill-switch status | grep -q 'key \"master\" of token \"ops\" names the same KMS key and is not covered'"
 check "  ...saying who and why" grep -q "^on since .* (uid $(id -u)): incident 42$" "$KS/app+master"
