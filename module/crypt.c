@@ -64,7 +64,7 @@ CK_RV p11kms_crypt_init(p11kms_session *s, int encrypt, CK_MECHANISM_PTR mech,
         if (rv != CKR_OK)
             goto out;
         op->kms = 1;
-        op->backend = o->backend; /* lives until C_Finalize */
+        op->keyset = o->keyset; /* lives until C_Finalize */
     } else {
         rv = op->cipher ? p11kms_cipher_reinit(op->cipher, mech, encrypt, value, value_len)
                         : p11kms_cipher_init(&op->cipher, mech, encrypt, value, value_len);
@@ -103,20 +103,20 @@ static CK_RV kms_run(p11kms_crypt_op *op, int encrypt, const uint8_t *in, size_t
     p11kms_buf_wipe(&op->result);
     if (out == NULL) {
         /* Length query without a KMS call: an upper bound. */
-        *out_len = encrypt ? p11kms_envelope_bound(op->backend, in_len) : in_len;
+        *out_len = encrypt ? p11kms_envelope_bound(op->keyset, in_len) : in_len;
         return CKR_OK;
     }
     /* A C_Encrypt envelope says it holds data: C_UnwrapKey refuses it, and C_Decrypt refuses
      * any envelope that does not say so (wrap.c). */
     if (encrypt)
-        rv = p11kms_envelope_seal(op->backend, op->context, P11KMS_PURPOSE_DATA, in, in_len,
+        rv = p11kms_envelope_seal(op->keyset, op->context, P11KMS_PURPOSE_DATA, in, in_len,
                                   &op->result);
     else
-        rv = p11kms_envelope_open(op->backend, op->context, P11KMS_PURPOSE_DATA, in, in_len,
+        rv = p11kms_envelope_open(op->keyset, op->context, P11KMS_PURPOSE_DATA, in, in_len,
                                   &op->result, &asked);
     if (asked)
-        LOG_I("KMS %s of %zu bytes with %s key: %s", encrypt ? "encrypt" : "decrypt", in_len,
-              op->backend->ops->name, p11kms_rv_name(rv));
+        LOG_I("KMS %s of %zu bytes with key \"%s\": %s", encrypt ? "encrypt" : "decrypt",
+              in_len, op->keyset->kc->label, p11kms_rv_name(rv));
     if (!encrypt && rv == CKR_WRAPPED_KEY_INVALID)
         rv = CKR_ENCRYPTED_DATA_INVALID; /* not an envelope, or not this key's */
     if (rv != CKR_OK)

@@ -34,9 +34,9 @@ typedef struct ks_token {
     char **key_names;      /* each key's part after "TOKEN+" */
     atomic_uchar off;      /* the token's switch */
     atomic_uchar *key_off; /* each key's, as it is in effect */
-    size_t *twin;          /* each key's first key of the token with the same KMS key */
+    uint8_t *share;        /* n_keys x n_keys: [j * n_keys + k] whether keys j and k share a
+                            * KMS key entry (so k's switch covers j) */
     uint8_t *seen;         /* scanner's scratch: 1 + n_keys entries */
-    uint8_t *hit;          /* scanner's scratch: whether a switch covers the twin */
 } ks_token;
 
 static struct {
@@ -123,9 +123,8 @@ static void token_free(ks_token *t)
         free(t->key_names[j]);
     free(t->key_names);
     free(t->key_off);
-    free(t->twin);
+    free(t->share);
     free(t->seen);
-    free(t->hit);
     free(t->name);
 }
 
@@ -146,7 +145,8 @@ void p11kms_killswitch_teardown(void)
     ks.state = DIR_READ;
 }
 
-int p11kms_killswitch_same_kms_key(const p11kms_key_config *a, const p11kms_key_config *b)
+/* Whether two KMS key entries are the same KMS key: backend, key_id and every option alike. */
+static int same_entry(const p11kms_key_config *a, const p11kms_key_config *b)
 {
     const char *v;
     size_t i;
@@ -162,20 +162,43 @@ int p11kms_killswitch_same_kms_key(const p11kms_key_config *a, const p11kms_key_
     return 1;
 }
 
+/* Entry i of a key's KMS entries (keyset.h's order: current, then previous); NULL past the
+ * last. A single backend/key_id key is its own one entry. */
+static const p11kms_key_config *entry_of(const p11kms_key_config *kc, size_t i)
+{
+    size_t n_current = kc->n_kms == 0 ? 1 : kc->n_kms;
+
+    if (i < n_current)
+        return kc->n_kms == 0 ? kc : &kc->kms[i];
+    i -= n_current;
+    return i < kc->n_previous ? &kc->previous[i] : NULL;
+}
+
+int p11kms_killswitch_same_kms_key(const p11kms_key_config *a, const p11kms_key_config *b)
+{
+    const p11kms_key_config *ea, *eb;
+    size_t i, j;
+
+    for (i = 0; (ea = entry_of(a, i)) != NULL; i++)
+        for (j = 0; (eb = entry_of(b, j)) != NULL; j++)
+            if (same_entry(ea, eb))
+                return 1;
+    return 0;
+}
+
 /* Name and state of one token's switches. */
 static CK_RV token_setup(ks_token *t, const p11kms_token_config *tc)
 {
     char name[P11KMS_KILL_SWITCH_NAME_MAX + 1];
-    size_t j, len;
+    size_t j, k, len;
 
     t->tc = tc;
     t->key_names = calloc(tc->n_keys + 1, sizeof(*t->key_names));
     t->key_off = calloc(tc->n_keys + 1, sizeof(*t->key_off));
-    t->twin = calloc(tc->n_keys + 1, sizeof(*t->twin));
+    t->share = calloc(tc->n_keys * tc->n_keys + 1, 1);
     t->seen = calloc(tc->n_keys + 1, 1);
-    t->hit = calloc(tc->n_keys + 1, 1);
-    if (t->key_names == NULL || t->key_off == NULL || t->twin == NULL || t->seen == NULL ||
-        t->hit == NULL || p11kms_killswitch_name(tc->label, NULL, name, sizeof(name)) != 0 ||
+    if (t->key_names == NULL || t->key_off == NULL || t->share == NULL || t->seen == NULL ||
+        p11kms_killswitch_name(tc->label, NULL, name, sizeof(name)) != 0 ||
         (t->name = strdup(name)) == NULL)
         return CKR_HOST_MEMORY;
     len = strlen(name) + 1;
@@ -184,9 +207,9 @@ static CK_RV token_setup(ks_token *t, const p11kms_token_config *tc)
             (t->key_names[j] = strdup(name + len)) == NULL)
             return CKR_HOST_MEMORY;
         atomic_init(&t->key_off[j], 0);
-        for (t->twin[j] = 0; !p11kms_killswitch_same_kms_key(&tc->keys[t->twin[j]], &tc->keys[j]);
-             t->twin[j]++)
-            ;
+        for (k = 0; k < tc->n_keys; k++)
+            t->share[j * tc->n_keys + k] =
+                k == j || p11kms_killswitch_same_kms_key(&tc->keys[j], &tc->keys[k]);
     }
     atomic_init(&t->off, 0);
     return CKR_OK;
@@ -301,8 +324,9 @@ static void scan(void)
 {
     char why[128] = "";
     int state = read_dir(why, sizeof(why));
-    size_t i, j;
+    size_t i, j, k, n;
     ks_token *t;
+    int hit;
 
     if (state == DIR_FAULT) {
         if (ks.state != DIR_FAULT) {
@@ -322,13 +346,15 @@ static void scan(void)
     for (i = 0; i < ks.n; i++) {
         t = &ks.tokens[i];
         settle(&t->off, t->seen[0], t, NULL, 1);
-        /* A key's switch holds for every key of the token with the same KMS key, so an
-         * application cannot step around it by another label. */
-        memset(t->hit, 0, t->tc->n_keys);
-        for (j = 0; j < t->tc->n_keys; j++)
-            t->hit[t->twin[j]] |= t->seen[1 + j];
-        for (j = 0; j < t->tc->n_keys; j++)
-            settle(&t->key_off[j], t->hit[t->twin[j]], t, &t->tc->keys[j], t->seen[1 + j]);
+        /* A key's switch holds for every key of the token sharing one of its KMS key entries
+         * (current or previous), so an application cannot step around it by another label or
+         * another key set naming that KMS key. */
+        n = t->tc->n_keys;
+        for (j = 0; j < n; j++) {
+            for (hit = 0, k = 0; k < n && !hit; k++)
+                hit = t->share[j * n + k] && t->seen[1 + k];
+            settle(&t->key_off[j], hit, t, &t->tc->keys[j], t->seen[1 + j]);
+        }
     }
     /* Release: a caller that sees the fault gone sees the switches read with it. */
     atomic_store_explicit(&ks.fault, 0, memory_order_release);

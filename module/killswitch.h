@@ -14,9 +14,10 @@
  * digits, '_', '-' and a '.' that does not lead), and a key label whose encoding is longer than
  * 150 bytes is named "#" and the hex SHA-256 of the label instead. p11kms_killswitch_name
  * builds the names; docs/kill-switch.md says it all for operators. A key's switch holds for
- * every key of its token that names the same KMS key (backend, key_id and options alike), so
- * an application cannot step around it by another label; keys of other tokens are not covered
- * (the token is the scope; "p11kms kill-switch status" points them out).
+ * every key of its token that shares one of its KMS key entries (current or previous; backend,
+ * key_id and options alike), so an application cannot step around it by another label; keys of
+ * other tokens are not covered (the token is the scope; "p11kms kill-switch status" points them
+ * out).
  *
  * What a process does when it cannot tell (decided once, for every process):
  *   directory missing          no switch is on: nobody turned one on since it was last
@@ -39,8 +40,9 @@ const char *p11kms_killswitch_dir(const p11kms_config *cfg);
  * out is too small (cap > P11KMS_KILL_SWITCH_NAME_MAX is always enough). */
 int p11kms_killswitch_name(const char *token, const char *key, char *out, size_t cap);
 
-/* Whether two keys name the same KMS key: backend, key_id and every option alike (a key's
- * switch holds for the keys of its token that do). */
+/* Whether two keys share a KMS key: one of a's entries (current or previous; a single
+ * backend/key_id key is its own entry) has the backend, key_id and every option of one of b's
+ * (a key's switch holds for the keys of its token that do). */
 int p11kms_killswitch_same_kms_key(const p11kms_key_config *a, const p11kms_key_config *b);
 
 /* C_Initialize (init_lock held, before the module is live): the switches of cfg's tokens and

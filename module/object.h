@@ -6,7 +6,7 @@
 
 #include <stdint.h>
 #include "pkcs11/p11kms.h"
-#include "backend.h"
+#include "keyset.h"
 #include "config.h"
 
 struct p11kms_session;
@@ -63,7 +63,7 @@ typedef struct p11kms_object {
 
     /* KMS keys */
     const p11kms_key_config *kcfg;
-    p11kms_backend *backend;
+    p11kms_keyset *keyset; /* its KMS entries (owned) */
     uint8_t *default_context; /* canonical encoding of kcfg->context */
     size_t default_context_len;
 } p11kms_object;

@@ -13,7 +13,7 @@
 #include "state.h"
 
 struct p11kms_object;
-struct p11kms_backend;
+struct p11kms_keyset;
 
 /* One encrypt or decrypt operation. */
 typedef struct p11kms_crypt_op {
@@ -22,7 +22,7 @@ typedef struct p11kms_crypt_op {
     int started; /* a multi-part update happened: single-part calls are no longer valid */
     p11kms_cipher *cipher; /* kept across operations and re-keyed (hot path) */
     /* KMS operations */
-    struct p11kms_backend *backend;
+    struct p11kms_keyset *keyset;
     p11kms_context *context;
     p11kms_buf input;  /* accumulated multi-part input (secret on encrypt) */
     p11kms_buf result; /* result kept after CKR_BUFFER_TOO_SMALL, for the retry */

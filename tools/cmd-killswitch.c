@@ -56,7 +56,7 @@ static int switch_path(const ks_args *a, const p11kms_key_config *key, char *out
     return 0;
 }
 
-/* Keys of other tokens naming the same KMS key as a switched key: not covered by its switch. */
+/* Keys of other tokens sharing a KMS key with a switched key: not covered by its switch. */
 static void other_tokens(const p11kms_config *cfg, const p11kms_token_config *tc,
                          const p11kms_key_config *key)
 {
@@ -67,7 +67,7 @@ static void other_tokens(const p11kms_config *cfg, const p11kms_token_config *tc
             continue;
         for (k = 0; k < cfg->tokens[t].n_keys; k++)
             if (p11kms_killswitch_same_kms_key(key, &cfg->tokens[t].keys[k]))
-                printf("note: key \"%s\" of token \"%s\" names the same KMS key and is not "
+                printf("note: key \"%s\" of token \"%s\" shares a KMS key with it and is not "
                        "covered by this switch\n",
                        cfg->tokens[t].keys[k].label, cfg->tokens[t].label);
     }

@@ -207,7 +207,7 @@ static void test_switch_race(void)
 
 int main(void)
 {
-    char key[512], text[4096], backends[600] = "";
+    char key[512], text[4096], backends[600];
     CK_ULONG len = sizeof(secret);
 
     test_start();
@@ -215,10 +215,7 @@ int main(void)
     snprintf(ks_dir, sizeof(ks_dir), "%s/kill-switch", p11_tmp());
     mkdir(ks_dir, 0755);
     attack_key_members(key, sizeof(key));
-    if (strcmp(attack_backend(), "aws") == 0)
-        snprintf(backends, sizeof(backends),
-                 "\"backends\": {\"aws\": {\"endpoint\": \"%s\", \"max_attempts\": 1}}, ",
-                 getenv("P11KMS_AWS_ENDPOINT"));
+    attack_backends_member(backends, sizeof(backends));
     snprintf(text, sizeof(text),
              "{%s\"kill_switch_dir\": \"%s\", \"tokens\": [{\"label\": \"attack\", \"keys\": [\n"
              "  {\"label\": \"kms-cached\", %s, \"unwrap_cache\": {\"max_age_s\": 600}},\n"

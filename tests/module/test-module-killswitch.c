@@ -1,7 +1,9 @@
 /* test-module-killswitch.c - the decryption kill switch (docs/kill-switch.md): a running
  * multi-threaded process stops unwrapping soon after a switch file appears, keeps wrapping,
  * and resumes when it goes; per-key and per-token scope; C_Decrypt; one log line per
- * transition; what an unreadable or missing directory does; "kill_switch_dir": null. */
+ * transition; what an unreadable or missing directory does; "kill_switch_dir": null. Key sets:
+ * a key with two KMS entries is cut by its switch, which also covers the keys sharing one of
+ * its entries (current or previous), and the audit trail records the refusals. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -12,9 +14,9 @@
 /* Generous bounds for what the module promises within about 250 ms (loaded CI machines). */
 #define BOUND_MS 10000
 
-static char dir[300], logpath[300];
-static CK_SESSION_HANDLE sa, sb;
-static CK_OBJECT_HANDLE k1, k2, k3, odd, alias;
+static char dir[300], logpath[300], auditpath[300];
+static CK_SESSION_HANDLE sa, sb, sg;
+static CK_OBJECT_HANDLE k1, k2, k3, odd, alias, set2, shares, apart;
 static const char *keyfile2, *keyfile3;
 static uint8_t env1[1024], env2[1024], env3[1024], envodd[1024];
 static CK_ULONG len1, len2, len3, lenodd;
@@ -151,6 +153,69 @@ static void test_scope(void)
            "one each time it went off");
     is_num(p11_file_count(logpath, "kill switch ON for token \"alpha\""), 1,
            "one for the token's switch");
+}
+
+/* ---- key sets (token gamma) ---- */
+
+/* set2: kms [insecure-test-key, k2's file]; shares: kms [k3's file], previous [k2's file];
+ * apart: k3's file alone. set2 and shares share an entry, shares and apart another; set2 and
+ * apart none. */
+static void test_keyset(void)
+{
+    CK_MECHANISM m = {CKM_P11KMS_ENVELOPE, NULL, 0};
+    uint8_t es[1024], eh[1024], ea[1024], box[2048], out[2048];
+    CK_ULONG ls, lh, la, blen = sizeof(box), olen = sizeof(out);
+    int audited;
+
+    ok(wrap_fresh(sg, set2, es, &ls) == CKR_OK && wrap_fresh(sg, shares, eh, &lh) == CKR_OK &&
+           wrap_fresh(sg, apart, ea, &la) == CKR_OK,
+       "key sets: an envelope per key of gamma");
+    is_rv(p11_crypt(sg, 1, &m, set2, (const uint8_t *)"secret", 6, box, &blen), CKR_OK,
+          "C_Encrypt with the two-entry key set2");
+    is_rv(unwrap_in(sg, set2, es, ls), CKR_OK, "set2 unwraps before any switch");
+
+    switch_set("gamma+set2", 1);
+    ok(wait_for(sg, set2, es, ls, CKR_KEY_FUNCTION_NOT_PERMITTED) >= 0,
+       "gamma+set2 on: set2, whose kms has two entries, is refused");
+    is_rv(p11_crypt(sg, 0, &m, set2, box, blen, out, &olen), CKR_KEY_FUNCTION_NOT_PERMITTED,
+          "...C_Decrypt too (no failover to its other entry)");
+    is_rv(unwrap_in(sg, shares, eh, lh), CKR_KEY_FUNCTION_NOT_PERMITTED,
+          "shares, whose previous entry is set2's second, is refused too");
+    is_rv(unwrap_in(sg, apart, ea, la), CKR_OK,
+          "apart, sharing an entry only with shares, is not covered by set2's switch");
+    is_rv(
+        unwrap_in(sa, k1, env1, len1), CKR_OK,
+        "k1 of token alpha (set2's first entry's KMS key) is not covered: the token is the scope");
+    is_rv(wrap_fresh(sg, set2, es, &ls), CKR_OK, "set2 still wraps");
+    switch_set("gamma+set2", 0);
+    ok(wait_for(sg, set2, es, ls, CKR_OK) >= 0, "gamma+set2 off: set2 unwraps again");
+    is_rv(unwrap_in(sg, shares, eh, lh), CKR_OK, "...and so does shares");
+
+    switch_set("gamma+apart", 1);
+    ok(wait_for(sg, apart, ea, la, CKR_KEY_FUNCTION_NOT_PERMITTED) >= 0,
+       "gamma+apart on: apart refused");
+    is_rv(unwrap_in(sg, shares, eh, lh), CKR_KEY_FUNCTION_NOT_PERMITTED,
+          "...and shares, whose current entry is apart's KMS key");
+    is_rv(unwrap_in(sg, set2, es, ls), CKR_OK, "...but not set2");
+    switch_set("gamma+apart", 0);
+    ok(wait_for(sg, apart, ea, la, CKR_OK) >= 0, "...and back");
+
+    /* The audit trail: a switch refusal is an event with the CK_RV and no KMS fields. */
+    audited = p11_file_count(auditpath, "\"op\":\"unwrap\",\"token\":\"gamma\",\"key\":\"set2\","
+                                        "\"backend\":null,\"kms_key\":null,\"entry\":null,");
+    ok(audited >= 1, "the audit trail records set2's refused unwraps without KMS fields");
+    is_num(p11_file_count(auditpath,
+                          "\"backend\":null,\"kms_key\":null,\"entry\":null,"
+                          "\"context_keys\":[],\"context_accepted\":0,"
+                          "\"outcome\":\"refused\",\"rv\":\"CKR_KEY_FUNCTION_NOT_PERMITTED\","
+                          "\"fault\":\"none\",\"request_id\":null,\"http_status\":0,"),
+           p11_file_count(auditpath, "\"backend\":null,"),
+           "...each as outcome refused, CKR_KEY_FUNCTION_NOT_PERMITTED, fault none, no request");
+    ok(p11_file_count(auditpath, "\"op\":\"decrypt\",\"token\":\"gamma\",\"key\":\"set2\","
+                                 "\"backend\":null,") == 1,
+       "...and the refused C_Decrypt once, as op decrypt");
+    ok(p11_file_count(auditpath, "\"key\":\"set2\",\"backend\":\"local\",") > 0,
+       "set2's KMS uses are audited with their backend as before");
 }
 
 /* ---- a running multi-threaded process ---- */
@@ -295,7 +360,7 @@ static void test_dir_states(void)
 
 static const char *config(const char *ks_dir_json)
 {
-    static char text[2048];
+    static char text[4096];
 
     snprintf(
         text, sizeof(text),
@@ -308,8 +373,15 @@ static const char *config(const char *ks_dir_json)
         "    {\"label\": \"k2\", \"backend\": \"local\", \"key_file\": \"%s\"},\n"
         "    {\"label\": \"odd/key name\", \"backend\": \"local\", \"key_file\": \"%s\"}]},\n"
         "  {\"label\": \"beta\", \"keys\": [\n"
-        "    {\"label\": \"k3\", \"backend\": \"local\", \"key_id\": \"insecure-test-key\"}]}]}\n",
-        ks_dir_json, keyfile2, keyfile3);
+        "    {\"label\": \"k3\", \"backend\": \"local\", \"key_id\": \"insecure-test-key\"}]},\n"
+        "  {\"label\": \"gamma\", \"keys\": [\n"
+        "    {\"label\": \"set2\", \"kms\": [{\"backend\": \"local\", "
+        "\"key_id\": \"insecure-test-key\"}, {\"backend\": \"local\", \"key_file\": \"%s\"}]},\n"
+        "    {\"label\": \"shares\", \"kms\": [{\"backend\": \"local\", \"key_file\": \"%s\"}],\n"
+        "     \"previous\": [{\"backend\": \"local\", \"key_file\": \"%s\"}]},\n"
+        "    {\"label\": \"apart\", \"backend\": \"local\", \"key_file\": \"%s\"}]}],\n"
+        " \"audit\": {\"destination\": \"file:%s\"}}\n",
+        ks_dir_json, keyfile2, keyfile3, keyfile2, keyfile3, keyfile2, keyfile3, auditpath);
     return p11_write("p11kms.conf", text, 0600);
 }
 
@@ -322,6 +394,10 @@ static void open_keys(void)
     alias = p11_find_label(sa, "k1-alias");
     odd = p11_find_label(sa, "odd/key name");
     k3 = p11_find_label(sb, "k3");
+    sg = p11_open(2);
+    set2 = p11_find_label(sg, "set2");
+    shares = p11_find_label(sg, "shares");
+    apart = p11_find_label(sg, "apart");
 }
 
 int main(void)
@@ -332,6 +408,7 @@ int main(void)
     p11_load();
     snprintf(dir, sizeof(dir), "%s/kill-switch", p11_tmp());
     snprintf(logpath, sizeof(logpath), "%s/module.log", p11_tmp());
+    snprintf(auditpath, sizeof(auditpath), "%s/audit.jsonl", p11_tmp());
     snprintf(env_log, sizeof(env_log), "info,file:%s", logpath);
     setenv("P11KMS_LOG", env_log, 1);
     keyfile2 = p11_write("k2.key",
@@ -352,12 +429,13 @@ int main(void)
           "a relative kill_switch_dir is refused");
     is_rv(p11_init_config(config(quoted)), CKR_OK, "C_Initialize with a kill switch directory");
     open_keys();
-    ok(k1 && k2 && k3 && odd && alias, "the keys of both tokens");
+    ok(k1 && k2 && k3 && odd && alias && set2 && shares && apart, "the keys of the three tokens");
     ok(wrap_fresh(sa, k1, env1, &len1) == CKR_OK && wrap_fresh(sa, k2, env2, &len2) == CKR_OK &&
            wrap_fresh(sb, k3, env3, &len3) == CKR_OK &&
            wrap_fresh(sa, odd, envodd, &lenodd) == CKR_OK,
        "an envelope per key");
     test_scope();
+    test_keyset();
     test_threads();
     test_dir_states();
     is_rv(p11->C_Finalize(NULL), CKR_OK, "C_Finalize");

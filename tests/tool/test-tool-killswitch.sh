@@ -33,7 +33,7 @@ check "on --token app --key master (umask 077)" sh -c "umask 077; '$TOOL' kill-s
 check "  ...created the directory with mode 0755 whatever the umask (services must read it)" test "$(stat -c %a "$KS")" = 755
 check "  ...and its parent too" test "$(stat -c %a "$WORK/run")" = 755
 check "  ...and the file app+master" test -f "$KS/app+master"
-check "status notes that token ops has the same KMS key, not covered" sh -c "'$TOOL' kill-switch status | grep -q 'key \"master\" of token \"ops\" names the same KMS key and is not covered'"
+check "status notes that token ops shares a KMS key, not covered" sh -c "'$TOOL' kill-switch status | grep -q 'key \"master\" of token \"ops\" shares a KMS key with it and is not covered'"
 check "  ...saying who and why" grep -q "^on since .* (uid $(id -u)): incident 42$" "$KS/app+master"
 refuse "unwrap with the switched key is refused" "$TOOL" unwrap --token app --key master "$wrapped"
 said "CKR_KEY_FUNCTION_NOT_PERMITTED"

@@ -203,6 +203,64 @@ static void test_check(void)
     p11kms_config_free(cfg);
 }
 
+/* With key sets (README "Several keys"): a key's switch covers the keys of its token sharing
+ * any of its KMS key entries, current or previous, directly (not through a third key). */
+static void test_keyset_scope(void)
+{
+    char dir[] = "/tmp/p11kms-ks-XXXXXX", text[1024], path[600];
+    p11kms_config *cfg;
+    const p11kms_key_config *k;
+    FILE *f;
+
+    if (mkdtemp(dir) == NULL) {
+        printf("Bail out! mkdtemp\n");
+        exit(1);
+    }
+    chmod(dir, 0755);
+    snprintf(text, sizeof(text),
+             "{'kill_switch_dir': '%s', 'tokens': [{'label': 't', 'keys': ["
+             "{'label': 'set', 'kms': [{'backend': 'local', 'key_file': '/a.key'}, "
+             "{'backend': 'local', 'key_file': '/b.key'}]}, "
+             "{'label': 'old', 'kms': [{'backend': 'local', 'key_file': '/c.key'}], "
+             "'previous': [{'backend': 'local', 'key_file': '/b.key'}]}, "
+             "{'label': 'c', 'backend': 'local', 'key_file': '/c.key'}, "
+             "{'label': 'a2', 'backend': 'local', 'key_id': '/a.key', 'key_file': '/x.key'}]}]}",
+             dir);
+    logcap_take();
+    cfg = good(text, "key sets sharing entries");
+    if (cfg == NULL)
+        return;
+    k = cfg->tokens[0].keys;
+    ok(p11kms_killswitch_same_kms_key(&k[0], &k[1]) && p11kms_killswitch_same_kms_key(&k[1], &k[0]),
+       "a current entry shared with another key's previous one: they share a KMS key");
+    ok(p11kms_killswitch_same_kms_key(&k[1], &k[2]), "a key set and a single key naming its entry");
+    ok(!p11kms_killswitch_same_kms_key(&k[0], &k[2]), "no entry in common: not the same");
+    ok(!p11kms_killswitch_same_kms_key(&k[0], &k[3]), "same key_id, other options: not the same");
+    snprintf(path, sizeof(path), "%s/t+set", dir);
+    if ((f = fopen(path, "w")) != NULL)
+        fclose(f);
+    is_rv(p11kms_killswitch_setup(cfg), CKR_OK, "setup with t+set on");
+    is_rv(p11kms_killswitch_check(&k[0]), CKR_KEY_FUNCTION_NOT_PERMITTED,
+          "t+set stops set (two KMS entries)");
+    is_rv(p11kms_killswitch_check(&k[1]), CKR_KEY_FUNCTION_NOT_PERMITTED,
+          "...and old, whose previous entry is set's second");
+    is_rv(p11kms_killswitch_check(&k[2]), CKR_OK, "...not c, which shares an entry only with old");
+    is_rv(p11kms_killswitch_check(&k[3]), CKR_OK, "...nor a2 (other options)");
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/t+c", dir);
+    if ((f = fopen(path, "w")) != NULL)
+        fclose(f);
+    is_rv(p11kms_killswitch_setup(cfg), CKR_OK, "setup with t+c on");
+    ok(p11kms_killswitch_check(&k[2]) == CKR_KEY_FUNCTION_NOT_PERMITTED &&
+           p11kms_killswitch_check(&k[1]) == CKR_KEY_FUNCTION_NOT_PERMITTED &&
+           p11kms_killswitch_check(&k[0]) == CKR_OK,
+       "t+c stops c and old (current entry c), not set");
+    unlink(path);
+    rmdir(dir);
+    p11kms_killswitch_teardown();
+    p11kms_config_free(cfg);
+}
+
 int main(void)
 {
     test_start();
@@ -211,5 +269,6 @@ int main(void)
     test_unwrap_cache();
     test_names();
     test_check();
+    test_keyset_scope();
     return test_exit_code();
 }

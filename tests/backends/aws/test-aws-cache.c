@@ -2,7 +2,9 @@
  * test server, counting the server's Decrypt calls: with the cache off every unwrap is one;
  * with it on the counts follow max_uses, max_entries (LRU) and max_age_s; another context or
  * envelope never hits; the kill switch and C_Finalize empty it. And disabling the key in the
- * KMS itself: DisabledException becomes CKR_KEY_FUNCTION_NOT_PERMITTED. Run by
+ * KMS itself: DisabledException becomes CKR_KEY_FUNCTION_NOT_PERMITTED. Key sets: the cache
+ * never serves across keys sharing a KMS key entry, a key's switch covers the keys sharing one
+ * and empties their caches, and the audit trail records cache hits. Run by
  * test-aws-cache.sh. */
 #include <errno.h>
 #include <pthread.h>
@@ -14,9 +16,9 @@
 #define BOUND_MS 10000
 
 static const char *key_arn;
-static char ks_dir[300];
+static char ks_dir[300], other_arn[200], audit_path[300];
 static CK_SESSION_HANDLE sess;
-static CK_OBJECT_HANDLE plain, cached, lru, aged;
+static CK_OBJECT_HANDLE plain, cached, lru, aged, set_a, set_b;
 
 static long long now_ms(void)
 {
@@ -347,13 +349,55 @@ static void test_fork(void)
     is_num(decrypts() - d, 1, "...from its cache");
 }
 
+/* setA: kms [key_arn, other_arn]; setB: kms [other_arn], previous [key_arn]; both cached. */
+static void test_keyset(void)
+{
+    uint8_t env[2048], v[32];
+    CK_ULONG len = wrap_one(set_a, "a", env, v);
+    long d = decrypts();
+
+    is_num(unwrap_n(set_a, env, len, v, 1), 1, "key set setA (two KMS keys, cached): unwrap");
+    is_num(decrypts() - d, 1, "...one KMS call (its first entry)");
+    is_num(unwrap_n(set_a, env, len, v, 2), 2, "two more");
+    is_num(decrypts() - d, 1, "...served from setA's cache");
+    is_num(unwrap_n(set_b, env, len, v, 1), 1, "setB, sharing both KMS keys, opens the envelope");
+    is_num(decrypts() - d, 2, "...with a KMS call of its own: no hit across keys sharing entries");
+    is_num(unwrap_n(set_b, env, len, v, 1), 1, "setB again");
+    is_num(decrypts() - d, 2, "...from its own entry");
+    is_num(p11_file_count(audit_path,
+                          "\"key\":\"setA\",\"backend\":null,\"kms_key\":null,"
+                          "\"entry\":null,\"context_keys\":[\"app\"],"
+                          "\"context_accepted\":0,\"outcome\":\"cache-hit\",\"rv\":\"CKR_OK\","
+                          "\"fault\":\"none\",\"request_id\":null,\"http_status\":0,"),
+           2, "the audit trail has setA's two cache hits, with no KMS fields");
+    is_num(
+        p11_file_count(audit_path,
+                       "\"op\":\"unwrap\",\"token\":\"aws\",\"key\":\"setA\",\"backend\":\"aws\","),
+        1, "...and its one KMS use");
+
+    /* setB's switch covers setA (they share entries) and empties both caches. */
+    switch_set("aws+setB", 1);
+    ok(wait_for(set_a, env, len, CKR_KEY_FUNCTION_NOT_PERMITTED) >= 0,
+       "setB's switch refuses setA, which shares its KMS keys, cached entry and all");
+    is_rv(unwrap_ctx(set_b, "a", env, len, NULL), CKR_KEY_FUNCTION_NOT_PERMITTED, "...and setB");
+    ok(p11_file_count(audit_path, "\"key\":\"setA\",\"backend\":null,") >= 3 &&
+           p11_file_count(audit_path, "\"outcome\":\"refused\",\"rv\":\"CKR_KEY_FUNCTION_NOT_"
+                                      "PERMITTED\",\"fault\":\"none\",\"request_id\":null") >= 2,
+       "...refusals the audit trail records as outcome refused");
+    switch_set("aws+setB", 0);
+    ok(wait_for(set_a, env, len, CKR_OK) >= 0, "switch off: setA unwraps again");
+    d = decrypts();
+    is_num(unwrap_n(set_b, env, len, v, 1), 1, "setB too");
+    is_num(decrypts() - d, 1, "...with a KMS call: the switch emptied its cache");
+}
+
 static const char *write_config(void)
 {
     char text[4096];
 
     snprintf(text, sizeof(text),
              "{\"backends\": {\"aws\": {\"endpoint\": \"%s\", \"max_attempts\": 1}},\n"
-             " \"kill_switch_dir\": \"%s\",\n"
+             " \"kill_switch_dir\": \"%s\", \"audit\": {\"destination\": \"file:%s\"},\n"
              " \"tokens\": [{\"label\": \"aws\", \"keys\": [\n"
              "  {\"label\": \"plain\", \"backend\": \"aws\", \"key_id\": \"%s\"},\n"
              "  {\"label\": \"cached\", \"backend\": \"aws\", \"key_id\": \"%s\",\n"
@@ -361,8 +405,15 @@ static const char *write_config(void)
              "  {\"label\": \"lru\", \"backend\": \"aws\", \"key_id\": \"%s\",\n"
              "   \"unwrap_cache\": {\"max_age_s\": 600, \"max_entries\": 2}},\n"
              "  {\"label\": \"aged\", \"backend\": \"aws\", \"key_id\": \"%s\",\n"
-             "   \"unwrap_cache\": {\"max_age_s\": 3}}]}]}\n",
-             getenv("P11KMS_AWS_ENDPOINT"), ks_dir, key_arn, key_arn, key_arn, key_arn);
+             "   \"unwrap_cache\": {\"max_age_s\": 3}},\n"
+             "  {\"label\": \"setA\", \"kms\": [{\"backend\": \"aws\", \"key_id\": \"%s\"},\n"
+             "   {\"backend\": \"aws\", \"key_id\": \"%s\"}],\n"
+             "   \"unwrap_cache\": {\"max_age_s\": 600}},\n"
+             "  {\"label\": \"setB\", \"kms\": [{\"backend\": \"aws\", \"key_id\": \"%s\"}],\n"
+             "   \"previous\": [{\"backend\": \"aws\", \"key_id\": \"%s\"}],\n"
+             "   \"unwrap_cache\": {\"max_age_s\": 600}}]}]}\n",
+             getenv("P11KMS_AWS_ENDPOINT"), ks_dir, audit_path, key_arn, key_arn, key_arn, key_arn,
+             key_arn, other_arn, other_arn, key_arn);
     return p11_write("aws.json", text, 0600);
 }
 
@@ -373,6 +424,8 @@ static void open_keys(void)
     cached = p11_find_label(sess, "cached");
     lru = p11_find_label(sess, "lru");
     aged = p11_find_label(sess, "aged");
+    set_a = p11_find_label(sess, "setA");
+    set_b = p11_find_label(sess, "setB");
 }
 
 int main(void)
@@ -382,7 +435,8 @@ int main(void)
     long d;
 
     key_arn = getenv("P11KMS_AWS_KEY_ARN");
-    if (key_arn == NULL || getenv("P11KMS_AWS_ENDPOINT") == NULL) {
+    if (key_arn == NULL || getenv("P11KMS_AWS_ENDPOINT") == NULL ||
+        getenv("P11KMS_AWS_OTHER_KEY_ID") == NULL) {
         printf("1..0 # SKIP run through test-aws-cache.sh (needs the AWS test server)\n");
         return 0;
     }
@@ -390,12 +444,15 @@ int main(void)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     p11_load();
     snprintf(ks_dir, sizeof(ks_dir), "%s/kill-switch", p11_tmp());
+    snprintf(audit_path, sizeof(audit_path), "%s/audit.jsonl", p11_tmp());
+    snprintf(other_arn, sizeof(other_arn), "arn:aws:kms:us-east-1:111122223333:key/%s",
+             getenv("P11KMS_AWS_OTHER_KEY_ID"));
     if (mkdir(ks_dir, 0755) != 0)
         printf("Bail out! mkdir %s: %s\n", ks_dir, strerror(errno));
     ctl_do("POST", "/reset", "{\"keys\": true}");
     is_rv(p11_init_config(write_config()), CKR_OK, "C_Initialize with AWS keys, some cached");
     open_keys();
-    ok(plain && cached && lru && aged, "the four keys");
+    ok(plain && cached && lru && aged && set_a && set_b, "the six keys");
     test_off();
     test_uses();
     test_context();
@@ -404,6 +461,7 @@ int main(void)
     test_disable();
     test_slow_call();
     test_fork();
+    test_keyset();
 
     len = wrap_one(cached, "a", env, v);
     is_num(unwrap_n(cached, env, len, v, 1), 1, "an entry before C_Finalize");
