@@ -303,12 +303,16 @@ static CK_RV parse_root(p11kms_config_parser *ps, json_object *root, p11kms_conf
         return rv;
     json_object_object_foreach(root, name, value)
     {
-        if (strcmp(name, "log") != 0 && strcmp(name, "backends") != 0 &&
-            strcmp(name, "tokens") != 0 && strcmp(name, "audit") != 0) {
+        if (strcmp(name, "kill_switch_dir") == 0) {
+            at = p11kms_config_push_name(ps, name);
+            if ((rv = p11kms_config_kill_switch_dir(ps, value, cfg)) != CKR_OK)
+                return rv;
+            p11kms_config_pop(ps, at);
+        } else if (strcmp(name, "log") != 0 && strcmp(name, "backends") != 0 &&
+                   strcmp(name, "tokens") != 0 && strcmp(name, "audit") != 0) {
             p11kms_config_push_name(ps, name);
             return p11kms_config_unknown_field(ps, NULL, name);
         }
-        (void)value;
     }
     /* Fixed order, whatever the document's: keys need the backend defaults. */
     if (json_object_object_get_ex(root, "log", &o)) {

@@ -370,6 +370,8 @@ static int key_field(p11kms_config_parser *ps, const char *name, json_object *va
         *rv = p11kms_config_bool(ps, value, &kc->decrypt_v1_envelopes);
     else if (strcmp(name, "accepted_contexts") == 0)
         *rv = parse_accepted_contexts(ps, value, kc);
+    else if (strcmp(name, "unwrap_cache") == 0)
+        *rv = p11kms_config_unwrap_cache(ps, value, kc);
     else if (strcmp(name, "previous") == 0 || strcmp(name, "kms") == 0)
         *rv = CKR_OK; /* read once the key's own fields are known */
     else if (set && strcmp(name, "wrap_policy") == 0)

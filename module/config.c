@@ -74,6 +74,7 @@ void p11kms_config_free(p11kms_config *c)
     free(c->tokens);
     free(c->path);
     free(c->log_destination);
+    free(c->kill_switch_dir);
     free(c->audit_destination);
     free(c);
 }

@@ -39,12 +39,19 @@ typedef struct p11kms_option {
     char *value;
 } p11kms_option;
 
+/* The opt-in unwrap cache of a key (unwrap-cache.h); max_age_s 0: no cache (the default). */
+typedef struct p11kms_unwrap_cache_config {
+    unsigned max_age_s;   /* an entry's life from the KMS call that filled it */
+    unsigned max_uses;    /* unwraps an entry serves before it goes; 0: no limit */
+    unsigned max_entries; /* entries of this key, least recently used dropped first */
+} p11kms_unwrap_cache_config;
+
 typedef struct p11kms_key_config {
-    char *label;   /* CKA_LABEL */
-    char *backend; /* "local", "aws", "gcp", "vault" */
-    char *key_id;  /* the backend's key reference (ARN, alias, name, "insecure-test-key") */
-    unsigned perms;           /* P11KMS_PERM_* */
-    p11kms_context *context;  /* default context; empty, never NULL */
+    char *label;    /* CKA_LABEL */
+    char *backend;  /* "local", "aws", "gcp", "vault" */
+    char *key_id;   /* the backend's key reference (ARN, alias, name, "insecure-test-key") */
+    unsigned perms; /* P11KMS_PERM_* */
+    p11kms_context *context; /* default context; empty, never NULL */
     /* C_Decrypt opens version-1 envelopes, which do not say whether they hold a wrapped key
      * (docs/envelope.md); false unless configured. */
     int decrypt_v1_envelopes;
@@ -54,7 +61,10 @@ typedef struct p11kms_key_config {
     size_t n_options;
     p11kms_attr_template wrap_template;   /* a key must match it to be wrapped by this key */
     p11kms_attr_template unwrap_template; /* forced onto every key this key unwraps */
-    char *origin; /* where it was declared, for log lines: "/etc/p11kms/p11kms.conf tokens[0].keys[2]" */
+    char *origin; /* where it was declared, for log lines: "/etc/p11kms/p11kms.conf
+                     tokens[0].keys[2]" */
+    /* "unwrap_cache" (config-ops.c) */
+    p11kms_unwrap_cache_config unwrap_cache;
     const char *token; /* the token's label (not owned); NULL in unit tests of one key */
 
     /* Key set (README "Several keys"): "kms": [{backend, key_id, options...}, ...]. Each entry
@@ -82,7 +92,7 @@ typedef struct p11kms_key_config {
 
 typedef struct p11kms_token_config {
     char *label;
-    char *pin; /* NULL: no login required; secret, wiped on free */
+    char *pin;                 /* NULL: no login required; secret, wiped on free */
     int pin_literal;           /* the PIN is written in the document (not "env:NAME") */
     unsigned pin_max_attempts; /* wrong PINs before CKR_PIN_LOCKED; 0: no lockout */
     p11kms_key_config *keys;
@@ -98,7 +108,7 @@ typedef struct p11kms_token_config {
 } p11kms_token_config;
 
 typedef struct p11kms_config {
-    char *path; /* file it came from; NULL in quick mode or with no config */
+    char *path;    /* file it came from; NULL in quick mode or with no config */
     int log_level; /* -1: not set */
     char *log_destination;
     /* "audit": where the audit trail goes ("file:/path" or "syslog"; NULL: none) and whether
@@ -107,6 +117,8 @@ typedef struct p11kms_config {
     int audit_context_values;
     p11kms_token_config *tokens;
     size_t n_tokens;
+    /* "kill_switch_dir" (config-ops.c, killswitch.h): NULL the default directory, "" none. */
+    char *kill_switch_dir;
 } p11kms_config;
 
 /* The value of a backend option, or NULL. */

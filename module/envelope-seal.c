@@ -7,8 +7,10 @@
 #include <string.h>
 #include "audit.h"
 #include "envelope-seal.h"
+#include "killswitch.h"
 #include "kms-report.h"
 #include "log.h"
+#include "unwrap-cache.h"
 
 size_t p11kms_envelope_bound(p11kms_keyset *ks, size_t pt_len)
 {
@@ -107,6 +109,23 @@ static void use_end(kms_use *u, const char *kms_key, CK_RV rv)
     ev.rv = rv;
     ev.report = p11kms_kms_report_last();
     ev.latency_ms = p11kms_kms_now_ms() - u->t0;
+    p11kms_audit_record(&ev);
+}
+
+/* An open the module answered without a KMS (a kill switch refusal, an unwrap cache hit): a
+ * record with the key and the call's context, no KMS fields. */
+static void audit_local(const kms_use *u, const p11kms_context *ctx, CK_RV rv)
+{
+    p11kms_audit_event ev;
+
+    if (!p11kms_audit_on())
+        return;
+    memset(&ev, 0, sizeof(ev));
+    ev.op = u->op;
+    ev.kc = u->ks->kc;
+    ev.ctx = ctx;
+    ev.rv = rv;
+    ev.outcome = rv == CKR_OK ? "cache-hit" : "refused";
     p11kms_audit_record(&ev);
 }
 
@@ -265,10 +284,19 @@ CK_RV p11kms_envelope_open(p11kms_keyset *ks, const p11kms_context *ctx, uint8_t
     p11kms_envelope e;
     kms_use u = {ks, 0, op_name(purpose, 0), NULL, 0, 0};
     size_t i, n_ctx = 0, tried = 0;
-    int j, fault = P11KMS_FAULT_NONE, any = 0;
+    int j, fault = P11KMS_FAULT_NONE, any = 0, cached = 0;
+    p11kms_context_view view;
+    const p11kms_context *bound = NULL;
+    uint8_t digest[P11KMS_UNWRAP_CACHE_DIGEST];
 
     *asked = 0;
     memset(&e, 0, sizeof(e));
+    /* The kill switch (killswitch.h) before anything else, the cache included. */
+    rv = p11kms_killswitch_check(kc);
+    if (rv != CKR_OK) {
+        audit_local(&u, ctx, rv);
+        goto out;
+    }
     rv = p11kms_envelope_parse(in, in_len, &e);
     if (rv != CKR_OK) {
         LOG_W("not a valid p11kms envelope (%zu bytes)", in_len);
@@ -294,6 +322,20 @@ CK_RV p11kms_envelope_open(p11kms_keyset *ks, const p11kms_context *ctx, uint8_t
     if (ctx != NULL && p11kms_context_equal(ctx, kc->context))
         for (i = 0; i < kc->n_accepted_contexts; i++)
             ctxs[n_ctx++] = kc->accepted_contexts[i];
+    /* The opt-in unwrap cache (unwrap-cache.h), before any KMS entry is asked: its digest
+     * covers the whole envelope (every entry's blob) and the call's context as the KMS would
+     * bind it; a hit is no KMS call. */
+    if (purpose == P11KMS_PURPOSE_WRAPPED_KEY && p11kms_unwrap_cache_enabled(kc)) {
+        rv = p11kms_envelope_kms_context(ctxs[0], e.version, purpose, &view, &bound);
+        if (rv != CKR_OK)
+            goto out;
+        cached = p11kms_unwrap_cache_get(kc, in, in_len, bound, digest, pt);
+        if (cached == 1) {
+            audit_local(&u, ctxs[0], CKR_OK);
+            rv = CKR_OK;
+            goto out;
+        }
+    }
     deadline_begin(ks);
     rv = CKR_WRAPPED_KEY_INVALID;
     for (i = 0; i < ks->n; i++) {
@@ -313,7 +355,7 @@ CK_RV p11kms_envelope_open(p11kms_keyset *ks, const p11kms_context *ctx, uint8_t
             LOG_I("key \"%s\": %s served by %s key %s (%s entry %zu%s)", kc->label, u.op,
                   ks->be[i]->ops->name, e.blobs[j].key_ref, p11kms_keyset_role(ks, i), i,
                   u.accepted ? ", an accepted old context" : "");
-            goto out;
+            break;
         }
         if (fault != P11KMS_FAULT_UNAVAILABLE) {
             /* A definitive refusal: no other KMS is asked (it would be an oracle for a
@@ -323,9 +365,22 @@ CK_RV p11kms_envelope_open(p11kms_keyset *ks, const p11kms_context *ctx, uint8_t
             goto out;
         }
     }
-    if (tried > 1)
-        LOG_E("key \"%s\": %s failed: none of the %zu KMS entries holding a blob could serve",
-              kc->label, u.op, tried);
+    if (rv != CKR_OK) {
+        if (tried > 1)
+            LOG_E("key \"%s\": %s failed: none of the %zu KMS entries holding a blob could serve",
+                  kc->label, u.op, tried);
+        goto out;
+    }
+    /* Again after the KMS call, which may have outlasted the switch being turned on (not a KMS
+     * fault: nothing fails over on it). */
+    rv = p11kms_killswitch_check(kc);
+    if (rv != CKR_OK) {
+        p11kms_buf_wipe(pt);
+        audit_local(&u, ctx, rv);
+        goto out;
+    }
+    if (cached == 0 && purpose == P11KMS_PURPOSE_WRAPPED_KEY && p11kms_unwrap_cache_enabled(kc))
+        p11kms_unwrap_cache_put(kc, digest, pt->data, pt->len);
 out:
     p11kms_kms_call_deadline_set(0);
     p11kms_envelope_clear(&e);
@@ -400,6 +455,10 @@ CK_RV p11kms_envelope_rewrap(p11kms_keyset *ks, const p11kms_context *ctx, const
         rv = CKR_WRAPPED_KEY_INVALID;
         goto out;
     }
+    /* Moving a blob is a use of the key's decrypt side: the kill switch stops it too. */
+    rv = p11kms_killswitch_check(ks->kc);
+    if (rv != CKR_OK)
+        goto out;
     rv = rewrap_in_kms(ks, ctx, &e, out, asked);
     /* The KMS cannot move this blob itself (or its policy does not let this caller re-encrypt):
      * as C_UnwrapKey and C_WrapKey would, with the value never leaving the module. */

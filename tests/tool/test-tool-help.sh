@@ -3,7 +3,7 @@
 # usage errors give status 2 and point at --help.
 . "$top_srcdir/tests/tool/common.sh"
 
-for cmd in encrypt decrypt wrap unwrap rewrap list keygen doctor inspect store s3; do
+for cmd in encrypt decrypt wrap unwrap rewrap list keygen doctor inspect store kill-switch s3; do
     "$TOOL" "$cmd" --help >"$WORK/help.out" 2>"$WORK/help.err"
     rc=$?
     if [ "$rc" -eq 0 ] && grep -q "^SYNOPSIS" "$WORK/help.out" && grep -q "^    p11kms $cmd" "$WORK/help.out" &&

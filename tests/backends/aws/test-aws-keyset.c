@@ -6,7 +6,9 @@
  * the audit trail); a hanging first KMS costs its timeout plus one call; wrap policies; previous
  * keys and accepted old contexts; audit records field by field, and no secret in them. Run by
  * test-aws-keyset.sh. */
+#include <sys/stat.h>
 #include <sys/time.h>
+#include <unistd.h>
 #include "tests/module/p11.h"
 #include "tests/backends/aws/test-aws-ctl.h"
 
@@ -490,15 +492,19 @@ static CK_RV rewrap(const char *label, const uint8_t *in, CK_ULONG in_len, uint8
  * context the KMS did not bind are refused. */
 static void test_rewrap_mechanism(void)
 {
-    char text[3000];
+    char text[3000], switches[500], path[600];
+    FILE *f;
     CK_OBJECT_HANDLE dk;
     CK_MECHANISM dm = {CKM_P11KMS_REWRAP, NULL, 0}, em = {CKM_P11KMS_ENVELOPE, NULL, 0};
     uint8_t blob[4096], out[16384], data_env[16384], v[32], got[32], secret[16] = {1, 2, 3};
     CK_ULONG blob_len, out_len = sizeof(out), data_len = sizeof(data_env), vlen = 32;
     long reenc, dec;
 
+    snprintf(switches, sizeof(switches), "%s/switches", p11_tmp());
+    mkdir(switches, 0755);
     snprintf(text, sizeof(text),
              "{\"backends\": {\"aws\": {\"endpoint\": \"%s\"}},\n"
+             " \"kill_switch_dir\": \"%s\",\n"
              " \"tokens\": [{\"label\": \"rw\", \"keys\": [\n"
              "  {\"label\": \"k\", \"backend\": \"aws\", \"key_id\": \"%s\",\n"
              "   \"context\": {\"v\": \"1\"}},\n"
@@ -509,7 +515,7 @@ static void test_rewrap_mechanism(void)
              "  {\"label\": \"set\", \"context\": {\"v\": \"1\"}, \"kms\": [\n"
              "    {\"backend\": \"aws\", \"key_id\": \"%s\"},\n"
              "    {\"backend\": \"local\", \"key_id\": \"insecure-test-key\"}]}]}]}\n",
-             endpoint, key_arn, key_arn, key_arn, key_arn);
+             endpoint, switches, key_arn, key_arn, key_arn, key_arn);
     start(text);
     dk = p11_data_key(sess, 32);
     ok(p11_value(sess, dk, v, &vlen), "a data key");
@@ -558,6 +564,20 @@ static void test_rewrap_mechanism(void)
     memset(got, 0, sizeof(got));
     is_rv(unwrap_value("set", out, out_len, got), CKR_OK, "  ...and it unwraps");
     ok(memcmp(got, v, 32) == 0, "  ...to the same data key");
+
+    /* The kill switch of the token: moving a blob is a use of the decrypt side. */
+    snprintf(path, sizeof(path), "%s/rw", switches);
+    f = fopen(path, "w");
+    ok(f != NULL && fputs("on by the test\n", f) >= 0 && fclose(f) == 0, "kill switch on");
+    usleep(1200 * 1000); /* every process sees it within a second */
+    reenc = (ctl_settle(), ctl_count("ReEncrypt"));
+    dec = ctl_count("Decrypt");
+    out_len = sizeof(out);
+    is_rv(rewrap("k", blob, blob_len, out, &out_len), CKR_KEY_FUNCTION_NOT_PERMITTED,
+          "  ...CKM_P11KMS_REWRAP refused");
+    ctl_settle();
+    ok(ctl_count("ReEncrypt") == reenc && ctl_count("Decrypt") == dec, "  ...with no KMS call");
+    unlink(path);
     stop();
 }
 
