@@ -13,7 +13,7 @@ for cmd in encrypt decrypt wrap unwrap rewrap list keygen doctor inspect store k
         not_ok "$cmd --help (status $rc)"
     fi
 done
-check "p11kms --help lists every command" sh -c "'$TOOL' --help | grep -c '^    [a-z]' | grep -qx 11"
+check "p11kms --help lists every command" sh -c "'$TOOL' --help | grep -c '^    [a-z]' | grep -qx 12"
 "$TOOL" >/dev/null 2>&1
 [ $? -eq 2 ] && ok "no command: status 2" || not_ok "no command: status 2"
 "$TOOL" frobnicate >/dev/null 2>&1
