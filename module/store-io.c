@@ -13,6 +13,7 @@
 #include "store-file.h"
 #include "store-io.h"
 
+#define NAMES_LOCK_NAME ".names" /* see p11kms_store_names_lock */
 #define LOCK_NAME ".lock"
 #define TEMP_MARK ".tmp."
 
@@ -162,11 +163,12 @@ int p11kms_store_read(int dirfd, const char *name, p11kms_buf *out, p11kms_store
     uint8_t *buf = NULL;
     size_t len = 0;
     ssize_t r;
-    int fd = -1, err = 0;
+    int fd = -1, err = 0, replaced = 0;
 
     out->data = NULL;
     out->len = 0;
     *why = NULL;
+again:
     /* Look before opening: opening a FIFO or a device can block or have effects. */
     if (fstatat(dirfd, name, &before, AT_SYMLINK_NOFOLLOW) != 0)
         return -errno;
@@ -187,7 +189,16 @@ int p11kms_store_read(int dirfd, const char *name, p11kms_buf *out, p11kms_store
         }
         goto out;
     }
-    /* What was opened is what was looked at (no swap in between). */
+    /* What was opened is what was looked at (no swap in between). Writers replace a file by
+     * renaming a new one over it: a regular file that is a newer inode than the one looked at
+     * is such a write landing in between, so look again (a few times: writers are serialised
+     * and each write is one rename). */
+    if (fstat(fd, &after) == 0 && S_ISREG(after.st_mode) && after.st_dev == before.st_dev &&
+        after.st_ino != before.st_ino && ++replaced < 16) {
+        close(fd);
+        fd = -1;
+        goto again;
+    }
     if (fstat(fd, &after) != 0 || !S_ISREG(after.st_mode) || after.st_ino != before.st_ino ||
         after.st_dev != before.st_dev || (uintmax_t)after.st_size > P11KMS_STORE_FILE_MAX) {
         *why = "replaced while being opened";
@@ -263,8 +274,13 @@ int p11kms_store_write(int dirfd, const char *name, const uint8_t *data, size_t 
     err = write_all(fd, data, len);
     if (err == 0 && fsync(fd) != 0)
         err = -errno;
-    if (err == 0 && renameat(dirfd, tmp, dirfd, name) != 0)
-        err = -errno;
+    if (err == 0) {
+        int names = p11kms_store_names_lock(dirfd, 1);
+
+        if (renameat(dirfd, tmp, dirfd, name) != 0)
+            err = -errno;
+        p11kms_store_unlock(names);
+    }
     if (err != 0) {
         unlinkat(dirfd, tmp, 0);
         close(fd);
@@ -321,6 +337,22 @@ int p11kms_store_lock(int dirfd)
             int err = -errno;
             close(fd);
             return err;
+        }
+    }
+    return fd;
+}
+
+int p11kms_store_names_lock(int dirfd, int exclusive)
+{
+    int fd = openat(dirfd, NAMES_LOCK_NAME,
+                    (exclusive ? O_RDWR | O_CREAT : O_RDONLY) | O_NOFOLLOW | O_CLOEXEC, 0600);
+
+    if (fd < 0)
+        return -1;
+    while (flock(fd, exclusive ? LOCK_EX : LOCK_SH) != 0) {
+        if (errno != EINTR) {
+            close(fd);
+            return -1;
         }
     }
     return fd;

@@ -63,6 +63,12 @@ int p11kms_store_mkdir(const char *dir, char *where, size_t where_size);
 /* The writers' lock: "<dir>/.lock", created when missing, flock'd exclusively (other processes,
  * and other descriptors of this one, wait). A descriptor, or a negative errno. */
 int p11kms_store_lock(int dirfd);
+/* The names lock, "<dir>/.names": held exclusively by a writer around the rename that puts a
+ * file in place, shared by a scan around its readdir, so a listing never misses a name that is
+ * being renamed over (readdir is unspecified for entries changed meanwhile). Held for
+ * microseconds, never across a KMS call. The fd (p11kms_store_unlock releases it), or -1 when
+ * the lock file cannot be had (a read-only store: listed without it). */
+int p11kms_store_names_lock(int dirfd, int exclusive);
 void p11kms_store_unlock(int fd);
 
 /* The CK_RV for a failed write: CKR_DEVICE_MEMORY when the disk or quota is full, else

@@ -38,7 +38,7 @@ typedef struct scan {
     p11kms_store *st;
     int dirfd;
     uint8_t (*ids)[P11KMS_STORE_ID_LEN];
-    size_t n_ids;
+    size_t n_ids, cap_ids;
     scan_change *changes;
     size_t n_changes, cap_changes;
 } scan;
@@ -48,13 +48,12 @@ static int id_cmp(const void *a, const void *b)
     return memcmp(a, b, P11KMS_STORE_ID_LEN);
 }
 
-/* The ids of the directory's object files, sorted. 0, or a negative errno. */
-static int list_ids(scan *sc)
+/* Append the ids the directory lists now to sc->ids. 0, or a negative errno. */
+static int list_once(scan *sc)
 {
     int fd = dup(sc->dirfd), err = 0;
     DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
     struct dirent *de;
-    size_t cap = 0;
     void *grown;
 
     if (d == NULL) {
@@ -73,21 +72,59 @@ static int list_ids(scan *sc)
                   sc->st->label, sc->st->dir, MAX_FILES);
             break;
         }
-        if (sc->n_ids == cap) {
-            cap = cap ? 2 * cap : 256;
+        if (sc->n_ids == sc->cap_ids) {
+            size_t cap = sc->cap_ids ? 2 * sc->cap_ids : 256;
             grown = realloc(sc->ids, cap * sizeof(*sc->ids));
             if (grown == NULL) {
                 err = -ENOMEM;
                 break;
             }
             sc->ids = grown;
+            sc->cap_ids = cap;
         }
         memcpy(sc->ids[sc->n_ids++], id, P11KMS_STORE_ID_LEN);
     }
     closedir(d);
-    if (err == 0)
-        qsort(sc->ids, sc->n_ids, sizeof(*sc->ids), id_cmp);
     return err;
+}
+
+/* Whether two stats of the directory show the same contents (no entry added, removed or renamed
+ * over in between: each changes the directory's mtime and ctime). */
+static int dir_unchanged(const struct stat *a, const struct stat *b)
+{
+    return a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+           a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+/* The ids of the directory's object files, sorted, each once. A listing that runs while a
+ * writer renames a file into place may miss that name (readdir is unspecified for entries
+ * changed meanwhile): writers rename under the names lock, which the listing shares; a store
+ * without it (read-only) is listed again while the directory changed during a listing, and the
+ * listings merged (a name that really went is found gone by scan_file). 0, or a negative
+ * errno. */
+static int list_ids(scan *sc)
+{
+    struct stat before, after;
+    size_t i, j;
+    int attempt, names, err = 0;
+
+    for (attempt = 0; attempt < 8; attempt++) {
+        if (fstat(sc->dirfd, &before) != 0)
+            return -errno;
+        names = p11kms_store_names_lock(sc->dirfd, 0);
+        err = list_once(sc);
+        p11kms_store_unlock(names);
+        if (err != 0 || fstat(sc->dirfd, &after) != 0 || dir_unchanged(&before, &after))
+            break;
+    }
+    if (err != 0 || sc->n_ids == 0)
+        return err;
+    qsort(sc->ids, sc->n_ids, sizeof(*sc->ids), id_cmp);
+    for (i = 1, j = 1; i < sc->n_ids; i++)
+        if (id_cmp(sc->ids[i], sc->ids[j - 1]) != 0)
+            memcpy(sc->ids[j++], sc->ids[i], P11KMS_STORE_ID_LEN);
+    sc->n_ids = j;
+    return 0;
 }
 
 static int add_change(scan *sc, store_entry *e, p11kms_object *o, CK_OBJECT_HANDLE old, int pending)
@@ -272,7 +309,7 @@ static int64_t now_ns(void)
 /* Follow the directory. st->lock held. */
 static void sync_locked(p11kms_store *st)
 {
-    scan sc = {st, -1, NULL, 0, NULL, 0, 0};
+    scan sc = {st, -1, NULL, 0, 0, NULL, 0, 0};
     struct stat sb;
     p11kms_store_stamp dstamp;
     size_t i;

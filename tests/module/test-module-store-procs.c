@@ -59,20 +59,31 @@ static int setter(int id, int go)
     CK_ATTRIBUTE a;
     char text[32], byte;
     int i, failures = 0;
+    CK_RV rv;
 
-    if (init() != CKR_OK)
+    if (init() != CKR_OK) {
+        fprintf(stderr, "# setter %d: C_Initialize failed\n", id);
         return 2;
+    }
     s = p11_open(0);
     h = p11_find_label(s, "shared"); /* found before either changes it; the handle stays */
-    if (h == CK_INVALID_HANDLE || read(go, &byte, 1) != 1)
+    if (h == CK_INVALID_HANDLE) {
+        fprintf(stderr, "# setter %d: the object \"shared\" not found\n", id);
+        return 3;
+    }
+    if (read(go, &byte, 1) != 1)
         return 3;
     for (i = 0; i < SETS; i++) {
         snprintf(text, sizeof(text), "%c-%d", id == 0 ? 'a' : 'b', i);
         a.type = id == 0 ? CKA_LABEL : CKA_APPLICATION;
         a.pValue = text;
         a.ulValueLen = strlen(text);
-        if (p11->C_SetAttributeValue(s, h, &a, 1) != CKR_OK)
+        rv = p11->C_SetAttributeValue(s, h, &a, 1);
+        if (rv != CKR_OK) {
+            fprintf(stderr, "# setter %d: change %d: C_SetAttributeValue 0x%lx\n", id, i,
+                    (unsigned long)rv);
             failures++;
+        }
     }
     p11->C_Finalize(NULL);
     return failures > 0 ? 1 : 0;
