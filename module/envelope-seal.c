@@ -434,6 +434,7 @@ static CK_RV rewrap_in_kms(p11kms_keyset *ks, const p11kms_context *ctx, const p
         LOG_I("key \"%s\": rewrapped in the KMS by %s key %s", ks->kc->label, be->ops->name,
               ne.blobs[0].key_ref);
 out:
+    p11kms_kms_call_deadline_set(0); /* the set's deadline was this call's only */
     p11kms_envelope_clear(&ne);
     return rv;
 }

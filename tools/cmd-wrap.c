@@ -211,6 +211,18 @@ out:
     return ret;
 }
 
+/* Whether blob is a p11kms envelope (a KMS key's), not an RFC 5649 blob of a plain AES key. */
+static int is_envelope(const uint8_t *blob, size_t len)
+{
+    p11kms_envelope env;
+    int yes;
+
+    memset(&env, 0, sizeof(env));
+    yes = p11kms_envelope_parse(blob, len, &env) == CKR_OK && env.n > 0;
+    p11kms_envelope_clear(&env);
+    return yes;
+}
+
 /* The same key's current KMS key(s) and version, the context kept: CKM_P11KMS_REWRAP, the KMS's
  * own re-encrypt where it can (the data key never in this process), else inside the module. */
 static int rewrap_in_place(wrap_args *a, const uint8_t *blob, size_t len)
@@ -295,7 +307,8 @@ static int one_blob(wrap_args *a, const char *text, size_t len)
     }
     if (a->cmd != &tool_cmd_rewrap)
         ret = do_unwrap(a, blob, blob_len);
-    else if (a->to == NULL && !a->to_context_given && (a->key == NULL || a->key->is_kms))
+    else if (a->to == NULL && !a->to_context_given && (a->key == NULL || a->key->is_kms) &&
+             is_envelope(blob, blob_len))
         ret = rewrap_in_place(a, blob, blob_len);
     else
         ret = do_rewrap(a, blob, blob_len);
