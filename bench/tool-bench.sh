@@ -1,7 +1,9 @@
 #!/bin/sh
-# tool-bench.sh - throughput of "p11kms encrypt" and "decrypt" on a file in memory-backed storage,
-# against "openssl speed -evp aes-256-gcm" at 16 KiB, with the tool's peak RSS. Part of make bench;
-# speed never fails the run, a broken tool does.
+# tool-bench.sh - throughput of "p11kms encrypt" and "decrypt" of a file in memory-backed storage
+# to /dev/null, against single-threaded "openssl speed -evp aes-256-gcm" at 16 KiB measured in the
+# same rounds (target: at least as fast), with the tool's peak RSS (target < 64 MiB). Writing to
+# a new file is shown as well, next to what dd and cp reach, but judged by nothing: writes to
+# tmpfs are too noisy here. Part of make bench; speed never fails the run, a broken tool does.
 #
 # Environment: top_builddir, P11KMS_TEST_MODULE (set by make bench), BENCH_TOOL_MIB (file size,
 # default 1024), BENCH_ROUNDS (default 3; each figure is the best round), BENCH_DIR (default
@@ -54,7 +56,7 @@ mbs() { # mbs SECONDS: MB/s (10^6 bytes) for the file size
 openssl enc -aes-128-ctr -nosalt -pass pass:p11kms-bench -in /dev/zero 2>/dev/null |
     head -c "$BYTES" >"$tmp/plain"
 
-ssl=0 enc=0 dec=0 cpy=0 wr=0 enc_rss=0 dec_rss=0
+ssl=0 enc=0 dec=0 cpy=0 wr=0 enc_rss=0 dec_rss=0 enc_null=0 dec_null=0
 round=1
 while [ "$round" -le "$ROUNDS" ]; do
     # Rounds alternate the measurements so a busy neighbour hurts them alike.
@@ -72,10 +74,17 @@ while [ "$round" -le "$ROUNDS" ]; do
     cpy=$(best "$cpy" "$(mbs "$(cut -d' ' -f1 "$tmp/t")")")
     rm -f "$tmp/copy"
 
+    timed "$tmp/t" "$TOOL" encrypt --no-progress "$tmp/plain" /dev/null
+    enc_null=$(best "$enc_null" "$(mbs "$(cut -d' ' -f1 "$tmp/t")")")
+    enc_rss=$(best "$enc_rss" "$(cut -d' ' -f2 "$tmp/t")")
     rm -f "$tmp/enc"
     timed "$tmp/t" "$TOOL" encrypt --no-progress "$tmp/plain" "$tmp/enc"
     enc=$(best "$enc" "$(mbs "$(cut -d' ' -f1 "$tmp/t")")")
     enc_rss=$(best "$enc_rss" "$(cut -d' ' -f2 "$tmp/t")")
+
+    timed "$tmp/t" "$TOOL" decrypt --no-progress "$tmp/enc" /dev/null
+    dec_null=$(best "$dec_null" "$(mbs "$(cut -d' ' -f1 "$tmp/t")")")
+    dec_rss=$(best "$dec_rss" "$(cut -d' ' -f2 "$tmp/t")")
 
     rm -f "$tmp/dec"
     timed "$tmp/t" "$TOOL" decrypt --no-progress "$tmp/enc" "$tmp/dec"
@@ -94,12 +103,15 @@ pct() {
 }
 echo "tool: $MIB MiB file in $DIR, $(nproc) CPUs, best of $ROUNDS rounds, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "  openssl speed -evp aes-256-gcm, 16 KiB:  $ssl MB/s"
-echo "  writing a new file (dd from /dev/zero):  $wr MB/s = $(pct "$wr" "$ssl")% of openssl speed (the ceiling here)"
-echo "  cp into a new file:                      $cpy MB/s"
+ok_rss() { awk -v r="$1" 'BEGIN { print (r < 65536) ? "ok" : "OVER" }'; }
 for what in encrypt decrypt; do
-    if [ "$what" = encrypt ]; then v=$enc r=$enc_rss; else v=$dec r=$dec_rss; fi
+    if [ "$what" = encrypt ]; then v=$enc_null r=$enc_rss; else v=$dec_null r=$dec_rss; fi
     p=$(pct "$v" "$ssl")
-    printf '  p11kms %-8s %6s MB/s = %3s%% of openssl speed (target >= 70%%: %s), %3s%% of the write ceiling, %3s%% of cp; peak RSS %s KiB (target < 65536: %s)\n' \
-        "$what" "$v" "$p" "$(verdict "$p" 70)" "$(pct "$v" "$wr")" "$(pct "$v" "$cpy")" "$r" \
-        "$(awk -v r="$r" 'BEGIN { print (r < 65536) ? "ok" : "OVER" }')"
+    printf '  p11kms %-8s to /dev/null   %6s MB/s = %3s%% of openssl speed (target >= 100%%: %s); peak RSS %s KiB (target < 65536: %s)\n' \
+        "$what" "$v" "$p" "$(verdict "$p" 100)" "$r" "$(ok_rss "$r")"
 done
+echo "  writing a new file in $DIR (not judged):"
+echo "    dd from /dev/zero:   $wr MB/s = $(pct "$wr" "$ssl")% of openssl speed"
+echo "    cp:                  $cpy MB/s"
+echo "    p11kms encrypt:      $enc MB/s = $(pct "$enc" "$ssl")% of openssl speed, $(pct "$enc" "$cpy")% of cp"
+echo "    p11kms decrypt:      $dec MB/s = $(pct "$dec" "$ssl")% of openssl speed, $(pct "$dec" "$cpy")% of cp"

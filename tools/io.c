@@ -72,6 +72,24 @@ ssize_t tool_io_read_full(int fd, void *buf, size_t n, int stop_fd)
     return (ssize_t)got;
 }
 
+ssize_t tool_io_pread_full(int fd, void *buf, size_t n, uint64_t off)
+{
+    size_t got = 0;
+    ssize_t r;
+
+    while (got < n) {
+        r = pread(fd, (uint8_t *)buf + got, n - got, (off_t)(off + got));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return -1;
+        if (r == 0)
+            break;
+        got += (size_t)r;
+    }
+    return (ssize_t)got;
+}
+
 int tool_io_write_full(int fd, const void *buf, size_t n)
 {
     const uint8_t *p = buf;

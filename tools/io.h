@@ -16,6 +16,10 @@ ssize_t tool_io_read_full(int fd, void *buf, size_t n, int stop_fd);
 /* Write all n bytes: 0, or -1 (errno set). */
 int tool_io_write_full(int fd, const void *buf, size_t n);
 
+/* Read up to n bytes at offset off of a regular file, retrying short reads until n or the end of
+ * the file: the count read, or -1 with errno set. Leaves the file offset alone. */
+ssize_t tool_io_pread_full(int fd, void *buf, size_t n, uint64_t off);
+
 struct tool_ff_header;
 /* Read and parse the header of an encrypted file from fd, leaving fd at the first chunk.
  * Reports (naming path) and returns -1 for anything but a well-formed header. */

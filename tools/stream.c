@@ -1,14 +1,20 @@
 /* stream.c - the streaming pipeline behind encrypt and decrypt: a ring of chunk slots filled in
- * order by a reader thread, sealed or opened by workers in any order, written in order here. */
+ * order, sealed or opened by workers in any order, written in order here. A pipe or a terminal
+ * is read by a reader thread; a regular file is read by the workers themselves, each its own
+ * chunk at its own offset, so reading runs in parallel and nothing is handed over. */
 /* One mutex protects the slot states and the counters; the bytes of a slot belong to whoever
  * moved it to its current state, so the crypto and the I/O run outside the lock. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <openssl/crypto.h>
 #include "io.h"
@@ -16,6 +22,8 @@
 #include "tool.h"
 
 #define MAX_WORKERS 4
+/* Regular files with chunks this large or larger are mapped, not copied in with pread. */
+#define MAP_MIN_CHUNK (64u * 1024u)
 /* Slot buffers in total stay under this, whatever the chunk size in a header says. */
 #define SLOT_BYTES_BUDGET (32u * 1024u * 1024u)
 
@@ -23,6 +31,9 @@ enum { SLOT_FREE, SLOT_FILLED, SLOT_DONE };
 
 struct slot {
     uint8_t *buf;
+    const uint8_t *src; /* the record to seal or open: buf, or a mapping of the input */
+    void *map;          /* the mapping, when there is one */
+    size_t map_len;
     size_t len;    /* bytes in buf: the record read, then the record to write */
     size_t in_len; /* input bytes this chunk consumed, for the progress bar */
     uint64_t index;
@@ -42,6 +53,16 @@ struct pipeline {
     uint64_t next_fill; /* chunks the reader has published */
     uint64_t next_work; /* chunks workers have claimed */
     int reader_done;    /* the final chunk is published, or the reader stopped */
+    /* Positional reads (a regular file): the body starts at base; chunk i's record is read at
+     * base + i * record. The writer has written chunks below written; the first chunk found
+     * final, and the first found past the end of the input (it shrank), once known. */
+    int positional;
+    int mapped; /* positional reads go through mappings */
+    size_t page;
+    uint64_t base;
+    uint64_t written;
+    uint64_t final_idx;
+    uint64_t past_end_idx;
     int failed;
     char err[256];
     int stop[2]; /* a pipe: written on failure, so a reader waiting for input stops */
@@ -159,10 +180,168 @@ static void *reader_main(void *arg)
     return NULL;
 }
 
+/* The next chunk the reader thread filled, or NULL when there is none left (or a failure). */
+static struct slot *claim_filled(struct pipeline *p)
+{
+    struct slot *s = NULL;
+
+    pthread_mutex_lock(&p->mu);
+    while (!p->failed && p->next_work >= p->next_fill && !p->reader_done)
+        pthread_cond_wait(&p->work_ready, &p->mu);
+    if (!p->failed && p->next_work < p->next_fill) {
+        s = &p->slots[p->next_work % p->n_slots];
+        p->next_work++;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return s;
+}
+
+/* Positional input: claim the next chunk and wait until its slot is free (the chunk n_slots
+ * before it is written). The slot, or NULL when the input is known to end before this chunk or
+ * on a failure. */
+static struct slot *claim_positional(struct pipeline *p)
+{
+    struct slot *s = NULL;
+    uint64_t idx;
+
+    pthread_mutex_lock(&p->mu);
+    if (p->failed || p->next_work > p->final_idx)
+        goto out;
+    idx = p->next_work++;
+    while (!p->failed && idx <= p->final_idx && idx >= p->written + p->n_slots)
+        pthread_cond_wait(&p->slot_free, &p->mu);
+    if (!p->failed && idx <= p->final_idx) {
+        s = &p->slots[idx % p->n_slots];
+        s->index = idx;
+    }
+out:
+    pthread_mutex_unlock(&p->mu);
+    return s;
+}
+
+/* Bring chunk s->index of a regular file in: mapped (large chunks: the crypto reads the page
+ * cache, nothing is copied) or read into the slot. As the reader thread does, one byte more
+ * than a record is asked for, to know whether the chunk is the last. The count available (at
+ * most record + 1), or -1 with errno set. */
+static ssize_t fetch_positional(struct pipeline *p, struct slot *s)
+{
+    uint64_t off = p->base + s->index * p->record, avail;
+    size_t len, delta;
+    struct stat st;
+    void *m;
+
+    s->src = s->buf;
+    if (!p->mapped)
+        return tool_io_pread_full(p->in_fd, s->buf, p->record + 1, off);
+    if (fstat(p->in_fd, &st) != 0)
+        return -1;
+    avail = (uint64_t)st.st_size > off ? (uint64_t)st.st_size - off : 0;
+    if (avail > p->record)
+        avail = p->record + 1;
+    len = avail > p->record ? p->record : (size_t)avail;
+    if (len == 0)
+        return 0;
+    delta = (size_t)(off % p->page);
+    m = mmap(NULL, delta + len, PROT_READ, MAP_SHARED | MAP_POPULATE, p->in_fd,
+             (off_t)(off - delta));
+    if (m == MAP_FAILED)
+        return -1;
+    s->map = m;
+    s->map_len = delta + len;
+    s->src = (const uint8_t *)m + delta;
+    return (ssize_t)avail;
+}
+
+static void unmap_slot(struct slot *s)
+{
+    if (s->map != NULL)
+        munmap(s->map, s->map_len);
+    s->map = NULL;
+    s->map_len = 0;
+}
+
+/* Read chunk s->index of positional input and publish what it is. The slot, or NULL when it is
+ * past the end of the input or on a failure. */
+static struct slot *read_positional(struct pipeline *p, struct slot *s)
+{
+    uint64_t idx = s->index;
+    ssize_t r = fetch_positional(p, s);
+    int err = errno, final;
+    size_t len = r > 0 ? (size_t)r : 0;
+
+    pthread_mutex_lock(&p->mu);
+    final = len <= p->record;
+    if (r < 0) {
+        fail_locked(p, "cannot read the input: %s", strerror(err));
+    } else if (final && len == 0 && idx > 0) {
+        /* Past the end: chunk idx - 1 was the last (it ended exactly at a record), or the input
+         * shrank while it was read, which the writer reports when it gets here. */
+        if (idx < p->past_end_idx)
+            p->past_end_idx = idx;
+        pthread_cond_broadcast(&p->chunk_done);
+    } else if (idx > TOOL_FF_MAX_CHUNKS) {
+        fail_locked(p, "the input is too large for this chunk size");
+    } else if (!p->encrypt && final && len < TOOL_FF_TAG_LEN) {
+        fail_locked(p, "the file is truncated (chunk %llu is incomplete)", (unsigned long long)idx);
+    } else {
+        s->len = final ? len : p->record;
+        s->in_len = s->len;
+        s->final = final;
+        s->state = SLOT_FILLED;
+        if (final && idx < p->final_idx) {
+            p->final_idx = idx;
+            pthread_cond_broadcast(&p->slot_free); /* workers waiting past it give up */
+        }
+        pthread_mutex_unlock(&p->mu);
+        return s;
+    }
+    pthread_mutex_unlock(&p->mu);
+    unmap_slot(s);
+    return NULL;
+}
+
+/* The SIGBUS a mapping raises when its file shrinks under it ends the chunk being read, not
+ * the process: the worker reading a mapping points bus_jump at its jump buffer. */
+static __thread sigjmp_buf *bus_jump;
+
+static void on_sigbus(int sig)
+{
+    if (bus_jump != NULL)
+        siglongjmp(*bus_jump, 1);
+    signal(sig, SIG_DFL); /* not from a mapping of ours: the default action, on return */
+}
+
+/* Seal or open slot s from s->src into s->buf: 1 done, 0 the cipher failed (for open: the tag
+ * did not verify), -1 the input shrank under its mapping. */
+static int crypt_slot(struct pipeline *p, tool_ff_cipher *c, struct slot *s)
+{
+    sigjmp_buf jb;
+    size_t pt_len;
+    int ok;
+
+    if (sigsetjmp(jb, 1) != 0) {
+        bus_jump = NULL;
+        return -1;
+    }
+    bus_jump = s->map != NULL ? &jb : NULL;
+    if (p->encrypt) {
+        ok = tool_ff_seal_from(c, s->index, s->final, s->src, s->buf, s->len) == 0;
+        if (ok)
+            s->len += TOOL_FF_TAG_LEN;
+    } else {
+        ok = tool_ff_open_from(c, s->index, s->final, s->src, s->buf, s->len, &pt_len) == 0;
+        if (ok)
+            s->len = pt_len;
+    }
+    bus_jump = NULL;
+    return ok;
+}
+
 static void *worker_main(void *arg)
 {
     struct pipeline *p = arg;
     tool_ff_cipher c;
+    struct slot *s;
     int ok;
 
     if (tool_ff_cipher_init(&c, p->h, p->key, p->encrypt) != 0) {
@@ -172,32 +351,24 @@ static void *worker_main(void *arg)
         return NULL;
     }
     for (;;) {
-        struct slot *s;
-        size_t pt_len;
-
-        pthread_mutex_lock(&p->mu);
-        while (!p->failed && p->next_work >= p->next_fill && !p->reader_done)
-            pthread_cond_wait(&p->work_ready, &p->mu);
-        if (p->failed || p->next_work >= p->next_fill) {
-            pthread_mutex_unlock(&p->mu);
-            break;
-        }
-        s = &p->slots[p->next_work % p->n_slots];
-        p->next_work++;
-        pthread_mutex_unlock(&p->mu);
-
-        if (p->encrypt) {
-            ok = tool_ff_seal(&c, s->index, s->final, s->buf, s->len) == 0;
-            if (ok)
-                s->len += TOOL_FF_TAG_LEN;
+        if (p->positional) {
+            s = claim_positional(p);
+            if (s != NULL)
+                s = read_positional(p, s);
         } else {
-            ok = tool_ff_open(&c, s->index, s->final, s->buf, s->len, &pt_len) == 0;
-            if (ok)
-                s->len = pt_len;
+            s = claim_filled(p);
+            if (s != NULL)
+                s->src = s->buf;
         }
+        if (s == NULL)
+            break;
+        ok = crypt_slot(p, &c, s);
+        unmap_slot(s);
 
         pthread_mutex_lock(&p->mu);
-        if (!ok && p->encrypt)
+        if (ok < 0)
+            fail_locked(p, "the input shrank while it was being read");
+        else if (!ok && p->encrypt)
             fail_locked(p, "encryption of chunk %llu failed", (unsigned long long)s->index);
         else if (!ok && s->final)
             fail_locked(p,
@@ -226,8 +397,13 @@ static void write_in_order(struct pipeline *p, int out_fd, tool_progress *progre
         int final, stop;
 
         pthread_mutex_lock(&p->mu);
-        while (s->state != SLOT_DONE && !p->failed)
+        while ((s->state != SLOT_DONE || s->index != idx) && !p->failed) {
+            if (idx >= p->past_end_idx) {
+                fail_locked(p, "the input shrank while it was being read");
+                break;
+            }
             pthread_cond_wait(&p->chunk_done, &p->mu);
+        }
         stop = p->failed;
         pthread_mutex_unlock(&p->mu);
         if (stop)
@@ -247,11 +423,31 @@ static void write_in_order(struct pipeline *p, int out_fd, tool_progress *progre
 
         pthread_mutex_lock(&p->mu);
         s->state = SLOT_FREE;
-        pthread_cond_signal(&p->slot_free);
+        p->written = idx + 1;
+        /* positional workers may wait for different slots: wake them all */
+        if (p->positional)
+            pthread_cond_broadcast(&p->slot_free);
+        else
+            pthread_cond_signal(&p->slot_free);
         pthread_mutex_unlock(&p->mu);
         if (final)
             return;
     }
+}
+
+/* Whether in_fd is a regular file read from *base on (its current offset, after any header). */
+static int positional_input(int in_fd, uint64_t *base)
+{
+    struct stat st;
+    off_t off;
+
+    if (fstat(in_fd, &st) != 0 || !S_ISREG(st.st_mode))
+        return 0;
+    off = lseek(in_fd, 0, SEEK_CUR);
+    if (off < 0)
+        return 0;
+    *base = (uint64_t)off;
+    return 1;
 }
 
 int tool_stream_run(const tool_ff_header *h, const uint8_t key[TOOL_FF_KEY_LEN], int encrypt,
@@ -260,7 +456,8 @@ int tool_stream_run(const tool_ff_header *h, const uint8_t key[TOOL_FF_KEY_LEN],
     struct pipeline p;
     pthread_t reader, workers[MAX_WORKERS];
     unsigned n_workers = tool_stream_workers(), started = 0, i;
-    int rv = -1;
+    struct sigaction bus, old_bus;
+    int rv = -1, bus_set = 0;
     size_t cap;
 
     memset(&p, 0, sizeof(p));
@@ -277,6 +474,11 @@ int tool_stream_run(const tool_ff_header *h, const uint8_t key[TOOL_FF_KEY_LEN],
     p.h = h;
     p.key = key;
     p.record = h->chunk_size + (encrypt ? 0 : TOOL_FF_TAG_LEN);
+    p.final_idx = UINT64_MAX;
+    p.past_end_idx = UINT64_MAX;
+    p.positional = positional_input(in_fd, &p.base);
+    p.page = (size_t)sysconf(_SC_PAGESIZE);
+    p.mapped = p.positional && h->chunk_size >= MAP_MIN_CHUNK && p.page > 0;
     cap = (size_t)h->chunk_size + TOOL_FF_TAG_LEN + 1;
     p.n_slots = 2 * n_workers + 2;
     if (p.n_slots * cap > SLOT_BYTES_BUDGET)
@@ -294,7 +496,17 @@ int tool_stream_run(const tool_ff_header *h, const uint8_t key[TOOL_FF_KEY_LEN],
         }
     }
 
-    if (pthread_create(&reader, NULL, reader_main, &p) != 0) {
+    if (p.mapped) {
+        memset(&bus, 0, sizeof(bus));
+        bus.sa_handler = on_sigbus;
+        sigemptyset(&bus.sa_mask);
+        if (sigaction(SIGBUS, &bus, &old_bus) != 0) {
+            tool_err("cannot handle SIGBUS: %s", strerror(errno));
+            goto out;
+        }
+        bus_set = 1;
+    }
+    if (!p.positional && pthread_create(&reader, NULL, reader_main, &p) != 0) {
         tool_err("cannot start a thread");
         goto out;
     }
@@ -313,7 +525,9 @@ int tool_stream_run(const tool_ff_header *h, const uint8_t key[TOOL_FF_KEY_LEN],
 
     for (i = 0; i < started; i++)
         pthread_join(workers[i], NULL);
-    pthread_join(reader, NULL);
+    if (!p.positional)
+        pthread_join(reader, NULL);
+
     tool_progress_end(progress);
     if (p.failed) {
         tool_err("%s", p.err);
@@ -321,6 +535,8 @@ int tool_stream_run(const tool_ff_header *h, const uint8_t key[TOOL_FF_KEY_LEN],
     }
     rv = 0;
 out:
+    if (bus_set)
+        sigaction(SIGBUS, &old_bus, NULL);
     if (p.slots != NULL) {
         for (i = 0; i < p.n_slots; i++)
             if (p.slots[i].buf != NULL) {
