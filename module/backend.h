@@ -94,7 +94,10 @@ typedef struct p11kms_backend_ops {
     /* Optional (NULL): re-encrypt in the KMS to dst (same backend type) without exposing the
      * plaintext here (AWS ReEncrypt, Vault rewrap). src_ctx and dst_ctx are what the KMS binds:
      * a caller moving envelopes builds both with p11kms_envelope_kms_context
-     * (envelope-seal.h), so the destination carries the purpose pair. */
+     * (envelope-seal.h), so the destination carries the purpose pair. A pair this KMS cannot
+     * move (another key, another server, a changed context) is declined with
+     * CKR_FUNCTION_NOT_SUPPORTED before any call and without a log line above debug: the core
+     * then tries another source blob, or opens and seals in the module. */
     CK_RV (*reencrypt)(p11kms_backend *src, const p11kms_context *src_ctx,
                        const p11kms_kms_blob *in, p11kms_backend *dst,
                        const p11kms_context *dst_ctx, p11kms_kms_blob *out);

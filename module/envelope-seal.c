@@ -387,40 +387,89 @@ out:
     return rv;
 }
 
-/* The KMS's own re-encrypt (backend.h reencrypt), when the blob is the one current entry's own:
- * a key version rotated in the KMS. Anything else - a previous key, several current entries, a
- * version-1 envelope, an accepted old context - is opened and sealed again inside the module. */
-static CK_RV rewrap_in_kms(p11kms_keyset *ks, const p11kms_context *ctx, const p11kms_envelope *e,
-                           p11kms_buf *out, int *asked)
+/* Whether entry i of src made blob j of in and the KMS can move it to dst entry to: same
+ * backend type, with the hook. */
+static int can_move(const p11kms_keyset *src, size_t i, const p11kms_envelope *in, size_t j,
+                    const p11kms_backend *to)
 {
-    CK_RV rv = CKR_GENERAL_ERROR;
-    p11kms_backend *be = ks->be[0];
+    p11kms_backend *from = src->be[i];
+
+    return from->ops == to->ops && to->ops->reencrypt != NULL &&
+           from->ops->owns(from, &in->blobs[j]);
+}
+
+/* One destination entry's blob, re-encrypted by the KMS from a blob of in: the destination's
+ * own entry first (a key version rotated in the KMS), then any other entry of src of that type
+ * (a previous key, a key of another region). A backend declines a pair it cannot move with
+ * CKR_FUNCTION_NOT_SUPPORTED before any call; then the next pair is tried, and when none is
+ * left, so is returned. */
+static CK_RV reencrypt_one(p11kms_keyset *src, const p11kms_envelope *in, p11kms_backend *to,
+                           const p11kms_context *app_ctx, const p11kms_context *bound,
+                           const char *op, p11kms_kms_blob *out, int *asked)
+{
+    CK_RV rv = CKR_FUNCTION_NOT_SUPPORTED;
+    size_t pass, i, j;
+    kms_use u = {src, 0, op, app_ctx, 0, 0};
+
+    for (pass = 0; pass < 2; pass++)
+        for (i = 0; i < src->n; i++) {
+            if ((src->be[i] == to) != (pass == 0))
+                continue;
+            for (j = 0; j < in->n; j++) {
+                if (!can_move(src, i, in, j, to))
+                    continue;
+                u.i = i;
+                use_begin(&u);
+                rv = src->be[i]->ops->reencrypt(src->be[i], bound, &in->blobs[j], to, bound, out);
+                if (rv == CKR_FUNCTION_NOT_SUPPORTED)
+                    continue; /* declined before any call: nothing to record */
+                *asked = 1;
+                use_end(&u, in->blobs[j].key_ref, rv);
+                return rv;
+            }
+        }
+    return rv;
+}
+
+CK_RV p11kms_envelope_reencrypt(p11kms_keyset *src, const p11kms_envelope *in, p11kms_keyset *dst,
+                                const p11kms_context *app_ctx, const char *op, p11kms_buf *out,
+                                int *asked)
+{
+    CK_RV rv = CKR_FUNCTION_NOT_SUPPORTED;
+    p11kms_envelope ne;
     p11kms_context_view view;
     const p11kms_context *bound = NULL;
-    p11kms_envelope ne;
-    kms_use u = {ks, 0, "rewrap", ctx, 0, 0};
-    size_t len;
-    int j = owned_blob(ks, 0, e);
+    size_t len, d;
 
     memset(&ne, 0, sizeof(ne));
-    if (ks->n_current != 1 || j < 0 || be->ops->reencrypt == NULL ||
-        e->version != P11KMS_ENVELOPE_VERSION || ks->kc->n_accepted_contexts > 0)
+    /* A version-1 envelope's KMS context has no purpose pair: opened and sealed in the module. */
+    if (in->version != P11KMS_ENVELOPE_VERSION || dst->n_current == 0 ||
+        dst->n_current > P11KMS_ENVELOPE_MAX_BLOBS)
         return CKR_FUNCTION_NOT_SUPPORTED;
-    rv = p11kms_envelope_kms_context(ctx, e->version, e->purpose, &view, &bound);
+    for (d = 0; d < dst->n_current; d++) {
+        size_t i, j;
+        int any = 0;
+
+        for (i = 0; i < src->n && !any; i++)
+            for (j = 0; j < in->n && !any; j++)
+                any = can_move(src, i, in, j, dst->be[d]);
+        if (!any)
+            return CKR_FUNCTION_NOT_SUPPORTED; /* asked nothing */
+    }
+    rv = p11kms_envelope_kms_context(app_ctx, in->version, in->purpose, &view, &bound);
     if (rv != CKR_OK)
         return rv;
-    deadline_begin(ks);
-    *asked = 1;
-    use_begin(&u);
-    rv = be->ops->reencrypt(be, bound, &e->blobs[j], be, bound, &ne.blobs[0]);
-    use_end(&u, e->blobs[j].key_ref, rv);
-    if (rv != CKR_OK)
-        goto out;
-    ne.version = e->version;
-    ne.purpose = e->purpose;
-    ne.n = 1;
+    deadline_begin(dst);
+    for (d = 0; d < dst->n_current; d++) {
+        rv = reencrypt_one(src, in, dst->be[d], app_ctx, bound, op, &ne.blobs[d], asked);
+        if (rv != CKR_OK)
+            goto out;
+        ne.n++;
+    }
+    ne.version = in->version;
+    ne.purpose = in->purpose;
     len = p11kms_envelope_encoded_len(&ne);
-    rv = CKR_DEVICE_ERROR; /* a ciphertext the envelope cannot hold */
+    rv = CKR_DEVICE_ERROR; /* ciphertexts the envelope cannot hold */
     if (len == 0)
         goto out;
     rv = CKR_HOST_MEMORY;
@@ -428,12 +477,15 @@ static CK_RV rewrap_in_kms(p11kms_keyset *ks, const p11kms_context *ctx, const p
     if (out->data == NULL)
         goto out;
     rv = p11kms_envelope_encode(&ne, out->data, &len);
-    if (rv == CKR_OK)
+    if (rv == CKR_OK) {
         out->len = len;
-    if (rv == CKR_OK)
-        LOG_I("key \"%s\": rewrapped in the KMS by %s key %s", ks->kc->label, be->ops->name,
-              ne.blobs[0].key_ref);
+        for (d = 0; d < ne.n; d++)
+            LOG_I("key \"%s\": re-encrypted in the KMS to %s key %s", dst->kc->label,
+                  dst->be[d]->ops->name, ne.blobs[d].key_ref);
+    }
 out:
+    if (rv != CKR_OK)
+        p11kms_buf_free(out);
     p11kms_kms_call_deadline_set(0); /* the set's deadline was this call's only */
     p11kms_envelope_clear(&ne);
     return rv;
@@ -460,7 +512,11 @@ CK_RV p11kms_envelope_rewrap(p11kms_keyset *ks, const p11kms_context *ctx, const
     rv = p11kms_killswitch_check(ks->kc);
     if (rv != CKR_OK)
         goto out;
-    rv = rewrap_in_kms(ks, ctx, &e, out, asked);
+    /* With old contexts accepted, which one the KMS bound is not known: each would be a guess
+     * sent to the KMS, so the module opens (trying them) and seals. */
+    rv = CKR_FUNCTION_NOT_SUPPORTED;
+    if (ks->kc->n_accepted_contexts == 0)
+        rv = p11kms_envelope_reencrypt(ks, &e, ks, ctx, "rewrap", out, asked);
     /* The KMS cannot move this blob itself (or its policy does not let this caller re-encrypt):
      * as C_UnwrapKey and C_WrapKey would, with the value never leaving the module. */
     if (rv == CKR_FUNCTION_NOT_SUPPORTED || rv == CKR_KEY_FUNCTION_NOT_PERMITTED) {

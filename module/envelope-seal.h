@@ -44,11 +44,22 @@ CK_RV p11kms_envelope_seal(p11kms_keyset *ks, const p11kms_context *ctx, uint8_t
  * was called. */
 CK_RV p11kms_envelope_open(p11kms_keyset *ks, const p11kms_context *ctx, uint8_t purpose,
                            const uint8_t *in, size_t in_len, p11kms_buf *pt, int *asked);
+/* The envelope in, made by (some of) src's entries, moved to dst's current entries by the KMS's
+ * own re-encrypt (backend.h reencrypt: AWS ReEncrypt, Vault rewrap), the value never here. Each
+ * destination entry takes a blob of its own KMS key if in has one (a rotated key version), else
+ * one of another entry of src of the same backend (a previous key, another region). Every KMS
+ * use is in the audit trail as op. CKR_FUNCTION_NOT_SUPPORTED when some destination entry has no
+ * blob the KMS can move, or in is version 1: the caller then opens and seals in the module.
+ * *asked is set to 1 once a KMS was called. */
+CK_RV p11kms_envelope_reencrypt(p11kms_keyset *src, const p11kms_envelope *in, p11kms_keyset *dst,
+                                const p11kms_context *app_ctx, const char *op, p11kms_buf *out,
+                                int *asked);
 /* Move a wrapped-key envelope to ks's current KMS key(s), keeping its context: through the KMS's
- * own re-encrypt when the blob is the single current entry's (a rotated key version; Vault
- * rewrap, AWS ReEncrypt), else opened and sealed again in the module (previous keys, several
- * entries, accepted old contexts, version 1). The new envelope in *out; CKR_WRAPPED_KEY_INVALID
- * for anything but a wrapped-key envelope; refusals as p11kms_envelope_open's. */
+ * own re-encrypt where it can (p11kms_envelope_reencrypt with ks as source and destination),
+ * else opened and sealed again in the module (a KMS that cannot move the pair or refuses this
+ * caller the re-encrypt, accepted old contexts, version 1). The new envelope in *out;
+ * CKR_WRAPPED_KEY_INVALID for anything but a wrapped-key envelope; refusals as
+ * p11kms_envelope_open's. */
 CK_RV p11kms_envelope_rewrap(p11kms_keyset *ks, const p11kms_context *ctx, const uint8_t *in,
                              size_t in_len, p11kms_buf *out, int *asked);
 /* Bytes an envelope from ks can take for pt_len bytes of plaintext (no KMS call). */

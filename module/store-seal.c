@@ -230,69 +230,6 @@ out:
     return rv;
 }
 
-/* A blob of e that src's entry k made and from which dst's entry d can be reached by ReEncrypt
- * (same backend, with the hook): its index, or -1. */
-static int reencrypt_source(const p11kms_keyset *src, const p11kms_envelope *e,
-                            const p11kms_backend *to, size_t *k)
-{
-    size_t i, j;
-
-    if (to->ops->reencrypt == NULL)
-        return -1;
-    for (i = 0; i < src->n; i++)
-        for (j = 0; j < e->n; j++)
-            if (src->be[i]->ops == to->ops && src->be[i]->ops->owns(src->be[i], &e->blobs[j])) {
-                *k = i;
-                return (int)j;
-            }
-    return -1;
-}
-
-/* ReEncrypt of the file key's blobs in the KMS, one per current entry of dst: the file key never
- * leaves the KMS in the clear. CKR_FUNCTION_NOT_SUPPORTED (nothing asked) when an entry of dst
- * has no blob to move from. */
-static CK_RV reencrypt(const p11kms_keyset *src, const p11kms_envelope *in, p11kms_keyset *dst,
-                       const p11kms_context *bound, p11kms_buf *env)
-{
-    p11kms_envelope out;
-    size_t len, d, k = 0;
-    int src_blob[P11KMS_KEYSET_MAX];
-    size_t src_key[P11KMS_KEYSET_MAX];
-    CK_RV rv = CKR_FUNCTION_NOT_SUPPORTED;
-
-    memset(&out, 0, sizeof(out));
-    out.version = P11KMS_ENVELOPE_VERSION;
-    out.purpose = P11KMS_PURPOSE_STORED_OBJECT;
-    if (dst->n_current == 0 || dst->n_current > P11KMS_ENVELOPE_MAX_BLOBS)
-        goto out;
-    for (d = 0; d < dst->n_current; d++) {
-        src_blob[d] = reencrypt_source(src, in, dst->be[d], &k);
-        src_key[d] = k;
-        if (src_blob[d] < 0)
-            goto out;
-    }
-    for (d = 0; d < dst->n_current; d++) {
-        p11kms_backend *from = src->be[src_key[d]];
-
-        rv = from->ops->reencrypt(from, bound, &in->blobs[src_blob[d]], dst->be[d], bound,
-                                  &out.blobs[out.n]);
-        if (rv != CKR_OK)
-            goto out;
-        out.n++;
-    }
-    len = p11kms_envelope_encoded_len(&out);
-    env->data = len > 0 ? malloc(len) : NULL;
-    if (env->data == NULL) {
-        rv = len > 0 ? CKR_HOST_MEMORY : CKR_DEVICE_ERROR;
-        goto out;
-    }
-    rv = p11kms_envelope_encode(&out, env->data, &len);
-    env->len = len;
-out:
-    p11kms_envelope_clear(&out);
-    return rv;
-}
-
 CK_RV p11kms_store_reseal(p11kms_keyset *const *keys, size_t n, p11kms_keyset *dst,
                           const char *token, const p11kms_store_file *f, p11kms_buf *file,
                           const char **why)
@@ -301,8 +238,6 @@ CK_RV p11kms_store_reseal(p11kms_keyset *const *keys, size_t n, p11kms_keyset *d
     p11kms_buf fk = {0}, env = {0};
     sealed sd;
     binding b;
-    p11kms_context_view pv;
-    const p11kms_context *bound = NULL;
     int asked = 0;
 
     *why = NULL;
@@ -311,12 +246,10 @@ CK_RV p11kms_store_reseal(p11kms_keyset *const *keys, size_t n, p11kms_keyset *d
     rv = find_sealer(keys, n, f, &sd, why);
     if (rv == CKR_OK)
         rv = bind(&b, token, f->prefix, f->prefix_len);
-    if (rv == CKR_OK)
-        rv = p11kms_envelope_kms_context(&b.view.ctx, P11KMS_ENVELOPE_VERSION,
-                                         P11KMS_PURPOSE_STORED_OBJECT, &pv, &bound);
     if (rv != CKR_OK)
         goto out;
-    rv = reencrypt(keys[sd.key], &sd.e, dst, bound, &env);
+    rv = p11kms_envelope_reencrypt(keys[sd.key], &sd.e, dst, &b.view.ctx, "store-rewrap", &env,
+                                   &asked);
     if (rv == CKR_ENCRYPTED_DATA_INVALID)
         *why = "the KMS refused its sealed key for this object, token and attributes";
     if (rv == CKR_FUNCTION_NOT_SUPPORTED) {

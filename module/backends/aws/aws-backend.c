@@ -292,10 +292,8 @@ static CK_RV aws_reencrypt(p11kms_backend *src, const p11kms_context *src_ctx,
     CK_RV rv;
 
     memset(out, 0, sizeof(*out));
-    if (dst->ops != src->ops) {
-        LOG_E("aws: ReEncrypt goes from AWS KMS to AWS KMS only, not to %s", dst->ops->name);
-        return CKR_GENERAL_ERROR;
-    }
+    if (dst->ops != src->ops)
+        return CKR_FUNCTION_NOT_SUPPORTED; /* AWS KMS to AWS KMS only (backend.h) */
     if (in->ct == NULL || in->ct_len == 0 || in->ct_len > P11KMS_BLOB_CT_MAX) {
         LOG_E("aws: ReEncrypt %s: no usable ciphertext in the blob", sa->key_id);
         return CKR_ENCRYPTED_DATA_INVALID;

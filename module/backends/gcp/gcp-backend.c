@@ -369,7 +369,8 @@ static uint32_t gcp_current_version(p11kms_backend *be)
 }
 
 /* Cloud KMS has no re-encrypt call: decrypt and encrypt under the destination's primary
- * version, the plaintext wiped at once. Used by rewrap (same key, after a rotation). */
+ * version, the plaintext wiped at once. Used by rewrap (the same key after a rotation, or a
+ * previous key to the current one). */
 static CK_RV gcp_reencrypt(p11kms_backend *src, const p11kms_context *src_ctx,
                            const p11kms_kms_blob *in, p11kms_backend *dst,
                            const p11kms_context *dst_ctx, p11kms_kms_blob *out)
@@ -378,11 +379,8 @@ static CK_RV gcp_reencrypt(p11kms_backend *src, const p11kms_context *src_ctx,
     CK_RV rv;
 
     memset(out, 0, sizeof(*out));
-    if (dst->ops != src->ops) {
-        LOG_E("gcp: re-encryption goes from Cloud KMS to Cloud KMS only, not to %s",
-              dst->ops->name);
-        return CKR_GENERAL_ERROR;
-    }
+    if (dst->ops != src->ops)
+        return CKR_FUNCTION_NOT_SUPPORTED; /* Cloud KMS to Cloud KMS only (backend.h) */
     rv = gcp_decrypt(src, src_ctx, in, &pt);
     if (rv == CKR_OK)
         rv = gcp_encrypt(dst, dst_ctx, pt.data, pt.len, out);

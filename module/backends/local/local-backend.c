@@ -469,10 +469,8 @@ static CK_RV local_reencrypt(p11kms_backend *src, const p11kms_context *src_ctx,
     p11kms_buf pt = {NULL, 0};
     CK_RV rv;
 
-    if (dst->ops != &p11kms_backend_local_ops) {
-        LOG_E("the local backend re-encrypts only to local keys, not to %s", dst->ops->name);
-        return CKR_GENERAL_ERROR;
-    }
+    if (dst->ops != &p11kms_backend_local_ops)
+        return CKR_FUNCTION_NOT_SUPPORTED; /* local to local only (backend.h) */
     rv = local_decrypt(src, src_ctx, in, &pt);
     if (rv == CKR_OK)
         rv = local_encrypt(dst, dst_ctx, pt.data, pt.len, out);

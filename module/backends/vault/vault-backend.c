@@ -251,24 +251,15 @@ static CK_RV vault_reencrypt(p11kms_backend *src, const p11kms_context *src_ctx,
     memset(out, 0, sizeof(*out));
     memset(&reply, 0, sizeof(reply));
     p11kms_sbuf_init(&body, BODY_MAX);
+    /* Declined (backend.h): transit/rewrap moves a ciphertext to the newest version of its own
+     * key, on one server, with the same context, and takes no associated_data in any release. */
     if (dst->ops != src->ops || strcmp(vb->key_ref, vd->key_ref) != 0 ||
-        strcmp(vb->client->net.settings.url, vd->client->net.settings.url) != 0) {
-        LOG_E("vault: rewrap %s: Vault rewraps within one key only, not to %s", vb->key_ref,
-              dst->ops == src->ops ? vd->key_ref : dst->ops->name);
-        return CKR_KEY_FUNCTION_NOT_PERMITTED;
-    }
-    if (!p11kms_context_equal(src_ctx, dst_ctx)) {
-        LOG_E("vault: rewrap %s: Vault's rewrap keeps the context; changing it needs a decrypt "
-              "and an encrypt",
+        strcmp(vb->client->net.settings.url, vd->client->net.settings.url) != 0 ||
+        !p11kms_context_equal(src_ctx, dst_ctx) ||
+        vb->client->st.context_mode == P11KMS_VAULT_CONTEXT_AD) {
+        LOG_D("vault: rewrap %s: not a move transit/rewrap can make; decrypt and encrypt instead",
               vb->key_ref);
-        return CKR_KEY_FUNCTION_NOT_PERMITTED;
-    }
-    if (vb->client->st.context_mode == P11KMS_VAULT_CONTEXT_AD) {
-        /* rewrap has no associated_data in any Vault release: it could not open these */
-        LOG_I("vault: rewrap %s: Vault's rewrap takes no associated_data; keys with "
-              "context_mode associated_data rewrap by a decrypt and an encrypt",
-              vb->key_ref);
-        return CKR_KEY_FUNCTION_NOT_PERMITTED;
+        return CKR_FUNCTION_NOT_SUPPORTED;
     }
     rv = blob_version(vb, "rewrap", in, &version);
     if (rv == CKR_OK)

@@ -492,7 +492,7 @@ static CK_RV rewrap(const char *label, const uint8_t *in, CK_ULONG in_len, uint8
  * context the KMS did not bind are refused. */
 static void test_rewrap_mechanism(void)
 {
-    char text[3000], switches[500], path[600];
+    char text[6000], switches[500], path[600];
     FILE *f;
     CK_OBJECT_HANDLE dk;
     CK_MECHANISM dm = {CKM_P11KMS_REWRAP, NULL, 0}, em = {CKM_P11KMS_ENVELOPE, NULL, 0};
@@ -514,8 +514,18 @@ static void test_rewrap_mechanism(void)
              "   \"context\": {\"v\": \"1\"}, \"permissions\": [\"wrap\", \"encrypt\"]},\n"
              "  {\"label\": \"set\", \"context\": {\"v\": \"1\"}, \"kms\": [\n"
              "    {\"backend\": \"aws\", \"key_id\": \"%s\"},\n"
-             "    {\"backend\": \"local\", \"key_id\": \"insecure-test-key\"}]}]}]}\n",
-             endpoint, switches, key_arn, key_arn, key_arn, key_arn);
+             "    {\"backend\": \"local\", \"key_id\": \"insecure-test-key\"}]},\n"
+             "  {\"label\": \"moved\", \"context\": {\"v\": \"1\"},\n"
+             "   \"kms\": [{\"backend\": \"aws\", \"key_id\": \"%s\"}],\n"
+             "   \"previous\": [{\"backend\": \"aws\", \"key_id\": \"%s\"}]},\n"
+             "  {\"label\": \"moved-ctx\", \"context\": {\"v\": \"1\"},\n"
+             "   \"accepted_contexts\": [{\"v\": \"0\"}],\n"
+             "   \"kms\": [{\"backend\": \"aws\", \"key_id\": \"%s\"}],\n"
+             "   \"previous\": [{\"backend\": \"aws\", \"key_id\": \"%s\"}]},\n"
+             "  {\"label\": \"new-only\", \"backend\": \"aws\", \"key_id\": \"%s\",\n"
+             "   \"context\": {\"v\": \"1\"}}]}]}\n",
+             endpoint, switches, key_arn, key_arn, key_arn, key_arn, other_arn, key_arn, other_arn,
+             key_arn, other_arn);
     start(text);
     dk = p11_data_key(sess, 32);
     ok(p11_value(sess, dk, v, &vlen), "a data key");
@@ -559,11 +569,42 @@ static void test_rewrap_mechanism(void)
     is_rv(rewrap("set", blob, blob_len, out, &out_len), CKR_OK,
           "rewrap with the key set (two current KMS keys)");
     ctl_settle();
-    ok(ctl_count("ReEncrypt") == reenc && out_len > 7 && out[6] == 2,
-       "  ...inside the module: no ReEncrypt, both blobs again");
+    ok(ctl_count("ReEncrypt") == reenc + 1 && ctl_count("Decrypt") == dec && out_len > 7 &&
+           out[6] == 2,
+       "  ...the AWS blob by one ReEncrypt (no Decrypt), the local one in the module: both "
+       "blobs again");
     memset(got, 0, sizeof(got));
     is_rv(unwrap_value("set", out, out_len, got), CKR_OK, "  ...and it unwraps");
     ok(memcmp(got, v, 32) == 0, "  ...to the same data key");
+
+    /* A previous key: AWS ReEncrypt goes from it to the current key, the value never out. */
+    is_rv(p11_wrap_default(sess, key("k"), dk, blob, sizeof(blob), &blob_len), CKR_OK,
+          "wrapped under the key that is now previous");
+    reenc = (ctl_settle(), ctl_count("ReEncrypt"));
+    dec = ctl_count("Decrypt");
+    out_len = sizeof(out);
+    is_rv(rewrap("moved", blob, blob_len, out, &out_len), CKR_OK,
+          "rewrap with a key whose previous KMS key made the blob");
+    ctl_settle();
+    ok(ctl_count("ReEncrypt") == reenc + 1 && ctl_count("Decrypt") == dec,
+       "  ...is one ReEncrypt from the previous key to the current one, no Decrypt");
+    ok(out_len > 7 && out[6] == 1 && memmem(out, out_len, other_arn, strlen(other_arn)) &&
+           !memmem(out, out_len, key_arn, strlen(key_arn)),
+       "  ...the new envelope names the current key only");
+    memset(got, 0, sizeof(got));
+    is_rv(unwrap_value("new-only", out, out_len, got), CKR_OK,
+          "  ...and unwraps with the previous key gone from the configuration");
+    ok(memcmp(got, v, 32) == 0, "  ...to the same data key");
+    reenc = (ctl_settle(), ctl_count("ReEncrypt"));
+    dec = ctl_count("Decrypt");
+    out_len = sizeof(out);
+    is_rv(rewrap("moved-ctx", blob, blob_len, out, &out_len), CKR_OK,
+          "rewrap with a key that accepts old contexts");
+    ctl_settle();
+    ok(ctl_count("ReEncrypt") == reenc && ctl_count("Decrypt") == dec + 1,
+       "  ...is done in the module (which context the KMS bound is not known): one Decrypt, no "
+       "ReEncrypt");
+    is_rv(unwrap_value("new-only", out, out_len, got), CKR_OK, "  ...and unwraps with the new key");
 
     /* The kill switch of the token: moving a blob is a use of the decrypt side. */
     snprintf(path, sizeof(path), "%s/rw", switches);
