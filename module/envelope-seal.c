@@ -456,7 +456,11 @@ CK_RV p11kms_envelope_reencrypt(p11kms_keyset *src, const p11kms_envelope *in, p
         if (!any)
             return CKR_FUNCTION_NOT_SUPPORTED; /* asked nothing */
     }
-    rv = p11kms_envelope_kms_context(app_ctx, in->version, in->purpose, &view, &bound);
+    /* Moving a blob is a use of the source's decrypt side: the kill switch stops it, as it stops
+     * the open the module would do instead. */
+    rv = p11kms_killswitch_check(src->kc);
+    if (rv == CKR_OK)
+        rv = p11kms_envelope_kms_context(app_ctx, in->version, in->purpose, &view, &bound);
     if (rv != CKR_OK)
         return rv;
     deadline_begin(dst);

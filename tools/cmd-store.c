@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include "config-load.h"
 #include "envelope.h"
+#include "killswitch.h"
 #include "log.h"
 #include "store-io.h"
 #include "store-seal.h"
@@ -294,6 +295,13 @@ static int run(int argc, char **argv)
     }
     if (strcmp(sub, "rewrap") != 0)
         p11kms_log_configure(P11KMS_LOG_NONE, NULL);
+    /* Re-sealing opens (or has the KMS re-encrypt) every sealed key: a decrypt-side use the
+     * kill switch of the token or of its storage key stops, as in the module. */
+    if (strcmp(sub, "rewrap") == 0 && p11kms_killswitch_setup(cfg) != CKR_OK) {
+        tool_err("out of memory");
+        p11kms_config_free(cfg);
+        return TOOL_EXIT_FAIL;
+    }
     for (t = 0; t < cfg->n_tokens; t++) {
         if (common.token != NULL && strcmp(common.token, cfg->tokens[t].label) != 0)
             continue;
@@ -309,6 +317,8 @@ static int run(int argc, char **argv)
     else if (shown == 0)
         tool_err("the configuration has no tokens");
     failed |= shown == 0;
+    if (strcmp(sub, "rewrap") == 0)
+        p11kms_killswitch_teardown();
     p11kms_config_free(cfg);
     return failed ? TOOL_EXIT_FAIL : TOOL_EXIT_OK;
 }

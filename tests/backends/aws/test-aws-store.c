@@ -16,7 +16,7 @@
 
 #define THREADS 4
 
-static char dir[400], conf[400];
+static char dir[400], conf[400], switches[400];
 
 static long requests(void)
 {
@@ -236,11 +236,13 @@ int main(void)
     test_start();
     p11_load();
     snprintf(dir, sizeof(dir), "%s/store", p11_tmp());
+    snprintf(switches, sizeof(switches), "%s/switches", p11_tmp());
     snprintf(text, sizeof(text),
              "{\"backends\": {\"aws\": {\"endpoint\": \"%s\", \"max_attempts\": 1}},\n"
+             " \"kill_switch_dir\": \"%s\",\n"
              " \"tokens\": [{\"label\": \"aws-store\", \"store\": \"%s\", \"keys\": [\n"
              "  {\"label\": \"kms\", \"backend\": \"aws\", \"key_id\": \"%s\"}]}]}\n",
-             getenv("P11KMS_AWS_ENDPOINT"), dir, getenv("P11KMS_AWS_KEY_ARN"));
+             getenv("P11KMS_AWS_ENDPOINT"), switches, dir, getenv("P11KMS_AWS_KEY_ARN"));
     snprintf(conf, sizeof(conf), "%s", p11_write("aws-store.conf", text, 0600));
 
     all = requests();
@@ -309,8 +311,22 @@ int main(void)
     use_key(&rvs[0]);
     is_rv(rvs[0], CKR_OK, "the KMS key enabled again: the stored key works");
 
-    /* Rewrap through ReEncrypt: the key never leaves the KMS. */
+    /* The token's kill switch stops the rewrap too: moving a sealed key uses the decrypt side. */
     p11->C_Finalize(NULL);
+    snprintf(cmd, sizeof(cmd), "mkdir -p '%s' && echo 'on by the test' > '%s/aws-store'", switches,
+             switches);
+    is_num(system(cmd), 0, "the token's kill switch on");
+    enc = ctl_count("ReEncrypt");
+    dec = ctl_count("Decrypt");
+    snprintf(cmd, sizeof(cmd), "'%s/p11kms' store rewrap --config '%s' >/dev/null 2>&1",
+             getenv("top_builddir"), conf);
+    ok(system(cmd) != 0, "p11kms store rewrap fails with the kill switch on");
+    ok(ctl_count("ReEncrypt") == enc && ctl_count("Decrypt") == dec,
+       "  ...without a ReEncrypt or a Decrypt");
+    snprintf(cmd, sizeof(cmd), "rm '%s/aws-store'", switches);
+    is_num(system(cmd), 0, "the kill switch off");
+
+    /* Rewrap through ReEncrypt: the key never leaves the KMS. */
     enc = ctl_count("ReEncrypt");
     dec = ctl_count("Decrypt");
     snprintf(cmd, sizeof(cmd), "'%s/p11kms' store rewrap --config '%s' >/dev/null",
