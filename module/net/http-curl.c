@@ -1,6 +1,6 @@
-/* http-curl.c - the libcurl transport behind http.h (the only file that includes curl): a pool
- * of easy handles that keep TLS connections alive across calls and threads, and the URL policy
- * on the URL curl parses (the host rule itself: http.c). */
+/* http-curl.c - the libcurl transport behind http.h (with http-curl-url.c, the only files that
+ * include curl): a pool of easy handles that keep TLS connections alive across calls and
+ * threads. The URL policy on the URL curl parses: http-curl-url.c (the host rule: http.c). */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -11,6 +11,7 @@
 #include <curl/curl.h>
 #include <openssl/crypto.h>
 #include "fork.h"
+#include "http-curl-url.h"
 #include "http.h"
 #include "log.h"
 
@@ -312,103 +313,6 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
     return n;
 }
 
-/* Enforce the scheme/host policy on the URL curl will actually use (its own parser). Sets
- * *plain when the URL is http, and *pin when its host is a name under .localhost (connected to
- * 127.0.0.1, never resolved). */
-static int url_allowed(const char *url, int policy, int *plain, int *pin, char *err, size_t err_len)
-{
-    CURLU *u = curl_url();
-    char *scheme = NULL, *host = NULL;
-    int ok = 0;
-
-    *plain = 0;
-    *pin = 0;
-    if (u == NULL)
-        return 0;
-    if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
-        snprintf(err, err_len, "malformed URL");
-        goto out;
-    }
-    if (strcasecmp(scheme, "https") == 0) {
-        ok = 1;
-    } else if (strcasecmp(scheme, "http") == 0) {
-        *plain = 1;
-        ok = p11kms_http_plain_host_allowed(host, policy);
-        *pin = strlen(host) > 10 && strcasecmp(host + strlen(host) - 10, ".localhost") == 0;
-        if (!ok)
-            snprintf(err, err_len, "plain http to %s refused (https required)", host);
-    } else {
-        snprintf(err, err_len, "scheme %s refused", scheme);
-    }
-out:
-    curl_free(scheme);
-    curl_free(host);
-    curl_url_cleanup(u);
-    return ok;
-}
-
-/* A request with a server name (http.h): curl is given the URL with the server name as its
- * host, so that SNI and certificate verification use it, and a CONNECT_TO entry that sends the
- * connection to the URL's own host and port; the Host header keeps naming the URL's host.
- * 0 ok (all three malloc'd), -1 with err set. */
-static int server_name_route(const char *url, const char *name, char **route_url, char **connect_to,
-                             char **host_line, char *err, size_t err_len)
-{
-    CURLU *u = curl_url();
-    char *host = NULL, *port = NULL, *given_port = NULL, *out = NULL;
-    size_t n;
-    int rc = -1;
-
-    *route_url = *connect_to = *host_line = NULL;
-    if (u == NULL || name[0] == 0 ||
-        strspn(name, "abcdefghijklmnopqrstuvwxyz"
-                     "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") != strlen(name)) {
-        snprintf(err, err_len, "TLS server name refused");
-        goto out;
-    }
-    if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK) {
-        snprintf(err, err_len, "malformed URL");
-        goto out;
-    }
-    if (curl_url_get(u, CURLUPART_PORT, &given_port, 0) != CURLUE_OK)
-        given_port = NULL;
-    if (curl_url_set(u, CURLUPART_HOST, name, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_URL, &out, 0) != CURLUE_OK) {
-        snprintf(err, err_len, "TLS server name refused");
-        goto out;
-    }
-    n = strlen(name) + 2 * strlen(port) + strlen(host) + 4;
-    *connect_to = malloc(n);
-    *route_url = strdup(out);
-    *host_line = malloc(strlen(host) + 16);
-    if (*connect_to == NULL || *route_url == NULL || *host_line == NULL) {
-        snprintf(err, err_len, "out of memory");
-        goto out;
-    }
-    snprintf(*connect_to, n, "%s:%s:%s:%s", name, port, host, port);
-    snprintf(*host_line, strlen(host) + 16, "Host: %s%s%s", host, given_port ? ":" : "",
-             given_port ? given_port : "");
-    rc = 0;
-out:
-    if (rc != 0) {
-        free(*route_url);
-        free(*connect_to);
-        free(*host_line);
-        *route_url = *connect_to = *host_line = NULL;
-    }
-    curl_free(out);
-    curl_free(host);
-    curl_free(port);
-    curl_free(given_port);
-    if (u != NULL)
-        curl_url_cleanup(u);
-    return rc;
-}
-
 static int header_ok(const char *s)
 {
     for (; *s; s++)
@@ -577,15 +481,16 @@ static int curl_perform(p11kms_http_transport *t, const p11kms_http_request *req
         snprintf(resp->error, sizeof(resp->error), "libcurl initialisation failed");
         return P11KMS_HTTP_E_OTHER;
     }
-    if (!url_allowed(req->url, req->policy, &plain, &pin, resp->error, sizeof(resp->error)))
+    if (!p11kms_curl_url_allowed(req->url, req->policy, &plain, &pin, resp->error,
+                                 sizeof(resp->error)))
         return P11KMS_HTTP_E_REFUSED;
     if (req->server_name != NULL) {
         if (plain) {
             snprintf(resp->error, sizeof(resp->error), "a TLS server name needs https");
             return P11KMS_HTTP_E_REFUSED;
         }
-        if (server_name_route(req->url, req->server_name, &sn_url, &sn_connect, &sn_host,
-                              resp->error, sizeof(resp->error)) != 0)
+        if (p11kms_curl_server_name_route(req->url, req->server_name, &sn_url, &sn_connect,
+                                          &sn_host, resp->error, sizeof(resp->error)) != 0)
             return P11KMS_HTTP_E_REFUSED;
         connect_to = curl_slist_append(NULL, sn_connect);
         if (connect_to == NULL) {

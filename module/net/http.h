@@ -1,5 +1,6 @@
 /* http.h - the small HTTP request/response interface the KMS backends talk through, with a
- * swappable transport: libcurl in http-curl.c (the only file that includes curl), fakes in tests.
+ * swappable transport: libcurl in http-curl.c and http-curl-url.c (the only files that include
+ * curl), fakes in tests.
  */
 #ifndef P11KMS_HTTP_H
 #define P11KMS_HTTP_H
