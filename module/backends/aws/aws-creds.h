@@ -9,6 +9,7 @@
 #include "pkcs11/p11kms.h"
 #include "net/http.h"
 #include "net/tokcache.h"
+#include "net/tokshare.h"
 
 /* Refresh margins (botocore): past the advisory one a refresh is attempted but old
  * credentials stay usable if it fails; past the mandatory one they are not used. */
@@ -69,7 +70,7 @@ CK_RV p11kms_aws_creds_parse_sts(const char *body, size_t len, p11kms_cred *out)
 
 /* ---- the cache (aws-creds.c) ---- */
 
-typedef struct p11kms_aws_provider p11kms_aws_provider;
+typedef p11kms_tokshare p11kms_aws_provider;
 
 /* A provider for a profile (NULL: the process default) reaching remote sources through http
  * with these settings. Providers with equal settings are shared (reference counted) so keys

@@ -10,6 +10,7 @@
 #include "pkcs11/p11kms.h"
 #include "net/http.h"
 #include "net/tokcache.h"
+#include "net/tokshare.h"
 
 /* Refresh margins: past the advisory one (google-auth-library's eager refresh, 5 min) a refresh
  * is attempted but the cached token stays usable if it fails; past the mandatory one
@@ -137,7 +138,7 @@ CK_RV p11kms_gcp_jwt_assertion(const char *pem, const char *kid, const char *iss
 
 /* ---- the cache (gcp-creds.c) ---- */
 
-typedef struct p11kms_gcp_provider p11kms_gcp_provider;
+typedef p11kms_tokshare p11kms_gcp_provider;
 
 /* A provider for an explicit credentials file (NULL: ADC) reaching token endpoints through
  * http with these settings. Providers with equal settings are shared (reference counted), so
