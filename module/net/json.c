@@ -397,3 +397,20 @@ int p11kms_json_uint(const p11kms_json *val, uint64_t max, uint64_t *out)
     *out = v;
     return 0;
 }
+
+void p11kms_json_print_member(FILE *f, const p11kms_json *obj, const char *name, const char *label)
+{
+    p11kms_json v;
+    char *s = NULL, num[64];
+    int b;
+
+    if (!p11kms_json_member(obj, name, &v))
+        return;
+    if (p11kms_json_string(&v, 1024, &s) == 0)
+        fprintf(f, "%s: %s\n", label, s);
+    else if (p11kms_json_bool(&v, &b) == 0)
+        fprintf(f, "%s: %s\n", label, b ? "true" : "false");
+    else if (p11kms_json_number_text(&v, num, sizeof(num)) == 0)
+        fprintf(f, "%s: %s\n", label, num);
+    free(s);
+}

@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* Nesting a JSON document may have before it is refused. */
 #define P11KMS_JSON_MAX_DEPTH 16
@@ -34,6 +35,9 @@ int p11kms_json_base64(const p11kms_json *val, size_t max_len, uint8_t **out, si
 int p11kms_json_bool(const p11kms_json *val, int *out);
 /* A number value copied as text (for display), 0 ok, -1 not a number or too long. */
 int p11kms_json_number_text(const p11kms_json *val, char *buf, size_t buf_len);
+/* For diagnostics (a backend's describe): "label: value\n" to f when obj has member name and it
+ * is a string (at most 1 KiB), a boolean or a number; nothing otherwise. */
+void p11kms_json_print_member(FILE *f, const p11kms_json *obj, const char *name, const char *label);
 /* A whole number without sign, fraction or exponent, at most max (lifetimes in seconds, lease
  * durations): 0 ok, -1 otherwise. */
 int p11kms_json_uint(const p11kms_json *val, uint64_t max, uint64_t *out);

@@ -329,24 +329,6 @@ out:
     return rv;
 }
 
-/* Print one KeyMetadata member if present (strings, numbers and booleans as they are). */
-static void describe_field(FILE *f, const p11kms_json *meta, const char *name, const char *label)
-{
-    p11kms_json v;
-    char *s = NULL, num[64];
-    int b;
-
-    if (!p11kms_json_member(meta, name, &v))
-        return;
-    if (p11kms_json_string(&v, 1024, &s) == 0)
-        fprintf(f, "%s: %s\n", label, s);
-    else if (p11kms_json_bool(&v, &b) == 0)
-        fprintf(f, "%s: %s\n", label, b ? "true" : "false");
-    else if (p11kms_json_number_text(&v, num, sizeof(num)) == 0)
-        fprintf(f, "%s: %s\n", label, num);
-    free(s);
-}
-
 static CK_RV aws_describe(p11kms_backend *be, char **text)
 {
     aws_backend *ab = (aws_backend *)be;
@@ -380,18 +362,18 @@ static CK_RV aws_describe(p11kms_backend *be, char **text)
         goto out;
     fprintf(f, "backend: aws\nkey id: %s\nregion: %s\nendpoint: %s\n", ab->key_id,
             ab->client->region, ab->client->net.settings.url);
-    describe_field(f, &meta, "Arn", "arn");
-    describe_field(f, &meta, "AWSAccountId", "account");
-    describe_field(f, &meta, "KeyState", "state");
-    describe_field(f, &meta, "Enabled", "enabled");
-    describe_field(f, &meta, "KeyUsage", "usage");
-    describe_field(f, &meta, "KeySpec", "spec");
-    describe_field(f, &meta, "Origin", "origin");
-    describe_field(f, &meta, "KeyManager", "manager");
-    describe_field(f, &meta, "MultiRegion", "multi-region");
-    describe_field(f, &meta, "CreationDate", "created (epoch seconds)");
-    describe_field(f, &meta, "DeletionDate", "deletion date (epoch seconds)");
-    describe_field(f, &meta, "Description", "description");
+    p11kms_json_print_member(f, &meta, "Arn", "arn");
+    p11kms_json_print_member(f, &meta, "AWSAccountId", "account");
+    p11kms_json_print_member(f, &meta, "KeyState", "state");
+    p11kms_json_print_member(f, &meta, "Enabled", "enabled");
+    p11kms_json_print_member(f, &meta, "KeyUsage", "usage");
+    p11kms_json_print_member(f, &meta, "KeySpec", "spec");
+    p11kms_json_print_member(f, &meta, "Origin", "origin");
+    p11kms_json_print_member(f, &meta, "KeyManager", "manager");
+    p11kms_json_print_member(f, &meta, "MultiRegion", "multi-region");
+    p11kms_json_print_member(f, &meta, "CreationDate", "created (epoch seconds)");
+    p11kms_json_print_member(f, &meta, "DeletionDate", "deletion date (epoch seconds)");
+    p11kms_json_print_member(f, &meta, "Description", "description");
     if (p11kms_json_member(&meta, "EncryptionAlgorithms", &algs)) {
         fprintf(f, "encryption algorithms:");
         for (i = 0; p11kms_json_index(&algs, i, &v) && i < 16; i++) {

@@ -388,24 +388,6 @@ static CK_RV gcp_reencrypt(p11kms_backend *src, const p11kms_context *src_ctx,
     return rv;
 }
 
-/* Print one member (strings, numbers and booleans as they are) under label. */
-static void describe_field(FILE *f, const p11kms_json *obj, const char *name, const char *label)
-{
-    p11kms_json v;
-    char *s = NULL, num[64];
-    int b;
-
-    if (!p11kms_json_member(obj, name, &v))
-        return;
-    if (p11kms_json_string(&v, 1024, &s) == 0)
-        fprintf(f, "%s: %s\n", label, s);
-    else if (p11kms_json_bool(&v, &b) == 0)
-        fprintf(f, "%s: %s\n", label, b ? "true" : "false");
-    else if (p11kms_json_number_text(&v, num, sizeof(num)) == 0)
-        fprintf(f, "%s: %s\n", label, num);
-    free(s);
-}
-
 static CK_RV gcp_describe(p11kms_backend *be, char **text)
 {
     gcp_backend *gb = (gcp_backend *)be;
@@ -426,20 +408,21 @@ static CK_RV gcp_describe(p11kms_backend *be, char **text)
     if (f == NULL)
         goto out;
     fprintf(f, "backend: gcp\nkey: %s\nendpoint: %s\n", gb->name, gb->client->net.settings.url);
-    describe_field(f, &reply.root, "name", "name");
-    describe_field(f, &reply.root, "purpose", "purpose");
-    describe_field(f, &reply.root, "createTime", "created");
-    describe_field(f, &reply.root, "rotationPeriod", "rotation period");
-    describe_field(f, &reply.root, "nextRotationTime", "next rotation");
-    describe_field(f, &reply.root, "destroyScheduledDuration", "destroy scheduled duration");
+    p11kms_json_print_member(f, &reply.root, "name", "name");
+    p11kms_json_print_member(f, &reply.root, "purpose", "purpose");
+    p11kms_json_print_member(f, &reply.root, "createTime", "created");
+    p11kms_json_print_member(f, &reply.root, "rotationPeriod", "rotation period");
+    p11kms_json_print_member(f, &reply.root, "nextRotationTime", "next rotation");
+    p11kms_json_print_member(f, &reply.root, "destroyScheduledDuration",
+                             "destroy scheduled duration");
     if (p11kms_json_member(&reply.root, "primary", &primary)) {
-        describe_field(f, &primary, "name", "primary version");
-        describe_field(f, &primary, "state", "primary state");
-        describe_field(f, &primary, "algorithm", "algorithm");
-        describe_field(f, &primary, "protectionLevel", "protection level");
+        p11kms_json_print_member(f, &primary, "name", "primary version");
+        p11kms_json_print_member(f, &primary, "state", "primary state");
+        p11kms_json_print_member(f, &primary, "algorithm", "algorithm");
+        p11kms_json_print_member(f, &primary, "protectionLevel", "protection level");
     } else if (p11kms_json_member(&reply.root, "versionTemplate", &tmpl)) {
         fprintf(f, "primary version: none\n");
-        describe_field(f, &tmpl, "protectionLevel", "protection level");
+        p11kms_json_print_member(f, &tmpl, "protectionLevel", "protection level");
     }
     fprintf(f, "last version used here: %u\n", (unsigned)atomic_load(&gb->last_version));
     if (fclose(f) != 0) {
