@@ -2,16 +2,13 @@
 # state dir, talk to its control API, stop it (also when the test fails).
 """with GcpServer() as srv: ... srv.endpoint, srv.ctl(), srv.counters(), srv.client_env()"""
 
-import http.client
 import json
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from loopback import ControlError, LoopbackServer  # noqa: E402,F401 (ControlError: callers)
 
 PROJECT = "p11kms-test"
 PROJECT_NUMBER = "123456789012"
@@ -44,117 +41,29 @@ _CLEARED = ("GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_CLOUD_PROJECT", "GCLOUD_PR
             "GOOGLE_CLOUD_UNIVERSE_DOMAIN", "METADATA_SERVER_DETECTION", "NO_GCE_CHECK")
 
 
-class ControlError(Exception):
-    pass
+class GcpServer(LoopbackServer):
+    NAME = "GCP"
+    SCRIPT = "gcp_kms_server.py"
+    PREFIX = "p11kms-gcp."
+    STARTUP_POLLS = 1200
 
-
-class GcpServer:
     def __init__(self, python=None, state_dir=None, token_ttl=None):
-        """state_dir: reuse a directory (kept on stop) to test persistence across restarts."""
-        self.python = python or sys.executable
-        self.state_dir = state_dir
-        self.own_state = state_dir is None
+        super().__init__(python, state_dir)
         self.token_ttl = token_ttl
-        self.proc = None
-        self.port = None
 
-    def start(self):
-        if self.state_dir is None:
-            self.state_dir = tempfile.mkdtemp(prefix="p11kms-gcp.")
-        self.log_path = os.path.join(self.state_dir, "server.log")
-        port_file = os.path.join(self.state_dir, "port")
-        if os.path.exists(port_file):
-            os.unlink(port_file)
-        argv = [self.python, os.path.join(HERE, "gcp_kms_server.py"), "--state-dir",
-                self.state_dir]
-        if self.token_ttl is not None:
-            argv += ["--token-ttl", str(self.token_ttl)]
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
-        # Startup wait, not a timed assertion.
-        for _ in range(1200):
-            if os.path.exists(port_file):
-                with open(port_file, encoding="ascii") as f:
-                    self.port = int(f.read().strip())
-                break
-            if self.proc.poll() is not None:
-                raise RuntimeError("GCP test server exited during startup:\n" + self.log())
-            time.sleep(0.1)
-        else:
-            raise RuntimeError("GCP test server did not write its port")
-        with open(os.path.join(self.state_dir, "ports.json"), encoding="ascii") as f:
+    def server_args(self):
+        return [] if self.token_ttl is None else ["--token-ttl", str(self.token_ttl)]
+
+    def started(self):
+        with open(self.path("ports.json"), encoding="ascii") as f:
             self.ports = json.load(f)
         self.tls_port = self.ports["https"]
         self.metadata_port = self.ports["metadata"]
         self.endpoint = "http://127.0.0.1:%d" % self.port
         self.tls_endpoint = "https://127.0.0.1:%d" % self.tls_port
         self.metadata_host = "127.0.0.1:%d" % self.metadata_port
-        self.ca = os.path.join(self.state_dir, "ca.pem")
-        self.other_ca = os.path.join(self.state_dir, "other-ca.pem")
-        return self
-
-    def path(self, name):
-        """A file of the state dir: sa-key.json, authorized-user.json, ca.pem, ..."""
-        return os.path.join(self.state_dir, name)
-
-    def stop(self, keep_log=False):
-        if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-            self.proc = None
-        if self.state_dir and self.own_state and not keep_log and \
-                not os.environ.get("P11KMS_KEEP_STATE"):
-            shutil.rmtree(self.state_dir, ignore_errors=True)
-            self.state_dir = None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is not None and exc_type is not SystemExit or \
-                (exc_type is SystemExit and exc.code not in (0, 77, None)):
-            sys.stdout.write("# ---- GCP test server log (last 60 lines) ----\n")
-            for line in self.log().splitlines()[-60:]:
-                sys.stdout.write("# %s\n" % line)
-        self.stop()
-        return False
-
-    def log(self):
-        try:
-            with open(self.log_path, encoding="utf-8", errors="replace") as f:
-                return f.read()
-        except OSError:
-            return ""
-
-    def ctl(self, method, path, body=None):
-        """Control API call (path relative to /_control); the decoded JSON answer."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
-        try:
-            data = json.dumps(body).encode() if body is not None else None
-            conn.request(method, "/_control" + path, body=data,
-                         headers={"Content-Type": "application/json"})
-            resp = conn.getresponse()
-            answer = json.loads(resp.read().decode())
-        finally:
-            conn.close()
-        if resp.status >= 400:
-            raise ControlError("%s %s -> %d %s" % (method, path, resp.status, answer))
-        return answer
-
-    def counters(self):
-        return self.ctl("GET", "/counters")
-
-    def requests(self):
-        return self.ctl("GET", "/requests")["requests"]
-
-    def fault(self, op, kind, count=1, **extra):
-        body = {"op": op, "kind": kind, "count": count}
-        body.update(extra)
-        return self.ctl("POST", "/faults", body)
+        self.ca = self.path("ca.pem")
+        self.other_ca = self.path("other-ca.pem")
 
     def token(self, principal=SA_MAIN, ttl_seconds=None, scopes=None):
         body = {"principal": principal}

@@ -2,16 +2,12 @@
 # state dir, talk to its control API, stop it (also when the test fails).
 """with S3Server() as srv: ... srv.endpoint, srv.ctl(), srv.counters(), srv.client_env()"""
 
-import http.client
-import json
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from loopback import ControlError, LoopbackServer  # noqa: E402,F401 (ControlError: callers)
 
 ACCESS_KEY = "AKIDP11KMSTEST000001"
 SECRET_KEY = "p11kms/Test+Secret/Key0000000000EXAMPLEKEY"
@@ -28,102 +24,19 @@ _CLEARED = ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_PROFILE", "AWS_DEFAU
             "AWS_SECRET_ACCESS_KEY", "AWS_RETRY_MODE", "AWS_MAX_ATTEMPTS")
 
 
-class ControlError(Exception):
-    pass
+class S3Server(LoopbackServer):
+    NAME = "S3"
+    SCRIPT = "s3_server.py"
+    PREFIX = "p11kms-s3."
 
-
-class S3Server:
-    def __init__(self, python=None):
-        self.python = python or sys.executable
-        self.state_dir = None
-        self.proc = None
-        self.port = None
-
-    def start(self):
-        self.state_dir = tempfile.mkdtemp(prefix="p11kms-s3.")
-        self.log_path = os.path.join(self.state_dir, "server.log")
-        port_file = os.path.join(self.state_dir, "port")
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                [self.python, os.path.join(HERE, "s3_server.py"), "--state-dir",
-                 self.state_dir], stdin=subprocess.DEVNULL, stdout=log, stderr=log)
-        # Startup wait, not a timed assertion.
-        for _ in range(600):
-            if os.path.exists(port_file):
-                with open(port_file, encoding="ascii") as f:
-                    self.port = int(f.read().strip())
-                break
-            if self.proc.poll() is not None:
-                raise RuntimeError("S3 test server exited during startup:\n" + self.log())
-            time.sleep(0.1)
-        else:
-            raise RuntimeError("S3 test server did not write its port")
+    def started(self):
         self.endpoint = "http://127.0.0.1:%d" % self.port
-        return self
-
-    def stop(self):
-        if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-            self.proc = None
-        if self.state_dir and not os.environ.get("P11KMS_KEEP_STATE"):
-            shutil.rmtree(self.state_dir, ignore_errors=True)
-            self.state_dir = None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is not None and exc_type is not SystemExit or \
-                (exc_type is SystemExit and exc.code not in (0, 77, None)):
-            sys.stdout.write("# ---- S3 test server log (last 60 lines) ----\n")
-            for line in self.log().splitlines()[-60:]:
-                sys.stdout.write("# %s\n" % line)
-        self.stop()
-        return False
-
-    def log(self):
-        try:
-            with open(self.log_path, encoding="utf-8", errors="replace") as f:
-                return f.read()
-        except OSError:
-            return ""
-
-    def ctl(self, method, path, body=None):
-        """Control API call (path relative to /_control); the decoded JSON answer."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
-        try:
-            data = json.dumps(body).encode() if body is not None else None
-            conn.request(method, "/_control" + path, body=data,
-                         headers={"Content-Type": "application/json"})
-            resp = conn.getresponse()
-            answer = json.loads(resp.read().decode())
-        finally:
-            conn.close()
-        if resp.status >= 400:
-            raise ControlError("%s %s -> %d %s" % (method, path, resp.status, answer))
-        return answer
-
-    def counters(self):
-        return self.ctl("GET", "/counters")
-
-    def requests(self):
-        return self.ctl("GET", "/requests")["requests"]
 
     def objects(self, bucket=BUCKET):
         return {o["key"]: o for o in self.ctl("GET", "/objects?bucket=" + bucket)["objects"]}
 
     def uploads(self):
         return self.ctl("GET", "/uploads")["uploads"]
-
-    def fault(self, op, kind, count=1, **extra):
-        body = {"op": op, "kind": kind, "count": count}
-        body.update(extra)
-        return self.ctl("POST", "/faults", body)
 
     def client_env(self, base=None):
         """An environment for AWS clients: this server's region, no stray AWS settings, no
