@@ -16,73 +16,34 @@ if ! command -v curl >/dev/null 2>&1; then
     exit 77
 fi
 
+. "$top_srcdir/tests/servers/loopback-env.sh"
+
+# p11kms_gcp_stop: stop the loopback servers this test started (the EXIT trap does it too).
 p11kms_gcp_stop() {
-    p11kms_gcp_rc=$?
-    if [ -n "${P11KMS_GCP_SERVER_PID:-}" ]; then
-        kill -TERM "$P11KMS_GCP_SERVER_PID" 2>/dev/null
-        wait "$P11KMS_GCP_SERVER_PID" 2>/dev/null
-        P11KMS_GCP_SERVER_PID=
-    fi
-    if [ -n "${P11KMS_GCP_STATE_DIR:-}" ] && [ -d "$P11KMS_GCP_STATE_DIR" ]; then
-        # A failing test's log gets the server's view of what happened.
-        if [ "$p11kms_gcp_rc" -ne 0 ] && [ "$p11kms_gcp_rc" -ne 77 ] && \
-                [ -f "$P11KMS_GCP_STATE_DIR/server.log" ]; then
-            echo "# ---- GCP test server log (last 60 lines) ----" >&2
-            tail -n 60 "$P11KMS_GCP_STATE_DIR/server.log" | sed 's/^/# /' >&2
-        fi
-        [ -n "${P11KMS_KEEP_STATE:-}" ] || rm -rf "$P11KMS_GCP_STATE_DIR"
-    fi
-    return "$p11kms_gcp_rc"
+    p11kms_lb_stop_all
 }
 
 # p11kms_gcp_ctl METHOD PATH [JSON]: PATH relative to /_control (e.g. /faults); prints the answer.
 p11kms_gcp_ctl() {
-    if [ $# -ge 3 ]; then
-        curl -sS --noproxy '*' --fail-with-body -X "$1" -H 'Content-Type: application/json' \
-            --data "$3" "$P11KMS_GCP_CONTROL$2"
-    else
-        curl -sS --noproxy '*' --fail-with-body -X "$1" "$P11KMS_GCP_CONTROL$2"
-    fi
+    p11kms_lb_ctl "$P11KMS_GCP_CONTROL" "$@"
 }
 
 # p11kms_gcp_counter OP: how many requests OP (Encrypt, Decrypt, token, metadata-token ...) saw.
 p11kms_gcp_counter() {
-    p11kms_gcp_ctl GET /counters | "$p11kms_gcp_py" -c \
-        'import json, sys; print(json.load(sys.stdin)["requests"].get(sys.argv[1], 0))' "$1"
+    p11kms_lb_counter "$P11KMS_GCP_CONTROL" "$1"
 }
 
 # p11kms_gcp_stat NAME: a top-level counter (connections, auth_failures, crc_failures ...).
 p11kms_gcp_stat() {
-    p11kms_gcp_ctl GET /counters | "$p11kms_gcp_py" -c \
-        'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"
+    p11kms_lb_stat "$P11KMS_GCP_CONTROL" "$1"
 }
 
-P11KMS_GCP_STATE_DIR=$(mktemp -d "${TMPDIR:-/tmp}/p11kms-gcp.XXXXXX") || exit 99
-P11KMS_GCP_LOG=$P11KMS_GCP_STATE_DIR/server.log
-trap p11kms_gcp_stop EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 # P11KMS_GCP_TOKEN_TTL (seconds), when set, shortens every access token the server issues.
-"$p11kms_gcp_py" "$top_srcdir/tests/servers/gcp_kms_server.py" \
-    --state-dir "$P11KMS_GCP_STATE_DIR" \
-    ${P11KMS_GCP_TOKEN_TTL:+--token-ttl "$P11KMS_GCP_TOKEN_TTL"} \
-    </dev/null >>"$P11KMS_GCP_LOG" 2>&1 &
-P11KMS_GCP_SERVER_PID=$!
-
-# Startup wait, not a timed assertion: give up only when the server died or never came up.
-p11kms_gcp_i=0
-while [ ! -s "$P11KMS_GCP_STATE_DIR/port" ]; do
-    if ! kill -0 "$P11KMS_GCP_SERVER_PID" 2>/dev/null; then
-        echo "gcp-env.sh: the GCP test server exited during startup" >&2
-        exit 99
-    fi
-    p11kms_gcp_i=$((p11kms_gcp_i + 1))
-    if [ "$p11kms_gcp_i" -gt 1200 ]; then
-        echo "gcp-env.sh: the GCP test server did not write its port" >&2
-        exit 99
-    fi
-    sleep 0.1
-done
+p11kms_lb_start GCP gcp_kms_server.py p11kms-gcp 1200 \
+    ${P11KMS_GCP_TOKEN_TTL:+--token-ttl "$P11KMS_GCP_TOKEN_TTL"}
+P11KMS_GCP_STATE_DIR=$p11kms_lb_dir
+P11KMS_GCP_LOG=$p11kms_lb_dir/server.log
+P11KMS_GCP_SERVER_PID=$p11kms_lb_pid
 
 P11KMS_GCP_PORT=$(cat "$P11KMS_GCP_STATE_DIR/port")
 P11KMS_GCP_TLS_PORT=$(cat "$P11KMS_GCP_STATE_DIR/tls-port")
