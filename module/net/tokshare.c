@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "fork.h"
+#include "secmem.h"
 #include "tokshare.h"
 
 /*
@@ -54,15 +55,23 @@ static int same_key(const p11kms_tokshare_key *a, const p11kms_tokshare_key *b)
 static void entry_free(p11kms_tokshare *s)
 {
     size_t i;
+    char *str;
 
     p11kms_tokcache_destroy(&s->cache);
-    for (i = 0; i < P11KMS_TOKSHARE_STRINGS; i++)
-        free((char *)s->key.str[i]);
+    if (s->state != NULL && s->cls->state_free != NULL)
+        s->cls->state_free(s->state);
+    for (i = 0; i < P11KMS_TOKSHARE_STRINGS; i++) {
+        str = (char *)s->key.str[i];
+        if (s->cls->secret_key)
+            p11kms_secure_free_str(str);
+        else
+            free(str);
+    }
     free(s);
 }
 
 CK_RV p11kms_tokshare_get(const p11kms_tokshare_class *cls, const p11kms_tokshare_key *key,
-                          p11kms_tokshare **out)
+                          const void *arg, p11kms_tokshare **out)
 {
     CK_RV rv = CKR_HOST_MEMORY;
     p11kms_tokshare *s;
@@ -85,12 +94,16 @@ CK_RV p11kms_tokshare_get(const p11kms_tokshare_class *cls, const p11kms_tokshar
     for (i = 0; i < P11KMS_TOKSHARE_STRINGS; i++)
         s->key.str[i] = NULL;
     p11kms_tokcache_init(&s->cache, cls->name, cls->what, cls->advisory_s, cls->mandatory_s,
-                         cls->fetch, &s->key);
+                         cls->fetch, s);
     for (i = 0; i < P11KMS_TOKSHARE_STRINGS; i++)
         if (key->str[i] != NULL && (s->key.str[i] = strdup(key->str[i])) == NULL) {
             entry_free(s);
             goto out;
         }
+    if (cls->state_new != NULL && (s->state = cls->state_new(arg)) == NULL) {
+        entry_free(s);
+        goto out;
+    }
     s->refs = 1;
     s->next = registry;
     registry = s;

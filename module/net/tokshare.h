@@ -12,7 +12,8 @@
 #define P11KMS_TOKSHARE_STRINGS 3
 
 /* The settings an entry is shared by; what the strings mean is the service's (AWS: profile,
- * region, CA file; Google: credentials file, CA file). NULL strings are allowed. */
+ * region, CA file; Google: credentials file, CA file; Vault: every setting a token depends on,
+ * in one string). NULL strings are allowed. */
 typedef struct p11kms_tokshare_key {
     const char *str[P11KMS_TOKSHARE_STRINGS];
     unsigned long connect_timeout_ms;
@@ -21,28 +22,35 @@ typedef struct p11kms_tokshare_key {
     p11kms_http_transport *http;
 } p11kms_tokshare_key;
 
-/* A service's kind of entry: its cache's names and margins, and the hook that fetches (its ctx
- * is the entry's own const p11kms_tokshare_key, with copies of the strings). */
+/* A service's kind of entry: its cache's names and margins, and the hook that fetches; the
+ * hook's ctx is the entry (p11kms_tokshare *): its key, with copies of the strings, and its
+ * state. */
 typedef struct p11kms_tokshare_class {
     const char *name; /* "aws" */
     const char *what; /* "credentials" */
     long advisory_s;
     long mandatory_s;
     p11kms_tokcache_fetch fetch;
+    int secret_key; /* the key strings may hold a secret: wiped when the entry goes */
+    /* Optional: what else a new entry keeps for the hook, made from get's arg under the
+     * registry's lock (no I/O; NULL is no memory), and freed with the entry. */
+    void *(*state_new)(const void *arg);
+    void (*state_free)(void *state);
 } p11kms_tokshare_class;
 
 typedef struct p11kms_tokshare {
     const p11kms_tokshare_class *cls; /* immutable */
     p11kms_tokshare_key key;          /* immutable; the strings owned */
+    void *state;                      /* the service's (state_new), or NULL */
     p11kms_tokcache cache;
     unsigned long refs;           /* the registry's lock */
     struct p11kms_tokshare *next; /* the registry's lock */
 } p11kms_tokshare;
 
-/* The entry of cls for these settings, made (no I/O) when there is none in this process yet;
- * a reference the caller puts back. CKR_HOST_MEMORY only. */
+/* The entry of cls for these settings, made (no I/O; state from arg) when there is none in this
+ * process yet; a reference the caller puts back. CKR_HOST_MEMORY only. */
 CK_RV p11kms_tokshare_get(const p11kms_tokshare_class *cls, const p11kms_tokshare_key *key,
-                          p11kms_tokshare **out);
+                          const void *arg, p11kms_tokshare **out);
 /* Drop a reference; the last one frees the entry and its cache. NULL is ignored. */
 void p11kms_tokshare_put(p11kms_tokshare *s);
 

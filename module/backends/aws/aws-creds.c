@@ -27,7 +27,7 @@ CK_RV p11kms_aws_creds_set(p11kms_cred *c, const char *akid, const char *secret,
  * web identity, the shared credentials file, the config file, the container endpoint, IMDS. */
 static CK_RV resolve(void *ctx, const p11kms_cred *current, uint64_t deadline_ms, p11kms_cred *out)
 {
-    const p11kms_tokshare_key *k = ctx;
+    const p11kms_tokshare_key *k = &((const p11kms_tokshare *)ctx)->key;
     const char *explicit_profile = k->str[KEY_PROFILE];
     const char *profile = p11kms_aws_profile_name(explicit_profile);
     int named = explicit_profile != NULL || strcmp(profile, "default") != 0;
@@ -66,8 +66,11 @@ static CK_RV resolve(void *ctx, const p11kms_cred *current, uint64_t deadline_ms
     return CKR_DEVICE_ERROR;
 }
 
-static const p11kms_tokshare_class provider_class = {
-    "aws", "credentials", P11KMS_AWS_CREDS_ADVISORY_S, P11KMS_AWS_CREDS_MANDATORY_S, resolve};
+static const p11kms_tokshare_class provider_class = {.name = "aws",
+                                                     .what = "credentials",
+                                                     .advisory_s = P11KMS_AWS_CREDS_ADVISORY_S,
+                                                     .mandatory_s = P11KMS_AWS_CREDS_MANDATORY_S,
+                                                     .fetch = resolve};
 
 CK_RV p11kms_aws_provider_get(const char *explicit_profile, const char *region, const char *ca_file,
                               unsigned long connect_timeout_ms, unsigned long request_timeout_ms,
@@ -80,7 +83,7 @@ CK_RV p11kms_aws_provider_get(const char *explicit_profile, const char *region, 
                                max_attempts,
                                http};
 
-    return p11kms_tokshare_get(&provider_class, &key, out);
+    return p11kms_tokshare_get(&provider_class, &key, NULL, out);
 }
 
 void p11kms_aws_provider_put(p11kms_aws_provider *p)

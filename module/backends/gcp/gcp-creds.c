@@ -17,7 +17,7 @@
  * rotated key file or a new `gcloud auth application-default login` is picked up. */
 static CK_RV resolve(void *ctx, const p11kms_cred *current, uint64_t deadline_ms, p11kms_cred *out)
 {
-    const p11kms_tokshare_key *k = ctx;
+    const p11kms_tokshare_key *k = &((const p11kms_tokshare *)ctx)->key;
     p11kms_gcp_credfile f;
     p11kms_gcp_fetch x;
     char *path = NULL, *wk = NULL, *md = NULL;
@@ -68,8 +68,11 @@ out:
     return rv;
 }
 
-static const p11kms_tokshare_class provider_class = {
-    "gcp", "access token", P11KMS_GCP_TOKEN_ADVISORY_S, P11KMS_GCP_TOKEN_MANDATORY_S, resolve};
+static const p11kms_tokshare_class provider_class = {.name = "gcp",
+                                                     .what = "access token",
+                                                     .advisory_s = P11KMS_GCP_TOKEN_ADVISORY_S,
+                                                     .mandatory_s = P11KMS_GCP_TOKEN_MANDATORY_S,
+                                                     .fetch = resolve};
 
 CK_RV p11kms_gcp_provider_get(const char *credentials_file, const char *ca_file,
                               unsigned long connect_timeout_ms, unsigned long request_timeout_ms,
@@ -82,7 +85,7 @@ CK_RV p11kms_gcp_provider_get(const char *credentials_file, const char *ca_file,
                                max_attempts,
                                http};
 
-    return p11kms_tokshare_get(&provider_class, &key, out);
+    return p11kms_tokshare_get(&provider_class, &key, NULL, out);
 }
 
 void p11kms_gcp_provider_put(p11kms_gcp_provider *p)

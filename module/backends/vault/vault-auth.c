@@ -2,21 +2,18 @@
  * file, a configured login), behind the shared credential cache (net/tokcache.h) that renews
  * login tokens before their lease ends; one source per identity, shared by the keys that
  * authenticate alike. */
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "fork.h"
 #include "log.h"
 #include "secmem.h"
 #include "vault-client.h"
 
 /*
- * Locking: registry_lock protects the registry list and every source's refs; its fork handler
- * takes it before fork(). Each source's cache locks itself (tokcache.h) and runs one refresh
- * at a time, so `warned` (touched only by the fetch hook) needs no lock of its own. File reads
- * and HTTP run without any lock held. A forked child never uses a source of its parent: they
- * are found by the fork generation of their cache, and the child makes its own.
+ * Locking: sources are shared entries of net/tokshare.h (its registry lock, its fork rule).
+ * Each source's cache locks itself (tokcache.h) and runs one refresh at a time, so `warned`
+ * (touched only by the fetch hook) needs no lock of its own. File reads and HTTP run without
+ * any lock held.
  */
 
 /* A login token is renewed from two thirds of its lease on (refresh_at); it stops being
@@ -31,45 +28,13 @@ const char p11kms_vault_src_login[] = "login";
 
 static const char *const method_names[] = {"token", "approle", "kubernetes", "cert"};
 
-struct p11kms_vault_auth {
-    /* identity (immutable after creation): everything that makes a token differ; it may hold
-     * the secret id, so it is wiped */
-    char *identity;
-    size_t identity_len;
+/* What a shared token source (net/tokshare.h; key: the identity string below, which may hold
+ * the secret id, so the registry wipes it) keeps for its fetch hook. */
+typedef struct vault_source {
     p11kms_vault_settings st; /* own copies: address, TLS, namespace, login fields */
-    p11kms_http_transport *http;
-    /* registry */
-    unsigned long refs;
-    struct p11kms_vault_auth *next;
-    /* tokens */
-    p11kms_tokcache cache;
     int warned; /* said once that a token from the environment or file beats the login */
-};
+} vault_source;
 
-static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct p11kms_vault_auth *registry;
-
-static void registry_fork_lock(void)
-{
-    pthread_mutex_lock(&registry_lock);
-}
-
-static void registry_fork_unlock(void)
-{
-    pthread_mutex_unlock(&registry_lock);
-}
-
-static p11kms_fork_handler registry_fork = {.rank = P11KMS_FORK_RANK_BACKEND,
-                                            .prepare = registry_fork_lock,
-                                            .parent = registry_fork_unlock,
-                                            .child = registry_fork_unlock};
-
-__attribute__((constructor)) static void registry_fork_register(void)
-{
-    p11kms_fork_register(&registry_fork);
-}
-
-/* $HOME/.vault-token: the file `vault login` writes (Vault's default token helper). */
 static char *home_token_file(void)
 {
     const char *home = getenv("HOME");
@@ -84,7 +49,7 @@ static char *home_token_file(void)
 }
 
 /* VAULT_TOKEN, else the token file; *applies = 0 when neither is there. */
-static CK_RV static_token(struct p11kms_vault_auth *a, p11kms_cred *out, int *applies)
+static CK_RV static_token(const vault_source *a, p11kms_cred *out, int *applies)
 {
     const char *v = getenv("VAULT_TOKEN");
     char *path = NULL, *token = NULL;
@@ -134,8 +99,9 @@ static CK_RV static_token(struct p11kms_vault_auth *a, p11kms_cred *out, int *ap
  * rather than replaced, until renewal stops extending it. */
 static CK_RV resolve(void *ctx, const p11kms_cred *current, uint64_t deadline_ms, p11kms_cred *out)
 {
-    struct p11kms_vault_auth *a = ctx;
-    p11kms_vault_fetch f = {a->http, &a->st.net, a->st.ns, deadline_ms};
+    const p11kms_tokshare *shared = ctx;
+    vault_source *a = shared->state;
+    p11kms_vault_fetch f = {shared->key.http, &a->st.net, a->st.ns, deadline_ms};
     int applies = 0, again = 0;
     CK_RV rv;
 
@@ -239,78 +205,61 @@ static char *identity_of(const p11kms_vault_settings *s, size_t *len)
     return id;
 }
 
-static void auth_free(struct p11kms_vault_auth *a)
+static void *source_new(const void *arg)
 {
-    p11kms_tokcache_destroy(&a->cache);
-    p11kms_secure_free(a->identity, a->identity_len + 1);
+    vault_source *a = calloc(1, sizeof(*a));
+
+    if (a != NULL && copy_settings(arg, &a->st) != 0) {
+        p11kms_vault_settings_free(&a->st);
+        free(a);
+        a = NULL;
+    }
+    return a;
+}
+
+static void source_free(void *state)
+{
+    vault_source *a = state;
+
     p11kms_vault_settings_free(&a->st);
     free(a);
 }
 
+static const p11kms_tokshare_class source_class = {.name = "vault",
+                                                   .what = "token",
+                                                   .advisory_s = ADVISORY_S,
+                                                   .mandatory_s = MANDATORY_S,
+                                                   .fetch = resolve,
+                                                   .secret_key = 1,
+                                                   .state_new = source_new,
+                                                   .state_free = source_free};
+
 CK_RV p11kms_vault_auth_get(const p11kms_vault_settings *s, p11kms_http_transport *http,
                             p11kms_vault_auth **out)
 {
-    struct p11kms_vault_auth *a;
+    p11kms_tokshare_key key;
     size_t len = 0;
     char *id;
+    CK_RV rv;
 
     *out = NULL;
     id = identity_of(s, &len);
     if (id == NULL)
         return CKR_HOST_MEMORY;
-    pthread_mutex_lock(&registry_lock);
-    for (a = registry; a != NULL; a = a->next) {
-        if (p11kms_tokcache_current(&a->cache) && a->http == http && a->identity_len == len &&
-            memcmp(a->identity, id, len) == 0) {
-            a->refs++;
-            pthread_mutex_unlock(&registry_lock);
-            p11kms_secure_free(id, len + 1);
-            *out = a;
-            return CKR_OK;
-        }
-    }
-    a = calloc(1, sizeof(*a));
-    if (a == NULL) {
-        pthread_mutex_unlock(&registry_lock);
-        p11kms_secure_free(id, len + 1);
-        return CKR_HOST_MEMORY;
-    }
-    a->identity = id;
-    a->identity_len = len;
-    a->http = http;
-    a->refs = 1;
-    p11kms_tokcache_init(&a->cache, "vault", "token", ADVISORY_S, MANDATORY_S, resolve, a);
-    if (copy_settings(s, &a->st) != 0) {
-        auth_free(a);
-        pthread_mutex_unlock(&registry_lock);
-        return CKR_HOST_MEMORY;
-    }
-    a->next = registry;
-    registry = a;
-    pthread_mutex_unlock(&registry_lock);
-    *out = a;
-    return CKR_OK;
+    memset(&key, 0, sizeof(key));
+    key.str[0] = id;
+    key.connect_timeout_ms = s->net.connect_timeout_ms;
+    key.request_timeout_ms = s->net.request_timeout_ms;
+    key.max_attempts = s->net.max_attempts;
+    key.http = http;
+    rv = p11kms_tokshare_get(&source_class, &key, s, out);
+    p11kms_secure_free(id, len + 1);
+    return rv;
 }
 
 void p11kms_vault_auth_put(p11kms_vault_auth *a)
 {
-    struct p11kms_vault_auth **pp;
-
-    if (a == NULL)
-        return;
-    pthread_mutex_lock(&registry_lock);
-    if (--a->refs > 0) {
-        pthread_mutex_unlock(&registry_lock);
-        return;
-    }
-    for (pp = &registry; *pp != NULL; pp = &(*pp)->next) {
-        if (*pp == a) {
-            *pp = a->next;
-            break;
-        }
-    }
-    pthread_mutex_unlock(&registry_lock);
-    auth_free(a);
+    p11kms_tokshare_put(a);
 }
 
 CK_RV p11kms_vault_auth_token(p11kms_vault_auth *a, uint64_t deadline_ms, p11kms_cred *out)

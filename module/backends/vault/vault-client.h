@@ -13,6 +13,7 @@
 #include "config.h"
 #include "net/call.h"
 #include "net/tokcache.h"
+#include "net/tokshare.h"
 
 /* The backend byte of Vault ciphertexts in envelopes (docs/envelope.md); never renumbered. */
 #define P11KMS_VAULT_ENVELOPE_ID 4
@@ -79,7 +80,7 @@ CK_RV p11kms_vault_check_key(p11kms_key_config *kc, char *err, size_t err_len);
 
 /* ---- tokens (vault-auth.c, vault-login.c) ---- */
 
-typedef struct p11kms_vault_auth p11kms_vault_auth;
+typedef p11kms_tokshare p11kms_vault_auth;
 
 /* Static text of where a token came from (p11kms_cred.source). */
 extern const char p11kms_vault_src_env[];   /* "VAULT_TOKEN" */
