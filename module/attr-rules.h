@@ -22,8 +22,13 @@ enum p11kms_attr_kind {
 #define P11KMS_ON_DATA_KEY (1u << P11KMS_OBJ_DATA_KEY)
 #define P11KMS_ON_KMS_KEY (1u << P11KMS_OBJ_KMS_KEY)
 #define P11KMS_ON_DATA (1u << P11KMS_OBJ_DATA)
-#define P11KMS_ON_KEYS (P11KMS_ON_DATA_KEY | P11KMS_ON_KMS_KEY)
-#define P11KMS_ON_ALL (P11KMS_ON_KEYS | P11KMS_ON_DATA)
+#define P11KMS_ON_KEYS (P11KMS_ON_DATA_KEY | P11KMS_ON_KMS_KEY) /* secret keys */
+#define P11KMS_ON_PRIVATE_KEY (1u << P11KMS_OBJ_PRIVATE_KEY)
+#define P11KMS_ON_PUBLIC_KEY (1u << P11KMS_OBJ_PUBLIC_KEY)
+#define P11KMS_ON_CERT (1u << P11KMS_OBJ_CERTIFICATE)
+#define P11KMS_ON_ASYM (P11KMS_ON_PRIVATE_KEY | P11KMS_ON_PUBLIC_KEY)
+#define P11KMS_ON_ANY_KEY (P11KMS_ON_KEYS | P11KMS_ON_ASYM)
+#define P11KMS_ON_ALL (P11KMS_ON_ANY_KEY | P11KMS_ON_DATA | P11KMS_ON_CERT)
 
 /*
  * Rules. An attribute a template gives where its rule does not allow it is accepted only with
@@ -69,7 +74,7 @@ const p11kms_attr_rule *p11kms_attr_rule_conf(const char *conf);
 size_t p11kms_attr_rule_count(void);
 const p11kms_attr_rule *p11kms_attr_rule_at(size_t i);
 size_t p11kms_attr_rule_index(const p11kms_attr_rule *r);
-#define P11KMS_ATTR_RULES_MAX 64
+#define P11KMS_ATTR_RULES_MAX 96
 
 /* Outcome of reading one attribute of an object. */
 enum { P11KMS_VAL_OK, P11KMS_VAL_SECRET, P11KMS_VAL_ABSENT };

@@ -3,6 +3,7 @@
  * p11kms_attrs_apply works on objects private to its caller; the rest holds g.lock. */
 #include <stdlib.h>
 #include <string.h>
+#include "asym.h"
 #include "attr-rules.h"
 #include "attrs.h"
 #include "init.h"
@@ -359,7 +360,7 @@ CK_RV p11kms_attrs_rights_locked(const p11kms_session *s, const p11kms_object *o
 
 CK_RV p11kms_attrs_wrappable_locked(const p11kms_object *wrapping, const p11kms_object *key)
 {
-    if (key->kind == P11KMS_OBJ_DATA)
+    if (key->kind == P11KMS_OBJ_DATA || key->kind == P11KMS_OBJ_CERTIFICATE)
         return CKR_KEY_HANDLE_INVALID;
     if (key->kind != P11KMS_OBJ_DATA_KEY || !key->extractable)
         return CKR_KEY_UNEXTRACTABLE;
@@ -383,6 +384,10 @@ CK_RV p11kms_get_attribute_value(p11kms_session *s, CK_OBJECT_HANDLE h, CK_ATTRI
     int sensitive = 0, invalid = 0, small = 0;
     CK_ULONG i;
 
+    /* An asymmetric KMS key's public half comes from the KMS, without g.lock. */
+    rv = p11kms_asym_prepare_read(s, h, t, n);
+    if (rv != CKR_OK)
+        return rv;
     p11kms_lock();
     rv = p11kms_object_get_locked(s, h, &o);
     if (rv != CKR_OK)
@@ -444,7 +449,7 @@ CK_RV p11kms_set_attribute_value(p11kms_session *s, CK_OBJECT_HANDLE h, CK_ATTRI
     rv = p11kms_object_get_locked(s, h, &o);
     if (rv != CKR_OK)
         goto out;
-    if (!o->modifiable || o->kind == P11KMS_OBJ_KMS_KEY) {
+    if (!o->modifiable || p11kms_object_kind_fixed(o->kind)) {
         rv = CKR_ACTION_PROHIBITED;
         goto out;
     }

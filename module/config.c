@@ -38,7 +38,6 @@ typedef struct parser {
     json_object *backends; /* the document's "backends" object, or NULL */
 } parser;
 
-
 static CK_RV fail(parser *ps, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static CK_RV fail(parser *ps, const char *fmt, ...)
 {
@@ -268,8 +267,9 @@ static CK_RV parse_log(parser *ps, json_object *o, p11kms_config *cfg)
 
 static CK_RV parse_permissions(parser *ps, json_object *o, unsigned *perms)
 {
-    static const char *const names[] = {"wrap", "unwrap", "encrypt", "decrypt"};
-    CK_RV rv = check_array(ps, o, 4);
+    /* bit j is names[j] (P11KMS_PERM_*) */
+    static const char *const names[] = {"wrap", "unwrap", "encrypt", "decrypt", "sign"};
+    CK_RV rv = check_array(ps, o, 5);
     const char *s;
     size_t i, j, n, at;
 
@@ -284,10 +284,10 @@ static CK_RV parse_permissions(parser *ps, json_object *o, unsigned *perms)
         rv = get_string(ps, json_object_array_get_idx(o, i), 1, 16, &s);
         if (rv != CKR_OK)
             return rv;
-        for (j = 0; j < 4 && strcmp(s, names[j]) != 0; j++)
+        for (j = 0; j < 5 && strcmp(s, names[j]) != 0; j++)
             ;
-        if (j == 4)
-            return fail(ps, "must be one of wrap, unwrap, encrypt, decrypt");
+        if (j == 5)
+            return fail(ps, "must be one of wrap, unwrap, encrypt, decrypt, sign");
         if (*perms & (1u << j))
             return fail(ps, "\"%s\" is listed twice", s);
         *perms |= 1u << j;
@@ -446,17 +446,33 @@ static CK_RV finish_key(parser *ps, const p11kms_backend_ops *ops, p11kms_key_co
     return CKR_OK;
 }
 
+/* "type": "aes" (default), "ec-p256", "rsa-3072", ... (keytype.h) */
+static CK_RV parse_type(parser *ps, json_object *o, p11kms_key_config *kc)
+{
+    const p11kms_key_type_info *t;
+    const char *s;
+    CK_RV rv = get_string(ps, o, 1, 32, &s);
+
+    if (rv != CKR_OK)
+        return rv;
+    t = p11kms_key_type_by_name(s);
+    if (t == NULL)
+        return fail(ps, "must be one of %s", p11kms_key_type_names);
+    kc->key_type = t->type;
+    return CKR_OK;
+}
+
 static CK_RV parse_key(parser *ps, json_object *o, p11kms_key_config *kc)
 {
     const p11kms_backend_ops *ops;
     json_object *jb;
     size_t at, n_opts = 0;
-    char *text;
+    char *text, err[256];
     CK_RV rv = check_object(ps, o);
 
     if (rv != CKR_OK)
         return rv;
-    kc->perms = P11KMS_PERM_ALL;
+    kc->perms = 0; /* none given yet: the type's default (config-keytype.c) */
     rv = p11kms_context_new(&kc->context);
     if (rv != CKR_OK)
         return rv;
@@ -494,6 +510,10 @@ static CK_RV parse_key(parser *ps, json_object *o, p11kms_key_config *kc)
             rv = parse_id(ps, value, kc);
         else if (strcmp(name, "decrypt_v1_envelopes") == 0)
             rv = parse_bool(ps, value, &kc->decrypt_v1_envelopes);
+        else if (strcmp(name, "type") == 0)
+            rv = parse_type(ps, value, kc);
+        else if (strcmp(name, "certificate") == 0)
+            rv = dup_string(ps, value, 1, 4096, &kc->certificate);
         else if (p11kms_config_is_template(name))
             rv = parse_template(ps, name, value, &kc->wrap_template, &kc->unwrap_template);
         else if (!is_option(ops, name))
@@ -506,6 +526,8 @@ static CK_RV parse_key(parser *ps, json_object *o, p11kms_key_config *kc)
     }
     if (kc->label == NULL)
         return fail(ps, "label is required");
+    if (p11kms_config_key_kind(kc, ops->sign_digest != NULL, err, sizeof(err)) != CKR_OK)
+        return fail(ps, "%s", err);
     if (kc->decrypt_v1_envelopes)
         LOG_W("%s %s: decrypt_v1_envelopes is true: C_Decrypt with key \"%s\" opens version-1 "
               "envelopes, and a version-1 wrapped key would come out in the clear; turn it off "
@@ -814,6 +836,7 @@ static void key_config_clear(p11kms_key_config *kc)
     free(kc->label);
     free(kc->backend);
     free(kc->key_id);
+    free(kc->certificate);
     p11kms_context_free(kc->context);
     for (i = 0; i < kc->n_options; i++) {
         free(kc->options[i].name);

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include "pkcs11/p11kms.h"
 #include "context.h"
+#include "keytype.h"
 
 /* Where the module looks when $P11KMS_CONFIG names no file. */
 #ifndef P11KMS_SYSCONFDIR
@@ -25,7 +26,8 @@
 #define P11KMS_PERM_UNWRAP 0x2u
 #define P11KMS_PERM_ENCRYPT 0x4u
 #define P11KMS_PERM_DECRYPT 0x8u
-#define P11KMS_PERM_ALL 0xfu
+#define P11KMS_PERM_ALL 0xfu   /* the default of an envelope (aes) key */
+#define P11KMS_PERM_SIGN 0x10u /* asymmetric keys only, with decrypt; their default */
 
 /* CKA_WRAP_TEMPLATE / CKA_UNWRAP_TEMPLATE contents: boolean and CK_ULONG attributes only (the
  * ones the attribute table marks P11KMS_AF_TEMPLATE), each type at most once. Booleans are 0/1. */
@@ -46,11 +48,13 @@ typedef struct p11kms_option {
 } p11kms_option;
 
 typedef struct p11kms_key_config {
-    char *label;   /* CKA_LABEL */
-    char *backend; /* "local", "aws", "gcp", "vault" */
-    char *key_id;  /* the backend's key reference (ARN, alias, name, "insecure-test-key") */
-    unsigned perms;           /* P11KMS_PERM_* */
-    p11kms_context *context;  /* default context; empty, never NULL */
+    char *label;       /* CKA_LABEL */
+    char *backend;     /* "local", "aws", "gcp", "vault" */
+    char *key_id;      /* the backend's key reference (ARN, alias, name, "insecure-test-key") */
+    unsigned perms;    /* P11KMS_PERM_* */
+    int key_type;      /* P11KMS_KT_* ("type"; P11KMS_KT_AES unless configured) */
+    char *certificate; /* asymmetric keys: X.509 certificate file (PEM or DER), or NULL */
+    p11kms_context *context; /* default context; empty, never NULL */
     /* C_Decrypt opens version-1 envelopes, which do not say whether they hold a wrapped key
      * (docs/envelope.md); false unless configured. */
     int decrypt_v1_envelopes;
@@ -60,12 +64,13 @@ typedef struct p11kms_key_config {
     size_t n_options;
     p11kms_attr_template wrap_template;   /* a key must match it to be wrapped by this key */
     p11kms_attr_template unwrap_template; /* forced onto every key this key unwraps */
-    char *origin; /* where it was declared, for log lines: "/etc/p11kms/p11kms.conf tokens[0].keys[2]" */
+    char *origin; /* where it was declared, for log lines: "/etc/p11kms/p11kms.conf
+                     tokens[0].keys[2]" */
 } p11kms_key_config;
 
 typedef struct p11kms_token_config {
     char *label;
-    char *pin; /* NULL: no login required; secret, wiped on free */
+    char *pin;                 /* NULL: no login required; secret, wiped on free */
     int pin_literal;           /* the PIN is written in the document (not "env:NAME") */
     unsigned pin_max_attempts; /* wrong PINs before CKR_PIN_LOCKED; 0: no lockout */
     p11kms_key_config *keys;
@@ -75,12 +80,18 @@ typedef struct p11kms_token_config {
 } p11kms_token_config;
 
 typedef struct p11kms_config {
-    char *path; /* file it came from; NULL in quick mode or with no config */
+    char *path;    /* file it came from; NULL in quick mode or with no config */
     int log_level; /* -1: not set */
     char *log_destination;
     p11kms_token_config *tokens;
     size_t n_tokens;
 } p11kms_config;
+
+/* The rules a key's "type" brings (config-keytype.c), once its fields are read: the default
+ * permissions (all four for aes, sign for asymmetric keys), which permissions and fields the
+ * type takes, and whether the backend has asymmetric keys (backend_asym). CKR_OK, or
+ * CKR_ARGUMENTS_BAD with the reason in err. */
+CK_RV p11kms_config_key_kind(p11kms_key_config *kc, int backend_asym, char *err, size_t err_len);
 
 /* The value of a backend option, or NULL. */
 const char *p11kms_key_config_option(const p11kms_key_config *kc, const char *name);
@@ -94,12 +105,11 @@ CK_RV p11kms_config_parse(const char *text, size_t len, const char *origin, p11k
  * $P11KMS_CONFIG must exist; otherwise default_path if it exists; otherwise KMS_KEY_ID quick
  * mode; otherwise an empty configuration. A file writable by group/others is refused, and so is
  * one readable by them that holds a literal PIN. Never creates files. */
-CK_RV p11kms_config_load(const char *explicit_path, const char *default_path,
-                         p11kms_config **out);
+CK_RV p11kms_config_load(const char *explicit_path, const char *default_path, p11kms_config **out);
 
 /* Quick mode: one token "p11kms" with one key "default" for a KMS_KEY_ID value
- * (insecure-test-key, local:/path/key-file, arn:aws:kms:..., alias/..., projects/.../cryptoKeys/...,
- * vault/NAME). CKR_ARGUMENTS_BAD for an unrecognised form. */
+ * (insecure-test-key, local:/path/key-file, arn:aws:kms:..., alias/...,
+ * projects/.../cryptoKeys/..., vault/NAME). CKR_ARGUMENTS_BAD for an unrecognised form. */
 CK_RV p11kms_config_quick(const char *kms_key_id, p11kms_config **out);
 
 void p11kms_config_free(p11kms_config *c);

@@ -1,6 +1,7 @@
 /* find.c - C_FindObjectsInit/C_FindObjects/C_FindObjectsFinal: the matching handles are
  * collected at init (under g.lock) and handed out in handle order. */
 #include <stdlib.h>
+#include "asym.h"
 #include "attrs.h"
 #include "init.h"
 #include "object.h"
@@ -21,6 +22,10 @@ CK_RV p11kms_find_init(p11kms_session *s, CK_ATTRIBUTE_PTR t, CK_ULONG n)
 
     if (s->find.active)
         return CKR_OPERATION_ACTIVE;
+    /* Matching a public key's value needs it: asked of the KMS here, without g.lock. */
+    rv = p11kms_asym_prepare_find(s, t, n);
+    if (rv != CKR_OK)
+        return rv;
     p11kms_lock();
     h = malloc((p11kms_g.objects.n + 1) * sizeof(*h));
     if (h == NULL) {

@@ -3,6 +3,7 @@
  * the objects' attributes are protected by g.lock; refs are atomic. */
 #include <stdlib.h>
 #include <string.h>
+#include "asym.h"
 #include "attrs.h"
 #include "init.h"
 #include "log.h"
@@ -17,14 +18,30 @@ p11kms_object *p11kms_object_alloc(int kind)
     if (o == NULL)
         return NULL;
     o->kind = kind;
-    o->cls = kind == P11KMS_OBJ_DATA ? CKO_DATA : CKO_SECRET_KEY;
+    switch (kind) {
+    case P11KMS_OBJ_DATA:
+        o->cls = CKO_DATA;
+        break;
+    case P11KMS_OBJ_PRIVATE_KEY:
+        o->cls = CKO_PRIVATE_KEY;
+        break;
+    case P11KMS_OBJ_PUBLIC_KEY:
+        o->cls = CKO_PUBLIC_KEY;
+        break;
+    case P11KMS_OBJ_CERTIFICATE:
+        o->cls = CKO_CERTIFICATE;
+        break;
+    default:
+        o->cls = CKO_SECRET_KEY;
+        break;
+    }
     o->key_type = CK_UNAVAILABLE_INFORMATION;
     o->key_gen_mechanism = CK_UNAVAILABLE_INFORMATION;
     o->modifiable = CK_TRUE;
     o->copyable = CK_TRUE;
     o->destroyable = CK_TRUE;
-    if (kind == P11KMS_OBJ_DATA)
-        return o; /* no key attribute is ever true for a data object */
+    if (kind != P11KMS_OBJ_DATA_KEY && kind != P11KMS_OBJ_KMS_KEY)
+        return o; /* the asymmetric objects get theirs from asym-key.c; data objects none */
     /* Key defaults: usable for bulk encryption, wrappable by a KMS key, value not readable
      * unless the template says CKA_SENSITIVE false. */
     o->sensitive = CK_TRUE;
@@ -44,8 +61,9 @@ void p11kms_object_free(p11kms_object *o)
     free(o->application);
     free(o->object_id);
     free(o->default_context);
-    /* KMS key objects own their backend instance. */
+    /* KMS key objects own their backend instance; asymmetric ones share their key's. */
     p11kms_backend_free(o->backend);
+    p11kms_asym_key_put(o->asym);
     free(o);
 }
 
@@ -74,6 +92,7 @@ p11kms_object *p11kms_object_clone_locked(const p11kms_object *src)
     o->handle = 0;
     o->refs = 0;
     o->backend = NULL;
+    o->asym = NULL;
     o->kcfg = NULL;
     o->default_context = NULL;
     o->default_context_len = 0;
@@ -213,7 +232,7 @@ CK_RV p11kms_destroy_object(p11kms_session *s, CK_OBJECT_HANDLE h)
     rv = p11kms_object_get_locked(s, h, &o);
     if (rv != CKR_OK)
         goto out;
-    if (o->kind == P11KMS_OBJ_KMS_KEY || !o->destroyable) {
+    if (p11kms_object_kind_fixed(o->kind) || !o->destroyable) {
         rv = CKR_ACTION_PROHIBITED;
         goto out;
     }
@@ -270,7 +289,7 @@ CK_RV p11kms_copy_object(p11kms_session *s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_PTR
 
     p11kms_lock();
     rv = p11kms_object_get_locked(s, h, &src);
-    if (rv == CKR_OK && (src->kind == P11KMS_OBJ_KMS_KEY || !src->copyable))
+    if (rv == CKR_OK && (p11kms_object_kind_fixed(src->kind) || !src->copyable))
         rv = CKR_ACTION_PROHIBITED;
     if (rv == CKR_OK) {
         o = p11kms_object_clone_locked(src);

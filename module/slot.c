@@ -1,11 +1,12 @@
 /* slot.c - slots and tokens built from the configuration at C_Initialize, each token's KMS key
- * objects, and the slot/token/library information calls. Token identity is immutable; session
- * counts and login state are under g.lock. */
+ * objects (asymmetric ones: asym-key.c), and the slot/token/library information calls. Token
+ * identity is immutable; session counts and login state are under g.lock. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/evp.h>
 #include <openssl/sha.h>
+#include "asym.h"
 #include "init.h"
 #include "log.h"
 #include "object.h"
@@ -91,7 +92,9 @@ CK_RV p11kms_tokens_create(void)
             SHA256((const unsigned char *)tc->pin, strlen(tc->pin), t->pin_hash);
         }
         for (k = 0; k < tc->n_keys && rv == CKR_OK; k++)
-            rv = make_kms_key(t, &tc->keys[k]);
+            rv = p11kms_key_type_is_asym(tc->keys[k].key_type)
+                     ? p11kms_asym_objects_create_locked(t, &tc->keys[k])
+                     : make_kms_key(t, &tc->keys[k]);
     }
     return rv;
 }

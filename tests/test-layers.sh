@@ -23,7 +23,7 @@ includes() {
     grep -H '^#include "' "$@" 2>/dev/null | sed 's/:#include "\([^"]*\)".*/: \1/'
 }
 
-LEAVES='log.h|secmem.h|util.h|codec.h|utf8.h|fork.h|pkcs11/p11kms.h|pkcs11/pkcs11-3.0.h'
+LEAVES='log.h|secmem.h|util.h|codec.h|utf8.h|fork.h|keytype.h|pkcs11/p11kms.h|pkcs11/pkcs11-3.0.h'
 
 bad=$(includes module/net/*.c module/net/*.h |
     grep -Ev ": (($LEAVES)|(http|json|sbuf|clock|retry|settings|call|tokcache)\.h)\$")

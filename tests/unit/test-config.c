@@ -331,12 +331,14 @@ static void test_permissions_context_id(void)
 #define PK(x) KEY("'key_id': 'insecure-test-key', " x)
     bad(PK("'permissions': []"), KEYPATH ".permissions", "must not be empty", "no permissions");
     bad(PK("'permissions': 'wrap'"), KEYPATH ".permissions", "must be an array", "perm string");
-    bad(PK("'permissions': ['wrap', 'sign']"), KEYPATH ".permissions[1]",
-        "one of wrap, unwrap, encrypt, decrypt", "unknown permission");
+    bad(PK("'permissions': ['wrap', 'verify']"), KEYPATH ".permissions[1]",
+        "one of wrap, unwrap, encrypt, decrypt, sign", "unknown permission");
+    bad(PK("'permissions': ['wrap', 'sign']"), KEYPATH, "\"sign\" needs an asymmetric key type",
+        "sign on an envelope key");
     bad(PK("'permissions': ['wrap', 'unwrap', 'encrypt', 'unwrap']"), KEYPATH ".permissions[3]",
         "listed twice", "duplicate permission");
-    bad(PK("'permissions': ['wrap', 'unwrap', 'encrypt', 'decrypt', 'wrap']"),
-        KEYPATH ".permissions", "5 entries, at most 4", "five permissions");
+    bad(PK("'permissions': ['wrap', 'unwrap', 'encrypt', 'decrypt', 'sign', 'wrap']"),
+        KEYPATH ".permissions", "6 entries, at most 5", "six permissions");
     bad(PK("'permissions': [1]"), KEYPATH ".permissions[0]", "must be a string", "perm int");
     cfg = good(PK("'permissions': ['decrypt', 'encrypt']"), "two permissions");
     ok(cfg != NULL && cfg->tokens[0].keys[0].perms == (P11KMS_PERM_ENCRYPT | P11KMS_PERM_DECRYPT),
