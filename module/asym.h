@@ -1,7 +1,7 @@
 /* asym.h - asymmetric KMS keys in the core: one p11kms_asym_key per configured EC or RSA key,
  * shared by its CKO_PRIVATE_KEY, CKO_PUBLIC_KEY and (with a certificate) CKO_CERTIFICATE
- * objects; the public key asked of the backend on first need and kept; the attributes that come
- * from it, from the key type and from the certificate. */
+ * objects (asym-objects.h); the public key asked of the backend on first need and kept. Below
+ * the objects: knows nothing of sessions or the object map. */
 #ifndef P11KMS_ASYM_H
 #define P11KMS_ASYM_H
 
@@ -15,11 +15,6 @@
 #include "cert.h"
 #include "config.h"
 #include "keytype.h"
-
-struct p11kms_token;
-struct p11kms_session;
-struct p11kms_object;
-struct p11kms_attr_val;
 
 /*
  * Threads: everything but the public half is fixed once the objects exist. The public half is
@@ -45,12 +40,10 @@ typedef struct p11kms_asym_key {
     size_t ec_point_len;
 } p11kms_asym_key;
 
-/* Make the objects of one configured asymmetric key on token t: the backend instance (no
- * network), the certificate file when one is named, and the private key, public key and
- * certificate objects in the object map. g.lock held (C_Initialize). CKR_ARGUMENTS_BAD
- * (logged: an unreadable certificate, or one of another key type), CKR_HOST_MEMORY. */
-CK_RV p11kms_asym_objects_create_locked(struct p11kms_token *t, const p11kms_key_config *kc);
-
+/* The key of kc (an asymmetric type): its backend instance (no network) and, when one is
+ * named, its certificate file, which must hold a key of the configured type. One reference for
+ * the caller. CKR_ARGUMENTS_BAD (logged), CKR_HOST_MEMORY, the backend's errors. */
+CK_RV p11kms_asym_key_new(const p11kms_key_config *kc, p11kms_asym_key **out);
 p11kms_asym_key *p11kms_asym_key_ref(p11kms_asym_key *k);
 void p11kms_asym_key_put(p11kms_asym_key *k); /* NULL is fine */
 
@@ -59,23 +52,11 @@ void p11kms_asym_key_put(p11kms_asym_key *k); /* NULL is fine */
  * certificate's key; otherwise CKR_DEVICE_ERROR (logged). Without g.lock. */
 CK_RV p11kms_asym_public(p11kms_asym_key *k);
 
-/* Before C_GetAttributeValue of object h / C_FindObjectsInit on the session's token: when the
- * template names an attribute that comes from the public key (CKA_MODULUS,
- * CKA_PUBLIC_EXPONENT, CKA_EC_POINT, CKA_PUBLIC_KEY_INFO), load the public half of the
- * asymmetric keys concerned. Takes g.lock for the look-up only. The load's error, or CKR_OK
- * (also for a handle that names nothing: the caller reports that). */
-CK_RV p11kms_asym_prepare_read(struct p11kms_session *s, CK_OBJECT_HANDLE h, const CK_ATTRIBUTE *t,
-                               CK_ULONG n);
-CK_RV p11kms_asym_prepare_find(struct p11kms_session *s, const CK_ATTRIBUTE *t, CK_ULONG n);
+/* Whether an attribute's value comes from the public half (CKA_MODULUS, CKA_PUBLIC_EXPONENT,
+ * CKA_EC_POINT, CKA_PUBLIC_KEY_INFO). */
+int p11kms_asym_attr_from_public(CK_ATTRIBUTE_TYPE type);
 
-/* For attr-rules.c, g.lock held: whether an asymmetric object has the attribute at all (an EC
- * key has no CKA_MODULUS, an RSA key no CKA_EC_POINT), and the value of one of its computed
- * attributes (P11KMS_VAL_*; ABSENT for one that needs the public half before it is loaded). */
-int p11kms_asym_attr_has(const struct p11kms_object *o, CK_ATTRIBUTE_TYPE type);
-int p11kms_asym_attr_read(const struct p11kms_object *o, CK_ATTRIBUTE_TYPE type,
-                          struct p11kms_attr_val *v);
-
-/* The mechanisms an asymmetric object allows (CKA_ALLOWED_MECHANISMS), as a static array. */
-const CK_MECHANISM_TYPE *p11kms_asym_mechanisms(const struct p11kms_object *o, size_t *n);
+/* The mechanisms the key allows (CKA_ALLOWED_MECHANISMS), as a static array. */
+const CK_MECHANISM_TYPE *p11kms_asym_mechanisms(const p11kms_asym_key *k, size_t *n);
 
 #endif

@@ -5,9 +5,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include "asym.h"
 #include "attr-rules.h"
-#include "attrs.h"
+#include "object.h"
 
 #define F(f) offsetof(p11kms_object, f)
 #define ROW_BOOL(t, conf, on, flags, f)                                                            \
@@ -48,7 +47,7 @@
  * objects (CKA_VALUE) has one row for each. KMS keys and the objects of asymmetric keys are
  * never created, copied or changed through a template (their rows' creation and change flags
  * matter only to data keys). Which of an asymmetric key's attributes an EC or an RSA key has
- * is asym.c's p11kms_asym_attr_has.
+ * is attr-asym.c's p11kms_asym_attr_has.
  */
 static const p11kms_attr_rule rules[] = {
     /* every object */
@@ -104,7 +103,7 @@ static const p11kms_attr_rule rules[] = {
     ROW_ULONG(CKA_VALUE_LEN, "value_len", P11KMS_ON_KEYS,
               P11KMS_AF_GENERATE | P11KMS_AF_UNWRAP | TMPL, NONE),
 
-    /* asymmetric keys (asym-key.c): from the key type, the public key and the certificate */
+    /* asymmetric keys (attr-asym.c): from the key type, the public key and the certificate */
     ROW_OTHER(CKA_SUBJECT, P11KMS_AK_BYTES, ASYM | CERT, RO, NONE),
     ROW_OTHER(CKA_PUBLIC_KEY_INFO, P11KMS_AK_BYTES, ASYM | CERT, RO, NONE),
     ROW_OTHER(CKA_SIGN_RECOVER, P11KMS_AK_BOOL, PRIV, RO, NONE),

@@ -104,6 +104,13 @@ CK_RV p11kms_attr_check(const p11kms_attr_rule *r, const CK_ATTRIBUTE *a);
 /* Store a checked bool, ulong, bytes or date value in o's field (the old bytes are wiped). */
 CK_RV p11kms_attr_store(p11kms_object *o, const p11kms_attr_rule *r, const CK_ATTRIBUTE *a);
 
+/* The objects of asymmetric KMS keys (attr-asym.c), g.lock held: whether o has the attribute
+ * at all (an EC key has no CKA_MODULUS, an RSA key no CKA_EC_POINT), and the value of one of its
+ * computed attributes (P11KMS_VAL_*; ABSENT for one that needs the public half before it is
+ * loaded). */
+int p11kms_asym_attr_has(const p11kms_object *o, CK_ATTRIBUTE_TYPE type);
+int p11kms_asym_attr_read(const p11kms_object *o, CK_ATTRIBUTE_TYPE type, p11kms_attr_val *v);
+
 /* The CK_BBOOL field of o for a boolean rule. */
 CK_BBOOL *p11kms_attr_bool(p11kms_object *o, const p11kms_attr_rule *r);
 

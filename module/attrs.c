@@ -1,15 +1,11 @@
 /* attrs.c - the attribute table (attr-rules.c) applied: one path for the templates of creation,
- * copy and set, the wrap/decrypt separation of data keys, C_Get/SetAttributeValue and matching.
+ * copy and set, the wrap/decrypt separation of data keys, wrappability and matching.
  * p11kms_attrs_apply works on objects private to its caller; the rest holds g.lock. */
 #include <stdlib.h>
 #include <string.h>
-#include "asym.h"
 #include "attr-rules.h"
 #include "attrs.h"
-#include "init.h"
 #include "log.h"
-#include "session.h"
-#include "slot.h"
 
 const CK_ATTRIBUTE *p11kms_attr_find(const CK_ATTRIBUTE *t, CK_ULONG n, CK_ATTRIBUTE_TYPE type)
 {
@@ -349,15 +345,6 @@ out:
     return rv;
 }
 
-CK_RV p11kms_attrs_rights_locked(const p11kms_session *s, const p11kms_object *o)
-{
-    if (o->is_token && !(s->flags & CKF_RW_SESSION))
-        return CKR_SESSION_READ_ONLY;
-    if (o->is_private && s->token->has_pin && !p11kms_session_logged_in_locked(s))
-        return CKR_USER_NOT_LOGGED_IN;
-    return CKR_OK;
-}
-
 CK_RV p11kms_attrs_wrappable_locked(const p11kms_object *wrapping, const p11kms_object *key)
 {
     if (key->kind == P11KMS_OBJ_DATA || key->kind == P11KMS_OBJ_CERTIFICATE)
@@ -376,59 +363,6 @@ CK_RV p11kms_attrs_wrappable_locked(const p11kms_object *wrapping, const p11kms_
     return CKR_OK;
 }
 
-CK_RV p11kms_get_attribute_value(p11kms_session *s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_PTR t,
-                                 CK_ULONG n)
-{
-    CK_RV rv = CKR_GENERAL_ERROR;
-    p11kms_object *o = NULL;
-    int sensitive = 0, invalid = 0, small = 0;
-    CK_ULONG i;
-
-    /* An asymmetric KMS key's public half comes from the KMS, without g.lock. */
-    rv = p11kms_asym_prepare_read(s, h, t, n);
-    if (rv != CKR_OK)
-        return rv;
-    p11kms_lock();
-    rv = p11kms_object_get_locked(s, h, &o);
-    if (rv != CKR_OK)
-        goto out;
-    /* Every attribute is processed; the result reports the most serious problem, in the order
-     * the specification gives: sensitive, then invalid type, then buffer too small. */
-    for (i = 0; i < n; i++) {
-        p11kms_attr_val v;
-        int r = p11kms_attr_read(o, t[i].type, &v);
-
-        if (r == P11KMS_VAL_SECRET) {
-            t[i].ulValueLen = CK_UNAVAILABLE_INFORMATION;
-            sensitive = 1;
-        } else if (r == P11KMS_VAL_ABSENT) {
-            t[i].ulValueLen = CK_UNAVAILABLE_INFORMATION;
-            invalid = 1;
-        } else if (v.tmpl != NULL) {
-            if (p11kms_template_get(v.tmpl, &t[i]) != CKR_OK)
-                small = 1;
-        } else if (t[i].pValue == NULL) {
-            t[i].ulValueLen = v.len;
-        } else if (t[i].ulValueLen < v.len) {
-            t[i].ulValueLen = CK_UNAVAILABLE_INFORMATION;
-            small = 1;
-        } else {
-            if (v.len)
-                memcpy(t[i].pValue, v.p, v.len);
-            t[i].ulValueLen = v.len;
-        }
-    }
-    rv = sensitive ? CKR_ATTRIBUTE_SENSITIVE
-         : invalid ? CKR_ATTRIBUTE_TYPE_INVALID
-         : small   ? CKR_BUFFER_TOO_SMALL
-                   : CKR_OK;
-out:
-    if (o != NULL)
-        p11kms_object_put(o);
-    p11kms_unlock();
-    return rv;
-}
-
 int p11kms_object_matches_locked(const p11kms_object *o, const CK_ATTRIBUTE *t, CK_ULONG n)
 {
     CK_ULONG i;
@@ -437,40 +371,4 @@ int p11kms_object_matches_locked(const p11kms_object *o, const CK_ATTRIBUTE *t, 
         if (!p11kms_attr_equal(o, &t[i]))
             return 0;
     return 1;
-}
-
-CK_RV p11kms_set_attribute_value(p11kms_session *s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_PTR t,
-                                 CK_ULONG n)
-{
-    CK_RV rv = CKR_GENERAL_ERROR;
-    p11kms_object *o = NULL, *staged = NULL;
-
-    p11kms_lock();
-    rv = p11kms_object_get_locked(s, h, &o);
-    if (rv != CKR_OK)
-        goto out;
-    if (!o->modifiable || p11kms_object_kind_fixed(o->kind)) {
-        rv = CKR_ACTION_PROHIBITED;
-        goto out;
-    }
-    if (o->is_token && !(s->flags & CKF_RW_SESSION)) {
-        rv = CKR_SESSION_READ_ONLY;
-        goto out;
-    }
-    /* All or nothing: the template is applied to a copy, which replaces the object's
-     * attributes only when every entry was accepted. */
-    staged = p11kms_object_clone_locked(o);
-    if (staged == NULL) {
-        rv = CKR_HOST_MEMORY;
-        goto out;
-    }
-    rv = p11kms_attrs_apply(staged, P11KMS_FROM_SET, t, n, NULL, NULL);
-    if (rv == CKR_OK)
-        p11kms_object_commit_locked(o, staged);
-out:
-    p11kms_object_free(staged);
-    if (o != NULL)
-        p11kms_object_put(o);
-    p11kms_unlock();
-    return rv;
 }

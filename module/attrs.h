@@ -1,15 +1,11 @@
 /* attrs.h - attribute rules applied: templates of C_CreateObject, C_GenerateKey, C_UnwrapKey,
  * C_CopyObject and C_SetAttributeValue through one function and one table (attr-rules.h),
- * C_GetAttributeValue with the specification's error precedence, matching, wrappability. */
+ * matching, wrappability. */
 #ifndef P11KMS_ATTRS_H
 #define P11KMS_ATTRS_H
 
 #include "pkcs11/p11kms.h"
 #include "object.h"
-
-struct p11kms_session;
-
-#define P11KMS_DATA_KEY_MAX 512 /* bytes of a generic secret data key */
 
 /* Where a template comes from: each allows different attributes (P11KMS_AF_*). */
 enum p11kms_key_origin {
@@ -38,10 +34,6 @@ const CK_ATTRIBUTE *p11kms_attr_find(const CK_ATTRIBUTE *t, CK_ULONG n, CK_ATTRI
  */
 CK_RV p11kms_attrs_apply(p11kms_object *o, int origin, const CK_ATTRIBUTE *t, CK_ULONG n,
                          const p11kms_attr_template *forced, size_t *value_len);
-/* Session rights over a new or changed object: token objects need a read/write session
- * (CKR_SESSION_READ_ONLY), private ones a login on a token with a PIN (CKR_USER_NOT_LOGGED_IN).
- * g.lock held. */
-CK_RV p11kms_attrs_rights_locked(const struct p11kms_session *s, const p11kms_object *o);
 /* Whether key may be wrapped by wrapping: CKR_KEY_HANDLE_INVALID (not a key),
  * CKR_KEY_UNEXTRACTABLE (CKA_EXTRACTABLE false, or a KMS key), CKR_KEY_NOT_WRAPPABLE
  * (CKA_WRAP_WITH_TRUSTED and the wrapping key not trusted, or the wrapping key's
@@ -51,10 +43,6 @@ CK_RV p11kms_attrs_wrappable_locked(const p11kms_object *wrapping, const p11kms_
 /* Check a value length against a key type: 16/24/32 for AES, 1..P11KMS_DATA_KEY_MAX generic. */
 int p11kms_key_len_ok(CK_KEY_TYPE type, size_t len);
 
-CK_RV p11kms_get_attribute_value(struct p11kms_session *s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_PTR t,
-                                 CK_ULONG n);
-CK_RV p11kms_set_attribute_value(struct p11kms_session *s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_PTR t,
-                                 CK_ULONG n);
 /* Whether o has every attribute of t with the same value (secret ones never match). */
 int p11kms_object_matches_locked(const p11kms_object *o, const CK_ATTRIBUTE *t, CK_ULONG n);
 

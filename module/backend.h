@@ -49,7 +49,7 @@ typedef struct p11kms_backend_ops {
     /* ---- what the backend is: needs no instance, no network, no file ---- */
     const char *name;    /* "local", "aws", ... as in the configuration */
     uint8_t envelope_id; /* its byte in envelopes (docs/envelope.md); unique, never renumbered */
-    /* Backend-specific configuration fields, NULL-terminated; config.c rejects others. */
+    /* Backend-specific configuration fields, NULL-terminated; the reader refuses others. */
     const char *const *options;
     /* Quick mode: the KMS_KEY_ID forms it recognises, as the "use ..." error line lists them
      * ("arn:aws:kms:..., alias/NAME"), and the recogniser: 1 with out filled when value is one
@@ -58,7 +58,7 @@ typedef struct p11kms_backend_ops {
     int (*quick)(const char *value, p11kms_quick_key *out);
     /* Optional: complete and check a key's configuration once its fields are read (a default
      * key_id from an option, rules between fields). kc->key_id may be set (malloc'd). CKR_OK;
-     * CKR_ARGUMENTS_BAD with the reason in err (config.c logs it with the field path: no
+     * CKR_ARGUMENTS_BAD with the reason in err (config-key.c logs it with the field path: no
      * logging here, no file access); CKR_HOST_MEMORY. Without it, key_id is required. */
     CK_RV (*check_key)(p11kms_key_config *kc, char *err, size_t err_len);
     /* Optional: "p11kms doctor" findings for a parsed key, without secrets and without the
@@ -75,12 +75,11 @@ typedef struct p11kms_backend_ops {
 
     /* Encrypt pt under the key's current version, binding ctx. Fills out->backend_id,
      * key_ref, key_version, ct (all malloc'd; p11kms_kms_blob_clear frees). */
-    CK_RV(*encrypt)
-    (p11kms_backend *be, const p11kms_context *ctx, const uint8_t *pt, size_t pt_len,
-     p11kms_kms_blob *out);
+    CK_RV (*encrypt)(p11kms_backend *be, const p11kms_context *ctx, const uint8_t *pt,
+                     size_t pt_len, p11kms_kms_blob *out);
     /* Decrypt a blob this backend made (owns() true) with ctx; plaintext into pt (secret). */
-    CK_RV(*decrypt)
-    (p11kms_backend *be, const p11kms_context *ctx, const p11kms_kms_blob *in, p11kms_buf *pt);
+    CK_RV (*decrypt)(p11kms_backend *be, const p11kms_context *ctx, const p11kms_kms_blob *in,
+                     p11kms_buf *pt);
     /* Whether a blob names this instance's KMS key (an alias may have resolved to an ARN). */
     int (*owns)(p11kms_backend *be, const p11kms_kms_blob *in);
     /* Upper bound of strlen(key_ref) + ct_len that encrypt can produce for pt_len bytes,
@@ -90,29 +89,29 @@ typedef struct p11kms_backend_ops {
     uint32_t (*current_version)(p11kms_backend *be);
     /* Optional (NULL): re-encrypt in the KMS to dst (same backend type) without exposing the
      * plaintext here (AWS ReEncrypt, Vault rewrap). src_ctx and dst_ctx are what the KMS binds:
-     * a caller moving envelopes builds both with p11kms_envelope_kms_context (wrap.h), so the
-     * destination carries the purpose pair. */
-    CK_RV(*reencrypt)
-    (p11kms_backend *src, const p11kms_context *src_ctx, const p11kms_kms_blob *in,
-     p11kms_backend *dst, const p11kms_context *dst_ctx, p11kms_kms_blob *out);
+     * a caller moving envelopes builds both with p11kms_envelope_kms_context
+     * (envelope-seal.h), so the destination carries the purpose pair. */
+    CK_RV (*reencrypt)(p11kms_backend *src, const p11kms_context *src_ctx,
+                       const p11kms_kms_blob *in, p11kms_backend *dst,
+                       const p11kms_context *dst_ctx, p11kms_kms_blob *out);
     /* Optional (NULL): human-readable diagnostics (may call the KMS, e.g. DescribeKey). */
     CK_RV (*describe)(p11kms_backend *be, char **text);
 
     /* ---- asymmetric keys (kc->key_type EC or RSA): all three, or all NULL when the backend
-     * has none (config.c then refuses such a type). An asymmetric instance is asked only these,
-     * describe and destroy; the core caches the public key and does verify and public-key
-     * encryption itself. Errors as above; CKR_ENCRYPTED_DATA_INVALID is a ciphertext that
-     * does not open. ---- */
+     * has none (the configuration then refuses such a type). An asymmetric instance is asked
+     * only these, describe and destroy; the core caches the public key and does verify and
+     * public-key encryption itself. Errors as above; CKR_ENCRYPTED_DATA_INVALID is a ciphertext
+     * that does not open. ---- */
     /* The public key, DER SubjectPublicKeyInfo, into spki (may call the KMS). */
     CK_RV (*public_key)(p11kms_backend *be, p11kms_buf *spki);
     /* Sign a digest of p11kms_sig_alg_digest_len(alg) bytes with alg (P11KMS_SIG_*, keytype.h).
      * sig gets what the KMS returns: for ECDSA the DER Ecdsa-Sig-Value (the core makes r||s of
      * it), for RSA the signature (at most the modulus length). */
-    CK_RV(*sign_digest)
-    (p11kms_backend *be, int alg, const uint8_t *digest, size_t digest_len, p11kms_buf *sig);
+    CK_RV (*sign_digest)(p11kms_backend *be, int alg, const uint8_t *digest, size_t digest_len,
+                         p11kms_buf *sig);
     /* RSA-OAEP decryption (P11KMS_OAEP_*): the plaintext into pt (secret). */
-    CK_RV(*asym_decrypt)
-    (p11kms_backend *be, int alg, const uint8_t *ct, size_t ct_len, p11kms_buf *pt);
+    CK_RV (*asym_decrypt)(p11kms_backend *be, int alg, const uint8_t *ct, size_t ct_len,
+                          p11kms_buf *pt);
 } p11kms_backend_ops;
 
 /* Every instance starts with this; backends embed it as their first member. */

@@ -11,7 +11,7 @@
 #include <unistd.h>
 #include <json-c/json.h>
 #include "backend.h"
-#include "config.h"
+#include "config-load.h"
 #include "log.h"
 #include "secmem.h"
 #include "utf8.h"

@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <string.h>
 #include "attr-rules.h"
-#include "attrs.h"
 #include "config-template.h"
 #include "util.h"
 

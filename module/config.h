@@ -1,5 +1,5 @@
-/* config.h - the JSON configuration (json-c) as typed structs, the config path rules and the
- * KMS_KEY_ID quick mode. Parsing is bounded and fuzzable (p11kms_config_parse). */
+/* config.h - the configuration as typed structs: tokens, their keys, backend options, templates.
+ * Reading one (JSON document, files, KMS_KEY_ID quick mode): config-load.h. */
 #ifndef P11KMS_CONFIG_H
 #define P11KMS_CONFIG_H
 
@@ -8,12 +8,6 @@
 #include "pkcs11/p11kms.h"
 #include "context.h"
 #include "keytype.h"
-
-/* Where the module looks when $P11KMS_CONFIG names no file. */
-#ifndef P11KMS_SYSCONFDIR
-#define P11KMS_SYSCONFDIR "/etc"
-#endif
-#define P11KMS_DEFAULT_CONFIG P11KMS_SYSCONFDIR "/p11kms/p11kms.conf"
 
 #define P11KMS_CONFIG_MAX_BYTES (4u * 1024u * 1024u)
 #define P11KMS_MAX_TOKENS 64
@@ -64,13 +58,12 @@ typedef struct p11kms_key_config {
     size_t n_options;
     p11kms_attr_template wrap_template;   /* a key must match it to be wrapped by this key */
     p11kms_attr_template unwrap_template; /* forced onto every key this key unwraps */
-    char *origin; /* where it was declared, for log lines: "/etc/p11kms/p11kms.conf
-                     tokens[0].keys[2]" */
+    char *origin; /* where it was declared, for log lines: "/etc/p11kms/p11kms.conf tokens[0].keys[2]" */
 } p11kms_key_config;
 
 typedef struct p11kms_token_config {
     char *label;
-    char *pin;                 /* NULL: no login required; secret, wiped on free */
+    char *pin; /* NULL: no login required; secret, wiped on free */
     int pin_literal;           /* the PIN is written in the document (not "env:NAME") */
     unsigned pin_max_attempts; /* wrong PINs before CKR_PIN_LOCKED; 0: no lockout */
     p11kms_key_config *keys;
@@ -80,7 +73,7 @@ typedef struct p11kms_token_config {
 } p11kms_token_config;
 
 typedef struct p11kms_config {
-    char *path;    /* file it came from; NULL in quick mode or with no config */
+    char *path; /* file it came from; NULL in quick mode or with no config */
     int log_level; /* -1: not set */
     char *log_destination;
     p11kms_token_config *tokens;
@@ -96,22 +89,7 @@ CK_RV p11kms_config_key_kind(p11kms_key_config *kc, int backend_asym, char *err,
 /* The value of a backend option, or NULL. */
 const char *p11kms_key_config_option(const p11kms_key_config *kc, const char *name);
 
-/* Parse a configuration document. Unknown fields and bad values give CKR_ARGUMENTS_BAD with
- * one log line naming origin, the field path and the problem. Backend-specific fields are
- * accepted only when the backend lists them (p11kms_backend_find(...)->options). */
-CK_RV p11kms_config_parse(const char *text, size_t len, const char *origin, p11kms_config **out);
-
-/* Resolve and load: explicit path (a tool's --config; the module passes NULL) or
- * $P11KMS_CONFIG must exist; otherwise default_path if it exists; otherwise KMS_KEY_ID quick
- * mode; otherwise an empty configuration. A file writable by group/others is refused, and so is
- * one readable by them that holds a literal PIN. Never creates files. */
-CK_RV p11kms_config_load(const char *explicit_path, const char *default_path, p11kms_config **out);
-
-/* Quick mode: one token "p11kms" with one key "default" for a KMS_KEY_ID value
- * (insecure-test-key, local:/path/key-file, arn:aws:kms:..., alias/...,
- * projects/.../cryptoKeys/..., vault/NAME). CKR_ARGUMENTS_BAD for an unrecognised form. */
-CK_RV p11kms_config_quick(const char *kms_key_id, p11kms_config **out);
-
+/* Free a configuration, wiping its secrets (PINs, backend options). NULL is fine. */
 void p11kms_config_free(p11kms_config *c);
 
 #endif

@@ -2,7 +2,8 @@
  * objects), encryption here with OpenSSL (public key objects). */
 /*
  * Threads: an operation belongs to one session operation; it holds a reference to the key,
- * taken under g.lock at begin. The KMS call and the public key load run without g.lock.
+ * taken at begin (the caller holds g.lock to keep the object's key alive meanwhile). The KMS call
+ * and the public key load run without g.lock.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +13,6 @@
 #include "asym.h"
 #include "crypt-asym.h"
 #include "log.h"
-#include "object.h"
 
 struct p11kms_crypt_asym {
     p11kms_asym_key *key;
@@ -37,8 +37,8 @@ static int oaep_alg(const CK_MECHANISM *mech)
     return 0;
 }
 
-CK_RV p11kms_crypt_asym_begin_locked(const CK_MECHANISM *mech, const p11kms_object *key,
-                                     int encrypt, p11kms_crypt_asym **out)
+CK_RV p11kms_crypt_asym_begin(const CK_MECHANISM *mech, p11kms_asym_key *k, int permitted,
+                              int encrypt, p11kms_crypt_asym **out)
 {
     p11kms_crypt_asym *a;
     int alg;
@@ -56,15 +56,14 @@ CK_RV p11kms_crypt_asym_begin_locked(const CK_MECHANISM *mech, const p11kms_obje
               "same hash and no label: what the KMS decrypts");
         return CKR_MECHANISM_PARAM_INVALID;
     }
-    if (key->asym == NULL || key->key_type != CKK_RSA)
+    if (k->type->ckk != CKK_RSA)
         return CKR_KEY_TYPE_INCONSISTENT;
-    if (!(encrypt ? key->kind == P11KMS_OBJ_PUBLIC_KEY && key->encrypt
-                  : key->kind == P11KMS_OBJ_PRIVATE_KEY && key->decrypt))
+    if (!permitted)
         return CKR_KEY_FUNCTION_NOT_PERMITTED;
     a = calloc(1, sizeof(*a));
     if (a == NULL)
         return CKR_HOST_MEMORY;
-    a->key = p11kms_asym_key_ref(key->asym);
+    a->key = p11kms_asym_key_ref(k);
     a->encrypt = encrypt;
     a->alg = alg;
     *out = a;

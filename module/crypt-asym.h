@@ -10,14 +10,16 @@
 #include "pkcs11/p11kms.h"
 #include "secmem.h"
 
-struct p11kms_object;
+struct p11kms_asym_key;
 typedef struct p11kms_crypt_asym p11kms_crypt_asym;
 
-/* g.lock held, key referenced: check mech and key (CKR_MECHANISM_INVALID for any other RSA
- * mechanism, CKR_MECHANISM_PARAM_INVALID, CKR_KEY_TYPE_INCONSISTENT,
- * CKR_KEY_FUNCTION_NOT_PERMITTED) and take what the operation needs into *out. */
-CK_RV p11kms_crypt_asym_begin_locked(const CK_MECHANISM *mech, const struct p11kms_object *key,
-                                     int encrypt, p11kms_crypt_asym **out);
+/* Check mech and key k (CKR_MECHANISM_INVALID for any other mechanism,
+ * CKR_MECHANISM_PARAM_INVALID, CKR_KEY_TYPE_INCONSISTENT for an EC key,
+ * CKR_KEY_FUNCTION_NOT_PERMITTED when !permitted: the caller's verdict on the object, a public
+ * key with CKA_ENCRYPT to encrypt, a private key with CKA_DECRYPT to decrypt) and take a
+ * reference to k into *out. */
+CK_RV p11kms_crypt_asym_begin(const CK_MECHANISM *mech, struct p11kms_asym_key *k, int permitted,
+                              int encrypt, p11kms_crypt_asym **out);
 /* Without g.lock: encryption loads the public key (may call the KMS). */
 CK_RV p11kms_crypt_asym_start(p11kms_crypt_asym *a);
 /* An upper bound of the output for in_len bytes of input, without a KMS call. */

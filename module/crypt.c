@@ -8,18 +8,19 @@
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 #include "crypt-asym.h"
-#include "init.h"
+#include "envelope-seal.h"
 #include "log.h"
 #include "object.h"
 #include "ops.h"
-#include "wrap.h"
+#include "state.h"
 
 static p11kms_crypt_op *op_of(p11kms_session *s, int encrypt)
 {
     return encrypt ? &s->enc : &s->dec;
 }
 
-CK_RV p11kms_crypt_init(p11kms_session *s, int encrypt, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key)
+CK_RV p11kms_crypt_init(p11kms_session *s, int encrypt, CK_MECHANISM_PTR mech,
+                        CK_OBJECT_HANDLE key)
 {
     CK_RV rv = CKR_GENERAL_ERROR;
     p11kms_crypt_op *op = op_of(s, encrypt);
@@ -27,8 +28,8 @@ CK_RV p11kms_crypt_init(p11kms_session *s, int encrypt, CK_MECHANISM_PTR mech, C
     p11kms_crypt_asym *asym = NULL;
     uint8_t value[32];
     size_t value_len = 0;
-    int vendor =
-        mech->mechanism == CKM_P11KMS_ENVELOPE || mech->mechanism == CKM_P11KMS_ENVELOPE_ENCODED;
+    int vendor = mech->mechanism == CKM_P11KMS_ENVELOPE ||
+                 mech->mechanism == CKM_P11KMS_ENVELOPE_ENCODED;
 
     if (op->active)
         return CKR_OPERATION_ACTIVE;
@@ -37,11 +38,14 @@ CK_RV p11kms_crypt_init(p11kms_session *s, int encrypt, CK_MECHANISM_PTR mech, C
     if (rv != CKR_OK) {
         rv = CKR_KEY_HANDLE_INVALID;
     } else if (o->kind == P11KMS_OBJ_PRIVATE_KEY || o->kind == P11KMS_OBJ_PUBLIC_KEY) {
-        rv = p11kms_crypt_asym_begin_locked(mech, o, encrypt, &asym);
+        rv = p11kms_crypt_asym_begin(mech, o->asym,
+                                     encrypt ? o->kind == P11KMS_OBJ_PUBLIC_KEY && o->encrypt
+                                             : o->kind == P11KMS_OBJ_PRIVATE_KEY && o->decrypt,
+                                     encrypt, &asym);
     } else if (o->kind == P11KMS_OBJ_KMS_KEY) {
         if (!vendor)
             rv = p11kms_cipher_supports(mech->mechanism) ? CKR_KEY_TYPE_INCONSISTENT
-                                                         : CKR_MECHANISM_INVALID;
+                                                           : CKR_MECHANISM_INVALID;
         else if (!(encrypt ? o->encrypt : o->decrypt))
             rv = CKR_KEY_FUNCTION_NOT_PERMITTED;
     } else {
@@ -109,7 +113,8 @@ static CK_RV kms_run(p11kms_crypt_op *op, int encrypt, const uint8_t *in, size_t
         return CKR_DATA_LEN_RANGE;
     if (!digest_of(in, in_len, digest))
         return CKR_HOST_MEMORY;
-    if (op->result.data != NULL && CRYPTO_memcmp(digest, op->input_digest, sizeof(digest)) == 0)
+    if (op->result.data != NULL &&
+        CRYPTO_memcmp(digest, op->input_digest, sizeof(digest)) == 0)
         return p11kms_out_copy(out, out_len, op->result.data, op->result.len);
     p11kms_buf_wipe(&op->result);
     if (out == NULL) {

@@ -1,13 +1,11 @@
 /* entry.c - every PKCS#11 entry point, each a one-line shell over the shared path in entry.h,
  * and the function lists: 3.0 through C_GetInterface, 2.40 through C_GetFunctionList. */
 #include <string.h>
-#include "attrs.h"
 #include "entry.h"
+#include "init.h"
 #include "mech.h"
-#include "object.h"
 #include "ops.h"
 #include "slot.h"
-#include "wrap.h"
 
 /* Only these symbols leave the module (module/p11kms.map); the rest is hidden. */
 #pragma GCC visibility push(default)

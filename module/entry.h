@@ -1,12 +1,12 @@
 /* entry.h - the shared path every C_* entry point takes: counted in and initialisation check
- * (init.h) -> argument check -> session acquire (g.lock, pin, session mutex) -> the operation
- * -> release -> counted out -> log. */
+ * (the call gate, state.h) -> argument check -> session acquire (g.lock, pin, session mutex)
+ * -> the operation -> release -> counted out -> log. */
 #ifndef P11KMS_ENTRY_H
 #define P11KMS_ENTRY_H
 
-#include "init.h"
 #include "log.h"
 #include "session.h"
+#include "state.h"
 
 static inline CK_RV entry_done(const char *fn, CK_RV rv)
 {

@@ -27,18 +27,10 @@ enum p11kms_envelope_purpose {
     P11KMS_PURPOSE_DATA = 2,        /* made by C_Encrypt; opened only by C_Decrypt */
 };
 
-/* Backend identifiers as stored in envelopes. Never renumber. */
-enum p11kms_backend_id {
-    P11KMS_BACKEND_LOCAL = 1,
-    P11KMS_BACKEND_AWS = 2,
-    P11KMS_BACKEND_GCP = 3,
-    P11KMS_BACKEND_VAULT = 4,
-};
-
 /* One KMS ciphertext: what one backend made of one data key. */
 typedef struct p11kms_kms_blob {
-    uint8_t backend_id;
-    char *key_ref;  /* NUL-terminated, 1..P11KMS_KEY_REF_MAX bytes */
+    uint8_t backend_id;   /* the backend's envelope_id (backend.h); never renumbered */
+    char *key_ref;        /* NUL-terminated, 1..P11KMS_KEY_REF_MAX bytes */
     uint32_t key_version; /* 0 when the backend's ciphertext carries its own version */
     uint8_t *ct;    /* 1..P11KMS_BLOB_CT_MAX bytes */
     size_t ct_len;

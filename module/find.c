@@ -1,11 +1,11 @@
 /* find.c - C_FindObjectsInit/C_FindObjects/C_FindObjectsFinal: the matching handles are
  * collected at init (under g.lock) and handed out in handle order. */
 #include <stdlib.h>
-#include "asym.h"
+#include "asym-objects.h"
 #include "attrs.h"
-#include "init.h"
 #include "object.h"
 #include "ops.h"
+#include "state.h"
 
 static int cmp_handle(const void *a, const void *b)
 {

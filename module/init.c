@@ -1,33 +1,22 @@
-/* init.c - C_Initialize/C_Finalize: locking choice, logging, configuration, tokens; the call gate
- * (init.h) that keeps C_Finalize from freeing state under running calls. */
+/* init.c - C_Initialize/C_Finalize: locking choice, logging, configuration, tokens; closing the
+ * call gate (state.h) so C_Finalize never frees state under running calls; fork. */
 /*
  * Locking: init_lock serialises C_Initialize and C_Finalize and protects p11kms_g's creation and
  * teardown (and the abandoned list); a forked child re-initialises it and abandons whatever
  * state it finds. Everything inside p11kms_g is under g.lock.
  */
 #include <pthread.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include "cipher.h"
+#include "config-load.h"
 #include "fork.h"
 #include "init.h"
 #include "lock.h"
 #include "log.h"
 #include "session.h"
 #include "slot.h"
-
-p11kms_module p11kms_g;
-p11kms_call_shard p11kms_calls[P11KMS_CALL_SHARDS];
-atomic_uint p11kms_live;
-__thread unsigned p11kms_thread_shard;
-static atomic_uint next_shard;
-
-unsigned p11kms_call_shard_assign(void)
-{
-    return atomic_fetch_add_explicit(&next_shard, 1, memory_order_relaxed) % P11KMS_CALL_SHARDS + 1;
-}
+#include "state.h"
 
 static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -43,11 +32,8 @@ static size_t n_abandoned;
  * initialises libraries under it (fork.h). */
 static void init_fork_child(void)
 {
-    unsigned i;
-
     pthread_mutex_init(&init_lock, NULL);
-    for (i = 0; i < P11KMS_CALL_SHARDS; i++)
-        atomic_store_explicit(&p11kms_calls[i].n, 0, memory_order_relaxed);
+    p11kms_call_reset_child();
 }
 
 static p11kms_fork_handler init_fork = {.rank = P11KMS_FORK_RANK_INIT, .child = init_fork_child};
@@ -55,15 +41,6 @@ static p11kms_fork_handler init_fork = {.rank = P11KMS_FORK_RANK_INIT, .child = 
 __attribute__((constructor)) static void init_fork_register(void)
 {
     p11kms_fork_register(&init_fork);
-}
-
-/* Outside p11kms_g, so it survives C_Finalize. Used under g.lock while initialised; C_Initialize
- * and C_Finalize order one initialisation's uses before the next's. */
-static CK_ULONG last_handle;
-
-CK_ULONG p11kms_new_handle_locked(void)
-{
-    return ++last_handle;
 }
 
 /* P11KMS_LOG="level" or "level,destination" (destination: stderr, syslog, file:/path). */
@@ -88,26 +65,6 @@ static int log_from_env(void)
         lvl = P11KMS_LOG_WARNING;
     p11kms_log_configure(lvl, comma ? comma + 1 : NULL);
     return 1;
-}
-
-/* Wait until no call counted in before p11kms_live was cleared is still running. Calls that
- * count in later see p11kms_live cleared and touch nothing; they may keep a shard above zero
- * for a moment, which is why each shard is waited for on its own rather than all at once. */
-static void wait_for_calls(void)
-{
-    unsigned i, spins;
-
-    for (i = 0; i < P11KMS_CALL_SHARDS; i++) {
-        for (spins = 0; atomic_load_explicit(&p11kms_calls[i].n, memory_order_seq_cst) != 0;
-             spins++) {
-            if (spins < 100) {
-                sched_yield();
-            } else {
-                struct timespec ts = {0, 1000000}; /* a call may be waiting for its KMS */
-                nanosleep(&ts, NULL);
-            }
-        }
-    }
 }
 
 CK_RV p11kms_initialize(CK_VOID_PTR init_args)
@@ -199,9 +156,9 @@ CK_RV p11kms_finalize(CK_VOID_PTR reserved)
         rv = CKR_CRYPTOKI_NOT_INITIALIZED;
         goto out;
     }
-    /* First close the gate, then wait for the calls already through it (init.h). */
+    /* First close the gate, then wait for the calls already through it (state.h). */
     atomic_store_explicit(&p11kms_live, 0, memory_order_seq_cst);
-    wait_for_calls();
+    p11kms_call_wait_all();
     p11kms_sessions_destroy_all();
     p11kms_lock();
     p11kms_tokens_destroy();

@@ -1,109 +1,12 @@
-/* init.h - the module's global state and its lifecycle (C_Initialize/C_Finalize, fork), and the
- * gate every call passes: counted in, checked initialised, counted out. */
+/* init.h - the module's lifecycle: C_Initialize builds the global state (state.h) from the
+ * configuration, C_Finalize waits for the calls inside and tears it down; a forked child
+ * abandons what it inherited and builds its own. */
 #ifndef P11KMS_INIT_H
 #define P11KMS_INIT_H
 
-#include <stdatomic.h>
 #include "pkcs11/p11kms.h"
-#include "config.h"
-#include "fork.h"
-#include "util.h"
-
-struct p11kms_token;
-
-/* Built by C_Initialize, torn down by C_Finalize. g.lock protects the session and object maps,
- * handle counters and login states; the rest is fixed while the module is initialised. */
-typedef struct p11kms_module {
-    void *lock;
-    p11kms_config *config;
-    struct p11kms_token *tokens;
-    size_t n_tokens;
-    p11kms_map sessions; /* handle -> p11kms_session */
-    p11kms_map objects;  /* handle -> p11kms_object (token and session objects) */
-} p11kms_module;
-
-extern p11kms_module p11kms_g;
 
 CK_RV p11kms_initialize(CK_VOID_PTR init_args);
 CK_RV p11kms_finalize(CK_VOID_PTR reserved);
-/* A fresh handle (never 0, never reused in the process, not even after C_Finalize and
- * C_Initialize: a handle kept from before names nothing afterwards); g.lock held. */
-CK_ULONG p11kms_new_handle_locked(void);
-
-/*
- * The call gate. C_Finalize must not free p11kms_g under a call that is still running, and a
- * call that starts once C_Finalize has begun must answer CKR_CRYPTOKI_NOT_INITIALIZED instead
- * of touching freed state. Every entry point (entry.h) therefore
- *   1. counts itself in (one atomic add on the counter of its thread's shard; shards are
- *      handed to threads in turn, so threads calling at once rarely share a cache line),
- *   2. then checks p11kms_live, the fork generation that initialised the module (0: none),
- *   3. counts itself out when done.
- * C_Finalize clears p11kms_live first and then waits for every shard to reach zero. Both sides
- * are sequentially consistent (store then load on each side), so either the call sees the
- * cleared p11kms_live and goes no further, or C_Finalize sees the call counted and waits for it.
- * The release of the count out pairs with C_Finalize's acquire: all the call did happens
- * before the state is freed. A forked child has another generation, so it is not initialised
- * until it calls C_Initialize (the calls counted in the parent are dropped in the child).
- */
-#define P11KMS_CALL_SHARDS 16
-#define P11KMS_CALL_NONE P11KMS_CALL_SHARDS /* not counted in */
-
-typedef struct p11kms_call_shard {
-    _Alignas(64) atomic_ulong n;
-} p11kms_call_shard;
-
-extern p11kms_call_shard p11kms_calls[P11KMS_CALL_SHARDS];
-extern atomic_uint p11kms_live;
-extern __thread unsigned p11kms_thread_shard; /* 1 + the calling thread's shard; 0: none yet */
-unsigned p11kms_call_shard_assign(void);      /* round robin, so threads rarely share one */
-
-/* Whether the module is initialised in this process. */
-static inline int p11kms_is_live(memory_order order)
-{
-    unsigned live = atomic_load_explicit(&p11kms_live, order);
-
-    return live != 0 && live == p11kms_fork_generation();
-}
-
-/* Count the calling thread in; CKR_OK when the module is initialised (the caller may then use
- * p11kms_g until p11kms_call_leave), else CKR_CRYPTOKI_NOT_INITIALIZED. *shard is set for
- * p11kms_call_leave either way. A first plain check keeps calls made after C_Finalize off the
- * counters altogether, so they cannot hold C_Finalize up. */
-static inline CK_RV p11kms_call_enter(unsigned *shard)
-{
-    unsigned i;
-
-    *shard = P11KMS_CALL_NONE;
-    if (!p11kms_is_live(memory_order_relaxed))
-        return CKR_CRYPTOKI_NOT_INITIALIZED;
-    i = p11kms_thread_shard;
-    if (i == 0)
-        i = p11kms_thread_shard = p11kms_call_shard_assign();
-    i--;
-    atomic_fetch_add_explicit(&p11kms_calls[i].n, 1, memory_order_seq_cst);
-    if (!p11kms_is_live(memory_order_seq_cst)) {
-        atomic_fetch_sub_explicit(&p11kms_calls[i].n, 1, memory_order_relaxed);
-        return CKR_CRYPTOKI_NOT_INITIALIZED;
-    }
-    *shard = i;
-    return CKR_OK;
-}
-
-static inline void p11kms_call_leave(unsigned shard)
-{
-    if (shard != P11KMS_CALL_NONE)
-        atomic_fetch_sub_explicit(&p11kms_calls[shard].n, 1, memory_order_release);
-}
-
-static inline void p11kms_lock(void)
-{
-    extern void p11kms_mutex_lock(void *m);
-    p11kms_mutex_lock(p11kms_g.lock);
-}
-static inline void p11kms_unlock(void)
-{
-    extern void p11kms_mutex_unlock(void *m);
-    p11kms_mutex_unlock(p11kms_g.lock);
-}
 
 #endif

@@ -1,5 +1,5 @@
 /* keygen.c - data keys: C_GenerateKey (CKM_AES_KEY_GEN, CKM_GENERIC_SECRET_KEY_GEN),
- * C_CreateObject (keys here, data objects in object.c), and the object a C_UnwrapKey produces.
+ * keys of C_CreateObject (object-ops.c), and the object a C_UnwrapKey produces.
  * The application's template decides whether the value can ever be read (CKA_SENSITIVE,
  * CKA_EXTRACTABLE); an unwrapping key's CKA_UNWRAP_TEMPLATE overrules it. g.lock only for the
  * rights check and the insertion. */
@@ -7,10 +7,10 @@
 #include <string.h>
 #include <openssl/rand.h>
 #include "attrs.h"
-#include "init.h"
 #include "log.h"
 #include "object.h"
 #include "ops.h"
+#include "state.h"
 
 /* A data key from a template: what the module contributes (key type of the mechanism, CKA_LOCAL
  * of generated keys), the template, and for an unwrap the unwrapping key's unwrap template. */
@@ -37,7 +37,7 @@ static CK_RV build(p11kms_session *s, int origin, CK_MECHANISM_TYPE mech,
                             want);
     if (rv == CKR_OK) {
         p11kms_lock();
-        rv = p11kms_attrs_rights_locked(s, o);
+        rv = p11kms_object_rights_locked(s, o);
         p11kms_unlock();
     }
     if (rv == CKR_OK)
@@ -136,27 +136,4 @@ CK_RV p11kms_generate_key(p11kms_session *s, CK_MECHANISM_PTR mech, CK_ATTRIBUTE
     if (mech->pParameter != NULL || mech->ulParameterLen != 0)
         return CKR_MECHANISM_PARAM_INVALID;
     return p11kms_data_key_new(s, P11KMS_FROM_GENERATE, mech->mechanism, t, n, out);
-}
-
-CK_RV p11kms_create_object(p11kms_session *s, CK_ATTRIBUTE_PTR t, CK_ULONG n,
-                           CK_OBJECT_HANDLE_PTR out)
-{
-    const CK_ATTRIBUTE *a = p11kms_attr_find(t, n, CKA_CLASS);
-    CK_OBJECT_CLASS cls;
-
-    /* The class decides which rules the rest of the template meets. */
-    if (a == NULL)
-        return CKR_TEMPLATE_INCOMPLETE;
-    if (a->pValue == NULL || a->ulValueLen != sizeof(cls))
-        return CKR_ATTRIBUTE_VALUE_INVALID;
-    memcpy(&cls, a->pValue, sizeof(cls));
-    if (cls == CKO_DATA)
-        return p11kms_data_object_new(s, t, n, out);
-    if (cls != CKO_SECRET_KEY) {
-        LOG_W("C_CreateObject: class 0x%lx is not offered: this token holds secret keys and data "
-              "objects",
-              (unsigned long)cls);
-        return CKR_TEMPLATE_INCONSISTENT;
-    }
-    return p11kms_data_key_new(s, P11KMS_FROM_CREATE, CK_UNAVAILABLE_INFORMATION, t, n, out);
 }

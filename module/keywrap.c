@@ -16,11 +16,11 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include "attrs.h"
-#include "init.h"
 #include "keywrap.h"
 #include "log.h"
 #include "object.h"
 #include "ops.h"
+#include "state.h"
 #include "util.h"
 
 #define KW_SEMIBLOCK 8

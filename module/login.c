@@ -3,9 +3,9 @@
  * g.lock. The count lives in memory from C_Initialize to C_Finalize: nothing is kept at rest. */
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
-#include "init.h"
 #include "log.h"
 #include "ops.h"
+#include "state.h"
 
 static int pin_locked_locked(const p11kms_token *t)
 {

@@ -2,8 +2,8 @@
  * mechanisms act with KMS keys; ECDSA and RSA with asymmetric KMS keys; the others with data
  * keys held by the module; AES key wrap with padding with either. */
 #include "mech.h"
-#include "slot.h"
-#include "attrs.h"
+#include "object.h"
+#include "state.h"
 
 /* named prime curves, uncompressed points */
 #define EC_FLAGS (CKF_EC_F_P | CKF_EC_NAMEDCURVE | CKF_EC_UNCOMPRESS)

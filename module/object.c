@@ -1,15 +1,12 @@
-/* object.c - object lifetime: allocation, copies, the handle map, visibility, reference counts,
- * C_CreateObject of data objects and C_DestroyObject/C_CopyObject/C_GetObjectSize. The map and
- * the objects' attributes are protected by g.lock; refs are atomic. */
+/* object.c - object lifetime: allocation, copies, the handle map, visibility, a session's rights
+ * over an object, reference counts. The map and the objects' attributes are protected by g.lock;
+ * refs are atomic. */
 #include <stdlib.h>
 #include <string.h>
 #include "asym.h"
-#include "attrs.h"
-#include "init.h"
-#include "log.h"
 #include "object.h"
 #include "session.h"
-#include "slot.h"
+#include "state.h"
 
 p11kms_object *p11kms_object_alloc(int kind)
 {
@@ -41,7 +38,7 @@ p11kms_object *p11kms_object_alloc(int kind)
     o->copyable = CK_TRUE;
     o->destroyable = CK_TRUE;
     if (kind != P11KMS_OBJ_DATA_KEY && kind != P11KMS_OBJ_KMS_KEY)
-        return o; /* the asymmetric objects get theirs from asym-key.c; data objects none */
+        return o; /* the asymmetric objects get theirs from asym-objects.c; data objects none */
     /* Key defaults: usable for bulk encryption, wrappable by a KMS key, value not readable
      * unless the template says CKA_SENSITIVE false. */
     o->sensitive = CK_TRUE;
@@ -223,29 +220,13 @@ void p11kms_objects_drop_session_locked(CK_SESSION_HANDLE h)
     free(gone);
 }
 
-CK_RV p11kms_destroy_object(p11kms_session *s, CK_OBJECT_HANDLE h)
+CK_RV p11kms_object_rights_locked(const p11kms_session *s, const p11kms_object *o)
 {
-    CK_RV rv = CKR_GENERAL_ERROR;
-    p11kms_object *o = NULL;
-
-    p11kms_lock();
-    rv = p11kms_object_get_locked(s, h, &o);
-    if (rv != CKR_OK)
-        goto out;
-    if (p11kms_object_kind_fixed(o->kind) || !o->destroyable) {
-        rv = CKR_ACTION_PROHIBITED;
-        goto out;
-    }
-    if (o->is_token && !(s->flags & CKF_RW_SESSION)) {
-        rv = CKR_SESSION_READ_ONLY;
-        goto out;
-    }
-    p11kms_object_put(p11kms_map_del(&p11kms_g.objects, h));
-    rv = CKR_OK;
-out:
-    p11kms_object_put(o);
-    p11kms_unlock();
-    return rv;
+    if (o->is_token && !(s->flags & CKF_RW_SESSION))
+        return CKR_SESSION_READ_ONLY;
+    if (o->is_private && s->token->has_pin && !p11kms_session_logged_in_locked(s))
+        return CKR_USER_NOT_LOGGED_IN;
+    return CKR_OK;
 }
 
 CK_RV p11kms_object_add_new(p11kms_session *s, p11kms_object *o, CK_OBJECT_HANDLE_PTR out)
@@ -255,73 +236,11 @@ CK_RV p11kms_object_add_new(p11kms_session *s, p11kms_object *o, CK_OBJECT_HANDL
     o->token = s->token;
     o->session = o->is_token ? 0 : s->handle;
     p11kms_lock();
-    rv = p11kms_attrs_rights_locked(s, o);
+    rv = p11kms_object_rights_locked(s, o);
     if (rv == CKR_OK)
         rv = p11kms_object_insert_locked(o);
     if (rv == CKR_OK)
         *out = o->handle;
-    p11kms_unlock();
-    return rv;
-}
-
-CK_RV p11kms_data_object_new(p11kms_session *s, CK_ATTRIBUTE_PTR t, CK_ULONG n,
-                             CK_OBJECT_HANDLE_PTR out)
-{
-    CK_RV rv = CKR_GENERAL_ERROR;
-    p11kms_object *o = p11kms_object_alloc(P11KMS_OBJ_DATA);
-
-    if (o == NULL)
-        return CKR_HOST_MEMORY;
-    rv = p11kms_attrs_apply(o, P11KMS_FROM_CREATE, t, n, NULL, NULL);
-    if (rv == CKR_OK)
-        rv = p11kms_object_add_new(s, o, out);
-    if (rv == CKR_OK)
-        o = NULL;
-    p11kms_object_free(o);
-    return rv;
-}
-
-CK_RV p11kms_copy_object(p11kms_session *s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_PTR tmpl,
-                         CK_ULONG count, CK_OBJECT_HANDLE_PTR out)
-{
-    CK_RV rv = CKR_GENERAL_ERROR;
-    p11kms_object *src = NULL, *o = NULL;
-
-    p11kms_lock();
-    rv = p11kms_object_get_locked(s, h, &src);
-    if (rv == CKR_OK && (p11kms_object_kind_fixed(src->kind) || !src->copyable))
-        rv = CKR_ACTION_PROHIBITED;
-    if (rv == CKR_OK) {
-        o = p11kms_object_clone_locked(src);
-        if (o == NULL)
-            rv = CKR_HOST_MEMORY;
-    }
-    p11kms_unlock();
-    if (rv != CKR_OK)
-        goto out;
-    rv = p11kms_attrs_apply(o, P11KMS_FROM_COPY, tmpl, count, NULL, NULL);
-    if (rv != CKR_OK)
-        goto out;
-    rv = p11kms_object_add_new(s, o, out);
-    if (rv == CKR_OK)
-        o = NULL;
-out:
-    p11kms_object_free(o);
-    p11kms_object_put(src);
-    return rv;
-}
-
-CK_RV p11kms_get_object_size(p11kms_session *s, CK_OBJECT_HANDLE h, CK_ULONG_PTR size)
-{
-    CK_RV rv;
-    p11kms_object *o = NULL;
-
-    p11kms_lock();
-    rv = p11kms_object_get_locked(s, h, &o);
-    if (rv == CKR_OK)
-        *size = sizeof(*o) + o->label_len + o->id_len + o->value_len + o->application_len +
-                o->object_id_len + o->default_context_len;
-    p11kms_object_put(o);
     p11kms_unlock();
     return rv;
 }

@@ -13,6 +13,8 @@
 struct p11kms_session;
 struct p11kms_token;
 
+#define P11KMS_DATA_KEY_MAX 512 /* bytes of a generic secret data key */
+
 enum p11kms_object_kind {
     P11KMS_OBJ_KMS_KEY = 1,  /* a configured KMS key: value never here */
     P11KMS_OBJ_DATA_KEY = 2, /* a secret key whose value the module holds */
@@ -104,19 +106,14 @@ void p11kms_object_put(p11kms_object *o); /* lock-free; NULL is fine */
 /* Remove every session object of session h / every object of a token. g.lock held. */
 void p11kms_objects_drop_session_locked(CK_SESSION_HANDLE h);
 
+/* Session rights over a new or changed object: token objects need a read/write session
+ * (CKR_SESSION_READ_ONLY), private ones a login on a token with a PIN (CKR_USER_NOT_LOGGED_IN).
+ * g.lock held. */
+CK_RV p11kms_object_rights_locked(const struct p11kms_session *s, const p11kms_object *o);
 /* Put a new object made for session s in the map and give its handle: a session object belongs
- * to s. Refused (and not added) when s lacks the rights over it (p11kms_attrs_rights_locked).
+ * to s. Refused (and not added) when s lacks the rights over it (p11kms_object_rights_locked).
  * Takes g.lock. */
 CK_RV p11kms_object_add_new(struct p11kms_session *s, p11kms_object *o, CK_OBJECT_HANDLE_PTR out);
-/* C_CreateObject of a CKO_DATA object (object.c); keys: keygen.c. */
-CK_RV p11kms_data_object_new(struct p11kms_session *s, CK_ATTRIBUTE_PTR t, CK_ULONG n,
-                             CK_OBJECT_HANDLE_PTR out);
-
-/* C_DestroyObject, C_CopyObject, C_GetObjectSize (object.c) */
-CK_RV p11kms_destroy_object(struct p11kms_session *s, CK_OBJECT_HANDLE h);
-CK_RV p11kms_copy_object(struct p11kms_session *s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_PTR tmpl,
-                         CK_ULONG count, CK_OBJECT_HANDLE_PTR out);
-CK_RV p11kms_get_object_size(struct p11kms_session *s, CK_OBJECT_HANDLE h, CK_ULONG_PTR size);
 
 /* Whether the object may be seen by s: same token, and logged in for a private object. Session
  * objects of other sessions are seen too (they belong to the application). g.lock held. */

@@ -1,5 +1,5 @@
-/* ops.h - the operations behind the session entry points, one family per file:
- * login.c, find.c, keygen.c, crypt.c, sign.c, wrap.c (wrap.h), random.c. Each runs with its session
+/* ops.h - the operations behind the session entry points, one family per file: login.c,
+ * object-ops.c, find.c, keygen.c, crypt.c, sign.c, wrap.c, random.c. Each runs with its session
  * acquired (p11kms_session_acquire) and takes g.lock only for short table work. */
 #ifndef P11KMS_OPS_H
 #define P11KMS_OPS_H
@@ -10,8 +10,22 @@
 struct p11kms_object;
 
 /* login.c */
+/* CKF_USER_PIN_COUNT_LOW / _FINAL_TRY / _LOCKED as the wrong-PIN count stands. g.lock held. */
+CK_FLAGS p11kms_token_pin_flags_locked(const p11kms_token *t);
 CK_RV p11kms_login(p11kms_session *s, CK_USER_TYPE user, CK_UTF8CHAR_PTR pin, CK_ULONG pin_len);
 CK_RV p11kms_logout(p11kms_session *s);
+
+/* object-ops.c: object management */
+CK_RV p11kms_create_object(p11kms_session *s, CK_ATTRIBUTE_PTR t, CK_ULONG n,
+                           CK_OBJECT_HANDLE_PTR out);
+CK_RV p11kms_copy_object(p11kms_session *s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_PTR tmpl,
+                         CK_ULONG count, CK_OBJECT_HANDLE_PTR out);
+CK_RV p11kms_destroy_object(p11kms_session *s, CK_OBJECT_HANDLE h);
+CK_RV p11kms_get_object_size(p11kms_session *s, CK_OBJECT_HANDLE h, CK_ULONG_PTR size);
+CK_RV p11kms_get_attribute_value(p11kms_session *s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_PTR t,
+                                 CK_ULONG n);
+CK_RV p11kms_set_attribute_value(p11kms_session *s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_PTR t,
+                                 CK_ULONG n);
 
 /* find.c */
 CK_RV p11kms_find_init(p11kms_session *s, CK_ATTRIBUTE_PTR t, CK_ULONG n);
@@ -21,8 +35,6 @@ CK_RV p11kms_find_final(p11kms_session *s);
 /* keygen.c: data keys */
 CK_RV p11kms_generate_key(p11kms_session *s, CK_MECHANISM_PTR mech, CK_ATTRIBUTE_PTR t, CK_ULONG n,
                           CK_OBJECT_HANDLE_PTR out);
-CK_RV p11kms_create_object(p11kms_session *s, CK_ATTRIBUTE_PTR t, CK_ULONG n,
-                           CK_OBJECT_HANDLE_PTR out);
 /* Make a data-key object from a template: P11KMS_FROM_GENERATE (a random value of
  * CKA_VALUE_LEN bytes) or P11KMS_FROM_CREATE (CKA_VALUE). */
 CK_RV p11kms_data_key_new(p11kms_session *s, int origin, CK_MECHANISM_TYPE mech, CK_ATTRIBUTE_PTR t,
@@ -62,6 +74,14 @@ CK_RV p11kms_sign_final(p11kms_session *s, CK_BYTE_PTR sig, CK_ULONG_PTR sig_len
 CK_RV p11kms_verify(p11kms_session *s, CK_BYTE_PTR data, CK_ULONG len, CK_BYTE_PTR sig,
                     CK_ULONG sig_len);
 CK_RV p11kms_verify_final(p11kms_session *s, CK_BYTE_PTR sig, CK_ULONG sig_len);
+
+/* wrap.c: C_WrapKey/C_UnwrapKey with KMS keys (envelopes); AES key wrap with data keys goes
+ * to keywrap.c */
+CK_RV p11kms_wrap_key(p11kms_session *s, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE wrapping_key,
+                      CK_OBJECT_HANDLE key, CK_BYTE_PTR out, CK_ULONG_PTR out_len);
+CK_RV p11kms_unwrap_key(p11kms_session *s, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE unwrapping_key,
+                        CK_BYTE_PTR in, CK_ULONG in_len, CK_ATTRIBUTE_PTR t, CK_ULONG n,
+                        CK_OBJECT_HANDLE_PTR out);
 
 /* random.c */
 CK_RV p11kms_generate_random(CK_BYTE_PTR out, CK_ULONG len);

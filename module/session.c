@@ -4,11 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include "crypt-asym.h"
-#include "init.h"
 #include "lock.h"
 #include "log.h"
 #include "object.h"
 #include "session.h"
+#include "state.h"
 
 #define P11KMS_MAX_SESSIONS 65536
 
@@ -31,6 +31,17 @@ void p11kms_crypt_op_destroy(p11kms_crypt_op *op)
     p11kms_crypt_op_reset(op);
     p11kms_cipher_free(op->cipher);
     op->cipher = NULL;
+}
+
+void p11kms_sign_op_reset(p11kms_sign_op *op)
+{
+    if (op->end != NULL)
+        op->end(op->state);
+    op->state = NULL;
+    op->end = NULL;
+    op->family = NULL;
+    op->active = 0;
+    op->started = 0;
 }
 
 static void find_reset(p11kms_find_op *f)

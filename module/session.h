@@ -10,7 +10,7 @@
 #include "cipher.h"
 #include "context.h"
 #include "secmem.h"
-#include "slot.h"
+#include "state.h"
 
 struct p11kms_object;
 struct p11kms_backend;
@@ -18,8 +18,8 @@ struct p11kms_backend;
 /* One encrypt or decrypt operation. */
 typedef struct p11kms_crypt_op {
     int active;
-    int kms;               /* 1: envelope with a KMS key, 0: data-key cipher */
-    int started;           /* a multi-part update happened: single-part calls are no longer valid */
+    int kms;     /* 1: envelope with a KMS key, 0: data-key cipher */
+    int started; /* a multi-part update happened: single-part calls are no longer valid */
     p11kms_cipher *cipher; /* kept across operations and re-keyed (hot path) */
     /* KMS operations: envelopes (backend, context), or RSA-OAEP (asym, crypt-asym.h) */
     struct p11kms_backend *backend;
@@ -37,7 +37,8 @@ typedef struct p11kms_sign_op {
     int active;
     int started; /* a multi-part update happened: single-part calls are no longer valid */
     const struct p11kms_sign_family *family;
-    void *state; /* the family's, ended with the operation */
+    void *state;              /* the family's, ended with the operation */
+    void (*end)(void *state); /* the family's end: wipes and frees state (NULL: none) */
 } p11kms_sign_op;
 
 /* The last wrap result, kept so a retry after CKR_BUFFER_TOO_SMALL costs no second KMS call. */
@@ -58,7 +59,7 @@ typedef struct p11kms_session {
     CK_SESSION_HANDLE handle;
     p11kms_token *token;
     CK_FLAGS flags;
-    int refs; /* g.lock */
+    int refs;   /* g.lock */
     /* Set once under g.lock when the session leaves the map (freed at the last release).
      * Atomic: the call path reads it under the session mutex only, to fail early; whatever
      * must not happen after the close (a login, a new session object) checks it again under
@@ -89,6 +90,6 @@ int p11kms_session_logged_in_locked(const p11kms_session *s);
 
 void p11kms_crypt_op_reset(p11kms_crypt_op *op); /* ends the operation; keeps the cipher */
 void p11kms_crypt_op_destroy(p11kms_crypt_op *op);
-void p11kms_sign_op_reset(p11kms_sign_op *op); /* ends the operation (sign.c) */
+void p11kms_sign_op_reset(p11kms_sign_op *op); /* ends the operation */
 
 #endif

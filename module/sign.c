@@ -6,11 +6,11 @@
  * key up and let the family copy what it needs from it. The computation runs without g.lock.
  */
 #include <string.h>
-#include "init.h"
 #include "log.h"
 #include "object.h"
 #include "ops.h"
 #include "sign.h"
+#include "state.h"
 #include "util.h"
 
 static const p11kms_sign_family *const families[] = {
@@ -32,16 +32,6 @@ static const p11kms_sign_family *family_of(CK_MECHANISM_TYPE mech)
 static p11kms_sign_op *op_of(p11kms_session *s, int sign)
 {
     return sign ? &s->sign : &s->verify;
-}
-
-void p11kms_sign_op_reset(p11kms_sign_op *op)
-{
-    if (op->family != NULL)
-        op->family->end(op->state);
-    op->state = NULL;
-    op->family = NULL;
-    op->active = 0;
-    op->started = 0;
 }
 
 CK_RV p11kms_sign_init(p11kms_session *s, int sign, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key)
@@ -75,6 +65,7 @@ CK_RV p11kms_sign_init(p11kms_session *s, int sign, CK_MECHANISM_PTR mech, CK_OB
     }
     op->family = f;
     op->state = state;
+    op->end = f->end;
     op->active = 1;
     op->started = 0;
 out:

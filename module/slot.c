@@ -1,16 +1,18 @@
 /* slot.c - slots and tokens built from the configuration at C_Initialize, each token's KMS key
- * objects (asymmetric ones: asym-key.c), and the slot/token/library information calls. Token
+ * objects (asymmetric ones: asym-objects.c), and the slot/token/library information calls. Token
  * identity is immutable; session counts and login state are under g.lock. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/evp.h>
 #include <openssl/sha.h>
-#include "asym.h"
-#include "init.h"
+#include "asym-objects.h"
+#include "config.h"
 #include "log.h"
 #include "object.h"
+#include "ops.h"
 #include "slot.h"
+#include "state.h"
 #include "util.h"
 
 #define P11KMS_MANUFACTURER "p11kms"
@@ -110,13 +112,6 @@ void p11kms_tokens_destroy(void)
     free(p11kms_g.tokens);
     p11kms_g.tokens = NULL;
     p11kms_g.n_tokens = 0;
-}
-
-p11kms_token *p11kms_token_get(CK_SLOT_ID id)
-{
-    if (id >= p11kms_g.n_tokens)
-        return NULL;
-    return &p11kms_g.tokens[id];
 }
 
 CK_RV p11kms_get_slot_list(CK_BBOOL present, CK_SLOT_ID_PTR list, CK_ULONG_PTR count)

@@ -11,6 +11,7 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include "backend.h"
+#include "config-load.h"
 #include "datakey.h"
 #include "doctor.h"
 #include "log.h"

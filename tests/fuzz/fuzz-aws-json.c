@@ -8,7 +8,7 @@
 #include "module/net/json.h"
 #include "module/net/sbuf.h"
 #include "backend.h"
-#include "config.h"
+#include "config-load.h"
 #include "secmem.h"
 #include "tests/fuzz/fuzz.h"
 #include "tests/fuzz/aws-fuzz.h"

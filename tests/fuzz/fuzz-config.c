@@ -1,7 +1,7 @@
 /* fuzz-config.c - fuzz target for the JSON configuration parser: any input is either refused
  * or gives a configuration that keeps the documented bounds. */
 #include <string.h>
-#include "config.h"
+#include "config-load.h"
 #include "tests/fuzz/fuzz.h"
 
 static void check_key(const p11kms_key_config *kc)

@@ -9,7 +9,7 @@
 #include "module/net/json.h"
 #include "module/net/sbuf.h"
 #include "module/backend.h"
-#include "module/config.h"
+#include "module/config-load.h"
 #include "module/secmem.h"
 
 #define ARN1 "arn:aws:kms:us-east-1:111122223333:key/11111111-1111-4111-8111-111111111111"

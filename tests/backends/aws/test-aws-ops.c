@@ -5,7 +5,7 @@
 #include "tests/test.h"
 #include "tests/backends/aws/test-aws-ctl.h"
 #include "module/backend.h"
-#include "module/config.h"
+#include "module/config-load.h"
 #include "module/secmem.h"
 
 #define KEY2 "arn:aws:kms:us-east-1:111122223333:key/22222222-2222-4222-8222-222222222222"
