@@ -385,6 +385,7 @@ int main(void)
     CK_SESSION_HANDLE s;
     size_t i;
 
+    test_start();
     for (i = 0; i < sizeof(msg); i++)
         msg[i] = (uint8_t)(i * 7);
     ec_key = asym_keygen("EC", "prime256v1", 0);
