@@ -67,7 +67,13 @@ same_file "  ...the plaintext" "$T/secret" "$T/secret.dec"
 check "pkcs11-tool --test (EC token)" pkcs11-tool --module "$MODULE" --token-label ec-only --test
 expect_out "  ...no errors" "No errors"
 
-if command -v p11tool >/dev/null 2>&1; then
+case "${LD_PRELOAD:-}" in
+*libasan*) p11tool_ok=0 ;; # hangs with the ASan runtime preloaded: see p11tool.sh
+*) p11tool_ok=1 ;;
+esac
+if [ $p11tool_ok -eq 0 ]; then
+    echo "# p11tool checks skipped: p11tool cannot run with the ASan runtime (see p11tool.sh)"
+elif command -v p11tool >/dev/null 2>&1; then
     # p11tool needs the module registered; --provider names it directly
     check "p11tool --list-all" p11tool --provider "$MODULE" --list-all "pkcs11:token=tls"
     expect_out "  ...the EC private key" "Type: Private key (EC/ECDSA"
