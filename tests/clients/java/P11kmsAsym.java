@@ -25,7 +25,7 @@ public class P11kmsAsym {
         ks.load(null, null);
         byte[] msg = "signed by a KMS key through SunPKCS11".getBytes(StandardCharsets.UTF_8);
         // RSASSA-PSS is not here: JDK 17's SunPKCS11 refuses PSSParameterSpec("SHA-256", ...) with
-        // "Unsupported digest algorithm" before it reaches the module (README, issue 13 notes).
+        // "Unsupported digest algorithm" before it reaches the module (see README).
         String[][] cases = { { "ec", "SHA256withECDSA" }, { "rsa", "SHA256withRSA" } };
         for (String[] c : cases) {
             PrivateKey key = (PrivateKey) ks.getKey(c[0], null);
