@@ -254,6 +254,32 @@ static void try_forge(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE ec_pub, CK_OBJECT_HA
     }
 }
 
+/* On a token with a PIN the private key is a private object: invisible and unusable without
+ * login, also through a handle learned while logged in. */
+static void try_without_login(void)
+{
+    CK_SLOT_ID slot;
+    CK_ULONG n = 1;
+    CK_SESSION_HANDLE s;
+    CK_OBJECT_HANDLE ec;
+    CK_MECHANISM ecdsa = {CKM_ECDSA, NULL, 0};
+
+    ok(attack_init(", \"pin\": \"4321\"", extra_keys()) == CKR_OK, "a token with a PIN");
+    p11->C_GetSlotList(CK_TRUE, &slot, &n);
+    s = p11_open(slot);
+    ok(asym_find(s, CKO_PRIVATE_KEY, "ec") == CK_INVALID_HANDLE,
+       "the private key is not found before login");
+    ok(asym_find(s, CKO_PUBLIC_KEY, "ec") != CK_INVALID_HANDLE, "  ...its public key is");
+    ok(p11->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR) "4321", 4) == CKR_OK, "C_Login");
+    ec = asym_find(s, CKO_PRIVATE_KEY, "ec");
+    ok(ec != CK_INVALID_HANDLE, "  ...then it is");
+    ok(p11->C_Logout(s) == CKR_OK, "C_Logout");
+    ok(p11->C_SignInit(s, &ecdsa, ec) != CKR_OK,
+       "signing with the private key's handle after logout refused");
+    p11->C_CloseSession(s);
+    p11->C_Finalize(NULL);
+}
+
 int main(void)
 {
     CK_SLOT_ID slot;
@@ -283,6 +309,7 @@ int main(void)
     try_forge(s, ec_pub, rsa_pub, ec);
     p11->C_CloseSession(s);
     p11->C_Finalize(NULL);
+    try_without_login();
     EVP_PKEY_free(ec_key);
     EVP_PKEY_free(other_ec);
     EVP_PKEY_free(rsa_key);
