@@ -41,5 +41,5 @@ EOF
 
 # asym_port: a free TCP port on 127.0.0.1 (bound and released; the caller binds it next).
 asym_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+    env -u LD_PRELOAD python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
