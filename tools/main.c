@@ -7,8 +7,17 @@
 #include "tool.h"
 
 static const tool_command *const commands[] = {
-    &tool_cmd_encrypt, &tool_cmd_decrypt, &tool_cmd_wrap,   &tool_cmd_unwrap,  &tool_cmd_rewrap,
-    &tool_cmd_list,    &tool_cmd_keygen,  &tool_cmd_doctor, &tool_cmd_inspect, NULL,
+    &tool_cmd_encrypt,
+    &tool_cmd_decrypt,
+    &tool_cmd_wrap,
+    &tool_cmd_unwrap,
+    &tool_cmd_rewrap,
+    &tool_cmd_list,
+    &tool_cmd_keygen,
+    &tool_cmd_doctor,
+    &tool_cmd_inspect,
+    &tool_cmd_s3,
+    NULL,
 };
 
 static void usage(FILE *f)

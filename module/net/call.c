@@ -73,6 +73,9 @@ static CK_RV send_once(p11kms_net_client *c, const p11kms_net_request *rq, uint6
     if (rq->body != NULL) {
         req.body = (const uint8_t *)rq->body->p;
         req.body_len = rq->body->len;
+    } else {
+        req.body = rq->data;
+        req.body_len = rq->data_len;
     }
     req.ca_file = c->settings.ca_file;
     req.timeout_ms = timeout_ms;
@@ -100,6 +103,17 @@ static void describe(const p11kms_net_outcome *o, const char *transport, char *b
                  o->request_id[0] ? o->request_id : "none", o->message[0] ? ": " : "", o->message);
 }
 
+/* Whether an answered exchange is the success the request waits for. */
+static int succeeded(p11kms_net_client *c, const p11kms_net_request *rq,
+                     const p11kms_http_response *resp)
+{
+    if (!rq->raw)
+        return resp->status == 200;
+    if (resp->status < 200 || resp->status > 299)
+        return 0;
+    return c->hooks->answer_error == NULL || !c->hooks->answer_error(c->ctx, rq, resp);
+}
+
 CK_RV p11kms_net_call(p11kms_net_client *c, const p11kms_net_request *rq, uint64_t deadline_ms,
                       p11kms_net_reply *reply)
 {
@@ -110,40 +124,49 @@ CK_RV p11kms_net_call(p11kms_net_client *c, const p11kms_net_request *rq, uint64
     char text[600], transport[160];
     uint64_t now;
     unsigned long delay;
-    int attempt, cost = 0, refreshable, refreshed = 0;
+    int attempt, cost = 0, refreshable, refreshed = 0, end = P11KMS_NET_END_LOCAL;
 
     memset(reply, 0, sizeof(*reply));
     memset(&auth, 0, sizeof(auth));
-    if (rq->body != NULL && rq->body->failed)
+    memset(&o, 0, sizeof(o));
+    transport[0] = 0;
+    if (rq->body != NULL && rq->body->failed) {
+        reply->end = P11KMS_NET_END_LOCAL;
         return CKR_HOST_MEMORY;
+    }
     for (attempt = 1;; attempt++) {
-        memset(&o, 0, sizeof(o));
-        transport[0] = 0;
         now = p11kms_net_now_ms();
         if (now >= deadline_ms) {
             LOG_E("%s: %s %s: deadline of %lu ms reached before attempt %d", name, rq->op, rq->what,
                   c->settings.deadline_ms, attempt);
+            end = P11KMS_NET_END_DEADLINE;
             rv = CKR_DEVICE_ERROR;
             goto out;
         }
+        memset(&o, 0, sizeof(o));
+        transport[0] = 0;
+        reply->attempts = attempt;
         p11kms_http_response_clear(&reply->resp);
         rv = send_once(c, rq, deadline_ms, &auth, &reply->resp, &o.hr);
         refreshable = auth.refreshable;
         release_auth(c, &auth);
-        if (rv != CKR_OK)
+        if (rv != CKR_OK) {
+            end = P11KMS_NET_END_AUTHORIZE;
             goto out; /* logged by the hook */
+        }
         if (o.hr == P11KMS_HTTP_OK) {
             o.status = reply->resp.status;
             if (c->hooks->request_id_header != NULL)
                 p11kms_http_response_header(&reply->resp, c->hooks->request_id_header, o.request_id,
                                             sizeof(o.request_id));
-            if (o.status == 200) {
+            if (succeeded(c, rq, &reply->resp)) {
                 snprintf(reply->request_id, sizeof(reply->request_id), "%s", o.request_id);
-                if (p11kms_json_parse((const char *)reply->resp.body.data, reply->resp.body.len,
-                                      &reply->root) != 0) {
+                if (!rq->raw && p11kms_json_parse((const char *)reply->resp.body.data,
+                                                  reply->resp.body.len, &reply->root) != 0) {
                     LOG_E("%s: %s %s: malformed answer (HTTP 200, %zu bytes, request id %s)", name,
                           rq->op, rq->what, reply->resp.body.len,
                           o.request_id[0] ? o.request_id : "none");
+                    end = P11KMS_NET_END_LOCAL;
                     rv = CKR_DEVICE_ERROR;
                     goto out;
                 }
@@ -151,6 +174,7 @@ CK_RV p11kms_net_call(p11kms_net_client *c, const p11kms_net_request *rq, uint64
                 if (attempt > 1)
                     LOG_I("%s: %s %s: succeeded on attempt %d (request id %s)", name, rq->op,
                           rq->what, attempt, o.request_id);
+                end = P11KMS_NET_END_OK;
                 rv = CKR_OK;
                 goto out;
             }
@@ -174,6 +198,7 @@ CK_RV p11kms_net_call(p11kms_net_client *c, const p11kms_net_request *rq, uint64
             o.retry = p11kms_net_retry_default(o.hr, 0);
         }
         describe(&o, transport, text, sizeof(text));
+        end = o.hr == P11KMS_HTTP_OK ? P11KMS_NET_END_ANSWER : P11KMS_NET_END_TRANSPORT;
         if (o.retry == P11KMS_NET_NO_RETRY) {
             rv = o.hr == P11KMS_HTTP_OK ? c->hooks->map(c->ctx, &o) : p11kms_http_result_rv(o.hr);
             LOG_E("%s: %s %s failed: %s", name, rq->op, rq->what, text);
@@ -188,6 +213,7 @@ CK_RV p11kms_net_call(p11kms_net_client *c, const p11kms_net_request *rq, uint64
         if (cost == 0) {
             LOG_E("%s: %s %s failed (retry quota exhausted by earlier failures): %s", name, rq->op,
                   rq->what, text);
+            end = P11KMS_NET_END_QUOTA;
             goto out;
         }
         delay = p11kms_net_backoff_ms(c->backoff, o.retry, attempt, p11kms_net_rand01());
@@ -195,6 +221,7 @@ CK_RV p11kms_net_call(p11kms_net_client *c, const p11kms_net_request *rq, uint64
         if (now + delay >= deadline_ms) {
             LOG_E("%s: %s %s failed: deadline of %lu ms reached after %d attempts: %s", name,
                   rq->op, rq->what, c->settings.deadline_ms, attempt, text);
+            end = P11KMS_NET_END_DEADLINE;
             goto out;
         }
         LOG_I("%s: %s %s attempt %d: %s; retrying in %lu ms", name, rq->op, rq->what, attempt, text,
@@ -202,8 +229,15 @@ CK_RV p11kms_net_call(p11kms_net_client *c, const p11kms_net_request *rq, uint64
         p11kms_net_sleep_ms(delay);
     }
 out:
-    if (rv != CKR_OK)
+    if (rv != CKR_OK) {
+        attempt = reply->attempts;
         p11kms_net_reply_clear(reply);
+        reply->attempts = attempt;
+    }
+    reply->end = end;
+    reply->outcome = o;
+    if (transport[0] != 0 && o.message[0] == 0)
+        snprintf(reply->outcome.message, sizeof(reply->outcome.message), "%s", transport);
     return rv;
 }
 

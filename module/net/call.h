@@ -17,7 +17,7 @@
 #define P11KMS_NET_CODE_MAX 96
 #define P11KMS_NET_MESSAGE_MAX 256
 #define P11KMS_NET_REQUEST_ID_MAX 128
-#define P11KMS_NET_REQUEST_HEADERS_MAX 12 /* a request's own headers */
+#define P11KMS_NET_REQUEST_HEADERS_MAX 16 /* a request's own headers */
 #define P11KMS_NET_AUTH_HEADERS_MAX 4     /* headers an authorization hook adds */
 
 /* One remote operation, as the backend describes it. */
@@ -29,7 +29,12 @@ typedef struct p11kms_net_request {
     const p11kms_http_header *headers; /* sent as given, before the authorization ones */
     size_t n_headers;                  /* at most P11KMS_NET_REQUEST_HEADERS_MAX */
     const p11kms_sbuf *body;           /* NULL: none; a failed buffer is CKR_HOST_MEMORY */
-    size_t max_response;               /* body bytes accepted */
+    const uint8_t *data;               /* without body: bytes sent as they are (not copied) */
+    size_t data_len;
+    size_t max_response; /* body bytes accepted */
+    /* 0: the answer is a 200 with a JSON object. 1: any 2xx, its body kept as it came (XML,
+     * bytes, nothing) for the caller to read. */
+    int raw;
 } p11kms_net_request;
 
 /* What one exchange came to: for the retry decision, the CK_RV and the log line. */
@@ -73,6 +78,9 @@ typedef struct p11kms_net_hooks {
     void (*classify)(void *ctx, const p11kms_http_response *resp, p11kms_net_outcome *o);
     /* The CK_RV of an answered failure that is final (backend.h's contract). */
     CK_RV (*map)(void *ctx, const p11kms_net_outcome *o);
+    /* Optional, raw requests: whether a 2xx answer is an error in disguise (a service that
+     * reports some failures in a 200 body). Such an answer goes to classify like any other. */
+    int (*answer_error)(void *ctx, const p11kms_net_request *req, const p11kms_http_response *resp);
 } p11kms_net_hooks;
 
 /* A client of one remote service for one key: its settings, the shared transport, the retry
@@ -92,11 +100,26 @@ CK_RV p11kms_net_client_init(p11kms_net_client *c, const p11kms_net_hooks *hooks
 /* Release the transport and the quota, and free the settings. */
 void p11kms_net_client_release(p11kms_net_client *c);
 
-/* A 200 answer with a JSON object body, parsed in place. */
+/* How a call ended, for callers that report failures in their own words (the tool). */
+enum p11kms_net_end {
+    P11KMS_NET_END_OK = 0,
+    P11KMS_NET_END_ANSWER,    /* the service answered with an error: outcome */
+    P11KMS_NET_END_TRANSPORT, /* no answer (outcome.hr), retries exhausted or not retryable */
+    P11KMS_NET_END_AUTHORIZE, /* the authorize hook failed (no usable credentials, memory) */
+    P11KMS_NET_END_DEADLINE,  /* the call's deadline came first; outcome: the last attempt */
+    P11KMS_NET_END_QUOTA,     /* the retry quota was exhausted; outcome: the last attempt */
+    P11KMS_NET_END_LOCAL,     /* memory, or a 200 whose JSON is malformed */
+};
+
+/* The answer: a 200 with a JSON object body, parsed in place (raw requests: any 2xx, body not
+ * parsed). After a failure only end, outcome and attempts are set. */
 typedef struct p11kms_net_reply {
     p11kms_http_response resp; /* the body may hold a plaintext: cleared with a wipe */
     p11kms_json root;
     char request_id[P11KMS_NET_REQUEST_ID_MAX];
+    int end;                    /* enum p11kms_net_end */
+    p11kms_net_outcome outcome; /* of the last exchange (hr, status, code, message, id) */
+    int attempts;
 } p11kms_net_reply;
 
 /* Perform req: authorize each attempt, send, classify, retry what is retryable within the

@@ -47,6 +47,7 @@ typedef struct curl_transport {
 
 /* What the write and header callbacks collect for one exchange. */
 typedef struct exchange {
+    CURL *h;
     p11kms_http_response *resp;
     size_t body_cap;
     size_t max_body;
@@ -218,8 +219,9 @@ static void handle_put(curl_transport *ct, CURL *h)
         curl_easy_cleanup(h);
 }
 
-/* Grow the body buffer without leaving copies of a secret in freed memory (no realloc). */
-static int body_reserve(exchange *x, size_t need)
+/* Grow the body buffer without leaving copies of a secret in freed memory (no realloc): by
+ * doubling, or to exactly need bytes. */
+static int body_reserve(exchange *x, size_t need, int exact)
 {
     p11kms_buf *b = &x->resp->body;
     size_t cap = x->body_cap ? x->body_cap : BODY_INITIAL;
@@ -227,6 +229,8 @@ static int body_reserve(exchange *x, size_t need)
 
     if (need <= x->body_cap)
         return 0;
+    if (exact)
+        cap = need;
     while (cap < need)
         cap *= 2;
     if (cap > x->max_body + 1)
@@ -247,12 +251,22 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
     exchange *x = userp;
     p11kms_buf *b = &x->resp->body;
     size_t n = size * nmemb;
+    curl_off_t cl = -1;
 
     if (n > x->max_body || b->len > x->max_body - n) {
         x->too_large = 1;
         return 0;
     }
-    if (body_reserve(x, b->len + n + 1) != 0) {
+    /* A large answer of announced length (an object range) gets its buffer at once instead of
+     * growing through copies. */
+    if (x->body_cap == 0 &&
+        curl_easy_getinfo(x->h, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl) == CURLE_OK &&
+        cl > BODY_INITIAL && (curl_off_t)x->max_body >= cl &&
+        body_reserve(x, (size_t)cl + 1, 1) != 0) {
+        x->nomem = 1;
+        return 0;
+    }
+    if (body_reserve(x, b->len + n + 1, 0) != 0) {
         x->nomem = 1;
         return 0;
     }
@@ -299,14 +313,16 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
 }
 
 /* Enforce the scheme/host policy on the URL curl will actually use (its own parser). Sets
- * *plain when the URL is http. */
-static int url_allowed(const char *url, int policy, int *plain, char *err, size_t err_len)
+ * *plain when the URL is http, and *pin when its host is a name under .localhost (connected to
+ * 127.0.0.1, never resolved). */
+static int url_allowed(const char *url, int policy, int *plain, int *pin, char *err, size_t err_len)
 {
     CURLU *u = curl_url();
     char *scheme = NULL, *host = NULL;
     int ok = 0;
 
     *plain = 0;
+    *pin = 0;
     if (u == NULL)
         return 0;
     if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
@@ -320,6 +336,7 @@ static int url_allowed(const char *url, int policy, int *plain, char *err, size_
     } else if (strcasecmp(scheme, "http") == 0) {
         *plain = 1;
         ok = p11kms_http_plain_host_allowed(host, policy);
+        *pin = strlen(host) > 10 && strcasecmp(host + strlen(host) - 10, ".localhost") == 0;
         if (!ok)
             snprintf(err, err_len, "plain http to %s refused (https required)", host);
     } else {
@@ -470,13 +487,13 @@ static int curl_perform(p11kms_http_transport *t, const p11kms_http_request *req
                         p11kms_http_response *resp)
 {
     curl_transport *ct = (curl_transport *)t;
-    struct curl_slist *hdrs = NULL;
+    struct curl_slist *hdrs = NULL, *connect_to = NULL;
     CURLSH *share = NULL;
     CURL *h = NULL;
     CURLcode cc;
     exchange x;
     long status = 0, nconn = 0;
-    int plain = 0;
+    int plain = 0, pin = 0;
     int rc = P11KMS_HTTP_E_OTHER;
 
     memset(&x, 0, sizeof(x));
@@ -489,7 +506,7 @@ static int curl_perform(p11kms_http_transport *t, const p11kms_http_request *req
         snprintf(resp->error, sizeof(resp->error), "libcurl initialisation failed");
         return P11KMS_HTTP_E_OTHER;
     }
-    if (!url_allowed(req->url, req->policy, &plain, resp->error, sizeof(resp->error)))
+    if (!url_allowed(req->url, req->policy, &plain, &pin, resp->error, sizeof(resp->error)))
         return P11KMS_HTTP_E_REFUSED;
     rc = build_headers(req, &hdrs);
     if (rc != P11KMS_HTTP_OK) {
@@ -501,6 +518,7 @@ static int curl_perform(p11kms_http_transport *t, const p11kms_http_request *req
         rc = P11KMS_HTTP_E_NOMEM;
         goto out;
     }
+    x.h = h;
     /* Reset keeps the handle's live connections, DNS and TLS session caches. */
     curl_easy_reset(h);
     SETOPT(h, CURLOPT_SHARE, share);
@@ -525,6 +543,14 @@ static int curl_perform(p11kms_http_transport *t, const p11kms_http_request *req
     /* Loopback and metadata endpoints never go through a proxy (the SDKs do the same). */
     if (plain)
         SETOPT(h, CURLOPT_PROXY, "");
+    if (pin) {
+        connect_to = curl_slist_append(NULL, "::127.0.0.1:");
+        if (connect_to == NULL) {
+            rc = P11KMS_HTTP_E_NOMEM;
+            goto out;
+        }
+        SETOPT(h, CURLOPT_CONNECT_TO, connect_to);
+    }
     SETOPT(h, CURLOPT_HTTPHEADER, hdrs);
     SETOPT(h, CURLOPT_WRITEFUNCTION, on_body);
     SETOPT(h, CURLOPT_WRITEDATA, &x);
@@ -532,6 +558,8 @@ static int curl_perform(p11kms_http_transport *t, const p11kms_http_request *req
     SETOPT(h, CURLOPT_HEADERDATA, &x);
     if (strcmp(req->method, "GET") == 0) {
         SETOPT(h, CURLOPT_HTTPGET, 1L);
+    } else if (strcmp(req->method, "HEAD") == 0) {
+        SETOPT(h, CURLOPT_NOBODY, 1L);
     } else {
         /* POST semantics carry the body for PUT too; the custom verb renames the request */
         SETOPT(h, CURLOPT_POST, 1L);
@@ -566,9 +594,11 @@ out:
         /* Drop our pointers (header list, body, callbacks) before the handle goes idle. */
         curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, NULL);
+        curl_easy_setopt(h, CURLOPT_CONNECT_TO, NULL);
         handle_put(ct, h);
     }
     slist_wipe_free(hdrs);
+    curl_slist_free_all(connect_to);
     if (rc != P11KMS_HTTP_OK) {
         /* A failed exchange returns no partial body. */
         p11kms_secure_free(resp->body.data, x.body_cap);

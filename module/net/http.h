@@ -27,7 +27,7 @@ enum p11kms_http_policy {
 };
 
 typedef struct p11kms_http_request {
-    const char *method; /* "GET", "POST", "PUT" */
+    const char *method; /* "GET", "HEAD", "POST", "PUT", "DELETE" (HEAD reads no body) */
     const char *url;
     const p11kms_http_header *headers; /* sent exactly as given (a Host header replaces curl's) */
     size_t n_headers;

@@ -102,6 +102,8 @@ static void classify(void *ctx, const p11kms_http_response *resp, p11kms_net_out
     }
     o->auth = strcmp(o->code, "stale_token") == 0;
     o->retry = p11kms_net_retry_default(o->hr, o->status);
+    if (o->status == 200) /* an error in a 200 (answer_error): a server fault */
+        o->retry = P11KMS_NET_RETRY_TRANSIENT;
 }
 
 static CK_RV map(void *ctx, const p11kms_net_outcome *o)
@@ -114,6 +116,14 @@ static CK_RV map(void *ctx, const p11kms_net_outcome *o)
     return CKR_DEVICE_ERROR;
 }
 
+/* The service says some failures in a 2xx body ("<Error>"), as S3 does. */
+static int answer_error(void *ctx, const p11kms_net_request *req, const p11kms_http_response *resp)
+{
+    (void)ctx;
+    (void)req;
+    return resp->body.len >= 7 && memcmp(resp->body.data, "<Error>", 7) == 0;
+}
+
 static const p11kms_net_hooks hooks = {
     .name = "svc",
     .request_id_header = "X-Request-Id",
@@ -122,6 +132,7 @@ static const p11kms_net_hooks hooks = {
     .invalidate = invalidate,
     .classify = classify,
     .map = map,
+    .answer_error = answer_error,
 };
 
 static service svc;
@@ -344,6 +355,83 @@ static void test_deadline_and_body(void)
     service_stop();
 }
 
+/* A raw request (bytes out, any 2xx back, no JSON) and how a failure is described to callers
+ * that report it themselves. */
+static CK_RV raw_call(const char *method, p11kms_net_reply *reply)
+{
+    static const uint8_t data[] = {0, 1, 2, 0xff, '<'};
+    p11kms_http_header h[] = {{"Host", svc.net.settings.host}};
+    p11kms_net_request req;
+
+    memset(&req, 0, sizeof(req));
+    req.op = "put";
+    req.what = "object-1";
+    req.method = method;
+    req.url = svc.net.settings.url;
+    req.headers = h;
+    req.n_headers = 1;
+    req.data = data;
+    req.data_len = sizeof(data);
+    req.max_response = 4096;
+    req.raw = 1;
+    return p11kms_net_call(&svc.net, &req, p11kms_net_deadline(&svc.net.settings), reply);
+}
+
+static void test_raw(void)
+{
+    p11kms_net_reply reply;
+
+    service_start(3, 10000);
+    answer(P11KMS_HTTP_OK, 204, NULL, "HTTP/1.1 204 No Content\r\nX-Request-Id: r-204\r\n\r\n");
+    is_rv(raw_call("PUT", &reply), CKR_OK, "raw: a 204 without a body succeeds");
+    ok(reply.end == P11KMS_NET_END_OK && reply.outcome.status == 204 && reply.attempts == 1,
+       "raw: the reply says how it ended");
+    ok(fake.n_seen == 1 && fake.seen[0].body_len == 5 &&
+           memcmp(fake.seen[0].body, "\0\1\2\377<", 5) == 0,
+       "raw: the data is sent as it is");
+    p11kms_net_reply_clear(&reply);
+
+    fake_reset();
+    answer(P11KMS_HTTP_OK, 206, "<not json>", NULL);
+    is_rv(raw_call("GET", &reply), CKR_OK, "raw: a 206 with a body that is not JSON");
+    ok(reply.resp.body.len == 10 && memcmp(reply.resp.body.data, "<not json>", 10) == 0,
+       "raw: the body is kept as it came");
+    p11kms_net_reply_clear(&reply);
+
+    fake_reset();
+    answer(P11KMS_HTTP_OK, 200, "<Error>", NULL);
+    answer(P11KMS_HTTP_OK, 200, "<Result/>", NULL);
+    is_rv(raw_call("POST", &reply), CKR_OK, "raw: a 200 the hook calls an error is retried");
+    is_num(fake.n_seen, 2, "raw: two exchanges");
+    ok(reply.resp.body.len == 9, "raw: the second answer is the reply");
+    p11kms_net_reply_clear(&reply);
+
+    fake_reset();
+    answer(P11KMS_HTTP_OK, 403,
+           "{\"error\": {\"code\": \"denied\", \"message\": \"no\"}, \"request_id\": \"r-9\"}",
+           NULL);
+    is_rv(raw_call("PUT", &reply), CKR_KEY_FUNCTION_NOT_PERMITTED, "raw: a final error");
+    ok(reply.end == P11KMS_NET_END_ANSWER && reply.outcome.status == 403 &&
+           strcmp(reply.outcome.code, "denied") == 0 && strcmp(reply.outcome.message, "no") == 0 &&
+           strcmp(reply.outcome.request_id, "r-9") == 0 && reply.resp.body.data == NULL,
+       "raw: the failure's outcome is kept, the answer is not");
+
+    fake_reset();
+    fake.dflt.hr = P11KMS_HTTP_E_CONNECT;
+    is_rv(raw_call("PUT", &reply), CKR_DEVICE_ERROR, "raw: no connection");
+    ok(reply.end == P11KMS_NET_END_TRANSPORT && reply.outcome.hr == P11KMS_HTTP_E_CONNECT &&
+           reply.attempts == 3 && strstr(reply.outcome.message, "fake failure") != NULL,
+       "raw: the transport failure, its text and the attempts are kept");
+
+    fake_reset();
+    svc.fetch_fails = 1;
+    p11kms_tokcache_invalidate(&svc.tokens);
+    is_rv(raw_call("PUT", &reply), CKR_DEVICE_ERROR, "raw: no token");
+    ok(reply.end == P11KMS_NET_END_AUTHORIZE && fake.n_seen == 0,
+       "raw: the authorization hook's failure is named");
+    service_stop();
+}
+
 static void test_fetch(void)
 {
     p11kms_http_request req;
@@ -389,6 +477,7 @@ int main(void)
     test_retries();
     test_rejected_token();
     test_deadline_and_body();
+    test_raw();
     test_fetch();
     fake_reset();
     p11kms_http_set_override(NULL);

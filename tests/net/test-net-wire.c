@@ -266,6 +266,12 @@ static void test_http_helpers(void)
     ok(p11kms_http_plain_host_allowed("127.0.0.1", 0), "127.0.0.1 is loopback");
     ok(p11kms_http_plain_host_allowed("127.9.8.7", 0), "127/8 is loopback");
     ok(p11kms_http_plain_host_allowed("[::1]", 0), "[::1] is loopback");
+    ok(p11kms_http_plain_host_allowed("bucket.localhost", 0),
+       "a name under .localhost is loopback");
+    ok(!p11kms_http_plain_host_allowed("localhost.example.com", 0) &&
+           !p11kms_http_plain_host_allowed("xlocalhost", 0) &&
+           !p11kms_http_plain_host_allowed(".localhost", 0),
+       "names that only contain localhost are not");
     ok(p11kms_http_plain_host_allowed("LOCALHOST", 0), "localhost");
     ok(!p11kms_http_plain_host_allowed("10.0.0.1", 0), "10.0.0.1 is not");
     ok(!p11kms_http_plain_host_allowed("kms.example.com", 0), "names are not");

@@ -12,7 +12,7 @@ import hmac
 import re
 from urllib.parse import parse_qsl
 
-from botocore.auth import SIGNED_HEADERS_BLACKLIST, SigV4Auth
+from botocore.auth import SIGNED_HEADERS_BLACKLIST, S3SigV4Auth, SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.compat import HTTPHeaders
 from botocore.credentials import Credentials
@@ -70,11 +70,13 @@ def never_signed(name):
 
 
 def compute(method, raw_path, header_pairs, body, signed_names, access_key, secret_key,
-            token, region, service, amzdate):
+            token, region, service, amzdate, s3=False):
     """Return (authorization, signature, canonical_request, string_to_sign).
 
     raw_path is the request target as sent (path plus optional query), header_pairs the
-    received (name, value) pairs in order, repeats included, body the raw bytes.
+    received (name, value) pairs in order, repeats included, body the raw bytes. s3: S3's
+    rules (botocore's S3SigV4Auth): the path as sent, not normalised or encoded again, and a
+    signed X-Amz-Content-SHA256 taken as the payload hash (body is then not read).
     """
     wanted = set(signed_names)
     headers = HTTPHeaders()
@@ -92,7 +94,8 @@ def compute(method, raw_path, header_pairs, body, signed_names, access_key, secr
                      params=params)
     req.headers = headers
     req.context["timestamp"] = amzdate
-    auth = SigV4Auth(Credentials(access_key, secret_key, token), service, region)
+    auth = (S3SigV4Auth if s3 else SigV4Auth)(Credentials(access_key, secret_key, token),
+                                              service, region)
     creq = auth.canonical_request(req)
     sts = auth.string_to_sign(req, creq)
     sig = auth.signature(sts, req)

@@ -8,6 +8,7 @@
 #include "pkcs11/p11kms.h"
 #include "aws-creds.h"
 #include "aws-retry.h"
+#include "aws-service.h"
 #include "backend.h"
 #include "config.h"
 #include "net/call.h"
@@ -58,18 +59,10 @@ CK_RV p11kms_aws_settings_read(const p11kms_key_config *kc, const char *arn_regi
                                p11kms_aws_settings *out);
 void p11kms_aws_settings_free(p11kms_aws_settings *s);
 
-typedef struct p11kms_aws_client {
-    p11kms_net_client net; /* endpoint, timeouts, attempts, transport, quota, hooks */
-    char *region;
-    p11kms_aws_provider *creds;
-    char *origin; /* the key's configuration origin, for log lines */
-} p11kms_aws_client;
-
-/* Build from the key configuration (options) and the environment (p11kms_aws_settings_read).
- * No network. */
+/* The KMS client of a key (p11kms_aws_client: aws-service.h), built from the key configuration
+ * (options) and the environment (p11kms_aws_settings_read). No network. */
 CK_RV p11kms_aws_client_new(const p11kms_key_config *kc, const char *arn_region,
                             p11kms_aws_client **out);
-void p11kms_aws_client_free(p11kms_aws_client *c);
 
 /* The deadline of a call that starts now. */
 uint64_t p11kms_aws_client_deadline(const p11kms_aws_client *c);

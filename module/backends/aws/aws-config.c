@@ -114,16 +114,17 @@ static int region_ok(const char *r)
 /* Region, in this order: the key's "region" field; the region in the key ARN (the only region
  * where that key exists, so it beats the process-wide variables); AWS_REGION (the newer SDKs);
  * AWS_DEFAULT_REGION (botocore, the CLI); the profile's region in the config file. */
-static CK_RV resolve_region(const p11kms_key_config *kc, const char *arn_region,
-                            const char *profile, char **out)
+CK_RV p11kms_aws_region_resolve(const char *explicit_region, const char *arn_region,
+                                const char *profile, const char *origin, const char *missing_hint,
+                                char **out)
 {
-    const char *r = p11kms_key_config_option(kc, "region");
+    const char *r = explicit_region;
     char *from_profile = NULL;
     CK_RV rv;
 
     *out = NULL;
     if (r != NULL && arn_region != NULL && strcmp(r, arn_region) != 0)
-        LOG_W("%s: region %s differs from the key ARN's region %s", kc->origin, r, arn_region);
+        LOG_W("%s: region %s differs from the key ARN's region %s", origin, r, arn_region);
     if (r == NULL)
         r = arn_region;
     if (r == NULL)
@@ -137,11 +138,11 @@ static CK_RV resolve_region(const p11kms_key_config *kc, const char *arn_region,
         r = from_profile;
     }
     if (r == NULL) {
-        LOG_E("%s: no AWS region: set \"region\", use a key ARN, or set AWS_REGION", kc->origin);
+        LOG_E("%s: no AWS region: %s", origin, missing_hint);
         return CKR_ARGUMENTS_BAD;
     }
     if (!region_ok(r)) {
-        LOG_E("%s: \"%s\" is not an AWS region name", kc->origin, r);
+        LOG_E("%s: \"%s\" is not an AWS region name", origin, r);
         free(from_profile);
         return CKR_ARGUMENTS_BAD;
     }
@@ -149,28 +150,32 @@ static CK_RV resolve_region(const p11kms_key_config *kc, const char *arn_region,
     return *out != NULL ? CKR_OK : CKR_HOST_MEMORY;
 }
 
-/* Endpoint: the key's "endpoint" field, AWS_ENDPOINT_URL_KMS, AWS_ENDPOINT_URL (both ignored
- * with AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true), else the regional (or FIPS) endpoint. */
-static CK_RV resolve_endpoint(const p11kms_key_config *kc, const char *region,
-                              p11kms_net_settings *net)
+/* Endpoint: the configured one (a key's "endpoint" field), AWS_ENDPOINT_URL_<ID>,
+ * AWS_ENDPOINT_URL (both ignored with AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true), else the
+ * service's regional (or FIPS) endpoint. */
+CK_RV p11kms_aws_endpoint_resolve(const char *service, const char *service_id,
+                                  const char *explicit_endpoint, const char *region,
+                                  const char *origin, p11kms_net_settings *net, int *configured)
 {
-    const char *e = p11kms_key_config_option(kc, "endpoint");
+    const char *e = explicit_endpoint;
     const char *ignore = env("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS");
     const char *fips = env("AWS_USE_FIPS_ENDPOINT");
-    char def[128];
+    char def[160], var[64];
 
     if (e == NULL && !(ignore != NULL && strcasecmp(ignore, "true") == 0)) {
-        e = env("AWS_ENDPOINT_URL_KMS");
+        snprintf(var, sizeof(var), "AWS_ENDPOINT_URL_%s", service_id);
+        e = env(var);
         if (e == NULL)
             e = env("AWS_ENDPOINT_URL");
     }
+    *configured = e != NULL;
     if (e == NULL) {
-        snprintf(def, sizeof(def), "https://kms%s.%s.amazonaws.com%s",
+        snprintf(def, sizeof(def), "https://%s%s.%s.amazonaws.com%s", service,
                  fips != NULL && strcasecmp(fips, "true") == 0 ? "-fips" : "", region,
                  strncmp(region, "cn-", 3) == 0 ? ".cn" : "");
         e = def;
     }
-    return p11kms_net_settings_endpoint(net, kc->origin, e);
+    return p11kms_net_settings_endpoint(net, origin, e);
 }
 
 static const char *option(const void *kc, const char *name)
@@ -182,6 +187,7 @@ CK_RV p11kms_aws_settings_read(const p11kms_key_config *kc, const char *arn_regi
                                p11kms_aws_settings *out)
 {
     const char *profile = p11kms_key_config_option(kc, "profile");
+    int configured = 0;
     CK_RV rv;
 
     memset(out, 0, sizeof(*out));
@@ -196,9 +202,12 @@ CK_RV p11kms_aws_settings_read(const p11kms_key_config *kc, const char *arn_regi
                                   P11KMS_AWS_DEFAULT_REQUEST_TIMEOUT_MS,
                                   P11KMS_AWS_DEFAULT_DEADLINE_MS, P11KMS_AWS_DEFAULT_MAX_ATTEMPTS);
     if (rv == CKR_OK)
-        rv = resolve_region(kc, arn_region, profile, &out->region);
+        rv = p11kms_aws_region_resolve(
+            p11kms_key_config_option(kc, "region"), arn_region, profile, kc->origin,
+            "set \"region\", use a key ARN, or set AWS_REGION", &out->region);
     if (rv == CKR_OK)
-        rv = resolve_endpoint(kc, out->region, &out->net);
+        rv = p11kms_aws_endpoint_resolve("kms", "KMS", p11kms_key_config_option(kc, "endpoint"),
+                                         out->region, kc->origin, &out->net, &configured);
     if (rv != CKR_OK)
         p11kms_aws_settings_free(out);
     return rv;
@@ -230,6 +239,8 @@ CK_RV p11kms_aws_client_new(const p11kms_key_config *kc, const char *arn_region,
         goto out;
     c->net.settings = st.net;
     c->region = st.region;
+    c->service = "kms";
+    c->normalize_path = 1;
     rv = p11kms_net_client_init(&c->net, &p11kms_aws_hooks, c);
     if (rv != CKR_OK)
         goto out;
@@ -242,6 +253,56 @@ out:
         return rv;
     }
     LOG_D("%s: AWS KMS at %s (region %s)", c->origin, c->net.settings.url, c->region);
+    *out = c;
+    return CKR_OK;
+}
+
+static const char *no_option(const void *src, const char *name)
+{
+    (void)src;
+    (void)name;
+    return NULL;
+}
+
+CK_RV p11kms_aws_service_open(const p11kms_aws_service_opts *o, const p11kms_net_hooks *hooks,
+                              p11kms_aws_client **out)
+{
+    CK_RV rv = CKR_HOST_MEMORY;
+    const char *origin = o->origin != NULL ? o->origin : o->service;
+    p11kms_aws_client *c;
+
+    *out = NULL;
+    c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return CKR_HOST_MEMORY;
+    c->service = o->service;
+    c->normalize_path = strcmp(o->service, "s3") != 0;
+    c->origin = strdup(origin);
+    if (c->origin == NULL)
+        goto out;
+    rv = p11kms_net_settings_read(&c->net.settings, origin, no_option, NULL, "AWS_CA_BUNDLE",
+                                  o->connect_timeout_ms, o->request_timeout_ms, o->deadline_ms,
+                                  o->max_attempts);
+    if (rv == CKR_OK)
+        rv = p11kms_aws_region_resolve(o->region, NULL, o->profile, origin,
+                                       "set AWS_REGION, or \"region\" in the AWS profile",
+                                       &c->region);
+    if (rv == CKR_OK)
+        rv = p11kms_aws_endpoint_resolve(o->service, o->service_id, o->endpoint, c->region, origin,
+                                         &c->net.settings, &c->endpoint_configured);
+    if (rv == CKR_OK)
+        rv = p11kms_net_client_init(&c->net, hooks, c);
+    if (rv == CKR_OK)
+        rv = p11kms_aws_provider_get(o->profile, c->region, c->net.settings.ca_file,
+                                     c->net.settings.connect_timeout_ms,
+                                     c->net.settings.request_timeout_ms,
+                                     c->net.settings.max_attempts, c->net.http, &c->creds);
+out:
+    if (rv != CKR_OK) {
+        p11kms_aws_client_free(c);
+        return rv;
+    }
+    LOG_D("%s: AWS %s at %s (region %s)", c->origin, c->service, c->net.settings.url, c->region);
     *out = c;
     return CKR_OK;
 }

@@ -345,9 +345,13 @@ CK_RV p11kms_aws_sigv4_sign(const p11kms_aws_signer *s, const p11kms_aws_sig_req
     p11kms_sbuf_str(&creq, "\n\n");
     p11kms_sbuf_add(&creq, names.p, names.len);
     p11kms_sbuf_char(&creq, '\n');
-    if (SHA256(req->body_len ? req->body : (const uint8_t *)"", req->body_len, digest) == NULL)
-        goto out;
-    p11kms_sbuf_hex(&creq, digest, sizeof(digest));
+    if (req->payload_hash != NULL) {
+        p11kms_sbuf_str(&creq, req->payload_hash);
+    } else {
+        if (SHA256(req->body_len ? req->body : (const uint8_t *)"", req->body_len, digest) == NULL)
+            goto out;
+        p11kms_sbuf_hex(&creq, digest, sizeof(digest));
+    }
     if (creq.failed || names.failed)
         goto out;
 

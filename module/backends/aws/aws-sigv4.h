@@ -32,6 +32,9 @@ typedef struct p11kms_aws_sig_request {
     size_t n_headers;
     const uint8_t *body;
     size_t body_len;
+    /* S3: the X-Amz-Content-SHA256 value the request carries (the body's hex SHA-256, or
+     * "UNSIGNED-PAYLOAD" over TLS), signed in place of hashing body. NULL: hash body. */
+    const char *payload_hash;
 } p11kms_aws_sig_request;
 
 typedef struct p11kms_aws_sig {
