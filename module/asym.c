@@ -28,7 +28,7 @@ void p11kms_asym_key_put(p11kms_asym_key *k)
 {
     if (k == NULL || atomic_fetch_sub_explicit(&k->refs, 1, memory_order_acq_rel) != 1)
         return;
-    p11kms_backend_free(k->backend);
+    p11kms_keyset_free(k->keyset);
     p11kms_cert_free(k->cert);
     EVP_PKEY_free(k->pub);
     free(k->spki);
@@ -65,7 +65,9 @@ CK_RV p11kms_asym_key_new(const p11kms_key_config *kc, p11kms_asym_key **out)
             goto out;
         }
     }
-    rv = p11kms_backend_new(kc, &k->backend);
+    rv = p11kms_keyset_new(kc, &k->keyset);
+    if (rv == CKR_OK)
+        k->backend = p11kms_keyset_primary(k->keyset);
 out:
     if (rv == CKR_OK)
         *out = k;

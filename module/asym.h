@@ -15,6 +15,7 @@
 #include "cert.h"
 #include "config.h"
 #include "keytype.h"
+#include "keyset.h"
 
 /*
  * Threads: everything but the public half is fixed once the objects exist. The public half is
@@ -26,8 +27,9 @@ typedef struct p11kms_asym_key {
     atomic_int refs; /* one per object, per operation using it */
     const p11kms_key_config *kcfg;
     const p11kms_key_type_info *type;
-    p11kms_backend *backend;
-    p11kms_cert *cert; /* NULL without a configured certificate */
+    p11kms_keyset *keyset;   /* owned; one entry: an asymmetric key is one KMS key */
+    p11kms_backend *backend; /* p11kms_keyset_primary(keyset) */
+    p11kms_cert *cert;       /* NULL without a configured certificate */
 
     pthread_mutex_t lock;
     atomic_int have_public;

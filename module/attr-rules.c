@@ -271,7 +271,8 @@ static int read_computed(const p11kms_object *o, CK_ATTRIBUTE_TYPE type, p11kms_
     case CKA_P11KMS_KEY_ID:
         return val_bytes(v, o->kcfg->key_id, strlen(o->kcfg->key_id));
     case CKA_P11KMS_KEY_VERSION:
-        return val_ulong(v, o->backend->ops->current_version(o->backend));
+        return val_ulong(v, p11kms_keyset_primary(o->keyset)->ops->current_version(
+                                p11kms_keyset_primary(o->keyset)));
     case CKA_P11KMS_DEFAULT_CONTEXT:
         return val_bytes(v, o->default_context, o->default_context_len);
     default:

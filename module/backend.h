@@ -43,6 +43,10 @@ typedef void (*p11kms_doctor_step)(void *ctx, int status, const char *fmt, ...)
  *                               no credentials
  *   CKR_HOST_MEMORY, CKR_GENERAL_ERROR
  * Each failure is logged once by the backend, with the KMS error code and request id.
+ * Besides the CK_RV, every operation leaves this thread's kms-report.h record: availability
+ * fault (a key set fails over to its next KMS) or definitive refusal (it never does), the KMS
+ * request id and HTTP status. The net call loop writes it for every remote backend; see
+ * docs/adding-a-backend.md section 3.
  * All functions may be called from many threads at once; each backend locks its own state.
  */
 typedef struct p11kms_backend_ops {

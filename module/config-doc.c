@@ -92,6 +92,42 @@ static CK_RV parse_log(p11kms_config_parser *ps, json_object *o, p11kms_config *
     return CKR_OK;
 }
 
+/* "audit": {"destination": "file:/path" | "syslog", "context_values": false} (docs/audit.md). */
+static CK_RV parse_audit(p11kms_config_parser *ps, json_object *o, p11kms_config *cfg)
+{
+    CK_RV rv = p11kms_config_object(ps, o);
+    const char *s;
+    size_t at;
+
+    if (rv != CKR_OK)
+        return rv;
+    json_object_object_foreach(o, name, value)
+    {
+        at = p11kms_config_push_name(ps, name);
+        if (strcmp(name, "destination") == 0) {
+            rv = p11kms_config_string(ps, value, 1, 4096, &s);
+            if (rv != CKR_OK)
+                return rv;
+            if (strcmp(s, "syslog") != 0 && strncmp(s, "file:/", 6) != 0)
+                return p11kms_config_fail(ps, "must be syslog or file:/absolute/path");
+            free(cfg->audit_destination);
+            cfg->audit_destination = strdup(s);
+            if (cfg->audit_destination == NULL)
+                return CKR_HOST_MEMORY;
+        } else if (strcmp(name, "context_values") == 0) {
+            rv = p11kms_config_bool(ps, value, &cfg->audit_context_values);
+            if (rv != CKR_OK)
+                return rv;
+        } else {
+            return p11kms_config_unknown_field(ps, NULL, name);
+        }
+        p11kms_config_pop(ps, at);
+    }
+    if (cfg->audit_destination == NULL)
+        return p11kms_config_fail(ps, "destination is required (syslog or file:/path)");
+    return CKR_OK;
+}
+
 /* "pin": "1234" or "env:NAME"; the value is a secret and never appears in a log line. */
 static CK_RV parse_pin(p11kms_config_parser *ps, json_object *o, char **pin, int *literal)
 {
@@ -179,6 +215,7 @@ static CK_RV parse_token(p11kms_config_parser *ps, json_object *o, p11kms_token_
         rv = p11kms_config_parse_key(ps, json_object_array_get_idx(jk, i), &tc->keys[i]);
         if (rv != CKR_OK)
             return rv;
+        p11kms_key_config_set_token(&tc->keys[i], tc->label);
         if (!p11kms_config_templates_merge(&tc->keys[i], tc))
             return p11kms_config_fail(
                 ps, "unwrap_template: with the token's, it would refuse every unwrap");
@@ -229,7 +266,7 @@ static CK_RV parse_root(p11kms_config_parser *ps, json_object *root, p11kms_conf
     json_object_object_foreach(root, name, value)
     {
         if (strcmp(name, "log") != 0 && strcmp(name, "backends") != 0 &&
-            strcmp(name, "tokens") != 0) {
+            strcmp(name, "tokens") != 0 && strcmp(name, "audit") != 0) {
             p11kms_config_push_name(ps, name);
             return p11kms_config_unknown_field(ps, NULL, name);
         }
@@ -239,6 +276,12 @@ static CK_RV parse_root(p11kms_config_parser *ps, json_object *root, p11kms_conf
     if (json_object_object_get_ex(root, "log", &o)) {
         at = p11kms_config_push_name(ps, "log");
         if ((rv = parse_log(ps, o, cfg)) != CKR_OK)
+            return rv;
+        p11kms_config_pop(ps, at);
+    }
+    if (json_object_object_get_ex(root, "audit", &o)) {
+        at = p11kms_config_push_name(ps, "audit");
+        if ((rv = parse_audit(ps, o, cfg)) != CKR_OK)
             return rv;
         p11kms_config_pop(ps, at);
     }

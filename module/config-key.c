@@ -196,21 +196,19 @@ static CK_RV finish_key(p11kms_config_parser *ps, const p11kms_backend_ops *ops,
     return CKR_OK;
 }
 
-CK_RV p11kms_config_parse_key(p11kms_config_parser *ps, json_object *o, p11kms_key_config *kc)
+/* The fields of one entry of "kms" or "previous": backend first, key_id, the backend's options;
+ * what the key says about itself (label, permissions, context) is copied from the key. */
+static CK_RV parse_entry(p11kms_config_parser *ps, json_object *o, const p11kms_key_config *key,
+                         p11kms_key_config *kc)
 {
     const p11kms_backend_ops *ops;
     json_object *jb;
     size_t at, n_opts = 0;
-    char *text, err[256];
+    char *text;
     CK_RV rv = p11kms_config_object(ps, o);
 
     if (rv != CKR_OK)
         return rv;
-    kc->perms = 0; /* none given yet: the type's default (config-keytype.c) */
-    rv = p11kms_context_new(&kc->context);
-    if (rv != CKR_OK)
-        return rv;
-    /* The backend first: it decides which other fields exist. */
     if (!json_object_object_get_ex(o, "backend", &jb))
         return p11kms_config_fail(ps, "backend is required");
     at = p11kms_config_push_name(ps, "backend");
@@ -226,31 +224,277 @@ CK_RV p11kms_config_parse_key(p11kms_config_parser *ps, json_object *o, p11kms_k
     kc->options = calloc(n_opts + 1, sizeof(*kc->options));
     if (kc->options == NULL)
         return CKR_HOST_MEMORY;
-
     json_object_object_foreach(o, name, value)
     {
         at = p11kms_config_push_name(ps, name);
         if (strcmp(name, "backend") == 0)
             rv = CKR_OK;
-        else if (strcmp(name, "label") == 0)
-            rv = p11kms_config_dup_string(ps, value, 1, KEY_LABEL_MAX, &kc->label);
         else if (strcmp(name, "key_id") == 0)
             rv = p11kms_config_dup_string(ps, value, 1, P11KMS_KEY_REF_MAX, &kc->key_id);
-        else if (strcmp(name, "permissions") == 0)
-            rv = parse_permissions(ps, value, &kc->perms);
-        else if (strcmp(name, "context") == 0)
-            rv = parse_context(ps, value, kc->context);
-        else if (strcmp(name, "id") == 0)
-            rv = parse_id(ps, value, kc);
-        else if (strcmp(name, "decrypt_v1_envelopes") == 0)
-            rv = p11kms_config_bool(ps, value, &kc->decrypt_v1_envelopes);
-        else if (strcmp(name, "type") == 0)
-            rv = parse_type(ps, value, kc);
-        else if (strcmp(name, "certificate") == 0)
-            rv = p11kms_config_dup_string(ps, value, 1, 4096, &kc->certificate);
-        else if (p11kms_config_is_template(name))
-            rv = p11kms_config_template_field(ps, name, value, &kc->wrap_template,
-                                              &kc->unwrap_template);
+        else if (!p11kms_config_is_option(ops, name))
+            rv = p11kms_config_unknown_field(ps, ops, name);
+        else if ((rv = p11kms_config_option_text(ps, value, &text)) == CKR_OK)
+            rv = add_option(kc, name, text);
+        if (rv != CKR_OK)
+            return rv;
+        p11kms_config_pop(ps, at);
+    }
+    kc->label = strdup(key->label);
+    if (kc->label == NULL)
+        return CKR_HOST_MEMORY;
+    kc->perms = key->perms;
+    kc->key_type = key->key_type;
+    kc->decrypt_v1_envelopes = key->decrypt_v1_envelopes;
+    memcpy(kc->id, key->id, key->id_len);
+    kc->id_len = key->id_len;
+    rv = p11kms_context_copy(key->context, &kc->context);
+    if (rv != CKR_OK)
+        return rv;
+    rv = merge_defaults(ps, kc);
+    if (rv != CKR_OK)
+        return rv;
+    return finish_key(ps, ops, kc);
+}
+
+/* "kms" or "previous": 1..8 entries, no KMS key named twice in the key (current and previous
+ * together). */
+static CK_RV parse_entries(p11kms_config_parser *ps, json_object *o, const char *field,
+                           p11kms_key_config *key, p11kms_key_config **out, size_t *n_out)
+{
+    size_t i, j, n, at, at2;
+    const p11kms_key_config *other;
+    CK_RV rv;
+
+    if (!json_object_object_get_ex(o, field, &o))
+        return CKR_OK;
+    at = p11kms_config_push_name(ps, field);
+    rv = p11kms_config_array(ps, o, P11KMS_KEYSET_ENTRIES_MAX);
+    if (rv != CKR_OK)
+        return rv;
+    n = json_object_array_length(o);
+    if (n == 0)
+        return p11kms_config_fail(ps, "must not be empty");
+    *out = calloc(n, sizeof(**out));
+    if (*out == NULL)
+        return CKR_HOST_MEMORY;
+    for (i = 0; i < n; i++) {
+        at2 = p11kms_config_push_index(ps, i);
+        *n_out = i + 1;
+        rv = parse_entry(ps, json_object_array_get_idx(o, i), key, &(*out)[i]);
+        if (rv != CKR_OK)
+            return rv;
+        for (j = 0; j < key->n_kms + key->n_previous; j++) {
+            other = j < key->n_kms ? &key->kms[j] : &key->previous[j - key->n_kms];
+            if (other == &(*out)[i])
+                break;
+            if (strcmp(other->backend, (*out)[i].backend) == 0 &&
+                strcmp(other->key_id, (*out)[i].key_id) == 0)
+                return p11kms_config_fail(ps, "%s key \"%s\" is already an entry of this key",
+                                          other->backend, other->key_id);
+        }
+        p11kms_config_pop(ps, at2);
+    }
+    p11kms_config_pop(ps, at);
+    return CKR_OK;
+}
+
+static CK_RV parse_accepted_contexts(p11kms_config_parser *ps, json_object *o,
+                                     p11kms_key_config *kc)
+{
+    size_t i, n, at;
+    CK_RV rv = p11kms_config_array(ps, o, P11KMS_KEYSET_ENTRIES_MAX);
+
+    if (rv != CKR_OK)
+        return rv;
+    n = json_object_array_length(o);
+    kc->accepted_contexts = calloc(n + 1, sizeof(*kc->accepted_contexts));
+    if (kc->accepted_contexts == NULL)
+        return CKR_HOST_MEMORY;
+    for (i = 0; i < n; i++) {
+        at = p11kms_config_push_index(ps, i);
+        rv = p11kms_context_new(&kc->accepted_contexts[i]);
+        if (rv != CKR_OK)
+            return rv;
+        kc->n_accepted_contexts = i + 1;
+        rv = parse_context(ps, json_object_array_get_idx(o, i), kc->accepted_contexts[i]);
+        if (rv != CKR_OK)
+            return rv;
+        p11kms_config_pop(ps, at);
+    }
+    return CKR_OK;
+}
+
+static CK_RV parse_wrap_policy(p11kms_config_parser *ps, json_object *o, int *any)
+{
+    const char *s;
+    CK_RV rv = p11kms_config_string(ps, o, 1, 8, &s);
+
+    if (rv != CKR_OK)
+        return rv;
+    if (strcmp(s, "all") != 0 && strcmp(s, "any") != 0)
+        return p11kms_config_fail(ps, "must be \"all\" (every entry wraps) or \"any\"");
+    *any = strcmp(s, "any") == 0;
+    return CKR_OK;
+}
+
+static CK_RV parse_deadline(p11kms_config_parser *ps, json_object *o, unsigned long *ms)
+{
+    int64_t v;
+
+    if (!json_object_is_type(o, json_type_int))
+        return p11kms_config_fail(ps, "must be a whole number of milliseconds");
+    v = json_object_get_int64(o);
+    if (v < 100 || v > 600000)
+        return p11kms_config_fail(ps, "must be 100..600000 ms");
+    *ms = (unsigned long)v;
+    return CKR_OK;
+}
+
+/* A key set's own backend/key_id (copies of the first entry's), CKA_ID and origin. */
+static CK_RV finish_set(p11kms_config_parser *ps, p11kms_key_config *kc)
+{
+    CK_RV rv;
+
+    kc->backend = strdup(kc->kms[0].backend);
+    kc->key_id = strdup(kc->kms[0].key_id);
+    kc->options = calloc(1, sizeof(*kc->options));
+    if (kc->backend == NULL || kc->key_id == NULL || kc->options == NULL)
+        return CKR_HOST_MEMORY;
+    if (kc->id_len == 0) {
+        rv = default_id(kc);
+        if (rv != CKR_OK)
+            return rv;
+    }
+    kc->origin = malloc(strlen(ps->origin) + 1 + ps->path_len + 1);
+    if (kc->origin == NULL)
+        return CKR_HOST_MEMORY;
+    sprintf(kc->origin, "%s %s", ps->origin, ps->path);
+    return CKR_OK;
+}
+
+/* The type's rules (config-keytype.c), before the entries copy the permissions. An asymmetric
+ * key is one KMS key: different KMS keys have different public keys, so no key set of several
+ * entries, no previous entries, no wrap policy. In a "kms" of one entry, that entry's backend
+ * (still unread) is the one that must have asymmetric keys. */
+static CK_RV key_kind(p11kms_config_parser *ps, json_object *o, p11kms_key_config *kc,
+                      const p11kms_backend_ops *ops)
+{
+    const char *backend = kc->backend;
+    json_object *kms, *jb;
+    char err[256];
+
+    if (p11kms_key_type_is_asym(kc->key_type)) {
+        if (json_object_object_get_ex(o, "previous", NULL) ||
+            json_object_object_get_ex(o, "wrap_policy", NULL) ||
+            (json_object_object_get_ex(o, "kms", &kms) &&
+             (!json_object_is_type(kms, json_type_array) || json_object_array_length(kms) != 1)))
+            return p11kms_config_fail(ps,
+                                      "an asymmetric key (%s) is one KMS key: kms with one entry "
+                                      "at most, no previous, no wrap_policy (different KMS keys "
+                                      "have different public keys)",
+                                      p11kms_key_type_get(kc->key_type)->name);
+        if (ops == NULL) {
+            jb = NULL;
+            if (json_object_object_get_ex(json_object_array_get_idx(kms, 0), "backend", &jb) &&
+                json_object_is_type(jb, json_type_string))
+                backend = json_object_get_string(jb);
+            else
+                backend = NULL; /* parse_entry says what is missing */
+            ops = backend != NULL ? p11kms_backend_find(backend) : NULL;
+            if (ops == NULL)
+                return CKR_OK;
+        }
+    }
+    if (p11kms_config_key_kind(kc, ops == NULL || ops->sign_digest != NULL, backend, err,
+                               sizeof(err)) != CKR_OK)
+        return p11kms_config_fail(ps, "%s", err);
+    return CKR_OK;
+}
+
+/* A field of the key itself (not of its KMS entry); rv set when it is one. */
+static int key_field(p11kms_config_parser *ps, const char *name, json_object *value,
+                     p11kms_key_config *kc, int set, CK_RV *rv)
+{
+    if (strcmp(name, "label") == 0)
+        *rv = p11kms_config_dup_string(ps, value, 1, KEY_LABEL_MAX, &kc->label);
+    else if (strcmp(name, "permissions") == 0)
+        *rv = parse_permissions(ps, value, &kc->perms);
+    else if (strcmp(name, "context") == 0)
+        *rv = parse_context(ps, value, kc->context);
+    else if (strcmp(name, "id") == 0)
+        *rv = parse_id(ps, value, kc);
+    else if (strcmp(name, "decrypt_v1_envelopes") == 0)
+        *rv = p11kms_config_bool(ps, value, &kc->decrypt_v1_envelopes);
+    else if (strcmp(name, "accepted_contexts") == 0)
+        *rv = parse_accepted_contexts(ps, value, kc);
+    else if (strcmp(name, "type") == 0)
+        *rv = parse_type(ps, value, kc);
+    else if (strcmp(name, "certificate") == 0)
+        *rv = p11kms_config_dup_string(ps, value, 1, 4096, &kc->certificate);
+    else if (strcmp(name, "previous") == 0 || strcmp(name, "kms") == 0)
+        *rv = CKR_OK; /* read once the key's own fields are known */
+    else if (set && strcmp(name, "wrap_policy") == 0)
+        *rv = parse_wrap_policy(ps, value, &kc->wrap_any);
+    else if (set && strcmp(name, "deadline_ms") == 0)
+        *rv = parse_deadline(ps, value, &kc->set_deadline_ms);
+    else if (p11kms_config_is_template(name))
+        *rv =
+            p11kms_config_template_field(ps, name, value, &kc->wrap_template, &kc->unwrap_template);
+    else
+        return 0;
+    return 1;
+}
+
+CK_RV p11kms_config_parse_key(p11kms_config_parser *ps, json_object *o, p11kms_key_config *kc)
+{
+    const p11kms_backend_ops *ops = NULL;
+    json_object *jb;
+    size_t at, n_opts = 0;
+    char *text;
+    int set;
+    CK_RV rv = p11kms_config_object(ps, o);
+
+    if (rv != CKR_OK)
+        return rv;
+    kc->perms = 0; /* none given yet: the type's default (config-keytype.c) */
+    rv = p11kms_context_new(&kc->context);
+    if (rv != CKR_OK)
+        return rv;
+    /* A key set ("kms") or one KMS key: then the backend first, as it decides which other
+     * fields exist. */
+    set = json_object_object_get_ex(o, "kms", NULL);
+    if (set && json_object_object_get_ex(o, "backend", NULL))
+        return p11kms_config_fail(ps, "a key has either backend (one KMS key) or kms (a key "
+                                      "set), not both");
+    if (!set && !json_object_object_get_ex(o, "backend", &jb))
+        return p11kms_config_fail(ps, "backend is required (or kms, a list of KMS keys)");
+    if (!set) {
+        at = p11kms_config_push_name(ps, "backend");
+        rv = p11kms_config_dup_string(ps, jb, 1, 64, &kc->backend);
+        if (rv != CKR_OK)
+            return rv;
+        ops = p11kms_config_backend(ps, kc->backend, &rv);
+        if (rv != CKR_OK)
+            return rv;
+        p11kms_config_pop(ps, at);
+        while (ops->options != NULL && ops->options[n_opts] != NULL)
+            n_opts++;
+        kc->options = calloc(n_opts + 1, sizeof(*kc->options));
+        if (kc->options == NULL)
+            return CKR_HOST_MEMORY;
+    }
+
+    json_object_object_foreach(o, name, value)
+    {
+        at = p11kms_config_push_name(ps, name);
+        if (key_field(ps, name, value, kc, set, &rv))
+            ;
+        else if (set)
+            rv = p11kms_config_unknown_field(ps, NULL, name);
+        else if (strcmp(name, "backend") == 0)
+            rv = CKR_OK;
+        else if (strcmp(name, "key_id") == 0)
+            rv = p11kms_config_dup_string(ps, value, 1, P11KMS_KEY_REF_MAX, &kc->key_id);
         else if (!p11kms_config_is_option(ops, name))
             rv = p11kms_config_unknown_field(ps, ops, name);
         else if ((rv = p11kms_config_option_text(ps, value, &text)) == CKR_OK)
@@ -261,15 +505,24 @@ CK_RV p11kms_config_parse_key(p11kms_config_parser *ps, json_object *o, p11kms_k
     }
     if (kc->label == NULL)
         return p11kms_config_fail(ps, "label is required");
-    if (p11kms_config_key_kind(kc, ops->sign_digest != NULL, err, sizeof(err)) != CKR_OK)
-        return p11kms_config_fail(ps, "%s", err);
+    rv = key_kind(ps, o, kc, ops);
+    if (rv != CKR_OK)
+        return rv;
     if (kc->decrypt_v1_envelopes)
         LOG_W("%s %s: decrypt_v1_envelopes is true: C_Decrypt with key \"%s\" opens version-1 "
               "envelopes, and a version-1 wrapped key would come out in the clear; turn it off "
               "once the old data is re-encrypted (docs/envelope.md)",
               ps->origin, ps->path, kc->label);
-    rv = merge_defaults(ps, kc);
+    if (set) {
+        rv = parse_entries(ps, o, "kms", kc, &kc->kms, &kc->n_kms);
+        if (rv == CKR_OK)
+            rv = finish_set(ps, kc);
+    } else {
+        rv = merge_defaults(ps, kc);
+        if (rv == CKR_OK)
+            rv = finish_key(ps, ops, kc);
+    }
     if (rv != CKR_OK)
         return rv;
-    return finish_key(ps, ops, kc);
+    return parse_entries(ps, o, "previous", kc, &kc->previous, &kc->n_previous);
 }

@@ -3,7 +3,8 @@
 #include <stdio.h>
 #include "config.h"
 
-CK_RV p11kms_config_key_kind(p11kms_key_config *kc, int backend_asym, char *err, size_t err_len)
+CK_RV p11kms_config_key_kind(p11kms_key_config *kc, int backend_asym, const char *backend,
+                             char *err, size_t err_len)
 {
     const p11kms_key_type_info *t = p11kms_key_type_get(kc->key_type);
 
@@ -27,7 +28,7 @@ CK_RV p11kms_config_key_kind(p11kms_key_config *kc, int backend_asym, char *err,
         return CKR_OK;
     }
     if (!backend_asym) {
-        snprintf(err, err_len, "type: backend %s has no asymmetric keys", kc->backend);
+        snprintf(err, err_len, "type: backend %s has no asymmetric keys", backend);
         return CKR_ARGUMENTS_BAD;
     }
     if (kc->perms == 0)

@@ -16,9 +16,30 @@ const char *p11kms_key_config_option(const p11kms_key_config *kc, const char *na
     return NULL;
 }
 
+void p11kms_key_config_set_token(p11kms_key_config *kc, const char *token)
+{
+    size_t i;
+
+    kc->token = token;
+    for (i = 0; i < kc->n_kms; i++)
+        kc->kms[i].token = token;
+    for (i = 0; i < kc->n_previous; i++)
+        kc->previous[i].token = token;
+}
+
 static void key_config_clear(p11kms_key_config *kc)
 {
     size_t i;
+
+    for (i = 0; i < kc->n_kms; i++)
+        key_config_clear(&kc->kms[i]);
+    free(kc->kms);
+    for (i = 0; i < kc->n_previous; i++)
+        key_config_clear(&kc->previous[i]);
+    free(kc->previous);
+    for (i = 0; i < kc->n_accepted_contexts; i++)
+        p11kms_context_free(kc->accepted_contexts[i]);
+    free(kc->accepted_contexts);
 
     free(kc->label);
     free(kc->backend);
@@ -52,5 +73,6 @@ void p11kms_config_free(p11kms_config *c)
     free(c->tokens);
     free(c->path);
     free(c->log_destination);
+    free(c->audit_destination);
     free(c);
 }

@@ -58,12 +58,36 @@ typedef struct p11kms_key_config {
     size_t n_options;
     p11kms_attr_template wrap_template;   /* a key must match it to be wrapped by this key */
     p11kms_attr_template unwrap_template; /* forced onto every key this key unwraps */
-    char *origin; /* where it was declared, for log lines: "/etc/p11kms/p11kms.conf tokens[0].keys[2]" */
+    char *origin;      /* where it was declared, for log lines: "/etc/p11kms/p11kms.conf
+                          tokens[0].keys[2]" */
+    const char *token; /* the token's label (not owned); NULL in unit tests of one key */
+
+    /* Key set (README "Several keys"): "kms": [{backend, key_id, options...}, ...]. Each entry
+     * is a key configuration of its own (backend, key_id, options, origin; label, permissions,
+     * context and decrypt_v1_envelopes copied from this key). n_kms == 0: the single
+     * backend/key_id form, and this key is its own one entry; with entries, backend and key_id
+     * here are copies of the first entry's (for CKA_ID, logs, the doctor). */
+    struct p11kms_key_config *kms;
+    size_t n_kms;
+    int wrap_any; /* "wrap_policy": "any" (a blob per entry that succeeded) rather than "all" */
+    /* "deadline_ms" of a key set: the whole PKCS#11 call, across its entries; 0: none (each
+     * entry's own deadline bounds its part). */
+    unsigned long set_deadline_ms;
+    /* "previous": decrypt-only entries (rotation): opened, never wrapped under. */
+    struct p11kms_key_config *previous;
+    size_t n_previous;
+    /* "accepted_contexts": old default contexts still opened when a call uses the default
+     * context (tried after the current one); never used for wrapping. */
+    p11kms_context **accepted_contexts;
+    size_t n_accepted_contexts;
 } p11kms_key_config;
+
+/* Entries a key set may name, current or previous: an envelope holds at most 8 blobs. */
+#define P11KMS_KEYSET_ENTRIES_MAX 8
 
 typedef struct p11kms_token_config {
     char *label;
-    char *pin; /* NULL: no login required; secret, wiped on free */
+    char *pin;                 /* NULL: no login required; secret, wiped on free */
     int pin_literal;           /* the PIN is written in the document (not "env:NAME") */
     unsigned pin_max_attempts; /* wrong PINs before CKR_PIN_LOCKED; 0: no lockout */
     p11kms_key_config *keys;
@@ -73,21 +97,30 @@ typedef struct p11kms_token_config {
 } p11kms_token_config;
 
 typedef struct p11kms_config {
-    char *path; /* file it came from; NULL in quick mode or with no config */
+    char *path;    /* file it came from; NULL in quick mode or with no config */
     int log_level; /* -1: not set */
     char *log_destination;
+    /* "audit": where the audit trail goes ("file:/path" or "syslog"; NULL: none) and whether
+     * its records carry context values (keys only otherwise). docs/audit.md. */
+    char *audit_destination;
+    int audit_context_values;
     p11kms_token_config *tokens;
     size_t n_tokens;
 } p11kms_config;
 
 /* The rules a key's "type" brings (config-keytype.c), once its fields are read: the default
  * permissions (all four for aes, sign for asymmetric keys), which permissions and fields the
- * type takes, and whether the backend has asymmetric keys (backend_asym). CKR_OK, or
+ * type takes, and whether the key's backend (named backend) has asymmetric keys (backend_asym).
+ * CKR_OK, or
  * CKR_ARGUMENTS_BAD with the reason in err. */
-CK_RV p11kms_config_key_kind(p11kms_key_config *kc, int backend_asym, char *err, size_t err_len);
+CK_RV p11kms_config_key_kind(p11kms_key_config *kc, int backend_asym, const char *backend,
+                             char *err, size_t err_len);
 
 /* The value of a backend option, or NULL. */
 const char *p11kms_key_config_option(const p11kms_key_config *kc, const char *name);
+
+/* Name the token a key (and its entries) belongs to, for the audit trail. */
+void p11kms_key_config_set_token(p11kms_key_config *kc, const char *token);
 
 /* Free a configuration, wiping its secrets (PINs, backend options). NULL is fine. */
 void p11kms_config_free(p11kms_config *c);

@@ -19,8 +19,7 @@ static p11kms_crypt_op *op_of(p11kms_session *s, int encrypt)
     return encrypt ? &s->enc : &s->dec;
 }
 
-CK_RV p11kms_crypt_init(p11kms_session *s, int encrypt, CK_MECHANISM_PTR mech,
-                        CK_OBJECT_HANDLE key)
+CK_RV p11kms_crypt_init(p11kms_session *s, int encrypt, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key)
 {
     CK_RV rv = CKR_GENERAL_ERROR;
     p11kms_crypt_op *op = op_of(s, encrypt);
@@ -28,8 +27,8 @@ CK_RV p11kms_crypt_init(p11kms_session *s, int encrypt, CK_MECHANISM_PTR mech,
     p11kms_crypt_asym *asym = NULL;
     uint8_t value[32];
     size_t value_len = 0;
-    int vendor = mech->mechanism == CKM_P11KMS_ENVELOPE ||
-                 mech->mechanism == CKM_P11KMS_ENVELOPE_ENCODED;
+    int vendor =
+        mech->mechanism == CKM_P11KMS_ENVELOPE || mech->mechanism == CKM_P11KMS_ENVELOPE_ENCODED;
 
     if (op->active)
         return CKR_OPERATION_ACTIVE;
@@ -45,7 +44,7 @@ CK_RV p11kms_crypt_init(p11kms_session *s, int encrypt, CK_MECHANISM_PTR mech,
     } else if (o->kind == P11KMS_OBJ_KMS_KEY) {
         if (!vendor)
             rv = p11kms_cipher_supports(mech->mechanism) ? CKR_KEY_TYPE_INCONSISTENT
-                                                           : CKR_MECHANISM_INVALID;
+                                                         : CKR_MECHANISM_INVALID;
         else if (!(encrypt ? o->encrypt : o->decrypt))
             rv = CKR_KEY_FUNCTION_NOT_PERMITTED;
     } else {
@@ -79,7 +78,7 @@ CK_RV p11kms_crypt_init(p11kms_session *s, int encrypt, CK_MECHANISM_PTR mech,
         if (rv != CKR_OK)
             goto out;
         op->kms = 1;
-        op->backend = o->backend; /* lives until C_Finalize */
+        op->keyset = o->keyset; /* lives until C_Finalize */
     } else {
         rv = op->cipher ? p11kms_cipher_reinit(op->cipher, mech, encrypt, value, value_len)
                         : p11kms_cipher_init(&op->cipher, mech, encrypt, value, value_len);
@@ -113,14 +112,13 @@ static CK_RV kms_run(p11kms_crypt_op *op, int encrypt, const uint8_t *in, size_t
         return CKR_DATA_LEN_RANGE;
     if (!digest_of(in, in_len, digest))
         return CKR_HOST_MEMORY;
-    if (op->result.data != NULL &&
-        CRYPTO_memcmp(digest, op->input_digest, sizeof(digest)) == 0)
+    if (op->result.data != NULL && CRYPTO_memcmp(digest, op->input_digest, sizeof(digest)) == 0)
         return p11kms_out_copy(out, out_len, op->result.data, op->result.len);
     p11kms_buf_wipe(&op->result);
     if (out == NULL) {
         /* Length query without a KMS call: an upper bound. */
         *out_len = op->asym != NULL ? p11kms_crypt_asym_bound(op->asym, in_len)
-                   : encrypt        ? p11kms_envelope_bound(op->backend, in_len)
+                   : encrypt        ? p11kms_envelope_bound(op->keyset, in_len)
                                     : in_len;
         return CKR_OK;
     }
@@ -134,14 +132,14 @@ static CK_RV kms_run(p11kms_crypt_op *op, int encrypt, const uint8_t *in, size_t
     /* A C_Encrypt envelope says it holds data: C_UnwrapKey refuses it, and C_Decrypt refuses
      * any envelope that does not say so (wrap.c). */
     if (encrypt)
-        rv = p11kms_envelope_seal(op->backend, op->context, P11KMS_PURPOSE_DATA, in, in_len,
+        rv = p11kms_envelope_seal(op->keyset, op->context, P11KMS_PURPOSE_DATA, in, in_len,
                                   &op->result);
     else
-        rv = p11kms_envelope_open(op->backend, op->context, P11KMS_PURPOSE_DATA, in, in_len,
+        rv = p11kms_envelope_open(op->keyset, op->context, P11KMS_PURPOSE_DATA, in, in_len,
                                   &op->result, &asked);
     if (asked)
-        LOG_I("KMS %s of %zu bytes with %s key: %s", encrypt ? "encrypt" : "decrypt", in_len,
-              op->backend->ops->name, p11kms_rv_name(rv));
+        LOG_I("KMS %s of %zu bytes with key \"%s\": %s", encrypt ? "encrypt" : "decrypt", in_len,
+              op->keyset->kc->label, p11kms_rv_name(rv));
     if (!encrypt && rv == CKR_WRAPPED_KEY_INVALID)
         rv = CKR_ENCRYPTED_DATA_INVALID; /* not an envelope, or not this key's */
     if (rv != CKR_OK)

@@ -10,6 +10,7 @@
 #include <string.h>
 #include "cipher.h"
 #include "config-load.h"
+#include "audit.h"
 #include "fork.h"
 #include "init.h"
 #include "lock.h"
@@ -115,6 +116,9 @@ CK_RV p11kms_initialize(CK_VOID_PTR init_args)
         goto out;
     if (!env_log && (p11kms_g.config->log_level >= 0 || p11kms_g.config->log_destination))
         p11kms_log_configure(p11kms_g.config->log_level, p11kms_g.config->log_destination);
+    rv = p11kms_audit_open(p11kms_g.config);
+    if (rv != CKR_OK)
+        goto out;
     rv = p11kms_mutex_new(&p11kms_g.lock);
     if (rv != CKR_OK)
         goto out;
@@ -135,6 +139,7 @@ out:
             p11kms_unlock();
         }
         p11kms_mutex_free(p11kms_g.lock);
+        p11kms_audit_close();
         p11kms_config_free(p11kms_g.config);
         memset(&p11kms_g, 0, sizeof(p11kms_g));
         LOG_E("C_Initialize failed: %s", p11kms_rv_name(rv));
@@ -164,6 +169,7 @@ CK_RV p11kms_finalize(CK_VOID_PTR reserved)
     p11kms_tokens_destroy();
     p11kms_unlock();
     p11kms_mutex_free(p11kms_g.lock);
+    p11kms_audit_close();
     p11kms_config_free(p11kms_g.config);
     memset(&p11kms_g, 0, sizeof(p11kms_g));
     p11kms_cipher_global_free();

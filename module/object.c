@@ -58,8 +58,8 @@ void p11kms_object_free(p11kms_object *o)
     free(o->application);
     free(o->object_id);
     free(o->default_context);
-    /* KMS key objects own their backend instance; asymmetric ones share their key's. */
-    p11kms_backend_free(o->backend);
+    /* KMS key objects own their key set; asymmetric ones share their key's. */
+    p11kms_keyset_free(o->keyset);
     p11kms_asym_key_put(o->asym);
     free(o);
 }
@@ -88,7 +88,7 @@ p11kms_object *p11kms_object_clone_locked(const p11kms_object *src)
     /* Nothing is shared: not in the map, no backend, its own copies of every byte string. */
     o->handle = 0;
     o->refs = 0;
-    o->backend = NULL;
+    o->keyset = NULL;
     o->asym = NULL;
     o->kcfg = NULL;
     o->default_context = NULL;

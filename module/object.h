@@ -7,7 +7,7 @@
 
 #include <stdint.h>
 #include "pkcs11/p11kms.h"
-#include "backend.h"
+#include "keyset.h"
 #include "config.h"
 
 struct p11kms_session;
@@ -77,8 +77,8 @@ typedef struct p11kms_object {
 
     /* KMS keys (kcfg also for asymmetric private keys) */
     const p11kms_key_config *kcfg;
-    p11kms_backend *backend;
-    /* asymmetric key objects: the key they belong to (a reference; owns the backend) */
+    p11kms_keyset *keyset; /* its KMS entries (owned) */
+    /* asymmetric key objects: the key they belong to (a reference; owns the key set) */
     struct p11kms_asym_key *asym;
     uint8_t *default_context; /* canonical encoding of kcfg->context */
     size_t default_context_len;

@@ -17,7 +17,7 @@ void p11kms_crypt_op_reset(p11kms_crypt_op *op)
     op->active = 0;
     op->kms = 0;
     op->started = 0;
-    op->backend = NULL;
+    op->keyset = NULL;
     p11kms_crypt_asym_free(op->asym);
     op->asym = NULL;
     p11kms_context_free(op->context);

@@ -13,16 +13,16 @@
 #include "state.h"
 
 struct p11kms_object;
-struct p11kms_backend;
+struct p11kms_keyset;
 
 /* One encrypt or decrypt operation. */
 typedef struct p11kms_crypt_op {
     int active;
-    int kms;     /* 1: envelope with a KMS key, 0: data-key cipher */
-    int started; /* a multi-part update happened: single-part calls are no longer valid */
+    int kms;               /* 1: envelope with a KMS key, 0: data-key cipher */
+    int started;           /* a multi-part update happened: single-part calls are no longer valid */
     p11kms_cipher *cipher; /* kept across operations and re-keyed (hot path) */
-    /* KMS operations: envelopes (backend, context), or RSA-OAEP (asym, crypt-asym.h) */
-    struct p11kms_backend *backend;
+    /* KMS operations: envelopes (keyset, context), or RSA-OAEP (asym, crypt-asym.h) */
+    struct p11kms_keyset *keyset;
     struct p11kms_crypt_asym *asym;
     p11kms_context *context;
     p11kms_buf input;  /* accumulated multi-part input (secret on encrypt) */
@@ -59,7 +59,7 @@ typedef struct p11kms_session {
     CK_SESSION_HANDLE handle;
     p11kms_token *token;
     CK_FLAGS flags;
-    int refs;   /* g.lock */
+    int refs; /* g.lock */
     /* Set once under g.lock when the session leaves the map (freed at the last release).
      * Atomic: the call path reads it under the session mutex only, to fail early; whatever
      * must not happen after the close (a login, a new session object) checks it again under

@@ -56,7 +56,7 @@ static CK_RV make_kms_key(p11kms_token *t, const p11kms_key_config *kc)
     rv = p11kms_context_encode(kc->context, &o->default_context, &o->default_context_len);
     if (rv != CKR_OK)
         goto out;
-    rv = p11kms_backend_new(kc, &o->backend);
+    rv = p11kms_keyset_new(kc, &o->keyset);
     if (rv != CKR_OK)
         goto out;
     rv = p11kms_object_insert_locked(o);

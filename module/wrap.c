@@ -132,11 +132,11 @@ CK_RV p11kms_wrap_key(p11kms_session *s, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE
         cache->valid = 0;
         if (out == NULL) {
             /* A length query: an upper bound, and no KMS call until the real one. */
-            *out_len = p11kms_envelope_bound(w->backend, value.len);
+            *out_len = p11kms_envelope_bound(w->keyset, value.len);
             rv = CKR_OK;
             goto out;
         }
-        rv = p11kms_envelope_seal(w->backend, ctx, P11KMS_PURPOSE_WRAPPED_KEY, value.data,
+        rv = p11kms_envelope_seal(w->keyset, ctx, P11KMS_PURPOSE_WRAPPED_KEY, value.data,
                                   value.len, &cache->envelope);
         audit("wrap", w, ctx, rv);
         if (rv != CKR_OK)
@@ -199,7 +199,7 @@ CK_RV p11kms_unwrap_key(p11kms_session *s, CK_MECHANISM_PTR mech, CK_OBJECT_HAND
     rv = p11kms_unwrap_stage(s, u, t, n, &staged);
     if (rv != CKR_OK)
         goto out;
-    rv = p11kms_envelope_open(u->backend, ctx, P11KMS_PURPOSE_WRAPPED_KEY, in, in_len, &pt, &asked);
+    rv = p11kms_envelope_open(u->keyset, ctx, P11KMS_PURPOSE_WRAPPED_KEY, in, in_len, &pt, &asked);
     if (rv == CKR_ENCRYPTED_DATA_INVALID)
         rv = CKR_WRAPPED_KEY_INVALID;
     else if (rv == CKR_DATA_LEN_RANGE)

@@ -19,7 +19,11 @@ status=0
 for t in backends/aws/test-aws-sigv4 backends/aws/test-aws-wire backends/aws/test-aws-backend \
          backends/aws/test-aws-creds net/test-http.sh backends/aws/test-aws-module.sh \
          backends/aws/test-aws-sources.sh backends/aws/test-aws-interop.sh \
-         backends/aws/test-aws-ops.sh backends/aws/test-aws-purpose.sh; do
+         backends/aws/test-aws-ops.sh backends/aws/test-aws-purpose.sh \
+         backends/aws/test-aws-keyset.sh net/test-net-call unit/test-audit \
+         backends/gcp/test-gcp-crc32c backends/gcp/test-gcp-backend backends/gcp/test-gcp-creds \
+         backends/gcp/test-gcp-module.sh backends/gcp/test-gcp-tool.sh \
+         backends/vault/test-vault-module.sh backends/vault/test-vault-ops.sh; do
     log="$top_builddir/tests/$t.memcheck.log"
     case $t in
     *.sh) P11KMS_TEST_WRAPPER="$vg --log-file=$log" sh "$top_srcdir/tests/$t" \

@@ -10,6 +10,7 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include "datakey.h"
+#include "envelope.h"
 #include "format.h"
 #include "io.h"
 #include "outfile.h"
@@ -33,7 +34,10 @@ static const struct option options[] = {
 typedef struct crypt_run {
     const tool_command *cmd;
     tool_common common;
-    const char *key_spec;
+    const char *key_spec; /* the first --key */
+    /* encrypt: every --key; the data key is wrapped under each into one envelope */
+    const char *key_specs[P11KMS_ENVELOPE_MAX_BLOBS];
+    size_t n_keys;
     p11kms_context *user; /* --context pairs */
     size_t chunk;
     int force;
@@ -60,7 +64,12 @@ static int parse(crypt_run *r, int argc, char **argv)
             continue;
         switch (opt) {
         case 'k':
-            r->key_spec = optarg;
+            if (r->n_keys > 0 && r->cmd != &tool_cmd_encrypt)
+                return tool_usage_error(r->cmd, "one --key; without it every usable key is tried");
+            if (r->n_keys == P11KMS_ENVELOPE_MAX_BLOBS)
+                return tool_usage_error(r->cmd, "at most 8 --key (an envelope holds 8 KMS blobs)");
+            r->key_specs[r->n_keys++] = optarg;
+            r->key_spec = r->key_specs[0];
             break;
         case 'c':
             if (tool_ctx_add_arg(&r->user, optarg) != 0)
@@ -130,11 +139,15 @@ static void crypt_run_clear(crypt_run *r)
     tool_p11_close(r->p);
 }
 
-/* Generate the data key, wrap it, and fill the header. key gets the value (a secret). */
-static int make_data_key(tool_p11 *p, tool_key *k, const p11kms_context *ctx, tool_ff_header *h,
-                         uint8_t key[TOOL_FF_KEY_LEN])
+/* Generate the data key, wrap it under each of the n keys (one envelope with a blob per KMS
+ * key when n > 1), and fill the header. key gets the value (a secret). */
+static int make_data_key(tool_p11 *p, tool_key *const *keys, size_t n, const p11kms_context *ctx,
+                         tool_ff_header *h, uint8_t key[TOOL_FF_KEY_LEN])
 {
+    tool_key *k = keys[0];
     CK_OBJECT_HANDLE dk = CK_INVALID_HANDLE;
+    uint8_t *wrapped[P11KMS_ENVELOPE_MAX_BLOBS] = {NULL};
+    size_t wrapped_len[P11KMS_ENVELOPE_MAX_BLOBS] = {0}, i;
     CK_RV rv;
     int ret = -1;
 
@@ -144,9 +157,19 @@ static int make_data_key(tool_p11 *p, tool_key *k, const p11kms_context *ctx, to
                  tool_rv_text(rv));
         goto out;
     }
-    rv = tool_dk_wrap(p, k, ctx, dk, &h->wrapped, &h->wrapped_len);
-    if (rv != CKR_OK) {
-        tool_err("cannot wrap the data key with key %s: %s", tool_key_name(k), tool_rv_text(rv));
+    for (i = 0; i < n; i++) {
+        rv = tool_dk_wrap(p, keys[i], ctx, dk, &wrapped[i], &wrapped_len[i]);
+        if (rv != CKR_OK) {
+            tool_err("cannot wrap the data key with key %s: %s", tool_key_name(keys[i]),
+                     tool_rv_text(rv));
+            goto out;
+        }
+    }
+    if (n == 1) {
+        h->wrapped = wrapped[0];
+        h->wrapped_len = wrapped_len[0];
+        wrapped[0] = NULL;
+    } else if (tool_dk_merge(wrapped, wrapped_len, n, &h->wrapped, &h->wrapped_len) != 0) {
         goto out;
     }
     rv = tool_dk_value(p, k, dk, key);
@@ -156,7 +179,48 @@ static int make_data_key(tool_p11 *p, tool_key *k, const p11kms_context *ctx, to
     }
     ret = 0;
 out:
+    for (i = 0; i < n; i++)
+        free(wrapped[i]);
     tool_dk_destroy(p, k, dk);
+    return ret;
+}
+
+/* The keys of every --key: KMS keys of one token (the data key is made there) whose contexts
+ * (default plus --context) are the same, as the file header holds one. */
+static int select_keys(crypt_run *r, tool_key **keys, p11kms_context **ctx)
+{
+    p11kms_context *other = NULL;
+    size_t i;
+    int ret = -1;
+
+    for (i = 0; i < r->n_keys || i == 0; i++) {
+        if (tool_key_select(r->p, i < r->n_keys ? r->key_specs[i] : NULL, TOOL_NEED_WRAP,
+                            &keys[i]) != 0)
+            goto out;
+        if (i == 0) {
+            if (tool_ctx_effective(keys[0], r->user, ctx) != 0)
+                goto out;
+            continue;
+        }
+        if (!keys[0]->is_kms || !keys[i]->is_kms || keys[i]->slot != keys[0]->slot) {
+            tool_err("several --key must be p11kms KMS keys of one token (%s and %s are not)",
+                     tool_key_name(keys[0]), tool_key_name(keys[i]));
+            goto out;
+        }
+        if (tool_ctx_effective(keys[i], r->user, &other) != 0)
+            goto out;
+        if (!p11kms_context_equal(other, *ctx)) {
+            tool_err("keys %s and %s bind different default contexts; the file holds one "
+                     "(give the pairs with --context)",
+                     tool_key_name(keys[0]), tool_key_name(keys[i]));
+            goto out;
+        }
+        p11kms_context_free(other);
+        other = NULL;
+    }
+    ret = 0;
+out:
+    p11kms_context_free(other);
     return ret;
 }
 
@@ -193,7 +257,7 @@ static int fill_header(tool_ff_header *h, const tool_key *k, const p11kms_contex
 static int run_encrypt(int argc, char **argv)
 {
     crypt_run r = {.cmd = &tool_cmd_encrypt};
-    tool_key *k = NULL;
+    tool_key *keys[P11KMS_ENVELOPE_MAX_BLOBS] = {NULL};
     p11kms_context *ctx = NULL;
     uint8_t *hdr = NULL;
     size_t hdr_len = 0;
@@ -208,12 +272,10 @@ static int run_encrypt(int argc, char **argv)
         tool_err("refusing to write encrypted data to a terminal; give OUT or redirect stdout");
         goto out;
     }
-    if (tool_p11_open(&r.common, r.key_spec, &r.p) != 0 ||
-        tool_key_select(r.p, r.key_spec, TOOL_NEED_WRAP, &k) != 0)
+    if (tool_p11_open(&r.common, r.key_spec, &r.p) != 0 || select_keys(&r, keys, &ctx) != 0)
         goto out;
-    if (tool_ctx_effective(k, r.user, &ctx) != 0 ||
-        fill_header(&r.h, k, ctx, (uint32_t)r.chunk) != 0 ||
-        make_data_key(r.p, k, ctx, &r.h, r.key) != 0)
+    if (fill_header(&r.h, keys[0], ctx, (uint32_t)r.chunk) != 0 ||
+        make_data_key(r.p, keys, r.n_keys > 0 ? r.n_keys : 1, ctx, &r.h, r.key) != 0)
         goto out;
     if (tool_ff_header_encode(&r.h, &hdr, &hdr_len) != 0) {
         tool_err("the wrapped key or context is too large for the file header");
@@ -329,7 +391,7 @@ const tool_command tool_cmd_encrypt = {
     "encrypt a file under a KMS key, with an encryption context",
     run_encrypt,
     "SYNOPSIS\n"
-    "    p11kms encrypt [--key KEY] [--context NAME=VALUE]... [OPTIONS] IN OUT\n"
+    "    p11kms encrypt [--key KEY]... [--context NAME=VALUE]... [OPTIONS] IN OUT\n"
     "\n"
     "DESCRIPTION\n"
     "    Encrypts IN into OUT ('-' for stdin or stdout). The module generates a fresh AES-256\n"
@@ -350,7 +412,9 @@ const tool_command tool_cmd_encrypt = {
     "\n"
     "OPTIONS\n"
     "    -k, --key KEY          the wrapping key: its label, or a pkcs11: URI. May be left out\n"
-    "                           when exactly one key can wrap.\n"
+    "                           when exactly one key can wrap. Repeat it (up to 8 KMS keys of\n"
+    "                           one token, same context) to wrap the data key under each into\n"
+    "                           one envelope: any one of those KMSs can then decrypt.\n"
     "    -c, --context N=V      an encryption-context pair; repeat for more. Split at the\n"
     "                           first '='.\n"
     "    --chunk-size SIZE      plaintext bytes per chunk (1K..4M, default 1M).\n"
@@ -360,7 +424,8 @@ const tool_command tool_cmd_encrypt = {
     "                           terminal for inputs of 64 MiB or more).\n" TOOL_COMMON_HELP "\n"
     "EXAMPLES\n"
     "    p11kms encrypt --context app=billing report.csv report.csv.p11kms\n"
-    "    tar c data/ | p11kms encrypt --key backup - backup.tar.p11kms\n",
+    "    tar c data/ | p11kms encrypt --key backup - backup.tar.p11kms\n"
+    "    p11kms encrypt --key eu-kek --key us-kek db.dump db.dump.p11kms\n",
 };
 
 const tool_command tool_cmd_decrypt = {
@@ -385,7 +450,8 @@ const tool_command tool_cmd_decrypt = {
     "\n"
     "OPTIONS\n"
     "    -k, --key KEY          the unwrapping key: its label, or a pkcs11: URI. Without it the\n"
-    "                           key named in the header is tried first, then the others.\n"
+    "                           key named in the header is tried first, then the others (a\n"
+    "                           file made with several --key opens with any one of them).\n"
     "    -c, --context N=V      require this pair in the file's context; repeat for more.\n"
     "                           The file is refused, before any KMS call, if one is missing\n"
     "                           or has another value.\n"

@@ -98,24 +98,40 @@ static void backend_step(void *ctx, int status, const char *fmt, ...)
                 "%s: %s", k->who, msg);
 }
 
-static void check_key_config(doctor *d, const p11kms_config *cfg, const p11kms_token_config *t,
-                             const p11kms_key_config *kc)
+/* What one KMS entry's backend knows about its key: key files, endpoints, where credentials
+ * come from. Its error lines (the module's log) explain a FAIL on stderr. */
+static void check_entry(doctor *d, const char *who, const p11kms_key_config *kc)
 {
     const p11kms_backend_ops *ops = p11kms_backend_find(kc->backend);
-    char who[160];
     key_step k;
-    struct stat st;
 
-    snprintf(who, sizeof(who), "key \"%.60s\" on token \"%.32s\"", kc->label, t->label);
     if (ops == NULL) {
         doctor_step(d, DOCTOR_FAIL, "%s: backend \"%s\" is not in this build", who, kc->backend);
         return;
     }
+    if (ops->doctor != NULL) {
+        k.d = d;
+        k.who = who;
+        p11kms_log_configure(P11KMS_LOG_ERROR, NULL);
+        ops->doctor(kc, backend_step, &k);
+        p11kms_log_configure(P11KMS_LOG_NONE, NULL);
+    }
+}
+
+static void check_key_config(doctor *d, const p11kms_config *cfg, const p11kms_token_config *t,
+                             const p11kms_key_config *kc)
+{
+    char who[160], ewho[400];
+    struct stat st;
+    size_t i;
+
+    snprintf(who, sizeof(who), "key \"%.60s\" on token \"%.32s\"", kc->label, t->label);
     if ((kc->perms & P11KMS_PERM_ALL) == 0)
         doctor_step(d, DOCTOR_FAIL, "%s: no permissions: it can do nothing", who);
     else
-        doctor_step(d, DOCTOR_OK, "%s: %s backend, KMS key %s, may%s%s%s%s", who, kc->backend,
-                    kc->key_id, kc->perms & P11KMS_PERM_WRAP ? " wrap" : "",
+        doctor_step(d, DOCTOR_OK, "%s: %s backend, KMS key %s%s, may%s%s%s%s", who, kc->backend,
+                    kc->key_id, kc->n_kms > 1 ? " and more (a key set)" : "",
+                    kc->perms & P11KMS_PERM_WRAP ? " wrap" : "",
                     kc->perms & P11KMS_PERM_UNWRAP ? " unwrap" : "",
                     kc->perms & P11KMS_PERM_ENCRYPT ? " encrypt" : "",
                     kc->perms & P11KMS_PERM_DECRYPT ? " decrypt" : "");
@@ -125,15 +141,23 @@ static void check_key_config(doctor *d, const p11kms_config *cfg, const p11kms_t
                     "version-1 wrapped key would come out in the clear; remove it once the old "
                     "data is re-encrypted",
                     who);
-    /* What the backend knows about its keys: key files, endpoints, where credentials come from.
-     * Its error lines (the module's log) explain a FAIL on stderr. */
-    if (ops->doctor != NULL) {
-        k.d = d;
-        k.who = who;
-        p11kms_log_configure(P11KMS_LOG_ERROR, NULL);
-        ops->doctor(kc, backend_step, &k);
-        p11kms_log_configure(P11KMS_LOG_NONE, NULL);
+    if (kc->n_kms == 0)
+        check_entry(d, who, kc);
+    for (i = 0; i < kc->n_kms; i++) {
+        snprintf(ewho, sizeof(ewho), "%s, KMS %zu (%.16s %.80s)", who, i + 1, kc->kms[i].backend,
+                 kc->kms[i].key_id);
+        check_entry(d, ewho, &kc->kms[i]);
     }
+    for (i = 0; i < kc->n_previous; i++) {
+        snprintf(ewho, sizeof(ewho), "%s, previous KMS %zu (%.16s %.80s)", who, i + 1,
+                 kc->previous[i].backend, kc->previous[i].key_id);
+        check_entry(d, ewho, &kc->previous[i]);
+    }
+    if (kc->n_previous > 0)
+        doctor_step(d, DOCTOR_OK,
+                    "%s: %zu previous KMS key(s) open old envelopes; 'p11kms rewrap' moves them "
+                    "to the current key(s)",
+                    who, kc->n_previous);
     if (t->pin != NULL && cfg->path != NULL && stat(cfg->path, &st) == 0 && (st.st_mode & 044))
         doctor_step(d, DOCTOR_WARN, "token \"%s\": its PIN is in %s, which others can read",
                     t->label, cfg->path);

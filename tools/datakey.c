@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "datakey.h"
+#include "envelope.h"
 #include "tool.h"
 
 CK_RV tool_dk_mechanism(const tool_key *k, const p11kms_context *ctx, CK_MECHANISM *mech,
@@ -292,4 +293,49 @@ char *tool_ctx_text(const p11kms_context *ctx)
         off += (size_t)snprintf(s + off, len - off, "%s%s=%s", i ? ", " : "", ctx->pairs[i].key,
                                 ctx->pairs[i].value);
     return s;
+}
+
+int tool_dk_merge(uint8_t *const *env, const size_t *len, size_t n, uint8_t **out, size_t *out_len)
+{
+    p11kms_envelope all, one;
+    size_t i, j, need;
+    int ret = -1;
+
+    memset(&all, 0, sizeof(all));
+    memset(&one, 0, sizeof(one));
+    *out = NULL;
+    for (i = 0; i < n; i++) {
+        if (p11kms_envelope_parse(env[i], len[i], &one) != CKR_OK ||
+            one.version != P11KMS_ENVELOPE_VERSION || (i > 0 && one.purpose != all.purpose)) {
+            tool_err("the module returned an envelope that cannot be merged");
+            goto out;
+        }
+        if (all.n + one.n > P11KMS_ENVELOPE_MAX_BLOBS) {
+            tool_err("the keys make more than %d KMS blobs, more than an envelope holds",
+                     P11KMS_ENVELOPE_MAX_BLOBS);
+            goto out;
+        }
+        all.version = one.version;
+        all.purpose = one.purpose;
+        /* move the blobs over: all owns them now */
+        for (j = 0; j < one.n; j++) {
+            all.blobs[all.n++] = one.blobs[j];
+            memset(&one.blobs[j], 0, sizeof(one.blobs[j]));
+        }
+        p11kms_envelope_clear(&one);
+    }
+    need = p11kms_envelope_encoded_len(&all);
+    *out = need > 0 ? malloc(need) : NULL;
+    if (*out == NULL || p11kms_envelope_encode(&all, *out, &need) != CKR_OK) {
+        tool_err("cannot encode the merged envelope");
+        free(*out);
+        *out = NULL;
+        goto out;
+    }
+    *out_len = need;
+    ret = 0;
+out:
+    p11kms_envelope_clear(&one);
+    p11kms_envelope_clear(&all);
+    return ret;
 }

@@ -41,6 +41,10 @@ typedef struct tool_hint {
 CK_RV tool_dk_unwrap_any(tool_p11 *p, tool_key *key, const tool_hint *hint,
                          const p11kms_context *ctx, int merge, const uint8_t *blob, size_t len,
                          int sensitive, tool_key **used, CK_OBJECT_HANDLE *out);
+/* One envelope holding every blob of the n envelopes env[i] (all version 2, same purpose; at
+ * most 8 blobs in all), for a file wrapped under several keys. *out malloc'd. Reports and
+ * returns -1 on failure. */
+int tool_dk_merge(uint8_t *const *env, const size_t *len, size_t n, uint8_t **out, size_t *out_len);
 /* Read a non-sensitive data key's value (exactly TOOL_DATA_KEY_LEN bytes). */
 CK_RV tool_dk_value(tool_p11 *p, const tool_key *k, CK_OBJECT_HANDLE dk,
                     uint8_t out[TOOL_DATA_KEY_LEN]);

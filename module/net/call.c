@@ -6,6 +6,7 @@
 #include <string.h>
 #include "call.h"
 #include "clock.h"
+#include "kms-report.h"
 #include "log.h"
 
 CK_RV p11kms_net_client_init(p11kms_net_client *c, const p11kms_net_hooks *hooks, void *ctx)
@@ -78,6 +79,10 @@ static CK_RV send_once(p11kms_net_client *c, const p11kms_net_request *rq, uint6
         req.body_len = rq->data_len;
     }
     req.ca_file = c->settings.ca_file;
+    req.ca_path = c->settings.ca_path;
+    req.client_cert = c->settings.client_cert;
+    req.client_key = c->settings.client_key;
+    req.server_name = c->settings.tls_server_name;
     req.timeout_ms = timeout_ms;
     req.connect_timeout_ms =
         c->settings.connect_timeout_ms < timeout_ms ? c->settings.connect_timeout_ms : timeout_ms;
@@ -125,6 +130,9 @@ CK_RV p11kms_net_call(p11kms_net_client *c, const p11kms_net_request *rq, uint64
     uint64_t now;
     unsigned long delay;
     int attempt, cost = 0, refreshable, refreshed = 0, end = P11KMS_NET_END_LOCAL;
+    /* The class of the failure (kms-report.h): a KMS that could not serve unless it answered a
+     * final no. Set at every exit below; reported with the last answer's status and id. */
+    int fault = P11KMS_FAULT_UNAVAILABLE;
 
     memset(reply, 0, sizeof(*reply));
     memset(&auth, 0, sizeof(auth));
@@ -134,6 +142,8 @@ CK_RV p11kms_net_call(p11kms_net_client *c, const p11kms_net_request *rq, uint64
         reply->end = P11KMS_NET_END_LOCAL;
         return CKR_HOST_MEMORY;
     }
+    /* A caller trying several KMSs in one call (a key set) gives them one deadline. */
+    deadline_ms = p11kms_kms_call_deadline_clamp(deadline_ms);
     for (attempt = 1;; attempt++) {
         now = p11kms_net_now_ms();
         if (now >= deadline_ms) {
@@ -152,7 +162,10 @@ CK_RV p11kms_net_call(p11kms_net_client *c, const p11kms_net_request *rq, uint64
         release_auth(c, &auth);
         if (rv != CKR_OK) {
             end = P11KMS_NET_END_AUTHORIZE;
-            goto out; /* logged by the hook */
+            /* logged by the hook; credentials that cannot be had now are this KMS's
+             * availability, anything else (memory, a request it cannot sign) is final */
+            fault = rv == CKR_DEVICE_ERROR ? P11KMS_FAULT_UNAVAILABLE : P11KMS_FAULT_DEFINITIVE;
+            goto out;
         }
         if (o.hr == P11KMS_HTTP_OK) {
             o.status = reply->resp.status;
@@ -171,6 +184,7 @@ CK_RV p11kms_net_call(p11kms_net_client *c, const p11kms_net_request *rq, uint64
                     goto out;
                 }
                 p11kms_net_quota_success(&c->quota, cost);
+                fault = P11KMS_FAULT_NONE;
                 if (attempt > 1)
                     LOG_I("%s: %s %s: succeeded on attempt %d (request id %s)", name, rq->op,
                           rq->what, attempt, o.request_id);
@@ -201,6 +215,11 @@ CK_RV p11kms_net_call(p11kms_net_client *c, const p11kms_net_request *rq, uint64
         end = o.hr == P11KMS_HTTP_OK ? P11KMS_NET_END_ANSWER : P11KMS_NET_END_TRANSPORT;
         if (o.retry == P11KMS_NET_NO_RETRY) {
             rv = o.hr == P11KMS_HTTP_OK ? c->hooks->map(c->ctx, &o) : p11kms_http_result_rv(o.hr);
+            /* A final answer is a refusal unless classify said the service cannot serve; a
+             * transport failure not worth retrying (TLS, an oversized answer) is this
+             * endpoint's. */
+            if (o.hr == P11KMS_HTTP_OK)
+                fault = o.fault != P11KMS_FAULT_NONE ? o.fault : P11KMS_FAULT_DEFINITIVE;
             LOG_E("%s: %s %s failed: %s", name, rq->op, rq->what, text);
             goto out;
         }
@@ -229,6 +248,7 @@ CK_RV p11kms_net_call(p11kms_net_client *c, const p11kms_net_request *rq, uint64
         p11kms_net_sleep_ms(delay);
     }
 out:
+    p11kms_kms_report_call(rv == CKR_OK ? P11KMS_FAULT_NONE : fault, o.status, o.request_id);
     if (rv != CKR_OK) {
         attempt = reply->attempts;
         p11kms_net_reply_clear(reply);

@@ -10,6 +10,7 @@
 #include "pkcs11/p11kms.h"
 #include "http.h"
 #include "json.h"
+#include "kms-report.h"
 #include "retry.h"
 #include "sbuf.h"
 #include "settings.h"
@@ -43,6 +44,11 @@ typedef struct p11kms_net_outcome {
     long status; /* HTTP status when hr is P11KMS_HTTP_OK */
     int retry;   /* enum p11kms_net_retry_kind */
     int auth;    /* the service rejected the credentials (they are dropped and fetched again) */
+    /* Optional, for an answer classify marks P11KMS_NET_NO_RETRY: P11KMS_FAULT_UNAVAILABLE
+     * when the service says it cannot serve now (sealed, key material unreachable) although a
+     * retry here is pointless; left NONE it is a definitive refusal (kms-report.h). Retryable
+     * answers that exhaust the retries are availability faults without it. */
+    int fault;
     char code[P11KMS_NET_CODE_MAX];       /* the service's error code, printable */
     char message[P11KMS_NET_MESSAGE_MAX]; /* its message, printable; may be empty */
     char request_id[P11KMS_NET_REQUEST_ID_MAX];
@@ -126,7 +132,10 @@ typedef struct p11kms_net_reply {
  * attempts, the quota and deadline_ms; a rejection of refreshable credentials drops them and
  * tries once more at once. CKR_OK with the 200 answer in reply; otherwise one log line
  * ("<name>: <op> <what> failed: <code> (HTTP <status>, request id <id>): <message>") and the
- * CK_RV the map hook gives (transport failures and exhausted retries: CKR_DEVICE_ERROR). */
+ * CK_RV the map hook gives (transport failures and exhausted retries: CKR_DEVICE_ERROR).
+ * Every outcome is also reported to this thread's kms-report.h record (fault class, status,
+ * request id), and deadline_ms is clamped to the core's call deadline there: a backend using
+ * this loop fulfils the failover contract without code of its own. */
 CK_RV p11kms_net_call(p11kms_net_client *c, const p11kms_net_request *req, uint64_t deadline_ms,
                       p11kms_net_reply *reply);
 void p11kms_net_reply_clear(p11kms_net_reply *r);

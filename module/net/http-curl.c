@@ -349,6 +349,66 @@ out:
     return ok;
 }
 
+/* A request with a server name (http.h): curl is given the URL with the server name as its
+ * host, so that SNI and certificate verification use it, and a CONNECT_TO entry that sends the
+ * connection to the URL's own host and port; the Host header keeps naming the URL's host.
+ * 0 ok (all three malloc'd), -1 with err set. */
+static int server_name_route(const char *url, const char *name, char **route_url, char **connect_to,
+                             char **host_line, char *err, size_t err_len)
+{
+    CURLU *u = curl_url();
+    char *host = NULL, *port = NULL, *given_port = NULL, *out = NULL;
+    size_t n;
+    int rc = -1;
+
+    *route_url = *connect_to = *host_line = NULL;
+    if (u == NULL || name[0] == 0 ||
+        strspn(name, "abcdefghijklmnopqrstuvwxyz"
+                     "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") != strlen(name)) {
+        snprintf(err, err_len, "TLS server name refused");
+        goto out;
+    }
+    if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK) {
+        snprintf(err, err_len, "malformed URL");
+        goto out;
+    }
+    if (curl_url_get(u, CURLUPART_PORT, &given_port, 0) != CURLUE_OK)
+        given_port = NULL;
+    if (curl_url_set(u, CURLUPART_HOST, name, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_URL, &out, 0) != CURLUE_OK) {
+        snprintf(err, err_len, "TLS server name refused");
+        goto out;
+    }
+    n = strlen(name) + 2 * strlen(port) + strlen(host) + 4;
+    *connect_to = malloc(n);
+    *route_url = strdup(out);
+    *host_line = malloc(strlen(host) + 16);
+    if (*connect_to == NULL || *route_url == NULL || *host_line == NULL) {
+        snprintf(err, err_len, "out of memory");
+        goto out;
+    }
+    snprintf(*connect_to, n, "%s:%s:%s:%s", name, port, host, port);
+    snprintf(*host_line, strlen(host) + 16, "Host: %s%s%s", host, given_port ? ":" : "",
+             given_port ? given_port : "");
+    rc = 0;
+out:
+    if (rc != 0) {
+        free(*route_url);
+        free(*connect_to);
+        free(*host_line);
+        *route_url = *connect_to = *host_line = NULL;
+    }
+    curl_free(out);
+    curl_free(host);
+    curl_free(port);
+    curl_free(given_port);
+    if (u != NULL)
+        curl_url_cleanup(u);
+    return rc;
+}
+
 static int header_ok(const char *s)
 {
     for (; *s; s++)
@@ -367,10 +427,11 @@ static void slist_wipe_free(struct curl_slist *l)
     curl_slist_free_all(l);
 }
 
-static int build_headers(const p11kms_http_request *req, struct curl_slist **out)
+static int build_headers(const p11kms_http_request *req, const char *host_line,
+                         struct curl_slist **out)
 {
     struct curl_slist *l = NULL, *n;
-    int has_ctype = 0;
+    int has_ctype = 0, has_host = 0;
     size_t i, len;
     char *line;
 
@@ -394,6 +455,8 @@ static int build_headers(const p11kms_http_request *req, struct curl_slist **out
         }
         if (strcasecmp(h->name, "Content-Type") == 0)
             has_ctype = 1;
+        if (strcasecmp(h->name, "Host") == 0)
+            has_host = 1;
         len = strlen(h->name) + strlen(h->value) + 3;
         line = malloc(len);
         if (line == NULL)
@@ -405,6 +468,13 @@ static int build_headers(const p11kms_http_request *req, struct curl_slist **out
             snprintf(line, len, "%s: %s", h->name, h->value);
         n = curl_slist_append(l, line);
         p11kms_secure_free(line, len);
+        if (n == NULL)
+            goto fail;
+        l = n;
+    }
+    if (host_line != NULL && !has_host) {
+        /* with a server name, curl would name it in Host: the address is what was asked */
+        n = curl_slist_append(l, host_line);
         if (n == NULL)
             goto fail;
         l = n;
@@ -488,6 +558,7 @@ static int curl_perform(p11kms_http_transport *t, const p11kms_http_request *req
 {
     curl_transport *ct = (curl_transport *)t;
     struct curl_slist *hdrs = NULL, *connect_to = NULL;
+    char *sn_url = NULL, *sn_connect = NULL, *sn_host = NULL;
     CURLSH *share = NULL;
     CURL *h = NULL;
     CURLcode cc;
@@ -508,10 +579,24 @@ static int curl_perform(p11kms_http_transport *t, const p11kms_http_request *req
     }
     if (!url_allowed(req->url, req->policy, &plain, &pin, resp->error, sizeof(resp->error)))
         return P11KMS_HTTP_E_REFUSED;
-    rc = build_headers(req, &hdrs);
+    if (req->server_name != NULL) {
+        if (plain) {
+            snprintf(resp->error, sizeof(resp->error), "a TLS server name needs https");
+            return P11KMS_HTTP_E_REFUSED;
+        }
+        if (server_name_route(req->url, req->server_name, &sn_url, &sn_connect, &sn_host,
+                              resp->error, sizeof(resp->error)) != 0)
+            return P11KMS_HTTP_E_REFUSED;
+        connect_to = curl_slist_append(NULL, sn_connect);
+        if (connect_to == NULL) {
+            rc = P11KMS_HTTP_E_NOMEM;
+            goto out;
+        }
+    }
+    rc = build_headers(req, sn_host, &hdrs);
     if (rc != P11KMS_HTTP_OK) {
         snprintf(resp->error, sizeof(resp->error), "request header refused");
-        return rc;
+        goto out;
     }
     h = handle_get(ct, &share);
     if (h == NULL || share == NULL) {
@@ -522,7 +607,9 @@ static int curl_perform(p11kms_http_transport *t, const p11kms_http_request *req
     /* Reset keeps the handle's live connections, DNS and TLS session caches. */
     curl_easy_reset(h);
     SETOPT(h, CURLOPT_SHARE, share);
-    SETOPT(h, CURLOPT_URL, req->url);
+    SETOPT(h, CURLOPT_URL, sn_url != NULL ? sn_url : req->url);
+    if (connect_to != NULL)
+        SETOPT(h, CURLOPT_CONNECT_TO, connect_to);
 #if LIBCURL_VERSION_NUM >= 0x075500
     SETOPT(h, CURLOPT_PROTOCOLS_STR, plain ? "http" : "https");
 #else
@@ -534,6 +621,14 @@ static int curl_perform(p11kms_http_transport *t, const p11kms_http_request *req
     SETOPT(h, CURLOPT_SSL_VERIFYHOST, 2L);
     if (req->ca_file != NULL)
         SETOPT(h, CURLOPT_CAINFO, req->ca_file);
+    if (req->ca_path != NULL)
+        SETOPT(h, CURLOPT_CAPATH, req->ca_path);
+    if (req->client_cert != NULL) {
+        SETOPT(h, CURLOPT_SSLCERT, req->client_cert);
+        SETOPT(h, CURLOPT_SSLCERTTYPE, "PEM");
+        SETOPT(h, CURLOPT_SSLKEY, req->client_key != NULL ? req->client_key : req->client_cert);
+        SETOPT(h, CURLOPT_SSLKEYTYPE, "PEM");
+    }
     /* HTTP/1.1 as the cloud SDKs speak it: a signed Host header is sent as is. */
     SETOPT(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
     SETOPT(h, CURLOPT_CONNECTTIMEOUT_MS, (long)req->connect_timeout_ms);
@@ -544,6 +639,7 @@ static int curl_perform(p11kms_http_transport *t, const p11kms_http_request *req
     if (plain)
         SETOPT(h, CURLOPT_PROXY, "");
     if (pin) {
+        /* plain http only: a server name (the other user of connect_to) needs https */
         connect_to = curl_slist_append(NULL, "::127.0.0.1:");
         if (connect_to == NULL) {
             rc = P11KMS_HTTP_E_NOMEM;
@@ -599,6 +695,9 @@ out:
     }
     slist_wipe_free(hdrs);
     curl_slist_free_all(connect_to);
+    free(sn_url);
+    free(sn_connect);
+    free(sn_host);
     if (rc != P11KMS_HTTP_OK) {
         /* A failed exchange returns no partial body. */
         p11kms_secure_free(resp->body.data, x.body_cap);

@@ -33,7 +33,14 @@ typedef struct p11kms_http_request {
     size_t n_headers;
     const uint8_t *body; /* may be NULL with body_len 0 */
     size_t body_len;
-    const char *ca_file;              /* CA bundle for https; NULL: the system default */
+    const char *ca_file;     /* CA bundle for https; NULL: the system default */
+    const char *ca_path;     /* directory of hashed CA certificates (c_rehash), or NULL */
+    const char *client_cert; /* PEM certificate https presents (mutual TLS), or NULL */
+    const char *client_key;  /* its PEM private key (NULL: in client_cert's file) */
+    /* The name the server's certificate must carry, sent as SNI, instead of the URL's host;
+     * the connection still goes to the URL's host and port, whose Host header is sent. https
+     * only (plain http with a server name is P11KMS_HTTP_E_REFUSED). NULL: the URL's host. */
+    const char *server_name;
     unsigned long connect_timeout_ms; /* > 0 */
     unsigned long timeout_ms;         /* the whole exchange; > 0 */
     size_t max_response;              /* body bytes accepted; more is P11KMS_HTTP_E_TOO_LARGE */

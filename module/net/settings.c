@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "clock.h"
 #include "http.h"
@@ -172,6 +173,80 @@ bad:
     return CKR_ARGUMENTS_BAD;
 }
 
+/* An option, else the variable (empty counts as unset); *from names where it came from. */
+static const char *option_or_env(p11kms_net_option get, const void *src, const char *name,
+                                 const char *var, const char **from)
+{
+    const char *v = get(src, name);
+
+    *from = name;
+    if (v == NULL && var != NULL) {
+        v = getenv(var);
+        *from = var;
+        if (v != NULL && *v == 0)
+            v = NULL;
+    }
+    return v;
+}
+
+static CK_RV keep_path(const char *origin, const char *from, const char *path, int dir, char **out)
+{
+    struct stat st;
+
+    /* the kind first: a file given as a directory is that, not "permission denied" */
+    if (stat(path, &st) == 0 && (dir ? !S_ISDIR(st.st_mode) : S_ISDIR(st.st_mode))) {
+        LOG_E("%s: %s: %s is %s", origin, from, path,
+              dir ? "not a directory" : "a directory, not a file");
+        return CKR_ARGUMENTS_BAD;
+    }
+    if (stat(path, &st) != 0 || access(path, R_OK | (dir ? X_OK : 0)) != 0) {
+        LOG_E("%s: %s: cannot read %s: %s", origin, from, path, strerror(errno));
+        return CKR_ARGUMENTS_BAD;
+    }
+    *out = strdup(path);
+    return *out != NULL ? CKR_OK : CKR_HOST_MEMORY;
+}
+
+CK_RV p11kms_net_settings_read_tls(p11kms_net_settings *s, const char *origin,
+                                   p11kms_net_option get, const void *src,
+                                   const p11kms_net_tls_env *env)
+{
+    const char *v, *from, *cert_from, *key_from, *key;
+    int plain = s->url != NULL && strncasecmp(s->url, "http://", 7) == 0;
+    CK_RV rv;
+
+    v = option_or_env(get, src, "ca_path", env->ca_path, &from);
+    if (v != NULL && (rv = keep_path(origin, from, v, 1, &s->ca_path)) != CKR_OK)
+        return rv;
+    v = option_or_env(get, src, "client_cert", env->client_cert, &cert_from);
+    key = option_or_env(get, src, "client_key", env->client_key, &key_from);
+    if ((v == NULL) != (key == NULL)) {
+        LOG_E("%s: %s is set but %s is not: a client certificate needs its key", origin,
+              v != NULL ? cert_from : key_from, v != NULL ? "client_key" : "client_cert");
+        return CKR_ARGUMENTS_BAD;
+    }
+    if (v != NULL && plain) {
+        LOG_E("%s: %s: a client certificate needs an https endpoint", origin, cert_from);
+        return CKR_ARGUMENTS_BAD;
+    }
+    if (v != NULL && ((rv = keep_path(origin, cert_from, v, 0, &s->client_cert)) != CKR_OK ||
+                      (rv = keep_path(origin, key_from, key, 0, &s->client_key)) != CKR_OK))
+        return rv;
+    v = option_or_env(get, src, "tls_server_name", env->tls_server_name, &from);
+    if (v == NULL)
+        return CKR_OK;
+    if (*v == 0 || strlen(v) > 253 || !all_chars(v, strlen(v), ".-")) {
+        LOG_E("%s: %s \"%s\" is not a DNS name", origin, from, v);
+        return CKR_ARGUMENTS_BAD;
+    }
+    if (plain) {
+        LOG_E("%s: %s: a TLS server name needs an https endpoint", origin, from);
+        return CKR_ARGUMENTS_BAD;
+    }
+    s->tls_server_name = strdup(v);
+    return s->tls_server_name != NULL ? CKR_OK : CKR_HOST_MEMORY;
+}
+
 void p11kms_net_settings_free(p11kms_net_settings *s)
 {
     if (s == NULL)
@@ -179,7 +254,12 @@ void p11kms_net_settings_free(p11kms_net_settings *s)
     free(s->url);
     free(s->host);
     free(s->ca_file);
+    free(s->ca_path);
+    free(s->client_cert);
+    free(s->client_key);
+    free(s->tls_server_name);
     s->url = s->host = s->ca_file = NULL;
+    s->ca_path = s->client_cert = s->client_key = s->tls_server_name = NULL;
 }
 
 uint64_t p11kms_net_deadline(const p11kms_net_settings *s)

@@ -66,8 +66,10 @@ CK_RV p11kms_cred_copy(const p11kms_cred *src, p11kms_cred *dst)
 {
     CK_RV rv = p11kms_cred_set(dst, src->id, src->secret, src->token, src->expires, src->source);
 
-    if (rv == CKR_OK)
+    if (rv == CKR_OK) {
         dst->renewable = src->renewable;
+        dst->refresh_at = src->refresh_at;
+    }
     return rv == CKR_GENERAL_ERROR ? CKR_DEVICE_ERROR : rv;
 }
 
@@ -129,15 +131,18 @@ CK_RV p11kms_tokcache_get(p11kms_tokcache *c, uint64_t deadline_ms, p11kms_cred 
     CK_RV rv = CKR_DEVICE_ERROR;
     p11kms_cred fresh, current;
     long long left;
-    int have_current;
+    time_t now;
+    int have_current, due;
 
     memset(out, 0, sizeof(*out));
     memset(&fresh, 0, sizeof(fresh));
     memset(&current, 0, sizeof(current));
     pthread_mutex_lock(&c->lock);
     for (;;) {
-        left = remaining_s(&c->cached, time(NULL));
-        if (left > c->advisory_s || (c->refreshing && left > c->mandatory_s)) {
+        now = time(NULL);
+        left = remaining_s(&c->cached, now);
+        due = c->cached.refresh_at != 0 && now >= c->cached.refresh_at;
+        if ((left > c->advisory_s && !due) || (c->refreshing && left > c->mandatory_s)) {
             rv = p11kms_cred_copy(&c->cached, out);
             goto out;
         }

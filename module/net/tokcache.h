@@ -12,11 +12,15 @@
 /* One set of credentials. Which fields a service uses is its business: AWS keys fill id,
  * secret and (temporary keys) token; a bearer token (OAuth, Vault) fills token only. */
 typedef struct p11kms_cred {
-    char *id;           /* public identifier (an AWS access key id), or NULL */
-    char *secret;       /* secret: a signing key (an AWS secret access key), or NULL */
-    char *token;        /* secret: a session, access or client token, or NULL */
-    time_t expires;     /* wall clock; 0: does not expire */
-    int renewable;      /* the issuer can extend it (a Vault token lease): see the fetch hook */
+    char *id;       /* public identifier (an AWS access key id), or NULL */
+    char *secret;   /* secret: a signing key (an AWS secret access key), or NULL */
+    char *token;    /* secret: a session, access or client token, or NULL */
+    time_t expires; /* wall clock; 0: does not expire */
+    int renewable;  /* the issuer can extend it (a Vault token lease): see the fetch hook */
+    /* Wall clock from which a refresh is due although the margins are not reached (a lease
+     * renewed at two thirds of its life); they stay usable meanwhile, as past the advisory
+     * margin. 0: by the margins only. */
+    time_t refresh_at;
     const char *source; /* static text for log lines: "environment", "IMDS", ... */
 } p11kms_cred;
 

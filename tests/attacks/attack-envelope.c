@@ -203,6 +203,35 @@ static void try_other_key(void)
     ok(decrypt_refused(&m, other, box, blen, chosen), "...nor decrypt its data");
 }
 
+/* The envelope names the KMS key that made it (key_ref). A remote backend puts that name in a
+ * URL (Cloud KMS: /v1/{name}:decrypt), so an edited name could point the request elsewhere
+ * (another key, a version, a query, a path step): every edit must be refused. */
+static void try_key_ref_edits(void)
+{
+    static const char edits[] = "/.?#%:&";
+    CK_MECHANISM m = {CKM_P11KMS_ENVELOPE, NULL, 0};
+    uint8_t env[8192], edit[8192];
+    CK_ULONG elen;
+    size_t rl, i;
+    int refused = 1;
+
+    elen = wrap(&m, env);
+    rl = elen > 10 ? (size_t)env[8] << 8 | env[9] : 0;
+    ok(env[5] == 1 && env[6] == 1 && rl > 0 && 10 + rl < elen,
+       "a one-blob wrapped key naming its KMS key");
+    if (rl == 0 || 10 + rl >= elen)
+        return;
+    for (i = 0; i < sizeof(edits) - 1; i++) {
+        memcpy(edit, env, elen);
+        edit[10 + rl - 1] = (uint8_t)edits[i]; /* the name's last byte */
+        refused &= unwrap_refused(&m, kms, edit, elen);
+        memcpy(edit, env, elen);
+        edit[10 + rl / 2] = (uint8_t)edits[i]; /* one in the middle */
+        refused &= unwrap_refused(&m, kms, edit, elen);
+    }
+    ok(refused, "a key name ending in or containing / . ? # % : &: C_UnwrapKey refused");
+}
+
 /* The JSON of the other KMS key and of the key that still decrypts version-1 envelopes. */
 static const char *extra_keys(void)
 {
@@ -213,6 +242,15 @@ static const char *extra_keys(void)
     attack_key_members(key, sizeof(key));
     if (strcmp(attack_backend(), "aws") == 0) {
         other_ref = "\"backend\": \"aws\", \"key_id\": \"alias/p11kms-other\"";
+    } else if (strcmp(attack_backend(), "gcp") == 0) {
+        static char gcp_ref[512];
+        snprintf(gcp_ref, sizeof(gcp_ref), "\"backend\": \"gcp\", \"key_id\": \"%s\"",
+                 getenv("P11KMS_GCP_OTHER_KEY"));
+        other_ref = gcp_ref;
+    } else if (strcmp(attack_backend(), "vault") == 0) {
+        /* a key of the same name in another mount: another key to Vault */
+        other_ref = "\"backend\": \"vault\", \"key_id\": \"p11kms-derived\", "
+                    "\"mount\": \"p11kms-transit\"";
     } else {
         static char local_ref[512];
         const char *path = p11_write("other.key",
@@ -245,6 +283,7 @@ int main(void)
     try_wrapped_key_as_data();
     try_data_as_key();
     try_flips();
+    try_key_ref_edits();
     try_forged_purpose();
     try_other_key();
     p11->C_CloseSession(s);

@@ -8,12 +8,16 @@
 
 /*
  * The KMS keys every attack program finds in slot 0 (token "attack"), in the backend named by
- * P11KMS_ATTACK_BACKEND: "local" (default; the built-in test key) or "aws" (the loopback AWS
+ * P11KMS_ATTACK_BACKEND: "local" (default; the built-in test key), "aws" (the loopback AWS
  * KMS test server that tests/backends/aws/aws-env.sh started: P11KMS_AWS_ENDPOINT,
- * P11KMS_AWS_KEY_ARN). "kms"          every permission (wrap, unwrap, encrypt, decrypt): the
- * default, quick mode "kms-wrap"     wrap and encrypt only "kms-unwrap"   unwrap and decrypt only
- * `extra_keys` is more JSON key objects for the same token (", {...}") or NULL; `token_extra`
- * more members of the token object (", \"pin\": \"1234\"") or NULL.
+ * P11KMS_AWS_KEY_ARN), "gcp" (the loopback Cloud KMS test server of
+ * tests/backends/gcp/gcp-env.sh: P11KMS_GCP_ENDPOINT, P11KMS_GCP_KEY) or "vault" (the loopback
+ * Vault test server that tests/backends/vault/vault-env.sh started: P11KMS_VAULT_ADDR, its
+ * derived transit key p11kms-derived, the root test token in VAULT_TOKEN). "kms"          every
+ * permission (wrap, unwrap, encrypt, decrypt): the default, quick mode "kms-wrap"     wrap and
+ * encrypt only "kms-unwrap"   unwrap and decrypt only `extra_keys` is more JSON key objects for the
+ * same token (", {...}") or NULL; `token_extra` more members of the token object (", \"pin\":
+ * \"1234\"") or NULL.
  */
 static inline const char *attack_backend(void)
 {
@@ -32,9 +36,43 @@ static inline void attack_key_members(char *out, size_t cap)
             exit(1);
         }
         snprintf(out, cap, "\"backend\": \"aws\", \"key_id\": \"%s\"", arn);
+    } else if (strcmp(attack_backend(), "gcp") == 0) {
+        const char *name = getenv("P11KMS_GCP_KEY");
+        if (name == NULL || getenv("P11KMS_GCP_ENDPOINT") == NULL) {
+            printf("Bail out! P11KMS_ATTACK_BACKEND=gcp needs tests/backends/gcp/gcp-env.sh\n");
+            exit(1);
+        }
+        snprintf(out, cap, "\"backend\": \"gcp\", \"key_id\": \"%s\"", name);
+    } else if (strcmp(attack_backend(), "vault") == 0) {
+        if (getenv("P11KMS_VAULT_ADDR") == NULL) {
+            printf(
+                "Bail out! P11KMS_ATTACK_BACKEND=vault needs tests/backends/vault/vault-env.sh\n");
+            exit(1);
+        }
+        snprintf(out, cap, "\"backend\": \"vault\", \"key_id\": \"p11kms-derived\"");
     } else {
         snprintf(out, cap, "\"backend\": \"local\", \"key_id\": \"insecure-test-key\"");
     }
+}
+
+/* The "backends" member that points the selected backend at its loopback test server (with one
+ * attempt per call), or "" for the local backend. */
+static inline void attack_backends_member(char *out, size_t cap)
+{
+    const char *name = attack_backend(), *endpoint = NULL;
+
+    if (strcmp(name, "aws") == 0)
+        endpoint = getenv("P11KMS_AWS_ENDPOINT");
+    else if (strcmp(name, "gcp") == 0)
+        endpoint = getenv("P11KMS_GCP_ENDPOINT");
+    else if (strcmp(name, "vault") == 0)
+        endpoint = getenv("P11KMS_VAULT_ADDR");
+    if (endpoint == NULL) {
+        snprintf(out, cap, "%s", "");
+        return;
+    }
+    snprintf(out, cap, "\"backends\": {\"%s\": {\"endpoint\": \"%s\", \"max_attempts\": 1}}, ",
+             name, endpoint);
 }
 
 /* Write the configuration; returns its path. */
@@ -42,14 +80,10 @@ static inline const char *attack_config(const char *token_extra, const char *ext
 {
     static char text[16384];
     char key[512];
-    const char *endpoint = getenv("P11KMS_AWS_ENDPOINT");
-    char backends[600] = "";
+    char backends[600];
 
     attack_key_members(key, sizeof(key));
-    if (strcmp(attack_backend(), "aws") == 0)
-        snprintf(backends, sizeof(backends),
-                 "\"backends\": {\"aws\": {\"endpoint\": \"%s\", \"max_attempts\": 1}}, ",
-                 endpoint);
+    attack_backends_member(backends, sizeof(backends));
     snprintf(text, sizeof(text),
              "{%s\"tokens\": [{\"label\": \"attack\"%s, \"keys\": [\n"
              "  {\"label\": \"kms\", %s},\n"

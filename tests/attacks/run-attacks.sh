@@ -1,7 +1,8 @@
 #!/bin/sh
 # run-attacks.sh - run every attack program ($P11KMS_ATTACK_PROGS, from tests/attacks/include.am)
-# against one backend: the local backend, or (sourced by run-attacks-aws.sh) the loopback AWS
-# KMS test server. Each program prints TAP; this script fails if any of them fails.
+# against one backend: the local backend, or (sourced by run-attacks-aws.sh or run-attacks-gcp.sh)
+# the loopback AWS or Google Cloud KMS test server. Each program prints TAP; this script fails if
+# any of them fails.
 : "${top_builddir:=$(pwd)}"
 : "${P11KMS_ATTACK_BACKEND:=local}"
 export P11KMS_ATTACK_BACKEND

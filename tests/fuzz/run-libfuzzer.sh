@@ -3,7 +3,8 @@
 # targets with clang's libFuzzer plus ASan/UBSan in a scratch tree, and runs each target.
 #
 # usage: tests/fuzz/run-libfuzzer.sh [-t SECONDS] [-j JOBS] [-m] [TARGET...]
-#   TARGET   aws-creds, aws-ini, aws-json, config, context, envelope, keyfile (default: all)
+#   TARGET   aws-creds, aws-ini, aws-json, config, context, envelope, keyfile, gcp-answers,
+#            gcp-creds, vault-json (default: all)
 #   -t       seconds per target (default 60)
 #   -j       parallel fuzzing jobs per target (default 1)
 #   -m       afterwards merge new coverage-increasing inputs into tests/fuzz/corpus/TARGET
@@ -25,7 +26,7 @@ while getopts t:j:m opt; do
     esac
 done
 shift $((OPTIND - 1))
-targets=${*:-aws-creds aws-ini aws-json config context envelope keyfile}
+targets=${*:-aws-creds aws-ini aws-json config context envelope keyfile gcp-answers gcp-creds vault-json}
 CC=${CC:-clang}
 
 if ! command -v "$CC" >/dev/null 2>&1; then

@@ -378,6 +378,30 @@ static void test_refusals(CK_SESSION_HANDLE s)
     is_rv(p11->C_SignInit(s, &x509, rsa), CKR_MECHANISM_INVALID, "raw RSA (CKM_RSA_X_509)");
 }
 
+/* Google Cloud KMS and Vault have no asymmetric keys here, and an asymmetric key is one KMS
+ * key: such configurations stop C_Initialize (the config reader's one line says why). */
+static void test_refused_configs(void)
+{
+    static const char *const bad[][2] = {
+        {"{\"tokens\": [{\"label\": \"t\", \"keys\": [{\"label\": \"k\", \"type\": "
+         "\"ec-p256\", \"backend\": \"gcp\", \"key_id\": "
+         "\"projects/p/locations/global/keyRings/r/cryptoKeys/k\"}]}]}",
+         "an EC key on Google Cloud KMS stops C_Initialize"},
+        {"{\"tokens\": [{\"label\": \"t\", \"keys\": [{\"label\": \"k\", \"type\": "
+         "\"rsa-2048\", \"backend\": \"vault\", \"key_id\": \"k\"}]}]}",
+         "an RSA key on Vault stops C_Initialize"},
+        {"{\"tokens\": [{\"label\": \"t\", \"keys\": [{\"label\": \"k\", \"type\": "
+         "\"ec-p256\", \"kms\": [{\"backend\": \"local\", \"key_file\": \"/a.pem\"}, "
+         "{\"backend\": \"local\", \"key_file\": \"/b.pem\"}]}]}]}",
+         "an asymmetric key set of two KMS keys stops C_Initialize"},
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        is_rv(p11_init_config(p11_write("refused.conf", bad[i][0], 0600)), CKR_ARGUMENTS_BAD,
+              bad[i][1]);
+}
+
 int main(void)
 {
     CK_SLOT_ID slot;
@@ -402,6 +426,7 @@ int main(void)
     test_refusals(s);
     p11->C_CloseSession(s);
     is_rv(p11->C_Finalize(NULL), CKR_OK, "C_Finalize");
+    test_refused_configs();
     EVP_PKEY_free(ec_key);
     EVP_PKEY_free(ec384_key);
     EVP_PKEY_free(rsa_key);

@@ -6,6 +6,7 @@
 #include "tests/test.h"
 #include "tests/fake-http.h"
 #include "tests/unit/logcap.h"
+#include "module/kms-report.h"
 #include "module/net/call.h"
 #include "module/net/clock.h"
 #include "module/net/tokcache.h"
@@ -432,6 +433,89 @@ static void test_raw(void)
     service_stop();
 }
 
+/* The failover contract (kms-report.h): every outcome says availability fault or definitive
+ * refusal, with the request id and status, without the backend doing anything. */
+static void expect_fault(int fault, long status, const char *rid, const char *what)
+{
+    const p11kms_kms_report *r = p11kms_kms_report_last();
+
+    ok(r->fault == fault && r->status == status && strcmp(r->request_id, rid) == 0, what);
+    if (r->fault != fault || r->status != status || strcmp(r->request_id, rid) != 0)
+        diag("fault %s status %ld request id \"%s\"", p11kms_kms_fault_name(r->fault), r->status,
+             r->request_id);
+}
+
+static void test_fault_classes(void)
+{
+    uint64_t t0;
+
+    service_start(2, 10000);
+    p11kms_kms_report_reset();
+    answer(P11KMS_HTTP_OK, 200, OK_BODY, OK_HEADERS);
+    is_rv(call(NULL, 0), CKR_OK, "success");
+    expect_fault(P11KMS_FAULT_NONE, 200, "req-ok-1", "success: no fault, status and request id");
+    is_num(p11kms_kms_report_last()->calls, 1, "one call counted");
+
+    fake_reset();
+    answer(P11KMS_HTTP_OK, 503, "{}", "HTTP/1.1 503 x\r\nX-Request-Id: r-503\r\n\r\n");
+    answer(P11KMS_HTTP_OK, 503, "{}", "HTTP/1.1 503 x\r\nX-Request-Id: r-503b\r\n\r\n");
+    is_rv(call(NULL, 0), CKR_DEVICE_ERROR, "5xx after the retries");
+    expect_fault(P11KMS_FAULT_UNAVAILABLE, 503, "r-503b", "5xx after retries: unavailable");
+    is_num(p11kms_kms_report_last()->calls, 2, "calls count since the reset");
+
+    fake_reset();
+    answer(P11KMS_HTTP_OK, 429, "{}", NULL);
+    answer(P11KMS_HTTP_OK, 429, "{}", NULL);
+    is_rv(call(NULL, 0), CKR_DEVICE_ERROR, "throttled after the retries");
+    expect_fault(P11KMS_FAULT_UNAVAILABLE, 429, "", "throttling after retries: unavailable");
+
+    fake_reset();
+    answer(P11KMS_HTTP_E_CONNECT, 0, NULL, NULL);
+    answer(P11KMS_HTTP_E_TIMEOUT, 0, NULL, NULL);
+    is_rv(call(NULL, 0), CKR_DEVICE_ERROR, "connection error then timeout");
+    expect_fault(P11KMS_FAULT_UNAVAILABLE, 0, "", "transport failures: unavailable");
+
+    fake_reset();
+    answer(P11KMS_HTTP_E_TLS, 0, NULL, NULL);
+    is_rv(call(NULL, 0), CKR_DEVICE_ERROR, "TLS failure");
+    expect_fault(P11KMS_FAULT_UNAVAILABLE, 0, "", "an endpoint failing TLS: unavailable");
+
+    fake_reset();
+    answer(P11KMS_HTTP_OK, 200, "not json", OK_HEADERS);
+    is_rv(call(NULL, 0), CKR_DEVICE_ERROR, "a broken 200");
+    expect_fault(P11KMS_FAULT_UNAVAILABLE, 200, "req-ok-1", "a broken answer: unavailable");
+
+    fake_reset();
+    answer(P11KMS_HTTP_OK, 400,
+           "{\"error\": {\"code\": \"bad_ciphertext\"}, \"request_id\": \"req-b\"}", NULL);
+    is_rv(call(NULL, 0), CKR_ENCRYPTED_DATA_INVALID, "tampered / wrong context");
+    expect_fault(P11KMS_FAULT_DEFINITIVE, 400, "req-b", "a refused ciphertext: definitive");
+    fake_reset();
+    answer(P11KMS_HTTP_OK, 403, "{}", NULL);
+    is_rv(call(NULL, 0), CKR_KEY_FUNCTION_NOT_PERMITTED, "access denied");
+    expect_fault(P11KMS_FAULT_DEFINITIVE, 403, "", "access denied: definitive");
+
+    fake_reset();
+    svc.fetch_fails = 1;
+    is_rv(call(NULL, 0), CKR_DEVICE_ERROR, "no credentials to be had");
+    expect_fault(P11KMS_FAULT_UNAVAILABLE, 0, "", "credentials not fetched: unavailable");
+    svc.fetch_fails = 0;
+
+    /* The core's call deadline bounds the call's own (a key set's one deadline). */
+    fake_reset();
+    fake.dflt.hr = P11KMS_HTTP_OK;
+    fake.dflt.status = 429;
+    fake.dflt.body = "{}";
+    svc.net.settings.max_attempts = 50;
+    t0 = p11kms_kms_now_ms();
+    p11kms_kms_call_deadline_set(t0 + 250);
+    is_rv(call(NULL, 0), CKR_DEVICE_ERROR, "throttled under a core deadline of 250 ms");
+    p11kms_kms_call_deadline_set(0);
+    ok(p11kms_kms_now_ms() - t0 < 5000, "ended by the core's deadline, not its own 10 s");
+    expect_fault(P11KMS_FAULT_UNAVAILABLE, 429, "", "deadline: unavailable");
+    service_stop();
+}
+
 static void test_fetch(void)
 {
     p11kms_http_request req;
@@ -478,6 +562,7 @@ int main(void)
     test_rejected_token();
     test_deadline_and_body();
     test_raw();
+    test_fault_classes();
     test_fetch();
     fake_reset();
     p11kms_http_set_override(NULL);

@@ -20,6 +20,7 @@ typedef struct source {
     int saw_current;   /* the hook was given the cached token */
     int renewable;     /* what the fetched tokens say */
     unsigned sleep_ms; /* a slow endpoint */
+    long refresh_in;   /* the fetched tokens' refresh_at, seconds from now; 0: none */
     char last_current[32];
     pthread_mutex_t lock;
 } source;
@@ -46,6 +47,7 @@ static CK_RV fetch(void *ctx, const p11kms_cred *current, uint64_t deadline_ms, 
     rv = p11kms_cred_set(out, NULL, NULL, tok, s->lifetime ? time(NULL) + s->lifetime : 0,
                          "test source");
     out->renewable = s->renewable;
+    out->refresh_at = s->refresh_in ? time(NULL) + s->refresh_in : 0;
     return rv;
 }
 
@@ -72,6 +74,42 @@ static void test_cred(void)
           "a line break is refused (it would end up in a header)");
     is_rv(p11kms_cred_set(&c, "A\x7f", "s", NULL, 0, "src"), CKR_GENERAL_ERROR,
           "DEL is refused too");
+}
+
+/* refresh_at: a lease renewed at a point of its life before the margins (Vault's two thirds). */
+static void test_refresh_at(void)
+{
+    source s = {0};
+    p11kms_tokcache c;
+    p11kms_cred cr, cp;
+    uint64_t dl = p11kms_net_now_ms() + 5000;
+
+    pthread_mutex_init(&s.lock, NULL);
+    p11kms_tokcache_init(&c, "test", "token", ADVISORY, MANDATORY, fetch, &s);
+    s.lifetime = 3600;
+    s.renewable = 1;
+    s.refresh_in = 1000;
+    p11kms_tokcache_get(&c, dl, &cr);
+    p11kms_cred_clear(&cr);
+    is_rv(p11kms_tokcache_get(&c, dl, &cr), CKR_OK, "a token whose refresh point is ahead");
+    ok(strcmp(cr.token, "token-1") == 0 && s.fetches == 1, "is served from the cache");
+    is_rv(p11kms_cred_copy(&cr, &cp), CKR_OK, "copied");
+    ok(cp.refresh_at == cr.refresh_at && cr.refresh_at > time(NULL), "a copy keeps refresh_at");
+    p11kms_cred_clear(&cp);
+    p11kms_cred_clear(&cr);
+    p11kms_tokcache_invalidate(&c);
+    s.refresh_in = -1; /* already due, although far from the margins */
+    p11kms_tokcache_get(&c, dl, &cr);
+    p11kms_cred_clear(&cr);
+    s.refresh_in = 1000;
+    is_rv(p11kms_tokcache_get(&c, dl, &cr), CKR_OK, "past its refresh point, an hour left");
+    ok(strcmp(cr.token, "token-3") == 0 && s.fetches == 3,
+       "is refreshed on the next get (not only inside the advisory margin)");
+    ok(s.saw_current && strcmp(s.last_current, "token-2") == 0,
+       "with the cached token handed to the hook to renew");
+    p11kms_cred_clear(&cr);
+    p11kms_tokcache_destroy(&c);
+    pthread_mutex_destroy(&s.lock);
 }
 
 static void test_margins(void)
@@ -220,6 +258,7 @@ int main(void)
     logcap_start(P11KMS_LOG_WARNING);
     test_cred();
     test_margins();
+    test_refresh_at();
     test_one_refresh();
     test_fork();
     return test_exit_code();

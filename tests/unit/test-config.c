@@ -570,6 +570,130 @@ static void test_keys_bound(void)
     free(text);
 }
 
+/* A key set: "kms" entries instead of backend/key_id, wrap_policy, previous, accepted_contexts,
+ * deadline_ms, and the audit section. */
+#define SET(fields) "{'tokens': [{'label': 't', 'keys': [{'label': 'k', " fields "}]}]}"
+#define LOCAL_E "{'backend': 'local', 'key_id': 'insecure-test-key'}"
+#define FILE_E "{'backend': 'local', 'key_file': '/etc/p11kms/a.key'}"
+
+static void test_key_sets(void)
+{
+    p11kms_config *cfg;
+    const p11kms_key_config *kc;
+
+    cfg =
+        good(SET("'context': {'app': 'x'}, 'permissions': ['unwrap'], 'kms': [" LOCAL_E ", " FILE_E
+                 "], 'previous': [{'backend': 'local', 'key_file': '/etc/p11kms/old.key'}], "
+                 "'accepted_contexts': [{'app': 'old'}, {}], 'wrap_policy': 'any', "
+                 "'deadline_ms': 5000"),
+             "a key set with every field");
+    kc = cfg != NULL ? &cfg->tokens[0].keys[0] : NULL;
+    ok(kc != NULL && kc->n_kms == 2 && kc->n_previous == 1 && kc->wrap_any == 1 &&
+           kc->set_deadline_ms == 5000 && kc->n_accepted_contexts == 2,
+       "entries, previous, policy, deadline and accepted contexts read");
+    ok(kc != NULL && strcmp(kc->backend, "local") == 0 &&
+           strcmp(kc->key_id, "insecure-test-key") == 0,
+       "the key's backend and key_id are the first entry's");
+    ok(kc != NULL && strcmp(kc->kms[1].key_id, "/etc/p11kms/a.key") == 0 &&
+           strcmp(kc->kms[1].label, "k") == 0 && kc->kms[1].perms == P11KMS_PERM_UNWRAP &&
+           strcmp(p11kms_context_get(kc->kms[1].context, "app"), "x") == 0,
+       "an entry: its own key, the key's label, permissions and context");
+    ok(kc != NULL && strcmp(kc->token, "t") == 0 && strcmp(kc->previous[0].token, "t") == 0,
+       "every entry knows its token (audit trail)");
+    ok(kc != NULL && strstr(kc->kms[1].origin, KEYPATH ".kms[1]") != NULL,
+       "an entry's origin names its path");
+    p11kms_config_free(cfg);
+
+    cfg = good(PK("'previous': [" FILE_E "]"), "previous with the single form");
+    ok(cfg != NULL && cfg->tokens[0].keys[0].n_kms == 0 && cfg->tokens[0].keys[0].n_previous == 1,
+       "a set of one with a previous key");
+    p11kms_config_free(cfg);
+
+    bad(SET("'backend': 'local', 'key_id': 'insecure-test-key', 'kms': [" LOCAL_E "]"), KEYPATH,
+        "either backend", "backend and kms together");
+    bad(SET("'kms': []"), KEYPATH ".kms", "must not be empty", "an empty kms");
+    bad(SET("'kms': [" LOCAL_E "," FILE_E "," LOCAL_E "," FILE_E "," LOCAL_E "," FILE_E "," LOCAL_E
+            "," FILE_E "," LOCAL_E "]"),
+        KEYPATH ".kms", "at most 8", "nine entries");
+    bad(SET("'kms': [" LOCAL_E ", " LOCAL_E "]"), KEYPATH ".kms[1]", "already an entry",
+        "the same KMS key twice");
+    bad(SET("'kms': [" FILE_E "], 'previous': [" FILE_E "]"), KEYPATH ".previous[0]",
+        "already an entry", "a current key listed as previous");
+    bad(SET("'kms': [{'key_id': 'x'}]"), KEYPATH ".kms[0]", "backend is required",
+        "an entry without backend");
+    bad(SET("'kms': [{'backend': 'local', 'key_file': '/a', 'label': 'x'}]"),
+        KEYPATH ".kms[0].label", "unknown field", "key fields do not belong in an entry");
+    bad(SET("'kms': [" LOCAL_E "], 'key_file': '/a'"), KEYPATH ".key_file", "unknown field",
+        "backend options do not belong on a set");
+    bad(SET("'kms': [" LOCAL_E "], 'wrap_policy': 'most'"), KEYPATH ".wrap_policy",
+        "must be \"all\"", "an unknown wrap policy");
+    bad(PK("'wrap_policy': 'any'"), KEYPATH ".wrap_policy", "unknown field",
+        "wrap_policy needs a set");
+    bad(SET("'kms': [" LOCAL_E "], 'deadline_ms': 99"), KEYPATH ".deadline_ms", "100..600000",
+        "a deadline under 100 ms");
+    bad(SET("'kms': [" LOCAL_E "], 'accepted_contexts': [{'p11kms:purpose': 'data'}]"),
+        KEYPATH ".accepted_contexts[0].p11kms:purpose", "reserved",
+        "a reserved key in an accepted context");
+    bad(SET("'kms': [" LOCAL_E "], 'accepted_contexts': {}"), KEYPATH ".accepted_contexts",
+        "must be an array", "accepted_contexts not an array");
+
+    cfg = good("{'audit': {'destination': 'syslog', 'context_values': true}}", "audit to syslog");
+    ok(cfg != NULL && strcmp(cfg->audit_destination, "syslog") == 0 &&
+           cfg->audit_context_values == 1,
+       "destination and context_values read");
+    p11kms_config_free(cfg);
+    bad("{'audit': {'destination': 'stderr'}}", "audit.destination", "must be syslog or file:/",
+        "audit to stderr");
+    bad("{'audit': {'context_values': true}}", "audit", "destination is required",
+        "audit without destination");
+    bad("{'audit': {'destination': 'syslog', 'level': 1}}", "audit.level", "unknown field",
+        "an unknown audit field");
+}
+
+/* Asymmetric keys: one KMS key on a backend that has asymmetric keys; no key set of several
+ * entries, no previous entries, no wrap policy (different KMS keys have different public
+ * keys). */
+#define EC_LOCAL "'type': 'ec-p256', 'backend': 'local', 'key_file': '/etc/p11kms/ec.pem'"
+#define EC_ENTRY "{'backend': 'local', 'key_file': '/etc/p11kms/ec.pem'}"
+#define EC_ENTRY2 "{'backend': 'local', 'key_file': '/etc/p11kms/ec2.pem'}"
+
+static void test_asym_keys(void)
+{
+    p11kms_config *cfg;
+    const p11kms_key_config *kc;
+
+    cfg = good(SET(EC_LOCAL), "an EC key on the local backend");
+    kc = cfg != NULL ? &cfg->tokens[0].keys[0] : NULL;
+    ok(kc != NULL && kc->key_type == P11KMS_KT_EC_P256 && kc->perms == P11KMS_PERM_SIGN,
+       "its type, and sign as the default permission");
+    p11kms_config_free(cfg);
+    cfg = good(SET("'type': 'rsa-3072', 'permissions': ['sign', 'decrypt'], 'kms': [" EC_ENTRY "]"),
+               "an asymmetric key with a kms of one entry");
+    kc = cfg != NULL ? &cfg->tokens[0].keys[0] : NULL;
+    ok(kc != NULL && kc->n_kms == 1 && kc->kms[0].key_type == P11KMS_KT_RSA_3072 &&
+           kc->kms[0].perms == (P11KMS_PERM_SIGN | P11KMS_PERM_DECRYPT),
+       "the entry has the key's type and permissions");
+    p11kms_config_free(cfg);
+
+    bad(SET("'type': 'ec-p256', 'kms': [" EC_ENTRY ", " EC_ENTRY2 "]"), KEYPATH,
+        "an asymmetric key (ec-p256) is one KMS key", "an asymmetric key set of two");
+    bad(SET(EC_LOCAL ", 'previous': [" EC_ENTRY2 "]"), KEYPATH,
+        "an asymmetric key (ec-p256) is one KMS key", "an asymmetric key with previous");
+    bad(SET("'type': 'ec-p256', 'wrap_policy': 'any', 'kms': [" EC_ENTRY "]"), KEYPATH,
+        "an asymmetric key (ec-p256) is one KMS key", "an asymmetric key with a wrap policy");
+    bad(SET("'type': 'ec-p256', 'kms': []"), KEYPATH, "an asymmetric key (ec-p256) is one KMS key",
+        "an asymmetric key with an empty kms");
+
+    /* Google Cloud KMS and Vault have no asymmetric keys here: refused at C_Initialize. */
+    bad(SET("'type': 'ec-p256', 'backend': 'gcp', 'key_id': "
+            "'projects/p/locations/global/keyRings/r/cryptoKeys/k'"),
+        KEYPATH, "type: backend gcp has no asymmetric keys", "an EC key on gcp");
+    bad(SET("'type': 'rsa-2048', 'backend': 'vault', 'key_id': 'transit-key'"), KEYPATH,
+        "type: backend vault has no asymmetric keys", "an RSA key on vault");
+    bad(SET("'type': 'ec-p384', 'kms': [{'backend': 'vault', 'key_id': 'k'}]"), KEYPATH,
+        "type: backend vault has no asymmetric keys", "an EC key set of one vault entry");
+}
+
 int main(void)
 {
     test_start();
@@ -585,5 +709,7 @@ int main(void)
     test_templates();
     test_backends_section();
     test_keys_bound();
+    test_key_sets();
+    test_asym_keys();
     return test_exit_code();
 }

@@ -8,6 +8,7 @@
 #include "aws-backend.h"
 #include "aws-client.h"
 #include "backend.h"
+#include "kms-report.h"
 #include "log.h"
 #include "secmem.h"
 
@@ -121,6 +122,7 @@ static CK_RV take_ciphertext(aws_backend *dst, const char *op, const p11kms_net_
     if (arn == NULL || !p11kms_aws_answer_blob(r, "CiphertextBlob", P11KMS_BLOB_CT_MAX, &ct, &ct_len)) {
         LOG_E("aws: %s %s: answer without a usable KeyId or CiphertextBlob (request id %s)", op,
               dst->key_id, r->request_id);
+        p11kms_kms_report_fault(P11KMS_FAULT_UNAVAILABLE); /* a broken endpoint, not a no */
         free(arn);
         free(ct);
         return CKR_DEVICE_ERROR;
@@ -216,6 +218,7 @@ static CK_RV aws_decrypt(p11kms_backend *be, const p11kms_context *ctx, const p1
     if (arn == NULL || !p11kms_aws_answer_blob(&reply, "Plaintext", P11KMS_KMS_PLAINTEXT_MAX, &data, &len)) {
         LOG_E("aws: Decrypt %s: answer without a usable KeyId or Plaintext (request id %s)",
               ab->key_id, reply.request_id);
+        p11kms_kms_report_fault(P11KMS_FAULT_UNAVAILABLE); /* a broken endpoint, not a no */
         goto out;
     }
     /* The answer must come from the key the envelope names (the AWS Encryption SDK checks the
@@ -224,6 +227,7 @@ static CK_RV aws_decrypt(p11kms_backend *be, const p11kms_context *ctx, const p1
         LOG_E("aws: Decrypt %s: the KMS answered for key %s but the envelope names %s; refused "
               "(request id %s)",
               ab->key_id, arn, in->key_ref, reply.request_id);
+        p11kms_kms_report_fault(P11KMS_FAULT_DEFINITIVE);
         rv = CKR_ENCRYPTED_DATA_INVALID;
         goto out;
     }

@@ -1,5 +1,7 @@
-/* test-aws-ctl.h - for AWS module tests: the loopback test server's control API (faults,
- * counters, config, request log) over libcurl, and the p11kms config those tests load. */
+/* test-aws-ctl.h - for module tests against a loopback test server: its control API (faults,
+ * counters, config, request log) over libcurl. The AWS and Google test servers share this
+ * control shape; CTL_CONTROL_ENV names the variable holding the control URL (AWS's by
+ * default). */
 #ifndef P11KMS_TEST_AWS_CTL_H
 #define P11KMS_TEST_AWS_CTL_H
 
@@ -9,6 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#ifndef CTL_CONTROL_ENV
+#define CTL_CONTROL_ENV "P11KMS_AWS_CONTROL"
+#endif
 
 typedef struct ctl_buf {
     char *p;
@@ -43,7 +49,7 @@ static inline void ctl_close(void)
 
 static inline json_object *ctl(const char *method, const char *path, const char *json)
 {
-    const char *base = getenv("P11KMS_AWS_CONTROL");
+    const char *base = getenv(CTL_CONTROL_ENV);
     char url[512];
     ctl_buf b = {NULL, 0};
     struct curl_slist *h = NULL;
