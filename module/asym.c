@@ -14,6 +14,8 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 #include "asym.h"
+#include "audit.h"
+#include "kms-report.h"
 #include "log.h"
 
 #define SPKI_MAX 4096
@@ -74,6 +76,31 @@ out:
     else
         p11kms_asym_key_put(k);
     return rv;
+}
+
+uint64_t p11kms_asym_use_begin(void)
+{
+    p11kms_kms_report_reset();
+    p11kms_kms_call_deadline_set(0); /* no key-set deadline: one KMS key */
+    return p11kms_kms_now_ms();
+}
+
+void p11kms_asym_use_end(const p11kms_asym_key *k, const char *op, CK_RV rv, uint64_t t0)
+{
+    p11kms_audit_event ev;
+
+    if (!p11kms_audit_on())
+        return;
+    memset(&ev, 0, sizeof(ev));
+    ev.op = op;
+    ev.kc = k->kcfg;
+    ev.backend = k->backend->ops->name;
+    ev.kms_key = k->kcfg->key_id;
+    ev.role = p11kms_keyset_role(k->keyset, 0);
+    ev.rv = rv;
+    ev.report = p11kms_kms_report_last();
+    ev.latency_ms = p11kms_kms_now_ms() - t0;
+    p11kms_audit_record(&ev);
 }
 
 /* ---- the public half ------------------------------------------------------------------- */

@@ -54,6 +54,12 @@ void p11kms_asym_key_put(p11kms_asym_key *k); /* NULL is fine */
  * certificate's key; otherwise CKR_DEVICE_ERROR (logged). Without g.lock. */
 CK_RV p11kms_asym_public(p11kms_asym_key *k);
 
+/* A signature or decryption by the key's KMS, as one KMS use: the report reset and the clock
+ * read before (returns the start), one audit record (audit.h) after with op "sign" or
+ * "decrypt". */
+uint64_t p11kms_asym_use_begin(void);
+void p11kms_asym_use_end(const p11kms_asym_key *k, const char *op, CK_RV rv, uint64_t t0);
+
 /* Whether an attribute's value comes from the public half (CKA_MODULUS, CKA_PUBLIC_EXPONENT,
  * CKA_EC_POINT, CKA_PUBLIC_KEY_INFO). */
 int p11kms_asym_attr_from_public(CK_ATTRIBUTE_TYPE type);

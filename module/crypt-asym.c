@@ -115,6 +115,7 @@ out:
 CK_RV p11kms_crypt_asym_run(p11kms_crypt_asym *a, const uint8_t *in, size_t in_len, p11kms_buf *out)
 {
     const p11kms_asym_key *k = a->key;
+    uint64_t t0;
     CK_RV rv;
 
     if (a->encrypt) {
@@ -125,7 +126,9 @@ CK_RV p11kms_crypt_asym_run(p11kms_crypt_asym *a, const uint8_t *in, size_t in_l
     /* A ciphertext is exactly the modulus length: nothing else goes to the KMS. */
     if (in_len != k->type->sig_len)
         return CKR_ENCRYPTED_DATA_LEN_RANGE;
+    t0 = p11kms_asym_use_begin();
     rv = k->backend->ops->asym_decrypt(k->backend, a->alg, in, in_len, out);
+    p11kms_asym_use_end(k, "decrypt", rv, t0);
     LOG_I("KMS decrypt (RSA-OAEP) with %s key \"%s\": %s", k->backend->ops->name, k->kcfg->label,
           p11kms_rv_name(rv));
     if (rv == CKR_OK && out->len > max_plaintext(a)) {

@@ -270,6 +270,7 @@ static CK_RV asym_sign_final(void *state, uint8_t *sig)
     size_t sig_len = k->type->sig_len, dlen = 0;
     p11kms_buf got = {NULL, 0};
     uint8_t digest[64];
+    uint64_t t0;
     int alg = 0;
     CK_RV rv;
 
@@ -278,7 +279,9 @@ static CK_RV asym_sign_final(void *state, uint8_t *sig)
     rv = digest_of(st, digest, &dlen, &alg);
     if (rv != CKR_OK)
         goto out;
+    t0 = p11kms_asym_use_begin();
     rv = k->backend->ops->sign_digest(k->backend, alg, digest, dlen, &got);
+    p11kms_asym_use_end(k, "sign", rv, t0);
     LOG_I("KMS sign with %s key \"%s\" (%s): %s", k->backend->ops->name, k->kcfg->label,
           st->mech_name, p11kms_rv_name(rv));
     if (rv != CKR_OK)

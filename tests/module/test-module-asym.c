@@ -9,6 +9,7 @@ static EVP_PKEY *ec_key, *ec384_key, *rsa_key;
 static uint8_t *cert_der;
 static int cert_der_len;
 static uint8_t msg[3000];
+static char audit_path[320];
 
 static const char *config(void)
 {
@@ -17,8 +18,10 @@ static const char *config(void)
     char *rsa = asym_write_key("rsa.pem", rsa_key);
     char *cert = asym_write_cert("ec.crt", ec_key, "p11kms test", &cert_der, &cert_der_len);
 
+    snprintf(audit_path, sizeof(audit_path), "%s/asym-audit.jsonl", p11_tmp());
     snprintf(text, sizeof(text),
-             "{\"tokens\": [{\"label\": \"asym\", \"keys\": [\n"
+             "{\"audit\": {\"destination\": \"file:%s\"},\n"
+             " \"tokens\": [{\"label\": \"asym\", \"keys\": [\n"
              " {\"label\": \"ec\", \"backend\": \"local\", \"type\": \"ec-p256\", \"key_file\": "
              "\"%s\", \"certificate\": \"%s\", \"id\": \"0a0b\"},\n"
              " {\"label\": \"ec384\", \"backend\": \"local\", \"type\": \"ec-p384\", \"key_file\": "
@@ -29,7 +32,7 @@ static const char *config(void)
              "\"key_file\": \"%s\"},\n"
              " {\"label\": \"aes\", \"backend\": \"local\", \"key_id\": \"insecure-test-key\"}\n"
              "]}]}\n",
-             ec, cert, ec384, rsa, rsa);
+             audit_path, ec, cert, ec384, rsa, rsa);
     return p11_write("asym.conf", text, 0600);
 }
 
@@ -424,6 +427,16 @@ int main(void)
     test_rsa_sign(s);
     test_oaep(s);
     test_refusals(s);
+    /* Every signature and decryption by a KMS key is a KMS use in the audit trail. */
+    ok(p11_file_count(audit_path, "\"op\":\"sign\",\"token\":\"asym\",\"key\":\"ec\","
+                                  "\"backend\":\"local\"") >= 2,
+       "the audit trail records the EC key's signatures");
+    ok(p11_file_count(audit_path, "\"op\":\"decrypt\",\"token\":\"asym\",\"key\":\"rsa\"") >= 2,
+       "...and the RSA key's decryptions");
+    ok(p11_file_count(audit_path, "\"op\":\"decrypt\",\"token\":\"asym\",\"key\":\"rsa\","
+                                  "\"backend\":\"local\",\"kms_key\":\"") >= 1 &&
+           p11_file_count(audit_path, "\"outcome\":\"refused\"") >= 1,
+       "...with the KMS key and the outcome of a changed ciphertext");
     p11->C_CloseSession(s);
     is_rv(p11->C_Finalize(NULL), CKR_OK, "C_Finalize");
     test_refused_configs();
