@@ -103,6 +103,20 @@ void p11kms_asym_use_end(const p11kms_asym_key *k, const char *op, CK_RV rv, uin
     p11kms_audit_record(&ev);
 }
 
+void p11kms_asym_use_refused(const p11kms_asym_key *k, const char *op, CK_RV rv)
+{
+    p11kms_audit_event ev;
+
+    if (!p11kms_audit_on())
+        return;
+    memset(&ev, 0, sizeof(ev));
+    ev.op = op;
+    ev.kc = k->kcfg;
+    ev.rv = rv;
+    ev.outcome = "refused";
+    p11kms_audit_record(&ev);
+}
+
 /* ---- the public half ------------------------------------------------------------------- */
 
 /* A big-endian copy of an RSA parameter of pk. */

@@ -59,6 +59,8 @@ CK_RV p11kms_asym_public(p11kms_asym_key *k);
  * "decrypt". */
 uint64_t p11kms_asym_use_begin(void);
 void p11kms_asym_use_end(const p11kms_asym_key *k, const char *op, CK_RV rv, uint64_t t0);
+/* An audit record of a use the module refused itself, with no KMS call (the kill switch). */
+void p11kms_asym_use_refused(const p11kms_asym_key *k, const char *op, CK_RV rv);
 
 /* Whether an attribute's value comes from the public half (CKA_MODULUS, CKA_PUBLIC_EXPONENT,
  * CKA_EC_POINT, CKA_PUBLIC_KEY_INFO). */

@@ -32,6 +32,7 @@
 #define SET P11KMS_AF_SET
 #define TMPL P11KMS_AF_TEMPLATE
 #define RO P11KMS_AF_RO
+#define KEEP P11KMS_AF_PERSIST
 #define NONE P11KMS_ATTR_COMPUTED
 #define LABEL_MAX 4096
 #define OBJECT_ID_MAX 1024
@@ -47,55 +48,61 @@
  * objects (CKA_VALUE) has one row for each. KMS keys and the objects of asymmetric keys are
  * never created, copied or changed through a template (their rows' creation and change flags
  * matter only to data keys). Which of an asymmetric key's attributes an EC or an RSA key has
- * is attr-asym.c's p11kms_asym_attr_has.
+ * is attr-asym.c's p11kms_asym_attr_has. KEEP: the attribute persists - a token object's file
+ * holds it, in table order (store-file.c; only for the kinds a token object can be: data keys
+ * and data objects); CKA_VALUE is kept too, but sealed (store-seal.c), and CKA_VALUE_LEN is the
+ * sealed value's length.
  */
 static const p11kms_attr_rule rules[] = {
     /* every object */
-    ROW_ULONG(CKA_CLASS, NULL, P11KMS_ON_ALL, TMPL, F(cls)),
-    ROW_BOOL(CKA_TOKEN, "token", P11KMS_ON_ALL, NEW | COPY | TMPL, is_token),
-    ROW_BOOL(CKA_PRIVATE, "private", P11KMS_ON_ALL, NEW | COPY | TMPL, is_private),
-    ROW_BOOL(CKA_MODIFIABLE, "modifiable", P11KMS_ON_ALL, NEW | COPY | P11KMS_AF_TO_FALSE | TMPL,
-             modifiable),
-    ROW_BOOL(CKA_COPYABLE, "copyable", P11KMS_ON_ALL, NEW | CHANGE | P11KMS_AF_TO_FALSE | TMPL,
-             copyable),
-    ROW_BOOL(CKA_DESTROYABLE, "destroyable", P11KMS_ON_ALL, NEW | COPY | P11KMS_AF_TO_FALSE | TMPL,
-             destroyable),
-    ROW_BYTES(CKA_LABEL, P11KMS_ON_ALL, NEW | CHANGE, label, LABEL_MAX),
+    ROW_ULONG(CKA_CLASS, NULL, P11KMS_ON_ALL, TMPL | KEEP, F(cls)),
+    ROW_BOOL(CKA_TOKEN, "token", P11KMS_ON_ALL, NEW | COPY | TMPL | KEEP, is_token),
+    ROW_BOOL(CKA_PRIVATE, "private", P11KMS_ON_ALL, NEW | COPY | TMPL | KEEP, is_private),
+    ROW_BOOL(CKA_MODIFIABLE, "modifiable", P11KMS_ON_ALL,
+             NEW | COPY | P11KMS_AF_TO_FALSE | TMPL | KEEP, modifiable),
+    ROW_BOOL(CKA_COPYABLE, "copyable", P11KMS_ON_ALL,
+             NEW | CHANGE | P11KMS_AF_TO_FALSE | TMPL | KEEP, copyable),
+    ROW_BOOL(CKA_DESTROYABLE, "destroyable", P11KMS_ON_ALL,
+             NEW | COPY | P11KMS_AF_TO_FALSE | TMPL | KEEP, destroyable),
+    ROW_BYTES(CKA_LABEL, P11KMS_ON_ALL, NEW | CHANGE | KEEP, label, LABEL_MAX),
 
     /* keys */
-    ROW_ULONG(CKA_KEY_TYPE, "key_type", P11KMS_ON_ANY_KEY, NEW | TMPL, F(key_type)),
-    ROW_BYTES(CKA_ID, P11KMS_ON_ANY_KEY | CERT, NEW | CHANGE, id, LABEL_MAX),
-    ROW_OTHER(CKA_START_DATE, P11KMS_AK_DATE, P11KMS_ON_ANY_KEY | CERT, NEW | CHANGE,
+    ROW_ULONG(CKA_KEY_TYPE, "key_type", P11KMS_ON_ANY_KEY, NEW | TMPL | KEEP, F(key_type)),
+    ROW_BYTES(CKA_ID, P11KMS_ON_ANY_KEY | CERT, NEW | CHANGE | KEEP, id, LABEL_MAX),
+    ROW_OTHER(CKA_START_DATE, P11KMS_AK_DATE, P11KMS_ON_ANY_KEY | CERT, NEW | CHANGE | KEEP,
               F(start_date)),
-    ROW_OTHER(CKA_END_DATE, P11KMS_AK_DATE, P11KMS_ON_ANY_KEY | CERT, NEW | CHANGE, F(end_date)),
-    ROW_BOOL(CKA_DERIVE, "derive", P11KMS_ON_ANY_KEY, NEW | CHANGE | TMPL, derive),
-    ROW_BOOL(CKA_LOCAL, NULL, P11KMS_ON_ANY_KEY, RO, local),
-    ROW_ULONG(CKA_KEY_GEN_MECHANISM, NULL, P11KMS_ON_ANY_KEY, RO, F(key_gen_mechanism)),
+    ROW_OTHER(CKA_END_DATE, P11KMS_AK_DATE, P11KMS_ON_ANY_KEY | CERT, NEW | CHANGE | KEEP,
+              F(end_date)),
+    ROW_BOOL(CKA_DERIVE, "derive", P11KMS_ON_ANY_KEY, NEW | CHANGE | TMPL | KEEP, derive),
+    ROW_BOOL(CKA_LOCAL, NULL, P11KMS_ON_ANY_KEY, RO | KEEP, local),
+    ROW_ULONG(CKA_KEY_GEN_MECHANISM, NULL, P11KMS_ON_ANY_KEY, RO | KEEP, F(key_gen_mechanism)),
     ROW_OTHER(CKA_ALLOWED_MECHANISMS, P11KMS_AK_MECHS, P11KMS_ON_KMS_KEY | ASYM, RO, NONE),
 
     /* secret and private keys (encrypt, verify, wrap, trusted: secret and public keys) */
     ROW_BOOL(CKA_SENSITIVE, "sensitive", P11KMS_ON_KEYS | PRIV,
-             NEW | CHANGE | P11KMS_AF_TO_TRUE | TMPL, sensitive),
-    ROW_BOOL(CKA_ENCRYPT, "encrypt", P11KMS_ON_KEYS | PUB, NEW | CHANGE | P11KMS_AF_USAGE | TMPL,
-             encrypt),
-    ROW_BOOL(CKA_DECRYPT, "decrypt", P11KMS_ON_KEYS | PRIV, NEW | CHANGE | P11KMS_AF_USAGE | TMPL,
-             decrypt),
-    ROW_BOOL(CKA_WRAP, "wrap", P11KMS_ON_KEYS | PUB, NEW | CHANGE | P11KMS_AF_USAGE | TMPL, wrap),
-    ROW_BOOL(CKA_UNWRAP, "unwrap", P11KMS_ON_KEYS | PRIV, NEW | CHANGE | P11KMS_AF_USAGE | TMPL,
-             unwrap),
-    ROW_BOOL(CKA_SIGN, "sign", P11KMS_ON_KEYS | PRIV, NEW | CHANGE | TMPL, sign),
-    ROW_BOOL(CKA_VERIFY, "verify", P11KMS_ON_KEYS | PUB, NEW | CHANGE | TMPL, verify),
+             NEW | CHANGE | P11KMS_AF_TO_TRUE | TMPL | KEEP, sensitive),
+    ROW_BOOL(CKA_ENCRYPT, "encrypt", P11KMS_ON_KEYS | PUB,
+             NEW | CHANGE | P11KMS_AF_USAGE | TMPL | KEEP, encrypt),
+    ROW_BOOL(CKA_DECRYPT, "decrypt", P11KMS_ON_KEYS | PRIV,
+             NEW | CHANGE | P11KMS_AF_USAGE | TMPL | KEEP, decrypt),
+    ROW_BOOL(CKA_WRAP, "wrap", P11KMS_ON_KEYS | PUB, NEW | CHANGE | P11KMS_AF_USAGE | TMPL | KEEP,
+             wrap),
+    ROW_BOOL(CKA_UNWRAP, "unwrap", P11KMS_ON_KEYS | PRIV,
+             NEW | CHANGE | P11KMS_AF_USAGE | TMPL | KEEP, unwrap),
+    ROW_BOOL(CKA_SIGN, "sign", P11KMS_ON_KEYS | PRIV, NEW | CHANGE | TMPL | KEEP, sign),
+    ROW_BOOL(CKA_VERIFY, "verify", P11KMS_ON_KEYS | PUB, NEW | CHANGE | TMPL | KEEP, verify),
     ROW_BOOL(CKA_EXTRACTABLE, "extractable", P11KMS_ON_KEYS | PRIV,
-             NEW | CHANGE | P11KMS_AF_TO_FALSE | TMPL, extractable),
-    ROW_BOOL(CKA_ALWAYS_SENSITIVE, NULL, P11KMS_ON_KEYS | PRIV, RO, always_sensitive),
-    ROW_BOOL(CKA_NEVER_EXTRACTABLE, NULL, P11KMS_ON_KEYS | PRIV, RO, never_extractable),
+             NEW | CHANGE | P11KMS_AF_TO_FALSE | TMPL | KEEP, extractable),
+    ROW_BOOL(CKA_ALWAYS_SENSITIVE, NULL, P11KMS_ON_KEYS | PRIV, RO | KEEP, always_sensitive),
+    ROW_BOOL(CKA_NEVER_EXTRACTABLE, NULL, P11KMS_ON_KEYS | PRIV, RO | KEEP, never_extractable),
     ROW_BOOL(CKA_WRAP_WITH_TRUSTED, "wrap_with_trusted", P11KMS_ON_KEYS | PRIV,
-             NEW | CHANGE | P11KMS_AF_TO_TRUE | TMPL, wrap_with_trusted),
+             NEW | CHANGE | P11KMS_AF_TO_TRUE | TMPL | KEEP, wrap_with_trusted),
     /* Only a security officer may set it, and this module has none. */
-    ROW_BOOL(CKA_TRUSTED, NULL, P11KMS_ON_KEYS | PUB | CERT, RO, trusted),
+    ROW_BOOL(CKA_TRUSTED, NULL, P11KMS_ON_KEYS | PUB | CERT, RO | KEEP, trusted),
     /* Fixed at creation: read-only afterwards, so objects can be read without g.lock. */
-    ROW_OTHER(CKA_WRAP_TEMPLATE, P11KMS_AK_ARRAY, P11KMS_ON_KEYS | PUB, NEW, F(wrap_tmpl)),
-    ROW_OTHER(CKA_UNWRAP_TEMPLATE, P11KMS_AK_ARRAY, P11KMS_ON_KEYS | PRIV, NEW, F(unwrap_tmpl)),
+    ROW_OTHER(CKA_WRAP_TEMPLATE, P11KMS_AK_ARRAY, P11KMS_ON_KEYS | PUB, NEW | KEEP, F(wrap_tmpl)),
+    ROW_OTHER(CKA_UNWRAP_TEMPLATE, P11KMS_AK_ARRAY, P11KMS_ON_KEYS | PRIV, NEW | KEEP,
+              F(unwrap_tmpl)),
     /* the value of a secret key, the private value of an EC key: never readable from a private
      * key (sensitive, unextractable) */
     ROW_BYTES(CKA_VALUE, P11KMS_ON_KEYS | PRIV, P11KMS_AF_CREATE | P11KMS_AF_SECRET, value,
@@ -136,8 +143,10 @@ static const p11kms_attr_rule rules[] = {
     ROW_OTHER(CKA_NAME_HASH_ALGORITHM, P11KMS_AK_ULONG, CERT, RO, NONE),
 
     /* data objects: application bytes, readable, changeable */
-    ROW_BYTES(CKA_APPLICATION, P11KMS_ON_DATA, P11KMS_AF_CREATE | CHANGE, application, LABEL_MAX),
-    ROW_BYTES(CKA_OBJECT_ID, P11KMS_ON_DATA, P11KMS_AF_CREATE | CHANGE, object_id, OBJECT_ID_MAX),
+    ROW_BYTES(CKA_APPLICATION, P11KMS_ON_DATA, P11KMS_AF_CREATE | CHANGE | KEEP, application,
+              LABEL_MAX),
+    ROW_BYTES(CKA_OBJECT_ID, P11KMS_ON_DATA, P11KMS_AF_CREATE | CHANGE | KEEP, object_id,
+              OBJECT_ID_MAX),
     ROW_BYTES(CKA_VALUE, P11KMS_ON_DATA, P11KMS_AF_CREATE | CHANGE, value, DATA_VALUE_MAX),
 
     /* KMS keys: from the configuration and the backend (backend and key id also on the private
@@ -265,6 +274,7 @@ static int read_computed(const p11kms_object *o, CK_ATTRIBUTE_TYPE type, p11kms_
         v->u.mechs[1] = CKM_P11KMS_ENVELOPE_ENCODED;
         v->u.mechs[2] = CKM_AES_KEY_WRAP_PAD;
         v->u.mechs[3] = CKM_AES_KEY_WRAP_KWP;
+        v->u.mechs[4] = CKM_P11KMS_REWRAP;
         return val_bytes(v, v->u.mechs, sizeof(v->u.mechs));
     case CKA_P11KMS_BACKEND:
         return val_bytes(v, o->kcfg->backend, strlen(o->kcfg->backend));
@@ -307,6 +317,9 @@ int p11kms_attr_read(const p11kms_object *o, CK_ATTRIBUTE_TYPE type, p11kms_attr
         v->tmpl = (const p11kms_attr_template *)f;
         return P11KMS_VAL_OK;
     default:
+        /* A stored object's sealed value is not here to read (p11kms_object_value_ready). */
+        if (*(uint8_t *const *)f == NULL && *(const size_t *)((const char *)o + r->len_field) > 0)
+            return P11KMS_VAL_SECRET;
         return val_bytes(v, *(uint8_t *const *)f,
                          *(const size_t *)((const char *)o + r->len_field));
     }

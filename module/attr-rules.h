@@ -47,6 +47,7 @@ enum p11kms_attr_kind {
 #define P11KMS_AF_SECRET 0x0100u   /* unreadable when the key is sensitive or unextractable */
 #define P11KMS_AF_USAGE 0x0200u    /* encrypt/decrypt/wrap/unwrap: the separation rule */
 #define P11KMS_AF_TEMPLATE 0x0400u /* may appear in CKA_WRAP_TEMPLATE / CKA_UNWRAP_TEMPLATE */
+#define P11KMS_AF_PERSIST 0x0800u  /* persists: kept in a stored object's file (store.h) */
 #define P11KMS_AF_NEW (P11KMS_AF_CREATE | P11KMS_AF_GENERATE | P11KMS_AF_UNWRAP)
 #define P11KMS_AF_CHANGE (P11KMS_AF_COPY | P11KMS_AF_SET)
 
@@ -86,7 +87,7 @@ typedef struct p11kms_attr_val {
     union {
         CK_BBOOL b;
         CK_ULONG ul;
-        CK_MECHANISM_TYPE mechs[4];
+        CK_MECHANISM_TYPE mechs[5];
     } u;
 } p11kms_attr_val;
 

@@ -367,6 +367,8 @@ int p11kms_object_matches_locked(const p11kms_object *o, const CK_ATTRIBUTE *t, 
 {
     CK_ULONG i;
 
+    /* Store: what another process changed is found before this one verified it. */
+    o = p11kms_object_match_view_locked(o);
     for (i = 0; i < n; i++)
         if (!p11kms_attr_equal(o, &t[i]))
             return 0;

@@ -124,6 +124,8 @@ static void put_field(jbuf *b, const char *name, const char *value)
 
 static const char *outcome(const p11kms_audit_event *ev)
 {
+    if (ev->outcome != NULL)
+        return ev->outcome;
     if (ev->rv == CKR_OK)
         return "ok";
     if (ev->report != NULL && ev->report->fault == P11KMS_FAULT_UNAVAILABLE)

@@ -12,9 +12,10 @@
 #include "context.h"
 #include "kms-report.h"
 
-/* One KMS use, as envelope-seal.c saw it. */
+/* One KMS use, as envelope-seal.c saw it (or an open the module answered itself). */
 typedef struct p11kms_audit_event {
-    const char *op;                  /* "wrap", "unwrap", "encrypt", "decrypt" */
+    const char *op; /* "wrap", "unwrap", "encrypt", "decrypt", "sign", "store-seal", "store-open",
+                       "rewrap" */
     const p11kms_key_config *kc;     /* the configured key (token, label) */
     const char *backend;             /* the entry's backend name */
     const char *kms_key;             /* the KMS key reference the blob names or the entry has */
@@ -24,6 +25,9 @@ typedef struct p11kms_audit_event {
     CK_RV rv;                        /* the backend's */
     const p11kms_kms_report *report; /* fault class, request id, HTTP status */
     uint64_t latency_ms;
+    /* NULL: from rv and report; else set by the module when no KMS was asked ("cache-hit",
+     * "refused" by the kill switch) */
+    const char *outcome;
 } p11kms_audit_event;
 
 /* Open the configured destination (C_Initialize, before any call). CKR_OK when none is

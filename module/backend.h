@@ -49,6 +49,12 @@ typedef void (*p11kms_doctor_step)(void *ctx, int status, const char *fmt, ...)
  * docs/adding-a-backend.md section 3.
  * All functions may be called from many threads at once; each backend locks its own state.
  */
+/* The asymmetric operations of p11kms_backend_ops (below). */
+typedef CK_RV p11kms_sign_digest_fn(p11kms_backend *be, int alg, const uint8_t *digest,
+                                    size_t digest_len, p11kms_buf *sig);
+typedef CK_RV p11kms_asym_decrypt_fn(p11kms_backend *be, int alg, const uint8_t *ct, size_t ct_len,
+                                     p11kms_buf *pt);
+
 typedef struct p11kms_backend_ops {
     /* ---- what the backend is: needs no instance, no network, no file ---- */
     const char *name;    /* "local", "aws", ... as in the configuration */
@@ -111,11 +117,9 @@ typedef struct p11kms_backend_ops {
     /* Sign a digest of p11kms_sig_alg_digest_len(alg) bytes with alg (P11KMS_SIG_*, keytype.h).
      * sig gets what the KMS returns: for ECDSA the DER Ecdsa-Sig-Value (the core makes r||s of
      * it), for RSA the signature (at most the modulus length). */
-    CK_RV (*sign_digest)(p11kms_backend *be, int alg, const uint8_t *digest, size_t digest_len,
-                         p11kms_buf *sig);
+    p11kms_sign_digest_fn *sign_digest;
     /* RSA-OAEP decryption (P11KMS_OAEP_*): the plaintext into pt (secret). */
-    CK_RV (*asym_decrypt)(p11kms_backend *be, int alg, const uint8_t *ct, size_t ct_len,
-                          p11kms_buf *pt);
+    p11kms_asym_decrypt_fn *asym_decrypt;
 } p11kms_backend_ops;
 
 /* Every instance starts with this; backends embed it as their first member. */

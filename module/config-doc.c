@@ -19,6 +19,8 @@
  * admits max_depth - 1 levels, so one spare level. */
 #define JSON_MAX_DEPTH 8
 #define PIN_ATTEMPTS_MAX 1000
+#define STORE_PATH_MAX 4000
+#define STORAGE_KEY_MAX 256 /* a key label (config-key.c) */
 
 /* "backends": {"aws": {"region": "..."}}: checked here, merged into keys later. */
 static CK_RV parse_backends(p11kms_config_parser *ps, json_object *o)
@@ -169,6 +171,28 @@ static CK_RV parse_attempts(p11kms_config_parser *ps, json_object *o, unsigned *
     return CKR_OK;
 }
 
+/* "store": "/absolute/directory" or false (no token objects kept). */
+static CK_RV parse_store(p11kms_config_parser *ps, json_object *o, p11kms_token_config *tc)
+{
+    const char *s;
+    CK_RV rv;
+
+    if (json_object_is_type(o, json_type_boolean) && !json_object_get_boolean(o)) {
+        tc->store_off = 1;
+        return CKR_OK;
+    }
+    if (!json_object_is_type(o, json_type_string))
+        return p11kms_config_fail(
+            ps, "must be an absolute directory path, or false to keep no token objects");
+    rv = p11kms_config_string(ps, o, 1, STORE_PATH_MAX, &s);
+    if (rv != CKR_OK)
+        return rv;
+    if (s[0] != '/')
+        return p11kms_config_fail(ps, "must be an absolute directory path (it starts with /)");
+    tc->store = strdup(s);
+    return tc->store != NULL ? CKR_OK : CKR_HOST_MEMORY;
+}
+
 static CK_RV parse_token(p11kms_config_parser *ps, json_object *o, p11kms_token_config *tc)
 {
     json_object *jk;
@@ -186,6 +210,10 @@ static CK_RV parse_token(p11kms_config_parser *ps, json_object *o, p11kms_token_
             rv = parse_pin(ps, value, &tc->pin, &tc->pin_literal);
         else if (strcmp(name, "pin_max_attempts") == 0)
             rv = parse_attempts(ps, value, &tc->pin_max_attempts);
+        else if (strcmp(name, "store") == 0)
+            rv = parse_store(ps, value, tc);
+        else if (strcmp(name, "storage_key") == 0)
+            rv = p11kms_config_dup_string(ps, value, 1, STORAGE_KEY_MAX, &tc->storage_key);
         else if (p11kms_config_is_template(name))
             rv = p11kms_config_template_field(ps, name, value, &tc->wrap_template,
                                               &tc->unwrap_template);
@@ -200,7 +228,9 @@ static CK_RV parse_token(p11kms_config_parser *ps, json_object *o, p11kms_token_
     if (tc->pin_max_attempts != 0 && tc->pin == NULL)
         return p11kms_config_fail(ps, "pin_max_attempts without a pin");
     if (!json_object_object_get_ex(o, "keys", &jk))
-        return CKR_OK;
+        return tc->storage_key != NULL
+                   ? p11kms_config_fail(ps, "storage_key names a key, and there are none")
+                   : CKR_OK;
     at = p11kms_config_push_name(ps, "keys");
     rv = p11kms_config_array(ps, jk, P11KMS_MAX_KEYS_PER_TOKEN);
     if (rv != CKR_OK)
@@ -226,6 +256,19 @@ static CK_RV parse_token(p11kms_config_parser *ps, json_object *o, p11kms_token_
         p11kms_config_pop(ps, at2);
     }
     p11kms_config_pop(ps, at);
+    for (i = 0; tc->storage_key != NULL && i < tc->n_keys; i++)
+        if (strcmp(tc->keys[i].label, tc->storage_key) == 0)
+            break;
+    if (tc->storage_key != NULL && i == tc->n_keys) {
+        at = p11kms_config_push_name(ps, "storage_key");
+        return p11kms_config_fail(ps, "\"%s\" is not the label of one of the token's keys",
+                                  tc->storage_key);
+    }
+    if (tc->storage_key != NULL && p11kms_key_type_is_asym(tc->keys[i].key_type)) {
+        at = p11kms_config_push_name(ps, "storage_key");
+        return p11kms_config_fail(
+            ps, "\"%s\" is an asymmetric key: only AES keys seal stored objects", tc->storage_key);
+    }
     return CKR_OK;
 }
 
@@ -265,12 +308,16 @@ static CK_RV parse_root(p11kms_config_parser *ps, json_object *root, p11kms_conf
         return rv;
     json_object_object_foreach(root, name, value)
     {
-        if (strcmp(name, "log") != 0 && strcmp(name, "backends") != 0 &&
-            strcmp(name, "tokens") != 0 && strcmp(name, "audit") != 0) {
+        if (strcmp(name, "kill_switch_dir") == 0) {
+            at = p11kms_config_push_name(ps, name);
+            if ((rv = p11kms_config_kill_switch_dir(ps, value, cfg)) != CKR_OK)
+                return rv;
+            p11kms_config_pop(ps, at);
+        } else if (strcmp(name, "log") != 0 && strcmp(name, "backends") != 0 &&
+                   strcmp(name, "tokens") != 0 && strcmp(name, "audit") != 0) {
             p11kms_config_push_name(ps, name);
             return p11kms_config_unknown_field(ps, NULL, name);
         }
-        (void)value;
     }
     /* Fixed order, whatever the document's: keys need the backend defaults. */
     if (json_object_object_get_ex(root, "log", &o)) {

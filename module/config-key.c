@@ -431,6 +431,8 @@ static int key_field(p11kms_config_parser *ps, const char *name, json_object *va
         *rv = parse_type(ps, value, kc);
     else if (strcmp(name, "certificate") == 0)
         *rv = p11kms_config_dup_string(ps, value, 1, 4096, &kc->certificate);
+    else if (strcmp(name, "unwrap_cache") == 0)
+        *rv = p11kms_config_unwrap_cache(ps, value, kc);
     else if (strcmp(name, "previous") == 0 || strcmp(name, "kms") == 0)
         *rv = CKR_OK; /* read once the key's own fields are known */
     else if (set && strcmp(name, "wrap_policy") == 0)

@@ -46,9 +46,10 @@ CK_RV p11kms_config_key_kind(p11kms_key_config *kc, int backend_asym, const char
         snprintf(err, err_len, "context: only envelope (aes) keys bind a context");
         return CKR_ARGUMENTS_BAD;
     }
-    if (kc->wrap_template.n > 0 || kc->unwrap_template.n > 0 || kc->decrypt_v1_envelopes) {
+    if (kc->wrap_template.n > 0 || kc->unwrap_template.n > 0 || kc->decrypt_v1_envelopes ||
+        kc->unwrap_cache.max_age_s > 0) {
         snprintf(err, err_len,
-                 "wrap_template, unwrap_template and decrypt_v1_envelopes are "
+                 "wrap_template, unwrap_template, decrypt_v1_envelopes and unwrap_cache are "
                  "settings of envelope (aes) keys");
         return CKR_ARGUMENTS_BAD;
     }

@@ -62,4 +62,8 @@ CK_RV p11kms_config_template_field(p11kms_config_parser *ps, const char *name, j
  * checks and the CKA_ID default; kc->origin names file and path. */
 CK_RV p11kms_config_parse_key(p11kms_config_parser *ps, json_object *o, p11kms_key_config *kc);
 
+/* Operational fields (config-ops.c): the document's "kill_switch_dir", a key's "unwrap_cache". */
+CK_RV p11kms_config_kill_switch_dir(p11kms_config_parser *ps, json_object *o, p11kms_config *cfg);
+CK_RV p11kms_config_unwrap_cache(p11kms_config_parser *ps, json_object *o, p11kms_key_config *kc);
+
 #endif

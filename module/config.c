@@ -65,6 +65,8 @@ void p11kms_config_free(p11kms_config *c)
         p11kms_token_config *tc = &c->tokens[i];
 
         free(tc->label);
+        free(tc->store);
+        free(tc->storage_key);
         p11kms_secure_free_str(tc->pin);
         for (j = 0; j < tc->n_keys; j++)
             key_config_clear(&tc->keys[j]);
@@ -73,6 +75,7 @@ void p11kms_config_free(p11kms_config *c)
     free(c->tokens);
     free(c->path);
     free(c->log_destination);
+    free(c->kill_switch_dir);
     free(c->audit_destination);
     free(c);
 }

@@ -41,6 +41,13 @@ typedef struct p11kms_option {
     char *value;
 } p11kms_option;
 
+/* The opt-in unwrap cache of a key (unwrap-cache.h); max_age_s 0: no cache (the default). */
+typedef struct p11kms_unwrap_cache_config {
+    unsigned max_age_s;   /* an entry's life from the KMS call that filled it */
+    unsigned max_uses;    /* unwraps an entry serves before it goes; 0: no limit */
+    unsigned max_entries; /* entries of this key, least recently used dropped first */
+} p11kms_unwrap_cache_config;
+
 typedef struct p11kms_key_config {
     char *label;       /* CKA_LABEL */
     char *backend;     /* "local", "aws", "gcp", "vault" */
@@ -58,8 +65,10 @@ typedef struct p11kms_key_config {
     size_t n_options;
     p11kms_attr_template wrap_template;   /* a key must match it to be wrapped by this key */
     p11kms_attr_template unwrap_template; /* forced onto every key this key unwraps */
-    char *origin;      /* where it was declared, for log lines: "/etc/p11kms/p11kms.conf
-                          tokens[0].keys[2]" */
+    char *origin; /* where it was declared, for log lines: "/etc/p11kms/p11kms.conf
+                     tokens[0].keys[2]" */
+    /* "unwrap_cache" (config-ops.c) */
+    p11kms_unwrap_cache_config unwrap_cache;
     const char *token; /* the token's label (not owned); NULL in unit tests of one key */
 
     /* Key set (README "Several keys"): "kms": [{backend, key_id, options...}, ...]. Each entry
@@ -94,6 +103,12 @@ typedef struct p11kms_token_config {
     size_t n_keys;
     /* Defaults merged into each key's templates (an attribute the key sets itself wins). */
     p11kms_attr_template wrap_template, unwrap_template;
+    /* The object store (docs/store.md): "store" is its directory (NULL: the per-user default),
+     * store_off for "store": false; "storage_key" the label of the key that seals stored
+     * objects (NULL: the token's only key). */
+    char *store;
+    int store_off;
+    char *storage_key;
 } p11kms_token_config;
 
 typedef struct p11kms_config {
@@ -106,6 +121,8 @@ typedef struct p11kms_config {
     int audit_context_values;
     p11kms_token_config *tokens;
     size_t n_tokens;
+    /* "kill_switch_dir" (config-ops.c, killswitch.h): NULL the default directory, "" none. */
+    char *kill_switch_dir;
 } p11kms_config;
 
 /* The rules a key's "type" brings (config-keytype.c), once its fields are read: the default

@@ -112,7 +112,7 @@ static CK_RV ctx_add(p11kms_context *c, const char *key, size_t key_len, const c
         goto out;
     }
     if (mode & ADD_RESERVED) {
-        if (PAIR_OVERHEAD + key_len + value_len > P11KMS_CONTEXT_RESERVED_BYTES) {
+        if (PAIR_OVERHEAD + key_len + value_len > P11KMS_CONTEXT_RESERVED_PAIR_MAX) {
             *why = "an internal pair is longer than its reserved room";
             goto out;
         }
@@ -256,41 +256,58 @@ CK_RV p11kms_context_add(p11kms_context *c, const char *key, size_t key_len, con
     return rv;
 }
 
-CK_RV p11kms_context_view_reserved(const p11kms_context *app, const char *key, const char *value,
-                                   p11kms_context_view *view)
+CK_RV p11kms_context_view_reserved_n(const p11kms_context *app, const char *const *keys,
+                                     const char *const *values, size_t n_extra,
+                                     p11kms_context_view *view)
 {
     CK_RV rv = CKR_GENERAL_ERROR;
-    size_t key_len = strlen(key), value_len = strlen(value), n = app != NULL ? app->n : 0, pos = 0;
+    size_t n = app != NULL ? app->n : 0, i, pos, key_len, value_len;
     int found = 0;
 
     view->ctx.pairs = view->pairs;
     view->ctx.n = 0;
     /* The core's own constants and contexts built by ctx_add: failing here is a defect. */
-    if (!p11kms_context_key_reserved(key, key_len) ||
-        PAIR_OVERHEAD + key_len + value_len > P11KMS_CONTEXT_RESERVED_BYTES ||
-        n > P11KMS_CONTEXT_MAX_PAIRS) {
-        LOG_E("internal encryption-context pair %s refused (%zu application pairs)", key, n);
+    if (n > P11KMS_CONTEXT_MAX_PAIRS + P11KMS_CONTEXT_RESERVED_PAIRS ||
+        n_extra > P11KMS_CONTEXT_MAX_PAIRS + P11KMS_CONTEXT_RESERVED_PAIRS - n) {
+        LOG_E("internal encryption-context pairs refused (%zu pairs on %zu)", n_extra, n);
         goto out;
     }
-    if (app != NULL)
-        pos = find_pos(app, key, key_len, &found);
-    if (found) {
-        LOG_E("internal encryption-context pair %s is already in the context", key);
-        goto out;
+    if (n > 0)
+        memcpy(view->pairs, app->pairs, n * sizeof(*view->pairs));
+    view->ctx.n = n;
+    for (i = 0; i < n_extra; i++) {
+        key_len = strlen(keys[i]);
+        value_len = strlen(values[i]);
+        if (!p11kms_context_key_reserved(keys[i], key_len) ||
+            PAIR_OVERHEAD + key_len + value_len > P11KMS_CONTEXT_RESERVED_PAIR_MAX) {
+            LOG_E("internal encryption-context pair %s refused", keys[i]);
+            goto out;
+        }
+        pos = find_pos(&view->ctx, keys[i], key_len, &found);
+        if (found) {
+            LOG_E("internal encryption-context pair %s is already in the context", keys[i]);
+            goto out;
+        }
+        memmove(view->pairs + pos + 1, view->pairs + pos,
+                (view->ctx.n - pos) * sizeof(*view->pairs));
+        /* Borrowed, never written through: the pair type is shared with owned contexts. */
+        view->pairs[pos].key = (char *)keys[i];
+        view->pairs[pos].key_len = key_len;
+        view->pairs[pos].value = (char *)values[i];
+        view->pairs[pos].value_len = value_len;
+        view->ctx.n++;
     }
-    if (pos > 0)
-        memcpy(view->pairs, app->pairs, pos * sizeof(*view->pairs));
-    /* Borrowed, never written through: the pair type is shared with owned contexts. */
-    view->pairs[pos].key = (char *)key;
-    view->pairs[pos].key_len = key_len;
-    view->pairs[pos].value = (char *)value;
-    view->pairs[pos].value_len = value_len;
-    if (n > pos)
-        memcpy(view->pairs + pos + 1, app->pairs + pos, (n - pos) * sizeof(*view->pairs));
-    view->ctx.n = n + 1;
     rv = CKR_OK;
 out:
+    if (rv != CKR_OK)
+        view->ctx.n = 0;
     return rv;
+}
+
+CK_RV p11kms_context_view_reserved(const p11kms_context *app, const char *key, const char *value,
+                                   p11kms_context_view *view)
+{
+    return p11kms_context_view_reserved_n(app, &key, &value, 1, view);
 }
 
 const char *p11kms_context_get(const p11kms_context *c, const char *key)
@@ -541,7 +558,8 @@ CK_RV p11kms_context_from_mechanism(const CK_MECHANISM *mech, const p11kms_conte
         return CKR_MECHANISM_PARAM_INVALID;
     /* No parameter, or a mechanism whose parameter is not a context (AES-KW's IV). */
     if (mech->pParameter == NULL || mech->ulParameterLen == 0 ||
-        (mech->mechanism != CKM_P11KMS_ENVELOPE && mech->mechanism != CKM_P11KMS_ENVELOPE_ENCODED))
+        (mech->mechanism != CKM_P11KMS_ENVELOPE && mech->mechanism != CKM_P11KMS_ENVELOPE_ENCODED &&
+         mech->mechanism != CKM_P11KMS_REWRAP))
         return p11kms_context_copy(deflt, out);
 
     if (mech->mechanism == CKM_P11KMS_ENVELOPE) {
@@ -551,8 +569,10 @@ CK_RV p11kms_context_from_mechanism(const CK_MECHANISM *mech, const p11kms_conte
     } else {
         rv = ctx_decode(mech->pParameter, mech->ulParameterLen, out, &why, &where);
         if (rv == CKR_MECHANISM_PARAM_INVALID)
-            LOG_E("CKM_P11KMS_ENVELOPE_ENCODED parameter refused: %s (offset %zu of %lu)", why,
-                  where, (unsigned long)mech->ulParameterLen);
+            LOG_E("%s parameter refused: %s (offset %zu of %lu)",
+                  mech->mechanism == CKM_P11KMS_REWRAP ? "CKM_P11KMS_REWRAP"
+                                                       : "CKM_P11KMS_ENVELOPE_ENCODED",
+                  why, where, (unsigned long)mech->ulParameterLen);
     }
     return rv;
 }

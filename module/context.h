@@ -23,17 +23,20 @@ typedef struct p11kms_context {
 /*
  * Context keys beginning with "p11kms:" (any letter case: AWS IAM compares
  * kms:EncryptionContext:KEY condition keys without case) belong to p11kms. The core adds
- * "p11kms:purpose" to what it sends the KMS for version-2 envelopes (docs/envelope.md); an
- * application, configuration or tool context holding such a key is refused. The reserved pair
- * comes on top of the application's limits of 64 pairs and 8192 bytes.
+ * "p11kms:purpose" to what it sends the KMS for version-2 envelopes (docs/envelope.md), and a
+ * stored object's identity ("p11kms:object", "p11kms:token", "p11kms:attrs", docs/store.md); an
+ * application, configuration or tool context holding such a key is refused. The reserved pairs
+ * come on top of the application's limits of 64 pairs and 8192 bytes.
  */
 #define P11KMS_CONTEXT_RESERVED_PREFIX "p11kms:"
-#define P11KMS_CONTEXT_RESERVED_PAIRS 1
-#define P11KMS_CONTEXT_RESERVED_BYTES 64
+#define P11KMS_CONTEXT_RESERVED_PAIRS 4
+#define P11KMS_CONTEXT_RESERVED_PAIR_MAX 96 /* encoded bytes of one reserved pair */
+#define P11KMS_CONTEXT_RESERVED_BYTES                                                              \
+    (P11KMS_CONTEXT_RESERVED_PAIRS * P11KMS_CONTEXT_RESERVED_PAIR_MAX)
 int p11kms_context_key_reserved(const char *key, size_t key_len);
 
-/* An application's context plus the core's reserved pair, made without copying anything: it
- * borrows app's strings and the constant pair and lives on the caller's stack (the wrap and
+/* An application's context plus the core's reserved pairs, made without copying anything: it
+ * borrows app's strings and the constant pairs and lives on the caller's stack (the wrap and
  * unwrap hot path allocates nothing for it). Valid while app lives; never freed. */
 typedef struct p11kms_context_view {
     p11kms_context ctx;
@@ -43,6 +46,10 @@ typedef struct p11kms_context_view {
  * a context. CKR_GENERAL_ERROR when key is not reserved, the pair is too long or already there. */
 CK_RV p11kms_context_view_reserved(const p11kms_context *app, const char *key, const char *value,
                                    p11kms_context_view *view);
+/* The same with n reserved pairs keys[i]=values[i] (app may hold reserved pairs already). */
+CK_RV p11kms_context_view_reserved_n(const p11kms_context *app, const char *const *keys,
+                                     const char *const *values, size_t n,
+                                     p11kms_context_view *view);
 
 /* All functions return CKR_OK, CKR_HOST_MEMORY, or CKR_MECHANISM_PARAM_INVALID for a context
  * that breaks a rule (empty/duplicate/reserved key, bad UTF-8, too many pairs, too long). */

@@ -1,5 +1,5 @@
 /* crypt-asym.c - RSA-OAEP with asymmetric KMS keys: decryption by the KMS (private key
- * objects), encryption here with OpenSSL (public key objects). */
+ * objects; stopped by the kill switch), encryption here with OpenSSL (public key objects). */
 /*
  * Threads: an operation belongs to one session operation; it holds a reference to the key,
  * taken at begin (the caller holds g.lock to keep the object's key alive meanwhile). The KMS call
@@ -12,6 +12,7 @@
 #include <openssl/rsa.h>
 #include "asym.h"
 #include "crypt-asym.h"
+#include "killswitch.h"
 #include "log.h"
 
 struct p11kms_crypt_asym {
@@ -126,11 +127,24 @@ CK_RV p11kms_crypt_asym_run(p11kms_crypt_asym *a, const uint8_t *in, size_t in_l
     /* A ciphertext is exactly the modulus length: nothing else goes to the KMS. */
     if (in_len != k->type->sig_len)
         return CKR_ENCRYPTED_DATA_LEN_RANGE;
+    /* The kill switch (killswitch.h) stops decryption by an asymmetric key as it stops unwraps;
+     * signing goes on, as wrapping does. */
+    rv = p11kms_killswitch_check(k->kcfg);
+    if (rv != CKR_OK) {
+        p11kms_asym_use_refused(k, "decrypt", rv);
+        return rv;
+    }
     t0 = p11kms_asym_use_begin();
     rv = k->backend->ops->asym_decrypt(k->backend, a->alg, in, in_len, out);
     p11kms_asym_use_end(k, "decrypt", rv, t0);
     LOG_I("KMS decrypt (RSA-OAEP) with %s key \"%s\": %s", k->backend->ops->name, k->kcfg->label,
           p11kms_rv_name(rv));
+    /* Again after the KMS call, which may have outlasted the switch being turned on. */
+    if (rv == CKR_OK && (rv = p11kms_killswitch_check(k->kcfg)) != CKR_OK) {
+        p11kms_buf_wipe(out);
+        p11kms_asym_use_refused(k, "decrypt", rv);
+        return rv;
+    }
     if (rv == CKR_OK && out->len > max_plaintext(a)) {
         LOG_E("%s: key \"%s\": the KMS answered with %zu bytes, more than RSA-OAEP holds",
               k->kcfg->origin, k->kcfg->label, out->len);

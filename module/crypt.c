@@ -13,6 +13,7 @@
 #include "object.h"
 #include "ops.h"
 #include "state.h"
+#include "store.h"
 
 static p11kms_crypt_op *op_of(p11kms_session *s, int encrypt)
 {
@@ -27,11 +28,17 @@ CK_RV p11kms_crypt_init(p11kms_session *s, int encrypt, CK_MECHANISM_PTR mech, C
     p11kms_crypt_asym *asym = NULL;
     uint8_t value[32];
     size_t value_len = 0;
-    int vendor =
-        mech->mechanism == CKM_P11KMS_ENVELOPE || mech->mechanism == CKM_P11KMS_ENVELOPE_ENCODED;
+    int rewrap = mech->mechanism == CKM_P11KMS_REWRAP;
+    int vendor = mech->mechanism == CKM_P11KMS_ENVELOPE ||
+                 mech->mechanism == CKM_P11KMS_ENVELOPE_ENCODED || rewrap;
 
     if (op->active)
         return CKR_OPERATION_ACTIVE;
+    if (rewrap && !encrypt)
+        return CKR_MECHANISM_INVALID;                /* an encrypt-only mechanism */
+    rv = p11kms_store_use(s, key, P11KMS_USE_VALUE); /* a stored key is unsealed on first use */
+    if (rv != CKR_OK)
+        return rv;
     p11kms_lock();
     rv = p11kms_object_get_locked(s, key, &o);
     if (rv != CKR_OK) {
@@ -45,8 +52,8 @@ CK_RV p11kms_crypt_init(p11kms_session *s, int encrypt, CK_MECHANISM_PTR mech, C
         if (!vendor)
             rv = p11kms_cipher_supports(mech->mechanism) ? CKR_KEY_TYPE_INCONSISTENT
                                                          : CKR_MECHANISM_INVALID;
-        else if (!(encrypt ? o->encrypt : o->decrypt))
-            rv = CKR_KEY_FUNCTION_NOT_PERMITTED;
+        else if (rewrap ? !(o->wrap && o->unwrap) : !(encrypt ? o->encrypt : o->decrypt))
+            rv = CKR_KEY_FUNCTION_NOT_PERMITTED; /* rewrap = unwrap + wrap */
     } else {
         if (vendor)
             rv = CKR_KEY_TYPE_INCONSISTENT;
@@ -58,6 +65,8 @@ CK_RV p11kms_crypt_init(p11kms_session *s, int encrypt, CK_MECHANISM_PTR mech, C
             rv = CKR_KEY_FUNCTION_NOT_PERMITTED;
         else if (encrypt ? o->unwrap : o->wrap)
             rv = CKR_KEY_FUNCTION_NOT_PERMITTED; /* it would open AES key wrap (keywrap.c) */
+        else if (!p11kms_object_value_ready(o))
+            rv = CKR_GENERAL_ERROR;
         else {
             memcpy(value, o->value, o->value_len);
             value_len = o->value_len;
@@ -78,6 +87,7 @@ CK_RV p11kms_crypt_init(p11kms_session *s, int encrypt, CK_MECHANISM_PTR mech, C
         if (rv != CKR_OK)
             goto out;
         op->kms = 1;
+        op->rewrap = rewrap;
         op->keyset = o->keyset; /* lives until C_Finalize */
     } else {
         rv = op->cipher ? p11kms_cipher_reinit(op->cipher, mech, encrypt, value, value_len)
@@ -108,7 +118,8 @@ static CK_RV kms_run(p11kms_crypt_op *op, int encrypt, const uint8_t *in, size_t
     uint8_t digest[SHA256_DIGEST_LENGTH];
     int asked = 1;
 
-    if (op->asym == NULL && encrypt && (in_len == 0 || in_len > P11KMS_KMS_PLAINTEXT_MAX))
+    if (encrypt && op->asym == NULL && !op->rewrap &&
+        (in_len == 0 || in_len > P11KMS_KMS_PLAINTEXT_MAX))
         return CKR_DATA_LEN_RANGE;
     if (!digest_of(in, in_len, digest))
         return CKR_HOST_MEMORY;
@@ -116,14 +127,27 @@ static CK_RV kms_run(p11kms_crypt_op *op, int encrypt, const uint8_t *in, size_t
         return p11kms_out_copy(out, out_len, op->result.data, op->result.len);
     p11kms_buf_wipe(&op->result);
     if (out == NULL) {
-        /* Length query without a KMS call: an upper bound. */
+        /* Length query without a KMS call: an upper bound (a rewrapped key is shorter than the
+         * envelope it came in). */
         *out_len = op->asym != NULL ? p11kms_crypt_asym_bound(op->asym, in_len)
+                   : op->rewrap     ? p11kms_envelope_bound(op->keyset, in_len)
                    : encrypt        ? p11kms_envelope_bound(op->keyset, in_len)
                                     : in_len;
         return CKR_OK;
     }
     if (op->asym != NULL) {
         rv = p11kms_crypt_asym_run(op->asym, in, in_len, &op->result);
+        if (rv != CKR_OK)
+            return rv;
+        memcpy(op->input_digest, digest, sizeof(digest));
+        return p11kms_out_copy(out, out_len, op->result.data, op->result.len);
+    }
+    if (op->rewrap) {
+        rv = p11kms_envelope_rewrap(op->keyset, op->context, in, in_len, &op->result, &asked);
+        LOG_I("KMS rewrap of a %zu-byte envelope with key \"%s\": %s", in_len,
+              op->keyset->kc->label, p11kms_rv_name(rv));
+        if (rv == CKR_WRAPPED_KEY_INVALID)
+            rv = CKR_DATA_INVALID; /* not a wrapped key of this key */
         if (rv != CKR_OK)
             return rv;
         memcpy(op->input_digest, digest, sizeof(digest));
@@ -198,7 +222,7 @@ CK_RV p11kms_crypt_update(p11kms_session *s, int encrypt, CK_BYTE_PTR in, CK_ULO
     if (op->kms) {
         /* Collected and sent to the KMS at C_*Final: the KMS has no streaming interface. */
         uint8_t *grown;
-        limit = encrypt ? P11KMS_KMS_PLAINTEXT_MAX : 65536;
+        limit = encrypt && !op->rewrap ? P11KMS_KMS_PLAINTEXT_MAX : 65536;
         if (in_len > limit - op->input.len) {
             rv = encrypt ? CKR_DATA_LEN_RANGE : CKR_ENCRYPTED_DATA_LEN_RANGE;
             goto out;

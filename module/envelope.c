@@ -35,7 +35,8 @@ void p11kms_envelope_clear(p11kms_envelope *e)
 
 static int purpose_known(uint32_t purpose)
 {
-    return purpose == P11KMS_PURPOSE_WRAPPED_KEY || purpose == P11KMS_PURPOSE_DATA;
+    return purpose == P11KMS_PURPOSE_WRAPPED_KEY || purpose == P11KMS_PURPOSE_DATA ||
+           purpose == P11KMS_PURPOSE_STORED_OBJECT;
 }
 
 const char *p11kms_envelope_purpose_name(const p11kms_envelope *e)
@@ -45,6 +46,8 @@ const char *p11kms_envelope_purpose_name(const p11kms_envelope *e)
         return "wrapped key";
     case P11KMS_PURPOSE_DATA:
         return "data";
+    case P11KMS_PURPOSE_STORED_OBJECT:
+        return "stored object";
     default:
         return "v1/unknown";
     }
@@ -253,7 +256,7 @@ CK_RV p11kms_envelope_parse(const uint8_t *in, size_t len, p11kms_envelope *e)
             goto out;
         }
         if (!purpose_known(purpose)) {
-            defect = "unknown purpose (1 wrapped key, 2 data)";
+            defect = "unknown purpose (1 wrapped key, 2 data, 3 stored object)";
             goto out;
         }
     }

@@ -22,9 +22,11 @@
 
 /* What an envelope holds, as its purpose byte says (version 2). Never renumber. */
 enum p11kms_envelope_purpose {
-    P11KMS_PURPOSE_UNKNOWN = 0,     /* version 1: not recorded */
-    P11KMS_PURPOSE_WRAPPED_KEY = 1, /* made by C_WrapKey; opened only by C_UnwrapKey */
-    P11KMS_PURPOSE_DATA = 2,        /* made by C_Encrypt; opened only by C_Decrypt */
+    P11KMS_PURPOSE_UNKNOWN = 0,       /* version 1: not recorded */
+    P11KMS_PURPOSE_WRAPPED_KEY = 1,   /* made by C_WrapKey; opened only by C_UnwrapKey */
+    P11KMS_PURPOSE_DATA = 2,          /* made by C_Encrypt; opened only by C_Decrypt */
+    P11KMS_PURPOSE_STORED_OBJECT = 3, /* a stored object's file key (store-seal.c); opened only
+                                       * by the object store, never by C_Decrypt/C_UnwrapKey */
 };
 
 /* One KMS ciphertext: what one backend made of one data key. */
@@ -46,11 +48,11 @@ typedef struct p11kms_envelope {
 void p11kms_kms_blob_clear(p11kms_kms_blob *b);
 void p11kms_envelope_clear(p11kms_envelope *e);
 
-/* "wrapped key", "data" or "v1/unknown", for log lines and the tool. */
+/* "wrapped key", "data", "stored object" or "v1/unknown", for log lines and the tool. */
 const char *p11kms_envelope_purpose_name(const p11kms_envelope *e);
 
 /* Exact encoded size (version 2); 0 if the envelope breaks a bound or its purpose is not
- * WRAPPED_KEY or DATA. */
+ * WRAPPED_KEY, DATA or STORED_OBJECT. */
 size_t p11kms_envelope_encoded_len(const p11kms_envelope *e);
 /* Encode into out (*out_len in: capacity, out: bytes written or needed).
  * CKR_BUFFER_TOO_SMALL when out is NULL or short (with *out_len set), CKR_GENERAL_ERROR for an

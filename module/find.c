@@ -6,6 +6,7 @@
 #include "object.h"
 #include "ops.h"
 #include "state.h"
+#include "store.h"
 
 static int cmp_handle(const void *a, const void *b)
 {
@@ -22,6 +23,10 @@ CK_RV p11kms_find_init(p11kms_session *s, CK_ATTRIBUTE_PTR t, CK_ULONG n)
 
     if (s->find.active)
         return CKR_OPERATION_ACTIVE;
+    /* Store: what other processes created or destroyed since the last look (no KMS call). */
+    rv = p11kms_store_prepare_find(s, t, n);
+    if (rv != CKR_OK)
+        return rv;
     /* Matching a public key's value needs it: asked of the KMS here, without g.lock. */
     rv = p11kms_asym_prepare_find(s, t, n);
     if (rv != CKR_OK)

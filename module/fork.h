@@ -31,6 +31,7 @@ enum p11kms_fork_rank {
     P11KMS_FORK_RANK_BACKEND = 20, /* process-wide registries of backends (credential providers) */
     P11KMS_FORK_RANK_HTTP = 30,    /* net/http-curl.c: shared transport, transports, orphans */
     P11KMS_FORK_RANK_CIPHER = 40,  /* cipher.c: the fetched-cipher table */
+    P11KMS_FORK_RANK_CACHE = 50,   /* unwrap-cache.c: the cached key values (wiped in the child) */
     P11KMS_FORK_RANK_LOG = 90,     /* log.c: the sink; every other lock holder may log */
 };
 

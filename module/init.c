@@ -13,11 +13,13 @@
 #include "audit.h"
 #include "fork.h"
 #include "init.h"
+#include "killswitch.h"
 #include "lock.h"
 #include "log.h"
 #include "session.h"
 #include "slot.h"
 #include "state.h"
+#include "unwrap-cache.h"
 
 static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -127,6 +129,9 @@ CK_RV p11kms_initialize(CK_VOID_PTR init_args)
     p11kms_unlock();
     if (rv != CKR_OK)
         goto out;
+    rv = p11kms_killswitch_setup(p11kms_g.config);
+    if (rv != CKR_OK)
+        goto out;
     LOG_I("initialised with %zu token(s) from %s", p11kms_g.n_tokens,
           p11kms_g.config->path ? p11kms_g.config->path : "the environment");
     /* Last, and sequentially consistent: a call that sees it sees the state built above. */
@@ -164,6 +169,9 @@ CK_RV p11kms_finalize(CK_VOID_PTR reserved)
     /* First close the gate, then wait for the calls already through it (state.h). */
     atomic_store_explicit(&p11kms_live, 0, memory_order_seq_cst);
     p11kms_call_wait_all();
+    /* Cached key values and the kill switch's view go with the configuration they name. */
+    p11kms_unwrap_cache_forget(NULL);
+    p11kms_killswitch_teardown();
     p11kms_sessions_destroy_all();
     p11kms_lock();
     p11kms_tokens_destroy();

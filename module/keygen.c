@@ -11,6 +11,7 @@
 #include "object.h"
 #include "ops.h"
 #include "state.h"
+#include "store.h"
 
 /* A data key from a template: what the module contributes (key type of the mechanism, CKA_LOCAL
  * of generated keys), the template, and for an unwrap the unwrapping key's unwrap template. */
@@ -83,7 +84,7 @@ CK_RV p11kms_unwrap_commit(p11kms_session *s, p11kms_unwrap_staged *st, const ui
     memcpy(o->value, value, value_len);
     o->value_len = value_len;
     /* Rights are checked again under the lock: a logout may have come during the KMS call. */
-    rv = p11kms_object_add_new(s, o, out);
+    rv = p11kms_store_add_new(s, o, out);
     if (rv == CKR_OK)
         st->o = NULL;
 out:
@@ -120,7 +121,7 @@ CK_RV p11kms_data_key_new(p11kms_session *s, int origin, CK_MECHANISM_TYPE mech,
             goto out;
         }
     }
-    rv = p11kms_object_add_new(s, o, out);
+    rv = p11kms_store_add_new(s, o, out);
     if (rv == CKR_OK)
         o = NULL;
 out:

@@ -76,6 +76,8 @@ static CK_RV kek_take_locked(const p11kms_object *k, int wrap, uint8_t kek[32], 
               wrap ? "wraps" : "unwraps", wrap ? "decrypt" : "encrypt");
         return CKR_KEY_FUNCTION_NOT_PERMITTED;
     }
+    if (!p11kms_object_value_ready(k))
+        return CKR_GENERAL_ERROR; /* a stored key not unsealed (wrap.c unseals it first) */
     memcpy(kek, k->value, k->value_len);
     *kek_len = k->value_len;
     return CKR_OK;
@@ -93,6 +95,8 @@ static CK_RV target_check_locked(const p11kms_object *w, const p11kms_object *k,
     rv = p11kms_attrs_wrappable_locked(w, k);
     if (rv != CKR_OK)
         return rv;
+    if (!p11kms_object_value_ready(k) || !p11kms_object_value_ready(w))
+        return CKR_GENERAL_ERROR; /* a stored key not unsealed (wrap.c unseals it first) */
     if (k == w ||
         (k->value_len == w->value_len && CRYPTO_memcmp(k->value, w->value, w->value_len) == 0)) {
         LOG_W("C_WrapKey: a key cannot wrap itself");

@@ -30,6 +30,7 @@ static const struct {
     {CKM_P11KMS_ENVELOPE, 32, 32, CKF_HW | CKF_ENCRYPT | CKF_DECRYPT | CKF_WRAP | CKF_UNWRAP},
     {CKM_P11KMS_ENVELOPE_ENCODED, 32, 32,
      CKF_HW | CKF_ENCRYPT | CKF_DECRYPT | CKF_WRAP | CKF_UNWRAP},
+    {CKM_P11KMS_REWRAP, 32, 32, CKF_HW | CKF_ENCRYPT},
     /* With asymmetric KMS keys (key sizes in bits): signing in the KMS, verifying and
      * encrypting here with the public key, decrypting in the KMS (sign-asym.c, crypt-asym.c). */
     {CKM_ECDSA, 256, 521, CKF_SIGN | CKF_VERIFY | EC_FLAGS},

@@ -10,6 +10,7 @@
 #include "object.h"
 #include "ops.h"
 #include "state.h"
+#include "store.h"
 
 static CK_RV data_object_new(p11kms_session *s, CK_ATTRIBUTE_PTR t, CK_ULONG n,
                              CK_OBJECT_HANDLE_PTR out)
@@ -21,7 +22,7 @@ static CK_RV data_object_new(p11kms_session *s, CK_ATTRIBUTE_PTR t, CK_ULONG n,
         return CKR_HOST_MEMORY;
     rv = p11kms_attrs_apply(o, P11KMS_FROM_CREATE, t, n, NULL, NULL);
     if (rv == CKR_OK)
-        rv = p11kms_object_add_new(s, o, out);
+        rv = p11kms_store_add_new(s, o, out);
     if (rv == CKR_OK)
         o = NULL;
     p11kms_object_free(o);
@@ -57,10 +58,16 @@ CK_RV p11kms_copy_object(p11kms_session *s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_PTR
     CK_RV rv = CKR_GENERAL_ERROR;
     p11kms_object *src = NULL, *o = NULL;
 
+    /* Store: a copy takes the value, so a stored source is unsealed first. */
+    rv = p11kms_store_use(s, h, P11KMS_USE_VALUE);
+    if (rv != CKR_OK)
+        return rv;
     p11kms_lock();
     rv = p11kms_object_get_locked(s, h, &src);
     if (rv == CKR_OK && (p11kms_object_kind_fixed(src->kind) || !src->copyable))
         rv = CKR_ACTION_PROHIBITED;
+    else if (rv == CKR_OK && !p11kms_object_value_ready(src))
+        rv = CKR_GENERAL_ERROR;
     if (rv == CKR_OK) {
         o = p11kms_object_clone_locked(src);
         if (o == NULL)
@@ -72,7 +79,7 @@ CK_RV p11kms_copy_object(p11kms_session *s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_PTR
     rv = p11kms_attrs_apply(o, P11KMS_FROM_COPY, tmpl, count, NULL, NULL);
     if (rv != CKR_OK)
         goto out;
-    rv = p11kms_object_add_new(s, o, out);
+    rv = p11kms_store_add_new(s, o, out);
     if (rv == CKR_OK)
         o = NULL;
 out:
@@ -86,6 +93,10 @@ CK_RV p11kms_destroy_object(p11kms_session *s, CK_OBJECT_HANDLE h)
     CK_RV rv = CKR_GENERAL_ERROR;
     p11kms_object *o = NULL;
 
+    /* Store: an object another process destroyed is gone here too. */
+    rv = p11kms_store_use(s, h, P11KMS_USE_ATTRS);
+    if (rv != CKR_OK)
+        return rv;
     p11kms_lock();
     rv = p11kms_object_get_locked(s, h, &o);
     if (rv != CKR_OK)
@@ -96,6 +107,13 @@ CK_RV p11kms_destroy_object(p11kms_session *s, CK_OBJECT_HANDLE h)
     }
     if (o->is_token && !(s->flags & CKF_RW_SESSION)) {
         rv = CKR_SESSION_READ_ONLY;
+        goto out;
+    }
+    if (o->stored != NULL) {
+        /* Store: its file goes first, outside g.lock. */
+        p11kms_unlock();
+        rv = p11kms_store_remove(o, h);
+        p11kms_lock();
         goto out;
     }
     p11kms_object_put(p11kms_map_del(&p11kms_g.objects, h));
@@ -111,6 +129,9 @@ CK_RV p11kms_get_object_size(p11kms_session *s, CK_OBJECT_HANDLE h, CK_ULONG_PTR
     CK_RV rv;
     p11kms_object *o = NULL;
 
+    rv = p11kms_store_use(s, h, P11KMS_USE_ATTRS);
+    if (rv != CKR_OK)
+        return rv;
     p11kms_lock();
     rv = p11kms_object_get_locked(s, h, &o);
     if (rv == CKR_OK)
@@ -127,8 +148,15 @@ CK_RV p11kms_get_attribute_value(p11kms_session *s, CK_OBJECT_HANDLE h, CK_ATTRI
     CK_RV rv = CKR_GENERAL_ERROR;
     p11kms_object *o = NULL;
     int sensitive = 0, invalid = 0, small = 0;
+    unsigned how;
     CK_ULONG i;
 
+    /* Store: follow the object's file; a CKA_VALUE read unseals what it would reveal. */
+    how =
+        t != NULL && p11kms_attr_find(t, n, CKA_VALUE) != NULL ? P11KMS_USE_READ : P11KMS_USE_ATTRS;
+    rv = p11kms_store_use(s, h, how);
+    if (rv != CKR_OK)
+        return rv;
     /* An asymmetric KMS key's public half comes from the KMS, without g.lock. */
     rv = p11kms_asym_prepare_read(s, h, t, n);
     if (rv != CKR_OK)
@@ -174,38 +202,55 @@ out:
     return rv;
 }
 
+/* C_SetAttributeValue's checks, and the template applied to a copy of the object (all or
+ * nothing: the copy replaces the object's attributes only when every entry was accepted).
+ * g.lock held. */
+static CK_RV stage_locked(p11kms_session *s, CK_OBJECT_HANDLE h, const CK_ATTRIBUTE *t, CK_ULONG n,
+                          p11kms_object **o, p11kms_object **staged)
+{
+    CK_RV rv = p11kms_object_get_locked(s, h, o);
+
+    if (rv != CKR_OK)
+        return rv;
+    if (!(*o)->modifiable || p11kms_object_kind_fixed((*o)->kind))
+        return CKR_ACTION_PROHIBITED;
+    if ((*o)->is_token && !(s->flags & CKF_RW_SESSION))
+        return CKR_SESSION_READ_ONLY;
+    *staged = p11kms_object_clone_locked(*o);
+    if (*staged == NULL)
+        return CKR_HOST_MEMORY;
+    return p11kms_attrs_apply(*staged, P11KMS_FROM_SET, t, n, NULL, NULL);
+}
+
 CK_RV p11kms_set_attribute_value(p11kms_session *s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_PTR t,
                                  CK_ULONG n)
 {
     CK_RV rv = CKR_GENERAL_ERROR;
     p11kms_object *o = NULL, *staged = NULL;
+    p11kms_store_guard guard;
 
-    p11kms_lock();
-    rv = p11kms_object_get_locked(s, h, &o);
+    /* Store: a stored object changes under the store's writers' lock, from its current file. */
+    rv = p11kms_store_write_begin(s, h, &guard);
     if (rv != CKR_OK)
         goto out;
-    if (!o->modifiable || p11kms_object_kind_fixed(o->kind)) {
-        rv = CKR_ACTION_PROHIBITED;
-        goto out;
-    }
-    if (o->is_token && !(s->flags & CKF_RW_SESSION)) {
-        rv = CKR_SESSION_READ_ONLY;
-        goto out;
-    }
-    /* All or nothing: the template is applied to a copy, which replaces the object's
-     * attributes only when every entry was accepted. */
-    staged = p11kms_object_clone_locked(o);
-    if (staged == NULL) {
-        rv = CKR_HOST_MEMORY;
-        goto out;
-    }
-    rv = p11kms_attrs_apply(staged, P11KMS_FROM_SET, t, n, NULL, NULL);
-    if (rv == CKR_OK)
+    p11kms_lock();
+    rv = stage_locked(s, h, t, n, &o, &staged);
+    if (rv == CKR_OK && o->stored == NULL)
         p11kms_object_commit_locked(o, staged);
+    p11kms_unlock();
+    if (rv == CKR_OK && o->stored != NULL) {
+        /* The new file first (a KMS call, outside g.lock; the writers' lock keeps other setters
+         * out), then the object. */
+        rv = p11kms_store_rewrite(&guard, o, staged);
+        if (rv == CKR_OK) {
+            p11kms_lock();
+            p11kms_object_commit_locked(o, staged);
+            p11kms_unlock();
+        }
+    }
 out:
     p11kms_object_free(staged);
-    if (o != NULL)
-        p11kms_object_put(o);
-    p11kms_unlock();
+    p11kms_object_put(o);
+    p11kms_store_write_end(&guard);
     return rv;
 }

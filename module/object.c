@@ -8,6 +8,14 @@
 #include "session.h"
 #include "state.h"
 
+void p11kms_stored_free(p11kms_stored *sd)
+{
+    if (sd == NULL)
+        return;
+    p11kms_object_free(sd->pending);
+    free(sd);
+}
+
 p11kms_object *p11kms_object_alloc(int kind)
 {
     p11kms_object *o = calloc(1, sizeof(*o));
@@ -58,7 +66,9 @@ void p11kms_object_free(p11kms_object *o)
     free(o->application);
     free(o->object_id);
     free(o->default_context);
-    /* KMS key objects own their key set; asymmetric ones share their key's. */
+    p11kms_stored_free(o->stored);
+    /* KMS key objects own their key set (backend instances); asymmetric ones share their
+     * key's. */
     p11kms_keyset_free(o->keyset);
     p11kms_asym_key_put(o->asym);
     free(o);
@@ -85,9 +95,11 @@ p11kms_object *p11kms_object_clone_locked(const p11kms_object *src)
     if (o == NULL)
         return NULL;
     *o = *src;
-    /* Nothing is shared: not in the map, no backend, its own copies of every byte string. */
+    /* Nothing is shared: not in the map, no backend, not stored, its own copies of every byte
+     * string. */
     o->handle = 0;
     o->refs = 0;
+    o->stored = NULL;
     o->keyset = NULL;
     o->asym = NULL;
     o->kcfg = NULL;
@@ -168,6 +180,15 @@ CK_RV p11kms_object_insert_locked(p11kms_object *o)
     return CKR_OK;
 }
 
+CK_RV p11kms_object_insert_as_locked(p11kms_object *o, CK_OBJECT_HANDLE h)
+{
+    o->handle = h;
+    o->refs = 1;
+    if (p11kms_map_put(&p11kms_g.objects, h, o) != 0)
+        return CKR_HOST_MEMORY;
+    return CKR_OK;
+}
+
 /* Session objects belong to the application, not to the session that made them (PKCS#11
  * 2.40 section 4.4): every session on the token sees them, until their session closes. */
 int p11kms_object_visible_locked(const p11kms_session *s, const p11kms_object *o)
@@ -233,8 +254,11 @@ CK_RV p11kms_object_add_new(p11kms_session *s, p11kms_object *o, CK_OBJECT_HANDL
 {
     CK_RV rv;
 
+    /* Token objects are the object store's (p11kms_store_add_new): never kept here alone. */
+    if (o->is_token)
+        return CKR_GENERAL_ERROR;
     o->token = s->token;
-    o->session = o->is_token ? 0 : s->handle;
+    o->session = s->handle;
     p11kms_lock();
     rv = p11kms_object_rights_locked(s, o);
     if (rv == CKR_OK)

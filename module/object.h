@@ -65,9 +65,12 @@ typedef struct p11kms_object {
     /* Fixed at creation (configuration for KMS keys): read without g.lock while referenced. */
     p11kms_attr_template wrap_tmpl, unwrap_tmpl;
 
-    /* data keys (secret) and data objects (CKA_VALUE of CKO_DATA, not secret) */
+    /* data keys (secret) and data objects (CKA_VALUE of CKO_DATA, not secret). A stored
+     * object's value is NULL until the store unsealed it (p11kms_object_value_ready). */
     uint8_t *value;
     size_t value_len;
+    /* Token objects kept in the token's object store (store.h); NULL for everything else. */
+    struct p11kms_stored *stored;
 
     /* data objects */
     uint8_t *application; /* CKA_APPLICATION */
@@ -84,6 +87,22 @@ typedef struct p11kms_object {
     size_t default_context_len;
 } p11kms_object;
 
+/* What the object store (store.h) keeps with a stored object (p11kms_object.stored), here so
+ * that an object is freed and matched without the store. Under g.lock. */
+#define P11KMS_STORE_ID_LEN 16
+typedef struct p11kms_stored {
+    uint8_t id[P11KMS_STORE_ID_LEN];
+    uint64_t generation; /* of the file the attributes came from */
+    /* The attributes and the value come from a file the KMS opened in this process (or that this
+     * process wrote). Until then the value is NULL and the attributes are the file's word only. */
+    int verified;
+    /* A verified object whose file another process changed since: the new file's attributes,
+     * not verified, which only C_FindObjects matches against until the object's next use
+     * verifies the new file and replaces the object. NULL: none. */
+    struct p11kms_object *pending;
+} p11kms_stored;
+void p11kms_stored_free(p11kms_stored *sd);
+
 /* A new object of a kind with that kind's defaults. */
 p11kms_object *p11kms_object_alloc(int kind);
 void p11kms_object_free(p11kms_object *o); /* wipes the value */
@@ -96,6 +115,24 @@ void p11kms_object_commit_locked(p11kms_object *o, p11kms_object *staged);
 /* Give o a handle and put it in the map (takes the map's reference). CKR_SESSION_CLOSED when o
  * is a session object whose session is no longer open. g.lock held. */
 CK_RV p11kms_object_insert_locked(p11kms_object *o);
+/* Put o in the map under handle h, which no object holds (a stored object's new version takes
+ * its old version's handle, store-use.c). g.lock held. */
+CK_RV p11kms_object_insert_as_locked(p11kms_object *o, CK_OBJECT_HANDLE h);
+
+/* The attributes a find template is matched against: a stored object's pending ones when its
+ * file changed since it was verified, else the object's own. g.lock held. */
+static inline const p11kms_object *p11kms_object_match_view_locked(const p11kms_object *o)
+{
+    return o->stored != NULL && o->stored->pending != NULL ? o->stored->pending : o;
+}
+
+/* Whether o's value is here to use: a stored object's only once the store unsealed it, which
+ * every caller that needs it asks for first (p11kms_store_use). A guard, so a missing value is
+ * an error and never a read through NULL. */
+static inline int p11kms_object_value_ready(const p11kms_object *o)
+{
+    return o->value != NULL || o->value_len == 0;
+}
 
 /* Look up a handle visible to session s (any object of its token; private ones need a login).
  * Returns a referenced object; release with p11kms_object_put.
@@ -110,8 +147,9 @@ void p11kms_objects_drop_session_locked(CK_SESSION_HANDLE h);
  * (CKR_SESSION_READ_ONLY), private ones a login on a token with a PIN (CKR_USER_NOT_LOGGED_IN).
  * g.lock held. */
 CK_RV p11kms_object_rights_locked(const struct p11kms_session *s, const p11kms_object *o);
-/* Put a new object made for session s in the map and give its handle: a session object belongs
- * to s. Refused (and not added) when s lacks the rights over it (p11kms_object_rights_locked).
+/* Put a new session object made for session s in the map and give its handle: it belongs to s.
+ * Refused (and not added) when s lacks the rights over it (p11kms_object_rights_locked). Token
+ * objects go through the object store (store.h: p11kms_store_add_new); here they are refused.
  * Takes g.lock. */
 CK_RV p11kms_object_add_new(struct p11kms_session *s, p11kms_object *o, CK_OBJECT_HANDLE_PTR out);
 

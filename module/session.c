@@ -17,6 +17,7 @@ void p11kms_crypt_op_reset(p11kms_crypt_op *op)
     op->active = 0;
     op->kms = 0;
     op->started = 0;
+    op->rewrap = 0;
     op->keyset = NULL;
     p11kms_crypt_asym_free(op->asym);
     op->asym = NULL;

@@ -20,6 +20,7 @@ typedef struct p11kms_crypt_op {
     int active;
     int kms;               /* 1: envelope with a KMS key, 0: data-key cipher */
     int started;           /* a multi-part update happened: single-part calls are no longer valid */
+    int rewrap;            /* CKM_P11KMS_REWRAP: the input is a wrapped-key envelope to move */
     p11kms_cipher *cipher; /* kept across operations and re-keyed (hot path) */
     /* KMS operations: envelopes (keyset, context), or RSA-OAEP (asym, crypt-asym.h) */
     struct p11kms_keyset *keyset;

@@ -11,6 +11,7 @@
 #include "ops.h"
 #include "sign.h"
 #include "state.h"
+#include "store.h"
 #include "util.h"
 
 static const p11kms_sign_family *const families[] = {
@@ -47,10 +48,15 @@ CK_RV p11kms_sign_init(p11kms_session *s, int sign, CK_MECHANISM_PTR mech, CK_OB
     f = family_of(mech->mechanism);
     if (f == NULL)
         return CKR_MECHANISM_INVALID;
+    rv = p11kms_store_use(s, key, P11KMS_USE_VALUE); /* a stored key is unsealed on first use */
+    if (rv != CKR_OK)
+        return rv;
     p11kms_lock();
     rv = p11kms_object_get_locked(s, key, &o);
     if (rv != CKR_OK)
         rv = CKR_KEY_HANDLE_INVALID;
+    else if (!p11kms_object_value_ready(o))
+        rv = CKR_GENERAL_ERROR;
     else
         rv = f->begin_locked(mech, o, sign, &state);
     if (rv == CKR_OK && !(sign ? o->sign : o->verify))

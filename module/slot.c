@@ -13,6 +13,8 @@
 #include "ops.h"
 #include "slot.h"
 #include "state.h"
+#include "store-index.h"
+#include "store.h"
 #include "util.h"
 
 #define P11KMS_MANUFACTURER "p11kms"
@@ -60,8 +62,10 @@ static CK_RV make_kms_key(p11kms_token *t, const p11kms_key_config *kc)
     if (rv != CKR_OK)
         goto out;
     rv = p11kms_object_insert_locked(o);
-    if (rv == CKR_OK)
+    if (rv == CKR_OK) {
+        t->keys[t->n_keys++] = o;
         o = NULL;
+    }
 out:
     p11kms_object_free(o);
     return rv;
@@ -93,22 +97,32 @@ CK_RV p11kms_tokens_create(void)
             t->has_pin = 1;
             SHA256((const unsigned char *)tc->pin, strlen(tc->pin), t->pin_hash);
         }
+        t->keys = calloc(tc->n_keys + 1, sizeof(*t->keys));
+        if (t->keys == NULL)
+            rv = CKR_HOST_MEMORY;
         for (k = 0; k < tc->n_keys && rv == CKR_OK; k++)
             rv = p11kms_key_type_is_asym(tc->keys[k].key_type)
                      ? p11kms_asym_objects_create_locked(t, &tc->keys[k])
                      : make_kms_key(t, &tc->keys[k]);
+        /* The store reads no file and creates none here (store.h). */
+        if (rv == CKR_OK)
+            rv = p11kms_store_new(t, &t->store);
     }
     return rv;
 }
 
 void p11kms_tokens_destroy(void)
 {
-    size_t it = 0;
+    size_t it = 0, i;
     void *val;
 
     while (p11kms_map_next(&p11kms_g.objects, &it, NULL, &val))
         p11kms_object_put(val);
     p11kms_map_clear(&p11kms_g.objects);
+    for (i = 0; i < p11kms_g.n_tokens; i++) {
+        p11kms_store_free(p11kms_g.tokens[i].store);
+        free(p11kms_g.tokens[i].keys);
+    }
     free(p11kms_g.tokens);
     p11kms_g.tokens = NULL;
     p11kms_g.n_tokens = 0;

@@ -11,6 +11,9 @@
 #include "lock.h"
 #include "util.h"
 
+struct p11kms_object;
+struct p11kms_store;
+
 /* One configured token (one slot). Identity is fixed after C_Initialize; login state and the
  * counts are under g.lock. */
 typedef struct p11kms_token {
@@ -22,6 +25,11 @@ typedef struct p11kms_token {
     int logged_in;                      /* CKU_USER logged in (all sessions of the token) */
     unsigned pin_failures;              /* g.lock: wrong PINs since the last right one */
     CK_ULONG n_sessions, n_rw_sessions; /* g.lock */
+    /* The token's KMS key objects in configuration order (the map holds them until
+     * C_Finalize), and its object store (store.h): both fixed after C_Initialize. */
+    struct p11kms_object **keys;
+    size_t n_keys;
+    struct p11kms_store *store;
 } p11kms_token;
 
 /* Built by C_Initialize, torn down by C_Finalize. g.lock protects the session and object maps,

@@ -15,6 +15,7 @@
 #include "object.h"
 #include "ops.h"
 #include "state.h"
+#include "store.h"
 
 #define ENVELOPE_MAX                                                                               \
     (P11KMS_ENVELOPE_HEADER_LEN +                                                                  \
@@ -99,6 +100,12 @@ CK_RV p11kms_wrap_key(p11kms_session *s, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE
     uint8_t digest[SHA256_DIGEST_LENGTH];
     p11kms_wrap_cache *cache = &s->wrap_cache;
 
+    /* Stored keys (either one) are unsealed on first use. */
+    rv = p11kms_store_use(s, wrapping_key, P11KMS_USE_VALUE);
+    if (rv == CKR_OK)
+        rv = p11kms_store_use(s, key, P11KMS_USE_VALUE);
+    if (rv != CKR_OK)
+        return rv;
     if (p11kms_keywrap_applies(s, mech->mechanism, wrapping_key))
         return p11kms_keywrap_wrap(s, mech, wrapping_key, key, out, out_len);
     if (!p11kms_mech_is_envelope(mech->mechanism))
@@ -114,6 +121,8 @@ CK_RV p11kms_wrap_key(p11kms_session *s, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE
         rv = CKR_KEY_FUNCTION_NOT_PERMITTED;
     else
         rv = p11kms_attrs_wrappable_locked(w, k); /* extractable, trusted, wrap template */
+    if (rv == CKR_OK && !p11kms_object_value_ready(k))
+        rv = CKR_GENERAL_ERROR;
     if (rv == CKR_OK && p11kms_buf_set(&value, k->value, k->value_len) != 0)
         rv = CKR_HOST_MEMORY;
     p11kms_unlock();
@@ -136,8 +145,8 @@ CK_RV p11kms_wrap_key(p11kms_session *s, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE
             rv = CKR_OK;
             goto out;
         }
-        rv = p11kms_envelope_seal(w->keyset, ctx, P11KMS_PURPOSE_WRAPPED_KEY, value.data,
-                                  value.len, &cache->envelope);
+        rv = p11kms_envelope_seal(w->keyset, ctx, P11KMS_PURPOSE_WRAPPED_KEY, value.data, value.len,
+                                  &cache->envelope);
         audit("wrap", w, ctx, rv);
         if (rv != CKR_OK)
             goto out;
@@ -172,6 +181,9 @@ CK_RV p11kms_unwrap_key(p11kms_session *s, CK_MECHANISM_PTR mech, CK_OBJECT_HAND
     p11kms_unwrap_staged staged = {NULL, 0};
     int asked = 0;
 
+    rv = p11kms_store_use(s, unwrapping_key, P11KMS_USE_VALUE); /* a stored key: unsealed */
+    if (rv != CKR_OK)
+        return rv;
     if (p11kms_keywrap_applies(s, mech->mechanism, unwrapping_key))
         return p11kms_keywrap_unwrap(s, mech, unwrapping_key, in, in_len, t, n, out);
     if (!p11kms_mech_is_envelope(mech->mechanism))

@@ -31,6 +31,18 @@ extern "C" {
 #define CKM_P11KMS_ENVELOPE (CKM_VENDOR_DEFINED | P11KMS_VENDOR_BASE | 0x01UL)
 #define CKM_P11KMS_ENVELOPE_ENCODED (CKM_VENDOR_DEFINED | P11KMS_VENDOR_BASE | 0x02UL)
 
+/*
+ * CKM_P11KMS_REWRAP: C_EncryptInit with a KMS key that may both wrap and unwrap, then C_Encrypt
+ *   of a wrapped-key envelope (from C_WrapKey with this key) gives the same data key wrapped under
+ *   the key's current KMS key(s) and version, bound to the same context. When the envelope is
+ *   the key's one current KMS key's (a version rotated in the KMS), the KMS re-encrypts it
+ *   itself (AWS ReEncrypt, Vault transit rewrap) and the data key is never in this process;
+ *   otherwise (a previous key, several KMS keys, an accepted old context) the module unwraps and
+ *   wraps again inside itself. Parameter: as CKM_P11KMS_ENVELOPE_ENCODED (NULL: the key's
+ *   default context). Used by "p11kms rewrap".
+ */
+#define CKM_P11KMS_REWRAP (CKM_VENDOR_DEFINED | P11KMS_VENDOR_BASE | 0x03UL)
+
 /* Read-only attributes of KMS key objects. */
 /* UTF-8 backend name: "local", "aws", "gcp", "vault". */
 #define CKA_P11KMS_BACKEND (CKA_VENDOR_DEFINED | P11KMS_VENDOR_BASE | 0x01UL)

@@ -20,7 +20,8 @@ for t in backends/aws/test-aws-sigv4 backends/aws/test-aws-wire backends/aws/tes
          backends/aws/test-aws-creds net/test-http.sh backends/aws/test-aws-module.sh \
          backends/aws/test-aws-sources.sh backends/aws/test-aws-interop.sh \
          backends/aws/test-aws-ops.sh backends/aws/test-aws-purpose.sh \
-         backends/aws/test-aws-keyset.sh net/test-net-call unit/test-audit \
+         backends/aws/test-aws-keyset.sh backends/aws/test-aws-store.sh net/test-net-call \
+         unit/test-audit unit/test-store-file backends/aws/test-aws-cache.sh \
          backends/gcp/test-gcp-crc32c backends/gcp/test-gcp-backend backends/gcp/test-gcp-creds \
          backends/gcp/test-gcp-module.sh backends/gcp/test-gcp-tool.sh \
          backends/vault/test-vault-module.sh backends/vault/test-vault-ops.sh; do

@@ -19,8 +19,11 @@
 
 #define SECRET_LEN 32
 
+enum { OPT_DEEP = 0x2000 };
+
 static const struct option options[] = {
     TOOL_COMMON_LONGOPTS,
+    {"deep", no_argument, NULL, OPT_DEEP},
     {NULL, 0, NULL, 0},
 };
 
@@ -325,13 +328,17 @@ static int run(int argc, char **argv)
     tool_common common = {0};
     p11kms_config *cfg = NULL;
     doctor d = {0};
-    int opt;
+    int opt, deep = 0;
 
     while ((opt = getopt_long(argc, argv, "v", options, NULL)) != -1) {
         if (tool_common_opt(&common, opt, optarg))
             continue;
         if (opt == TOOL_OPT_HELP)
             return tool_help(&tool_cmd_doctor);
+        if (opt == OPT_DEEP) {
+            deep = 1;
+            continue;
+        }
         return tool_usage_error(&tool_cmd_doctor, "unknown option");
     }
     if (optind != argc)
@@ -340,6 +347,8 @@ static int run(int argc, char **argv)
 
     cfg = check_config(&d, &common);
     /* A configuration the module would refuse makes C_Initialize fail too: say it once. */
+    if (cfg != NULL)
+        doctor_store(&d, cfg, deep);
     if (cfg != NULL)
         check_module(&d, &common, cfg);
     p11kms_config_free(cfg);
@@ -355,7 +364,7 @@ const tool_command tool_cmd_doctor = {
     "check a configuration, its files, credentials and keys, without touching data",
     run,
     "SYNOPSIS\n"
-    "    p11kms doctor [--config FILE] [OPTIONS]\n"
+    "    p11kms doctor [--config FILE] [--deep] [OPTIONS]\n"
     "\n"
     "DESCRIPTION\n"
     "    Checks a setup step by step and reports each step on one line (ok, warn, FAIL,\n"
@@ -367,8 +376,14 @@ const tool_command tool_cmd_doctor = {
     "    context p11kms-doctor=1 and unwraps it again, and encrypts and decrypts a random\n"
     "    secret. No data and no key file is changed.\n"
     "\n"
+    "    Each token's object store is checked too: where it is, which key seals it, whether\n"
+    "    its directory can be made or is readable and writable (and not open to others), and\n"
+    "    that every object file parses as the module reads it (no KMS call). With --deep each\n"
+    "    stored object is also opened with the token's keys: one KMS Decrypt per object.\n"
+    "\n"
     "EXIT STATUS\n"
     "    0 when every check passed (warnings allowed), 1 when any failed.\n"
     "\n"
-    "OPTIONS\n" TOOL_COMMON_HELP,
+    "OPTIONS\n"
+    "    --deep                 open every stored object too.\n" TOOL_COMMON_HELP,
 };

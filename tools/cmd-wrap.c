@@ -211,6 +211,46 @@ out:
     return ret;
 }
 
+/* Whether blob is a p11kms envelope (a KMS key's), not an RFC 5649 blob of a plain AES key. */
+static int is_envelope(const uint8_t *blob, size_t len)
+{
+    p11kms_envelope env;
+    int yes;
+
+    memset(&env, 0, sizeof(env));
+    yes = p11kms_envelope_parse(blob, len, &env) == CKR_OK && env.n > 0;
+    p11kms_envelope_clear(&env);
+    return yes;
+}
+
+/* The same key's current KMS key(s) and version, the context kept: CKM_P11KMS_REWRAP, the KMS's
+ * own re-encrypt where it can (the data key never in this process), else inside the module. */
+static int rewrap_in_place(wrap_args *a, const uint8_t *blob, size_t len)
+{
+    tool_hint hint = {NULL, NULL, 0, NULL, 1, a->last};
+    p11kms_envelope env;
+    tool_key *used = NULL;
+    uint8_t *out = NULL;
+    size_t out_len = 0;
+    CK_RV rv;
+    int ret = -1;
+
+    memset(&env, 0, sizeof(env));
+    if (p11kms_envelope_parse(blob, len, &env) == CKR_OK && env.n > 0)
+        hint.kms_ref = env.blobs[0].key_ref;
+    rv = tool_dk_rewrap_any(a->p, a->key, &hint, a->user, blob, len, &used, &out, &out_len);
+    p11kms_envelope_clear(&env);
+    if (rv != CKR_OK) {
+        line_err(a, "rewrap", used, rv);
+        goto out;
+    }
+    a->last = used;
+    ret = print_b64(out, out_len, "", 0);
+out:
+    free(out);
+    return ret;
+}
+
 /* The plaintext key stays in the module: unwrapped sensitive, wrapped again under the target
  * (the same key's current version, or --to-key on the same token). */
 static int do_rewrap(wrap_args *a, const uint8_t *blob, size_t len)
@@ -265,7 +305,13 @@ static int one_blob(wrap_args *a, const char *text, size_t len)
             tool_err("not a base64 wrapped key");
         return -1;
     }
-    ret = a->cmd == &tool_cmd_rewrap ? do_rewrap(a, blob, blob_len) : do_unwrap(a, blob, blob_len);
+    if (a->cmd != &tool_cmd_rewrap)
+        ret = do_unwrap(a, blob, blob_len);
+    else if (a->to == NULL && !a->to_context_given && (a->key == NULL || a->key->is_kms) &&
+             is_envelope(blob, blob_len))
+        ret = rewrap_in_place(a, blob, blob_len);
+    else
+        ret = do_rewrap(a, blob, blob_len);
     free(blob);
     return ret;
 }
@@ -424,9 +470,12 @@ const tool_command tool_cmd_rewrap = {
     "                  [BLOB...]\n"
     "\n"
     "DESCRIPTION\n"
-    "    Unwraps each base64 BLOB (or each line of stdin) inside the module into a sensitive\n"
-    "    key and wraps it again - under the same key's current version (key rotation), or\n"
-    "    under KEY2 (key switching) - printing the new base64 wrapped key, one line per input.\n"
+    "    Moves each base64 BLOB (or each line of stdin) to the same key's current version (key\n"
+    "    rotation) or to KEY2 (key switching), printing the new base64 wrapped key, one line\n"
+    "    per input. Without --to-key and --to-context the KMS re-encrypts a blob of the key's\n"
+    "    own KMS key itself where it can (AWS ReEncrypt, Vault transit rewrap), so the data key\n"
+    "    is never in this host's memory; otherwise it is unwrapped inside the module into a\n"
+    "    sensitive key and wrapped again.\n"
     "    The data key never leaves the module and the data it protects is not touched, so\n"
     "    old and new wrapped keys both work until the old key version is retired. With a\n"
     "    key set (README \"Rotation\"), the blobs of a \"previous\" KMS key, or of an old\n"

@@ -156,12 +156,37 @@ static CK_RV unwrap_with(tool_p11 *p, tool_key *k, const p11kms_context *ctx, in
     return rv;
 }
 
+/* The usable keys for `need` of the hint's kind, likeliest first; *n of them in *out (malloc'd). */
+static CK_RV candidates(tool_p11 *p, const tool_hint *hint, unsigned need, tool_key ***out,
+                        size_t *n)
+{
+    tool_key **cand, *t;
+    size_t i, j;
+
+    *n = 0;
+    cand = calloc(p->n_keys + 1, sizeof(*cand));
+    if (cand == NULL)
+        return CKR_HOST_MEMORY;
+    for (i = 0; i < p->n_keys; i++) {
+        t = &p->keys[i];
+        if (!tool_key_usable(t, need) || (hint->kind >= 0 && t->is_kms != hint->kind))
+            continue;
+        /* Insertion by descending score keeps module order among equals. */
+        for (j = *n; j > 0 && hint_score(hint, cand[j - 1]) < hint_score(hint, t); j--)
+            cand[j] = cand[j - 1];
+        cand[j] = t;
+        (*n)++;
+    }
+    *out = cand;
+    return CKR_OK;
+}
+
 CK_RV tool_dk_unwrap_any(tool_p11 *p, tool_key *key, const tool_hint *hint,
                          const p11kms_context *ctx, int merge, const uint8_t *blob, size_t len,
                          int sensitive, tool_key **used, CK_OBJECT_HANDLE *out)
 {
-    tool_key **cand = NULL, *t;
-    size_t n = 0, i, j;
+    tool_key **cand = NULL;
+    size_t n = 0, i;
     CK_RV rv = CKR_KEY_HANDLE_INVALID, first_rv = CKR_OK;
 
     *used = NULL;
@@ -170,19 +195,8 @@ CK_RV tool_dk_unwrap_any(tool_p11 *p, tool_key *key, const tool_hint *hint,
         *used = key;
         return unwrap_with(p, key, ctx, merge, blob, len, sensitive, out);
     }
-    cand = calloc(p->n_keys + 1, sizeof(*cand));
-    if (cand == NULL)
+    if (candidates(p, hint, TOOL_NEED_UNWRAP, &cand, &n) != CKR_OK)
         return CKR_HOST_MEMORY;
-    for (i = 0; i < p->n_keys; i++) {
-        t = &p->keys[i];
-        if (!tool_key_usable(t, TOOL_NEED_UNWRAP) || (hint->kind >= 0 && t->is_kms != hint->kind))
-            continue;
-        /* Insertion by descending score keeps module order among equals. */
-        for (j = n; j > 0 && hint_score(hint, cand[j - 1]) < hint_score(hint, t); j--)
-            cand[j] = cand[j - 1];
-        cand[j] = t;
-        n++;
-    }
     for (i = 0; i < n; i++) {
         rv = unwrap_with(p, cand[i], ctx, merge, blob, len, sensitive, out);
         if (rv == CKR_OK) {
@@ -196,6 +210,91 @@ CK_RV tool_dk_unwrap_any(tool_p11 *p, tool_key *key, const tool_hint *hint,
     }
     if (rv != CKR_OK && n > 0)
         rv = first_rv; /* the likeliest key's answer explains the failure best */
+    free(cand);
+    return rv;
+}
+
+/* CKM_P11KMS_REWRAP with KMS key k: the envelope moved to k's current KMS key(s). */
+static CK_RV rewrap_with(tool_p11 *p, tool_key *k, const p11kms_context *user, const uint8_t *blob,
+                         size_t len, uint8_t **out, size_t *out_len)
+{
+    CK_SESSION_HANDLE s = k->slot->session;
+    CK_MECHANISM mech = {CKM_P11KMS_REWRAP, NULL, 0};
+    p11kms_context *eff = NULL;
+    uint8_t *enc = NULL, *buf = NULL;
+    size_t enc_len = 0;
+    CK_ULONG got = 0;
+    CK_RV rv;
+    int tries;
+
+    *out = NULL;
+    if (tool_ctx_effective(k, user, &eff) != 0) {
+        rv = CKR_MECHANISM_PARAM_INVALID;
+        goto out;
+    }
+    rv = p11kms_context_encode(eff, &enc, &enc_len);
+    if (rv != CKR_OK)
+        goto out;
+    mech.pParameter = enc;
+    mech.ulParameterLen = enc_len;
+    /* Two-call convention: the length (an upper bound), then the envelope; the operation keeps
+     * its result between the calls. */
+    rv = p->f->C_EncryptInit(s, &mech, k->handle);
+    if (rv == CKR_OK)
+        rv = p->f->C_Encrypt(s, (CK_BYTE_PTR)blob, len, NULL, &got);
+    for (tries = 0; rv == CKR_OK; tries++) {
+        free(buf);
+        buf = malloc(got ? got : 1);
+        if (buf == NULL) {
+            rv = CKR_HOST_MEMORY;
+            goto out;
+        }
+        rv = p->f->C_Encrypt(s, (CK_BYTE_PTR)blob, len, buf, &got);
+        if (rv == CKR_OK) {
+            *out = buf;
+            *out_len = got;
+            buf = NULL;
+            goto out;
+        }
+        if (rv != CKR_BUFFER_TOO_SMALL || tries == 2)
+            goto out;
+        rv = CKR_OK; /* got is the length it needs now */
+    }
+out:
+    free(buf);
+    free(enc);
+    p11kms_context_free(eff);
+    return rv;
+}
+
+CK_RV tool_dk_rewrap_any(tool_p11 *p, tool_key *key, const tool_hint *hint,
+                         const p11kms_context *user, const uint8_t *blob, size_t len,
+                         tool_key **used, uint8_t **out, size_t *out_len)
+{
+    tool_key **cand = NULL;
+    size_t n = 0, i;
+    CK_RV rv = CKR_KEY_HANDLE_INVALID, first_rv = CKR_OK;
+
+    *used = key;
+    if (key != NULL)
+        return rewrap_with(p, key, user, blob, len, out, out_len);
+    if (candidates(p, hint, TOOL_NEED_UNWRAP | TOOL_NEED_WRAP, &cand, &n) != CKR_OK)
+        return CKR_HOST_MEMORY;
+    for (i = 0; i < n; i++) {
+        if (!cand[i]->is_kms)
+            continue;
+        rv = rewrap_with(p, cand[i], user, blob, len, out, out_len);
+        if (rv == CKR_OK) {
+            *used = cand[i];
+            break;
+        }
+        if (*used == NULL) {
+            *used = cand[i];
+            first_rv = rv;
+        }
+    }
+    if (rv != CKR_OK && *used != NULL)
+        rv = first_rv;
     free(cand);
     return rv;
 }

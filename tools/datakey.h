@@ -41,6 +41,13 @@ typedef struct tool_hint {
 CK_RV tool_dk_unwrap_any(tool_p11 *p, tool_key *key, const tool_hint *hint,
                          const p11kms_context *ctx, int merge, const uint8_t *blob, size_t len,
                          int sensitive, tool_key **used, CK_OBJECT_HANDLE *out);
+/* Move a wrapped-key envelope to its KMS key's current KMS key(s) and version inside the module
+ * (CKM_P11KMS_REWRAP: the KMS's own re-encrypt where it can, the data key never in the tool),
+ * with key, or (key NULL) each KMS key that may wrap and unwrap, likeliest first. user: the
+ * caller's pairs over each key's default context. *out malloc'd; *used as tool_dk_unwrap_any. */
+CK_RV tool_dk_rewrap_any(tool_p11 *p, tool_key *key, const tool_hint *hint,
+                         const p11kms_context *user, const uint8_t *blob, size_t len,
+                         tool_key **used, uint8_t **out, size_t *out_len);
 /* One envelope holding every blob of the n envelopes env[i] (all version 2, same purpose; at
  * most 8 blobs in all), for a file wrapped under several keys. *out malloc'd. Reports and
  * returns -1 on failure. */

@@ -15,5 +15,8 @@ typedef struct doctor {
 
 void doctor_step(doctor *d, enum doctor_status st, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Each token's object store: directory, storage key, every file parses; deep: each opens with
+ * the token's keys (one KMS Decrypt per object; doctor-store.c). */
+void doctor_store(doctor *d, const p11kms_config *cfg, int deep);
 
 #endif

@@ -16,6 +16,8 @@ static const tool_command *const commands[] = {
     &tool_cmd_keygen,
     &tool_cmd_doctor,
     &tool_cmd_inspect,
+    &tool_cmd_store,
+    &tool_cmd_kill_switch,
     &tool_cmd_s3,
     NULL,
 };
@@ -29,7 +31,7 @@ static void usage(FILE *f)
                "transit, local key files) through the p11kms PKCS#11 module - or any PKCS#11\n"
                "module with AES keys.\n\nCommands:\n");
     for (i = 0; commands[i] != NULL; i++)
-        fprintf(f, "    %-10s %s\n", commands[i]->name, commands[i]->summary);
+        fprintf(f, "    %-12s %s\n", commands[i]->name, commands[i]->summary);
     fprintf(f, "\n'p11kms COMMAND --help' describes a command; 'man p11kms' all of them.\n");
 }
 

@@ -29,7 +29,9 @@ typedef struct tool_command {
 } tool_command;
 
 extern const tool_command tool_cmd_encrypt, tool_cmd_decrypt, tool_cmd_wrap, tool_cmd_unwrap,
-    tool_cmd_rewrap, tool_cmd_list, tool_cmd_keygen, tool_cmd_doctor, tool_cmd_inspect, tool_cmd_s3;
+    tool_cmd_rewrap, tool_cmd_list, tool_cmd_keygen, tool_cmd_doctor, tool_cmd_inspect,
+    tool_cmd_store, tool_cmd_s3;
+extern const tool_command tool_cmd_kill_switch;
 
 /* Print "p11kms: <message>" as one line on stderr. Every failure is reported exactly once,
  * where it happens; callers only pass the failure up. */

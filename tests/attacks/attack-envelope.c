@@ -269,6 +269,34 @@ static const char *extra_keys(void)
     return text;
 }
 
+/* CKM_P11KMS_REWRAP moves a wrapped key to the key's current KMS key: it must not turn data of
+ * the caller's choosing into a wrapped key, nor its result into something C_Decrypt opens, nor
+ * run for a key that may only wrap. */
+static void try_rewrap(void)
+{
+    CK_MECHANISM m = {CKM_P11KMS_ENVELOPE, NULL, 0}, rw = {CKM_P11KMS_REWRAP, NULL, 0};
+    CK_MECHANISM dec = {CKM_P11KMS_ENVELOPE, NULL, 0};
+    CK_OBJECT_HANDLE wrap_only = p11_find_label(s, "kms-wrap");
+    uint8_t chosen[32], box[8192], env[8192], out[16384];
+    CK_ULONG len, env_len, out_len = sizeof(out);
+
+    memset(chosen, 0x66, sizeof(chosen));
+    len = encrypt(&m, chosen, sizeof(chosen), box);
+    ok(len > 0 && p11_crypt(s, 1, &rw, kms, box, len, out, &out_len) == CKR_DATA_INVALID,
+       "CKM_P11KMS_REWRAP of a data envelope: refused, no key of the caller's choosing");
+    env_len = wrap(&m, env);
+    out_len = sizeof(out);
+    ok(env_len > 0 && p11_crypt(s, 1, &rw, kms, env, env_len, out, &out_len) == CKR_OK &&
+           decrypt_refused(&dec, kms, out, out_len, NULL),
+       "a rewrapped key is still a wrapped key: C_Decrypt refuses it");
+    ok(memmem(out, out_len, secret, sizeof(secret)) == NULL,
+       "  ...and the data key is not in what rewrap returned");
+    is_rv(p11->C_EncryptInit(s, &rw, wrap_only), CKR_KEY_FUNCTION_NOT_PERMITTED,
+          "a key that may only wrap cannot rewrap");
+    is_rv(p11->C_DecryptInit(s, &rw, kms), CKR_MECHANISM_INVALID,
+          "CKM_P11KMS_REWRAP is no decrypt mechanism");
+}
+
 int main(void)
 {
     test_start();
@@ -286,6 +314,7 @@ int main(void)
     try_key_ref_edits();
     try_forged_purpose();
     try_other_key();
+    try_rewrap();
     p11->C_CloseSession(s);
     is_rv(p11->C_Finalize(NULL), CKR_OK, "C_Finalize");
     return test_exit_code();

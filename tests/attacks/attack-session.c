@@ -310,6 +310,6 @@ int main(void)
     try_objects_outliving_session();
     try_finalize_race(); /* finalises */
     if (getenv("P11KMS_TEST_KEEP_MODULE") == NULL)
-        dlclose(p11_dl);
+        p11_unload();
     return test_exit_code();
 }

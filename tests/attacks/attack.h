@@ -17,7 +17,7 @@
  * permission (wrap, unwrap, encrypt, decrypt): the default, quick mode "kms-wrap"     wrap and
  * encrypt only "kms-unwrap"   unwrap and decrypt only `extra_keys` is more JSON key objects for the
  * same token (", {...}") or NULL; `token_extra` more members of the token object (", \"pin\":
- * \"1234\"") or NULL.
+ * \"1234\"") or NULL. Token objects go to attack_store_dir(), sealed by "kms".
  */
 static inline const char *attack_backend(void)
 {
@@ -75,6 +75,16 @@ static inline void attack_backends_member(char *out, size_t cap)
              name, endpoint);
 }
 
+/* Where the attack token keeps its token objects: a directory of the program's own, sealed by
+ * its "kms" key (docs/store.md). */
+static inline const char *attack_store_dir(void)
+{
+    static char dir[320];
+
+    snprintf(dir, sizeof(dir), "%s/store", p11_tmp());
+    return dir;
+}
+
 /* Write the configuration; returns its path. */
 static inline const char *attack_config(const char *token_extra, const char *extra_keys)
 {
@@ -85,12 +95,14 @@ static inline const char *attack_config(const char *token_extra, const char *ext
     attack_key_members(key, sizeof(key));
     attack_backends_member(backends, sizeof(backends));
     snprintf(text, sizeof(text),
-             "{%s\"tokens\": [{\"label\": \"attack\"%s, \"keys\": [\n"
+             "{%s\"tokens\": [{\"label\": \"attack\", \"store\": \"%s\", \"storage_key\": "
+             "\"kms\"%s, \"keys\": [\n"
              "  {\"label\": \"kms\", %s},\n"
              "  {\"label\": \"kms-wrap\", %s, \"permissions\": [\"wrap\", \"encrypt\"]},\n"
              "  {\"label\": \"kms-unwrap\", %s, \"permissions\": [\"unwrap\", \"decrypt\"]}%s\n"
              "]}]}\n",
-             backends, token_extra ? token_extra : "", key, key, key, extra_keys ? extra_keys : "");
+             backends, attack_store_dir(), token_extra ? token_extra : "", key, key, key,
+             extra_keys ? extra_keys : "");
     return p11_write("attack.conf", text, 0600);
 }
 

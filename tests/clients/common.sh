@@ -20,8 +20,11 @@ clients_init() {
     trap clients_cleanup EXIT
     trap 'exit 130' INT TERM HUP
     [ -f "$MODULE" ] || { echo "FAIL: module $MODULE not built"; exit 99; }
-    # Nothing from the caller's environment may pick another configuration or key.
+    # Nothing from the caller's environment may pick another configuration or key, and token
+    # objects the clients keep stay in this test's directory.
     unset KMS_KEY_ID P11KMS_CONFIG SOFTHSM2_CONF
+    XDG_DATA_HOME=$T/data
+    export XDG_DATA_HOME
     P11KMS_LOG=${P11KMS_LOG:-warning}
     export P11KMS_LOG
     clients_sanitizers

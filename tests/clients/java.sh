@@ -1,7 +1,8 @@
 #!/bin/sh
 # java.sh - Java against the built module: tests/clients/java/P11kmsJava.java, compiled here into
 # the build tree, through the JDK's SunPKCS11 provider (KeyGenerator, Cipher AES/GCM and AES/CBC
-# checked against SunJCE, KeyStore, AES/KWP key wrapping) and its low-level wrapper (the vendor
+# checked against SunJCE, KeyStore - secret key entries stored in one JVM, used in another -,
+# AES/KWP key wrapping) and its low-level wrapper (the vendor
 # envelope with a context). Each step runs in its own JVM, as separate programs would; what one
 # wraps, another unwraps. Skips (77) without java and javac.
 . "$top_srcdir/tests/clients/common.sh"
@@ -71,6 +72,11 @@ step cipher "$T/readable.cfg"
 step sensitive "$T/plain.cfg"
 step keystore "$T/plain.cfg" "$P11KMS_TEST_KEY"
 step keystore "$T/pin.cfg" guarded "$P11KMS_TEST_PIN"
+step keystore-store "$T/plain.cfg" java-entry "$T"
+step keystore-load "$T/plain.cfg" java-entry "$T"
+objects=$(ls "$XDG_DATA_HOME/p11kms/$P11KMS_TEST_TOKEN" 2>/dev/null | grep -c '\.obj$')
+if [ "$objects" -ge 2 ]; then pass "the KeyStore entries are files in the token's store"; else
+    fail "the token's store holds $objects object files"; fi
 step kwp-wrap "$T/readable.cfg" "$P11KMS_TEST_KEY" "$T"
 step kwp-unwrap "$T/readable.cfg" "$P11KMS_TEST_KEY" "$T"
 header="$top_srcdir/pkcs11/p11kms.h"

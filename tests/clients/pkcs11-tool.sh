@@ -1,16 +1,14 @@
 #!/bin/sh
 # pkcs11-tool.sh - OpenSC pkcs11-tool against the built module: slots, objects with their
 # configured usages, mechanisms, login, keygen, --write-object/--read-object of data objects and
-# secret keys, --wrap/--unwrap with CKM_AES_KEY_WRAP_PAD, random, --test.
+# secret keys, --wrap/--unwrap with CKM_AES_KEY_WRAP_PAD, random, --test; and token objects
+# across processes (the object store): keygen, list, AES-CBC-PAD encrypt and decrypt, wrap and
+# unwrap another key, delete - each step a pkcs11-tool run of its own.
 #
-# Data keys live only in the module instance that made them (nothing is persisted), and
-# pkcs11-tool finds the keys of an operation when it starts, before it generates or unwraps any.
-# `p11-kit server` does not bridge runs either: it serves each client connection from a forked
-# process with its own module instance, and p11-kit 0.24's RPC carries no parameters for
-# CKM_AES_KEY_WRAP_PAD, CBC or GCM. What pkcs11-tool can do in one run is --unwrap then --wrap,
-# so the chain is: seed-envelope wraps a known value K -> pkcs11-tool unwraps it and wraps the
-# result -> pkcs11-tool unwraps that in a fresh process; every unwrapped value is compared
-# with K. Data-key encryption (CBC-PAD against OpenSSL, GCM) is tested through PyKCS11.
+# With the KMS key, the chain is: seed-envelope wraps a known value K -> pkcs11-tool unwraps it
+# and wraps the result -> pkcs11-tool unwraps that in a fresh process; every unwrapped value is
+# compared with K. pkcs11-tool 0.23 picks the key of --encrypt, --decrypt and --wrap by --id
+# (not --label), so the store flow gives every key an id.
 . "$top_srcdir/tests/clients/common.sh"
 clients_init pkcs11-tool
 clients_need pkcs11-tool
@@ -127,9 +125,59 @@ else
     expect_out "wrap with decrypt: CKR_TEMPLATE_INCONSISTENT" "CKR_TEMPLATE_INCONSISTENT"
 fi
 
+# --- token objects across processes (the object store) ---------------------------------------
+# A data key never both wraps and decrypts (the wrap/decrypt separation), so one key made with
+# --usage-wrap wraps and unwraps, and a default one encrypts and decrypts.
+STORE=$XDG_DATA_HOME/p11kms/$P11KMS_TEST_TOKEN
+objs() { ls "$STORE" 2>/dev/null | grep -c '\.obj$'; }
+before=$(objs)
+IV=000102030405060708090a0b0c0d0e0f
+check "store: keygen AES:32 (process 1)" p11 $TOK --keygen --key-type AES:32 --label sk --id 71
+if [ "$(objs)" -eq $((before + 1)) ]; then pass "store: its file is in the token's store"; else
+    fail "store: no new file in $STORE"; fi
+check "store: --list-objects (process 2)" p11 $TOK -O
+block_has "store: the key is listed in a new process" sk "Secret Key Object; AES length 32"
+head -c 1000 /dev/urandom >"$T/st-plain"
+check "store: encrypt AES-CBC-PAD (process 3)" p11 $TOK --encrypt -m AES-CBC-PAD --iv $IV --id 71 \
+    -i "$T/st-plain" -o "$T/st-ct"
+check "store: decrypt AES-CBC-PAD (process 4)" p11 $TOK --decrypt -m AES-CBC-PAD --iv $IV --id 71 \
+    -i "$T/st-ct" -o "$T/st-back"
+same_file "store: the plaintext comes back" "$T/st-plain" "$T/st-back"
+if [ "$(wc -c <"$T/st-ct")" -eq 1008 ]; then pass "store: CBC-PAD padded 1000 bytes to 1008"
+else fail "store: ciphertext of $(wc -c <"$T/st-ct") bytes"; fi
+check "store: keygen --usage-wrap (process 5)" p11 $TOK --keygen --key-type AES:32 --label skek \
+    --id 72 --usage-wrap
+check "store: keygen an extractable key to carry (process 6)" p11 $TOK --keygen --key-type AES:16 \
+    --label spay --id 73 --extractable
+check "store: --wrap with the stored wrapping key (process 7)" p11 $TOK --wrap -m $WRAP_PAD \
+    --id 72 --application-id 73 -o "$T/st-wrapped"
+check "store: --unwrap in another process (process 8)" p11 $TOK --unwrap -m $WRAP_PAD --id 72 \
+    -i "$T/st-wrapped" --key-type AES: --application-id 74 --application-label spay2 --extractable
+check "store: read the carried key (process 9)" p11 $TOK --read-object --type secrkey --id 73 \
+    -o "$T/st-v1"
+check "store: read the unwrapped key (process 10)" p11 $TOK --read-object --type secrkey --id 74 \
+    -o "$T/st-v2"
+if [ -s "$T/st-v1" ] && cmp -s "$T/st-v1" "$T/st-v2"; then
+    pass "store: the unwrapped key is the wrapped one"
+else
+    fail "store: the unwrapped key differs from the wrapped one"
+fi
+if p11 $TOK --decrypt -m AES-CBC-PAD --iv $IV --id 72 -i "$T/st-ct" -o "$T/st-x" >"$T/out" 2>&1
+then
+    fail "store: the wrapping key decrypted"
+else
+    expect_out "store: the wrapping key may not decrypt" "CKR_KEY_FUNCTION_NOT_PERMITTED"
+fi
+before=$(objs)
+check "store: --delete-object (process 11)" p11 $TOK --delete-object --type secrkey --label sk
+check "store: --list-objects (process 12)" p11 $TOK -O
+if object_block sk | grep -q .; then fail "store: the deleted key is still listed"; else
+    pass "store: the deleted key is gone"; fi
+if [ "$(objs)" -eq $((before - 1)) ]; then pass "store: and its file"; else
+    fail "store: its file is still there"; fi
+
 # --- objects written and read back ------------------------------------------------------------
-# Nothing persists between runs (token objects live in the module instance), so each run
-# writes an object and reads it back.
+# Each run writes an object and reads it back.
 printf 'p11kms data object\n' >"$T/data.txt"
 check "--write-object --type data, then --read-object, in one run" p11 $TOK \
     --write-object "$T/data.txt" --type data --label doc --application-label p11kms-test \

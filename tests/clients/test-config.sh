@@ -28,8 +28,9 @@ p11kms_test_keyfile() {
 }
 
 # p11kms_test_config PATH KEYFILE: the client test configuration. Token p11kms-test has a
-# full key with a default context (from a key file), a wrap-only and a decrypt-only key; token
-# p11kms-pin needs a user PIN.
+# full key with a default context (from a key file), which also seals its stored objects, a
+# wrap-only and a decrypt-only key; token p11kms-pin needs a user PIN. Stored objects go to the
+# default place, $XDG_DATA_HOME/p11kms/<token> (common.sh points it into the test's directory).
 p11kms_test_config() {
     (
         umask 077
@@ -38,6 +39,7 @@ p11kms_test_config() {
   "tokens": [
     {
       "label": "$P11KMS_TEST_TOKEN",
+      "storage_key": "$P11KMS_TEST_KEY",
       "keys": [
         {
           "label": "$P11KMS_TEST_KEY",

@@ -21,7 +21,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         e.purpose = P11KMS_PURPOSE_WRAPPED_KEY;
         want = size + 1;
     } else {
-        FUZZ_ASSERT(e.purpose == P11KMS_PURPOSE_WRAPPED_KEY || e.purpose == P11KMS_PURPOSE_DATA);
+        FUZZ_ASSERT(e.purpose == P11KMS_PURPOSE_WRAPPED_KEY || e.purpose == P11KMS_PURPOSE_DATA ||
+                    e.purpose == P11KMS_PURPOSE_STORED_OBJECT);
     }
     FUZZ_ASSERT(p11kms_envelope_encoded_len(&e) == want);
     FUZZ_ASSERT(p11kms_envelope_encode(&e, NULL, &len) == CKR_BUFFER_TOO_SMALL && len == want);

@@ -26,7 +26,7 @@ while getopts t:j:m opt; do
     esac
 done
 shift $((OPTIND - 1))
-targets=${*:-aws-creds aws-ini aws-json config context envelope keyfile gcp-answers gcp-creds vault-json}
+targets=${*:-aws-creds aws-ini aws-json config context envelope keyfile gcp-answers gcp-creds vault-json store-file}
 CC=${CC:-clang}
 
 if ! command -v "$CC" >/dev/null 2>&1; then

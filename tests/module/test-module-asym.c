@@ -2,6 +2,10 @@
  * key and certificate objects and their attributes, ECDSA, RSA PKCS#1 v1.5 and PSS signatures
  * checked by OpenSSL against the reference key, verification here, RSA-OAEP both ways, and the
  * mechanisms and parameters a KMS key refuses. */
+#include <errno.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 #include <openssl/rsa.h>
 #include "tests/module/asym-keys.h"
 
@@ -9,7 +13,7 @@ static EVP_PKEY *ec_key, *ec384_key, *rsa_key;
 static uint8_t *cert_der;
 static int cert_der_len;
 static uint8_t msg[3000];
-static char audit_path[320];
+static char audit_path[320], ks_dir[320], store_dir[320];
 
 static const char *config(void)
 {
@@ -19,9 +23,15 @@ static const char *config(void)
     char *cert = asym_write_cert("ec.crt", ec_key, "p11kms test", &cert_der, &cert_der_len);
 
     snprintf(audit_path, sizeof(audit_path), "%s/asym-audit.jsonl", p11_tmp());
+    snprintf(ks_dir, sizeof(ks_dir), "%s/kill-switch", p11_tmp());
+    snprintf(store_dir, sizeof(store_dir), "%s/store", p11_tmp());
+    if (mkdir(ks_dir, 0755) != 0) {
+        printf("Bail out! mkdir %s: %s\n", ks_dir, strerror(errno));
+        exit(99);
+    }
     snprintf(text, sizeof(text),
-             "{\"audit\": {\"destination\": \"file:%s\"},\n"
-             " \"tokens\": [{\"label\": \"asym\", \"keys\": [\n"
+             "{\"audit\": {\"destination\": \"file:%s\"}, \"kill_switch_dir\": \"%s\",\n"
+             " \"tokens\": [{\"label\": \"asym\", \"store\": \"%s\", \"keys\": [\n"
              " {\"label\": \"ec\", \"backend\": \"local\", \"type\": \"ec-p256\", \"key_file\": "
              "\"%s\", \"certificate\": \"%s\", \"id\": \"0a0b\"},\n"
              " {\"label\": \"ec384\", \"backend\": \"local\", \"type\": \"ec-p384\", \"key_file\": "
@@ -32,7 +42,7 @@ static const char *config(void)
              "\"key_file\": \"%s\"},\n"
              " {\"label\": \"aes\", \"backend\": \"local\", \"key_id\": \"insecure-test-key\"}\n"
              "]}]}\n",
-             audit_path, ec, cert, ec384, rsa, rsa);
+             audit_path, ks_dir, store_dir, ec, cert, ec384, rsa, rsa);
     return p11_write("asym.conf", text, 0600);
 }
 
@@ -367,8 +377,10 @@ static void test_refusals(CK_SESSION_HANDLE s)
     CK_OBJECT_HANDLE ec = asym_find(s, CKO_PRIVATE_KEY, "ec"),
                      ecpub = asym_find(s, CKO_PUBLIC_KEY, "ec"),
                      rsa = asym_find(s, CKO_PRIVATE_KEY, "rsa"), aes = p11_find_label(s, "aes");
+    CK_OBJECT_HANDLE rsapub = asym_find(s, CKO_PUBLIC_KEY, "rsa");
     CK_MECHANISM ecdsa = {CKM_ECDSA, NULL, 0}, sha = {CKM_SHA256_RSA_PKCS, NULL, 0},
-                 x509 = {CKM_RSA_X_509, NULL, 0}, cmac = {CKM_AES_CMAC, NULL, 0};
+                 x509 = {CKM_RSA_X_509, NULL, 0}, cmac = {CKM_AES_CMAC, NULL, 0},
+                 rewrap = {CKM_P11KMS_REWRAP, NULL, 0};
 
     is_rv(p11->C_SignInit(s, &ecdsa, ecpub), CKR_KEY_FUNCTION_NOT_PERMITTED,
           "the public key does not sign");
@@ -379,6 +391,118 @@ static void test_refusals(CK_SESSION_HANDLE s)
     is_rv(p11->C_SignInit(s, &ecdsa, aes), CKR_KEY_TYPE_INCONSISTENT, "ECDSA with an AES KMS key");
     ok(p11->C_SignInit(s, &cmac, ec) != CKR_OK, "CMAC with an EC key refused");
     is_rv(p11->C_SignInit(s, &x509, rsa), CKR_MECHANISM_INVALID, "raw RSA (CKM_RSA_X_509)");
+    /* CKM_P11KMS_REWRAP moves envelopes of an AES KMS key; an asymmetric key has none. */
+    is_rv(p11->C_EncryptInit(s, &rewrap, rsa), CKR_MECHANISM_INVALID,
+          "CKM_P11KMS_REWRAP with an RSA private key is refused");
+    is_rv(p11->C_EncryptInit(s, &rewrap, rsapub), CKR_MECHANISM_INVALID,
+          "CKM_P11KMS_REWRAP with an RSA public key is refused");
+    is_rv(p11->C_EncryptInit(s, &rewrap, ec), CKR_MECHANISM_INVALID,
+          "CKM_P11KMS_REWRAP with an EC private key is refused");
+}
+
+/* The kill switch (docs/kill-switch.md) stops RSA-OAEP decryption by an asymmetric key as it
+ * stops unwraps, within its period; signing and public-key encryption go on. */
+static CK_RV oaep_decrypt(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE priv, const uint8_t *ct,
+                          size_t ct_len)
+{
+    CK_RSA_PKCS_OAEP_PARAMS op = {CKM_SHA256, CKG_MGF1_SHA256, CKZ_DATA_SPECIFIED, NULL, 0};
+    CK_MECHANISM oaep = {CKM_RSA_PKCS_OAEP, &op, sizeof(op)};
+    uint8_t pt[512];
+    CK_ULONG len = sizeof(pt);
+
+    return p11_crypt(s, 0, &oaep, priv, (uint8_t *)ct, ct_len, pt, &len);
+}
+
+/* Decrypt until the result is want, for up to 5 s (the switch's period is 250 ms). */
+static CK_RV oaep_until(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE priv, const uint8_t *ct,
+                        size_t ct_len, CK_RV want)
+{
+    struct timespec ts = {0, 50 * 1000 * 1000};
+    CK_RV rv = CKR_GENERAL_ERROR;
+    int i;
+
+    for (i = 0; i < 100 && (rv = oaep_decrypt(s, priv, ct, ct_len)) != want; i++)
+        nanosleep(&ts, NULL);
+    return rv;
+}
+
+static int switch_file(const char *name, int on)
+{
+    char path[700];
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/%s", ks_dir, name);
+    if (!on)
+        return unlink(path) == 0;
+    f = fopen(path, "w");
+    return f != NULL && fputs("on by the test\n", f) >= 0 && fclose(f) == 0;
+}
+
+static void test_kill_switch(CK_SESSION_HANDLE s)
+{
+    CK_OBJECT_HANDLE priv = asym_find(s, CKO_PRIVATE_KEY, "rsa"),
+                     pub = asym_find(s, CKO_PUBLIC_KEY, "rsa"),
+                     ec = asym_find(s, CKO_PRIVATE_KEY, "ec");
+    CK_RSA_PKCS_OAEP_PARAMS op = {CKM_SHA256, CKG_MGF1_SHA256, CKZ_DATA_SPECIFIED, NULL, 0};
+    CK_MECHANISM oaep = {CKM_RSA_PKCS_OAEP, &op, sizeof(op)}, sha = {CKM_SHA256_RSA_PKCS, NULL, 0},
+                 ecdsa = {CKM_ECDSA_SHA256, NULL, 0};
+    uint8_t secret[32], ct[512], sig[512];
+    CK_ULONG ct_len = sizeof(ct), len;
+    const char *sw[] = {"asym+rsa", "asym"};
+    size_t i;
+
+    memset(secret, 0x33, sizeof(secret));
+    is_rv(p11_crypt(s, 1, &oaep, pub, secret, sizeof(secret), ct, &ct_len), CKR_OK,
+          "kill switch: a ciphertext for the RSA key");
+    is_rv(oaep_decrypt(s, priv, ct, ct_len), CKR_OK, "  ...decrypts while the switch is off");
+    for (i = 0; i < 2; i++) {
+        ok(switch_file(sw[i], 1), i == 0 ? "the key's switch on" : "the token's switch on");
+        is_rv(oaep_until(s, priv, ct, ct_len, CKR_KEY_FUNCTION_NOT_PERMITTED),
+              CKR_KEY_FUNCTION_NOT_PERMITTED, "  ...RSA-OAEP decryption stops");
+        len = sizeof(sig);
+        ok(p11->C_SignInit(s, &sha, priv) == CKR_OK &&
+               p11->C_Sign(s, msg, sizeof(msg), sig, &len) == CKR_OK,
+           "  ...the same RSA key still signs");
+        len = sizeof(sig);
+        ok(p11->C_SignInit(s, &ecdsa, ec) == CKR_OK &&
+               p11->C_Sign(s, msg, sizeof(msg), sig, &len) == CKR_OK,
+           "  ...the EC key still signs");
+        len = sizeof(sig);
+        is_rv(p11_crypt(s, 1, &oaep, pub, secret, sizeof(secret), sig, &len), CKR_OK,
+              "  ...public-key encryption goes on");
+        ok(switch_file(sw[i], 0), "  ...switch off");
+        is_rv(oaep_until(s, priv, ct, ct_len, CKR_OK), CKR_OK, "  ...decryption resumes");
+    }
+    ok(p11_file_count(audit_path, "\"op\":\"decrypt\",\"token\":\"asym\",\"key\":\"rsa\"") >= 1 &&
+           p11_file_count(audit_path, "\"outcome\":\"refused\",\"rv\":\"CKR_KEY_FUNCTION_NOT_"
+                                      "PERMITTED\"") >= 1,
+       "the audit trail records the decryptions the switch refused");
+}
+
+/* A token of asymmetric keys and one AES key: that AES key is its storage key (asymmetric keys
+ * never seal stored objects), and token objects persist. */
+static void test_store(CK_SESSION_HANDLE s)
+{
+    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+    CK_KEY_TYPE kt = CKK_AES;
+    CK_ULONG len = 32;
+    CK_BBOOL yes = CK_TRUE;
+    CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof(cls)},
+                        {CKA_KEY_TYPE, &kt, sizeof(kt)},
+                        {CKA_VALUE_LEN, &len, sizeof(len)},
+                        {CKA_TOKEN, &yes, 1},
+                        {CKA_ENCRYPT, &yes, 1},
+                        {CKA_LABEL, "kept", 4}};
+    CK_MECHANISM m = {CKM_AES_KEY_GEN, NULL, 0};
+    CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
+    char cmd[400];
+
+    is_rv(p11->C_GenerateKey(s, &m, t, sizeof(t) / sizeof(t[0]), &h), CKR_OK,
+          "a token key on a token whose only AES key is among asymmetric keys");
+    snprintf(cmd, sizeof(cmd), "test \"$(ls '%s' | grep -c -v '^\\.')\" = 1", store_dir);
+    ok(system(cmd) == 0, "  ...one file in the token's store");
+    ok(p11_file_count(audit_path, "\"op\":\"store-seal\",\"token\":\"asym\",\"key\":\"aes\"") == 1,
+       "  ...sealed by the AES key");
 }
 
 /* Google Cloud KMS and Vault have no asymmetric keys here, and an asymmetric key is one KMS
@@ -397,6 +521,14 @@ static void test_refused_configs(void)
          "\"ec-p256\", \"kms\": [{\"backend\": \"local\", \"key_file\": \"/a.pem\"}, "
          "{\"backend\": \"local\", \"key_file\": \"/b.pem\"}]}]}]}",
          "an asymmetric key set of two KMS keys stops C_Initialize"},
+        {"{\"tokens\": [{\"label\": \"t\", \"storage_key\": \"k\", \"keys\": [{\"label\": "
+         "\"k\", \"type\": \"ec-p256\", \"backend\": \"local\", \"key_file\": \"/a.pem\"}, "
+         "{\"label\": \"aes\", \"backend\": \"local\", \"key_id\": \"insecure-test-key\"}]}]}",
+         "a storage_key naming an asymmetric key stops C_Initialize"},
+        {"{\"tokens\": [{\"label\": \"t\", \"keys\": [{\"label\": \"k\", \"type\": "
+         "\"rsa-2048\", \"backend\": \"local\", \"key_file\": \"/a.pem\", "
+         "\"unwrap_cache\": {\"max_age_s\": 60}}]}]}",
+         "an unwrap_cache on an asymmetric key stops C_Initialize"},
     };
     size_t i;
 
@@ -427,6 +559,8 @@ int main(void)
     test_rsa_sign(s);
     test_oaep(s);
     test_refusals(s);
+    test_kill_switch(s);
+    test_store(s);
     /* Every signature and decryption by a KMS key is a KMS use in the audit trail. */
     ok(p11_file_count(audit_path, "\"op\":\"sign\",\"token\":\"asym\",\"key\":\"ec\","
                                   "\"backend\":\"local\"") >= 2,

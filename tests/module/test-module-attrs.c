@@ -506,7 +506,8 @@ int main(void)
     path = p11_write(
         "attrs.conf",
         "{\"tokens\": [\n"
-        " {\"label\": \"attrs\", \"unwrap_template\": {\"extractable\": false}, \"keys\": [\n"
+        " {\"label\": \"attrs\", \"unwrap_template\": {\"extractable\": false},\n"
+        "  \"storage_key\": \"open\", \"keys\": [\n"
         "  {\"label\": \"strict\", \"backend\": \"local\", \"key_id\": \"insecure-test-key\",\n"
         "   \"unwrap_template\": {\"sensitive\": true}, \"wrap_template\": {\"sensitive\": "
         "true}},\n"
@@ -531,6 +532,6 @@ int main(void)
     is_rv(p11->C_Finalize(NULL), CKR_OK, "C_Finalize");
     test_bad_config();
     if (getenv("P11KMS_TEST_KEEP_MODULE") == NULL)
-        dlclose(p11_dl);
+        p11_unload();
     return test_exit_code();
 }

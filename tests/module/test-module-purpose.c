@@ -333,6 +333,6 @@ int main(void)
     is_rv(p11->C_Finalize(NULL), CKR_OK, "C_Finalize");
     test_reserved_in_config();
     if (getenv("P11KMS_TEST_KEEP_MODULE") == NULL)
-        dlclose(p11_dl);
+        p11_unload();
     return test_exit_code();
 }

@@ -453,6 +453,6 @@ int main(int argc, char **argv)
     if (wanted(argc, argv, "fork"))
         test_fork_while_logging();
     if (getenv("P11KMS_TEST_KEEP_MODULE") == NULL)
-        dlclose(p11_dl);
+        p11_unload();
     return test_exit_code();
 }

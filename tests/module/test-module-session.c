@@ -173,6 +173,6 @@ int main(void)
     ok(!(token_flags(2) & CKF_USER_PIN_LOCKED), "the count starts at zero (no state at rest)");
     is_rv(p11->C_Finalize(NULL), CKR_OK, "C_Finalize");
     if (getenv("P11KMS_TEST_KEEP_MODULE") == NULL)
-        dlclose(p11_dl);
+        p11_unload();
     return test_exit_code();
 }

@@ -232,6 +232,6 @@ int main(void)
     test_key_rules(s);
     is_rv(p11->C_Finalize(NULL), CKR_OK, "C_Finalize");
     if (getenv("P11KMS_TEST_KEEP_MODULE") == NULL)
-        dlclose(p11_dl);
+        p11_unload();
     return test_exit_code();
 }

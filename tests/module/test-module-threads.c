@@ -218,6 +218,6 @@ int main(void)
     test_app_mutexes();
     test_refused_configs();
     if (getenv("P11KMS_TEST_KEEP_MODULE") == NULL)
-        dlclose(p11_dl);
+        p11_unload();
     return test_exit_code();
 }

@@ -3,7 +3,7 @@
 # usage errors give status 2 and point at --help.
 . "$top_srcdir/tests/tool/common.sh"
 
-for cmd in encrypt decrypt wrap unwrap rewrap list keygen doctor inspect s3; do
+for cmd in encrypt decrypt wrap unwrap rewrap list keygen doctor inspect store kill-switch s3; do
     "$TOOL" "$cmd" --help >"$WORK/help.out" 2>"$WORK/help.err"
     rc=$?
     if [ "$rc" -eq 0 ] && grep -q "^SYNOPSIS" "$WORK/help.out" && grep -q "^    p11kms $cmd" "$WORK/help.out" &&
@@ -13,7 +13,7 @@ for cmd in encrypt decrypt wrap unwrap rewrap list keygen doctor inspect s3; do
         not_ok "$cmd --help (status $rc)"
     fi
 done
-check "p11kms --help lists every command" sh -c "'$TOOL' --help | grep -c '^    [a-z]' | grep -qx 10"
+check "p11kms --help lists every command" sh -c "'$TOOL' --help | grep -c '^    [a-z]' | grep -qx 12"
 "$TOOL" >/dev/null 2>&1
 [ $? -eq 2 ] && ok "no command: status 2" || not_ok "no command: status 2"
 "$TOOL" frobnicate >/dev/null 2>&1

@@ -1,6 +1,7 @@
 /* test-audit.c - the audit trail's records (module/audit.c): one JSON object per line, every
  * documented field, strings escaped (a label or context value cannot break the line or forge a
- * field), context values only when asked for, the outcome from the fault class. */
+ * field), context values only when asked for, the outcome from the fault class; the module's
+ * own answers (kill switch refusal, unwrap cache hit) without KMS fields. */
 #include <json-c/json.h>
 #include <unistd.h>
 #include "audit.h"
@@ -88,7 +89,31 @@ int main(void)
            v == NULL,
        "a local failure: error, request_id null");
     json_object_put(o);
+    /* Opens the module answered itself (envelope-seal.c): no KMS fields. */
+    memset(&ev, 0, sizeof(ev));
+    ev.op = "unwrap";
+    ev.kc = &kc;
+    ev.ctx = ctx;
+    ev.rv = CKR_KEY_FUNCTION_NOT_PERMITTED;
+    ev.outcome = "refused";
+    o = record(&ev, 0, buf, sizeof(buf));
+    ok(o != NULL && strcmp(str(o, "outcome"), "refused") == 0 &&
+           strcmp(str(o, "rv"), "CKR_KEY_FUNCTION_NOT_PERMITTED") == 0 &&
+           strcmp(str(o, "fault"), "none") == 0,
+       "a kill switch refusal: outcome refused with its CK_RV, fault none");
+    ok(json_object_object_get_ex(o, "backend", &v) && v == NULL &&
+           json_object_object_get_ex(o, "kms_key", &v) && v == NULL &&
+           json_object_object_get_ex(o, "entry", &v) && v == NULL &&
+           json_object_object_get_ex(o, "request_id", &v) && v == NULL &&
+           json_object_object_get_ex(o, "http_status", &v) && json_object_get_int(v) == 0,
+       "...backend, kms_key, entry and request_id null, http_status 0");
+    json_object_put(o);
     ev.rv = CKR_OK;
+    ev.outcome = "cache-hit";
+    o = record(&ev, 0, buf, sizeof(buf));
+    ok(strcmp(str(o, "outcome"), "cache-hit") == 0 && strcmp(str(o, "rv"), "CKR_OK") == 0,
+       "an unwrap cache hit: outcome cache-hit, CKR_OK");
+    json_object_put(o);
     ok(record(&ev, 0, buf, 40) == NULL, "a record that does not fit is not cut short");
     ok(!p11kms_audit_on(), "off unless configured");
     p11kms_context_free(ctx);

@@ -216,8 +216,10 @@ static void test_example(void)
     ok(cfg != NULL && cfg->n_tokens == 2 && cfg->tokens[0].n_keys == 2 &&
            strcmp(cfg->tokens[0].pin, "1234") == 0 &&
            strcmp(cfg->tokens[0].keys[0].key_id, "/etc/p11kms/local.key") == 0 &&
-           cfg->tokens[0].keys[0].unwrap_template.n == 2,
-       "example: tokens, keys, pin from env, key_file default, unwrap template");
+           cfg->tokens[0].keys[0].unwrap_template.n == 2 &&
+           strcmp(cfg->tokens[0].store, "/var/lib/p11kms/app") == 0 &&
+           strcmp(cfg->tokens[0].storage_key, "master") == 0,
+       "example: tokens, keys, pin from env, key_file default, unwrap template, store");
     p11kms_config_free(cfg);
     unsetenv("P11KMS_APP_PIN");
 }

@@ -570,6 +570,41 @@ static void test_keys_bound(void)
     free(text);
 }
 
+/* "store" and "storage_key": where a token keeps its token objects and which key seals them. */
+static void test_store_fields(void)
+{
+    p11kms_config *cfg;
+
+    cfg = good("{'tokens': [{'label': 't', 'store': '/var/lib/p11kms/t', 'storage_key': 'b', "
+               "'keys': [{'label': 'a', 'backend': 'local', 'key_id': 'insecure-test-key'}, "
+               "{'label': 'b', 'backend': 'local', 'key_id': 'insecure-test-key'}]}]}",
+               "store and storage_key");
+    ok(cfg != NULL && strcmp(cfg->tokens[0].store, "/var/lib/p11kms/t") == 0 &&
+           strcmp(cfg->tokens[0].storage_key, "b") == 0 && !cfg->tokens[0].store_off,
+       "  ...read");
+    p11kms_config_free(cfg);
+    cfg = good("{'tokens': [{'label': 't', 'store': false}]}", "store false");
+    ok(cfg != NULL && cfg->tokens[0].store_off && cfg->tokens[0].store == NULL, "  ...no store");
+    p11kms_config_free(cfg);
+    cfg = good("{'tokens': [{'label': 't'}]}", "no store field");
+    ok(cfg != NULL && cfg->tokens[0].store == NULL && !cfg->tokens[0].store_off &&
+           cfg->tokens[0].storage_key == NULL,
+       "  ...the default place, the only key");
+    p11kms_config_free(cfg);
+    bad("{'tokens': [{'label': 't', 'store': 'rel/dir'}]}", "tokens[0].store",
+        "must be an absolute directory path", "a relative store");
+    bad("{'tokens': [{'label': 't', 'store': true}]}", "tokens[0].store",
+        "must be an absolute directory path, or false", "store true");
+    bad("{'tokens': [{'label': 't', 'store': 7}]}", "tokens[0].store",
+        "must be an absolute directory path, or false", "store a number");
+    bad("{'tokens': [{'label': 't', 'storage_key': 'x', 'keys': [{'label': 'a', 'backend': "
+        "'local', 'key_id': 'insecure-test-key'}]}]}",
+        "tokens[0].storage_key", "\"x\" is not the label of one of the token's keys",
+        "storage_key naming no key");
+    bad("{'tokens': [{'label': 't', 'storage_key': 'x'}]}", "tokens[0]",
+        "storage_key names a key, and there are none", "storage_key without keys");
+}
+
 /* A key set: "kms" entries instead of backend/key_id, wrap_policy, previous, accepted_contexts,
  * deadline_ms, and the audit section. */
 #define SET(fields) "{'tokens': [{'label': 't', 'keys': [{'label': 'k', " fields "}]}]}"
@@ -709,6 +744,7 @@ int main(void)
     test_templates();
     test_backends_section();
     test_keys_bound();
+    test_store_fields();
     test_key_sets();
     test_asym_keys();
     return test_exit_code();

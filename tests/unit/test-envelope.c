@@ -118,6 +118,16 @@ static void test_exact_bytes(void)
     ok(p.purpose == P11KMS_PURPOSE_DATA && strcmp(p11kms_envelope_purpose_name(&p), "data") == 0,
        "purpose: data");
     p11kms_envelope_clear(&p);
+
+    e.purpose = P11KMS_PURPOSE_STORED_OBJECT;
+    len = sizeof(buf);
+    is_rv(p11kms_envelope_encode(&e, buf, &len), CKR_OK, "encode a stored object's envelope");
+    ok(len == sizeof(want) && buf[5] == 3, "purpose byte 3");
+    is_rv(p11kms_envelope_parse(buf, len, &p), CKR_OK, "parse it");
+    ok(p.purpose == P11KMS_PURPOSE_STORED_OBJECT &&
+           strcmp(p11kms_envelope_purpose_name(&p), "stored object") == 0,
+       "purpose: stored object");
+    p11kms_envelope_clear(&p);
     p11kms_envelope_clear(&e);
 }
 
@@ -145,8 +155,8 @@ static void test_version_1(void)
     ok(len == sizeof(v1) + 1 && buf[4] == 2 && buf[5] == P11KMS_PURPOSE_WRAPPED_KEY &&
            memcmp(buf + 6, v1 + 5, sizeof(v1) - 5) == 0,
        "as version 2: the same blobs after the purpose byte");
-    p.purpose = 3;
-    is_num(p11kms_envelope_encoded_len(&p), 0, "purpose 3 is not encoded");
+    p.purpose = 4;
+    is_num(p11kms_envelope_encoded_len(&p), 0, "purpose 4 is not encoded");
     p11kms_envelope_clear(&p);
 }
 
@@ -227,12 +237,14 @@ static void test_parse_bounds(void)
 
     is_rv(parse_one('P', 2, key, 1, 1, 1, 'k', 1), CKR_OK, "smallest envelope");
     is_rv(parse_one('P', 2, data, 1, 1, 1, 'k', 1), CKR_OK, "smallest data envelope");
+    is_rv(parse_one('P', 2, P11KMS_PURPOSE_STORED_OBJECT, 1, 1, 1, 'k', 1), CKR_OK,
+          "smallest stored-object envelope");
     is_rv(parse_one('P', 1, 0, 1, 1, 1, 'k', 1), CKR_OK, "smallest version 1 envelope");
     is_rv(parse_one('X', 2, key, 1, 1, 1, 'k', 1), bad, "bad magic");
     is_rv(parse_one('P', 0, 0, 1, 1, 1, 'k', 1), bad, "version 0");
     is_rv(parse_one('P', 3, 0, 1, 1, 1, 'k', 1), bad, "version 3");
     is_rv(parse_one('P', 2, 0, 1, 1, 1, 'k', 1), bad, "purpose 0");
-    is_rv(parse_one('P', 2, 3, 1, 1, 1, 'k', 1), bad, "purpose 3");
+    is_rv(parse_one('P', 2, 4, 1, 1, 1, 'k', 1), bad, "purpose 4");
     is_rv(parse_one('P', 2, 255, 1, 1, 1, 'k', 1), bad, "purpose 255");
     is_rv(parse_one('P', 2, key, 0, 1, 1, 'k', 1), bad, "count 0");
     is_rv(parse_one('P', 2, key, 2, 1, 1, 'k', 1), bad, "count 2 with one blob");

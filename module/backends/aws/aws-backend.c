@@ -104,7 +104,7 @@ char *p11kms_aws_answer_string(const p11kms_net_reply *r, const char *name, size
 }
 
 int p11kms_aws_answer_blob(const p11kms_net_reply *r, const char *name, size_t max, uint8_t **p,
-                       size_t *n)
+                           size_t *n)
 {
     p11kms_json v;
 
@@ -119,7 +119,8 @@ static CK_RV take_ciphertext(aws_backend *dst, const char *op, const p11kms_net_
     uint8_t *ct = NULL;
     size_t ct_len = 0;
 
-    if (arn == NULL || !p11kms_aws_answer_blob(r, "CiphertextBlob", P11KMS_BLOB_CT_MAX, &ct, &ct_len)) {
+    if (arn == NULL ||
+        !p11kms_aws_answer_blob(r, "CiphertextBlob", P11KMS_BLOB_CT_MAX, &ct, &ct_len)) {
         LOG_E("aws: %s %s: answer without a usable KeyId or CiphertextBlob (request id %s)", op,
               dst->key_id, r->request_id);
         p11kms_kms_report_fault(P11KMS_FAULT_UNAVAILABLE); /* a broken endpoint, not a no */
@@ -215,7 +216,8 @@ static CK_RV aws_decrypt(p11kms_backend *be, const p11kms_context *ctx, const p1
         goto out;
     rv = CKR_DEVICE_ERROR;
     arn = p11kms_aws_answer_string(&reply, "KeyId", P11KMS_KEY_REF_MAX);
-    if (arn == NULL || !p11kms_aws_answer_blob(&reply, "Plaintext", P11KMS_KMS_PLAINTEXT_MAX, &data, &len)) {
+    if (arn == NULL ||
+        !p11kms_aws_answer_blob(&reply, "Plaintext", P11KMS_KMS_PLAINTEXT_MAX, &data, &len)) {
         LOG_E("aws: Decrypt %s: answer without a usable KeyId or Plaintext (request id %s)",
               ab->key_id, reply.request_id);
         p11kms_kms_report_fault(P11KMS_FAULT_UNAVAILABLE); /* a broken endpoint, not a no */

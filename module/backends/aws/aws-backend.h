@@ -39,8 +39,8 @@ int p11kms_aws_answer_blob(const p11kms_net_reply *r, const char *name, size_t m
 /* The asymmetric operations (aws-asym.c): GetPublicKey, Sign with MessageType DIGEST, Decrypt
  * with RSAES_OAEP_SHA_1 / SHA_256. */
 CK_RV p11kms_aws_public_key(p11kms_backend *be, p11kms_buf *spki);
-CK_RV p11kms_aws_sign_digest(p11kms_backend *be, int alg, const uint8_t *digest,
-                             size_t digest_len, p11kms_buf *sig);
+CK_RV p11kms_aws_sign_digest(p11kms_backend *be, int alg, const uint8_t *digest, size_t digest_len,
+                             p11kms_buf *sig);
 CK_RV p11kms_aws_asym_decrypt(p11kms_backend *be, int alg, const uint8_t *ct, size_t ct_len,
                               p11kms_buf *pt);
 

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "kms-report.h"
 #include "log.h"
 #include "vault-client.h"
 
@@ -262,6 +263,11 @@ CK_RV p11kms_vault_ask(p11kms_vault_client *c, const char *method, const char *p
     p11kms_vault_answer_request_id(&reply->root, reply->request_id, sizeof(reply->request_id));
 out:
     free(url);
+    /* For key sets (kms-report.h): no answer, a malformed 200 or an answer Vault's clients retry
+     * means this Vault could not serve now, and another KMS may. */
+    if (hr != P11KMS_HTTP_OK || (rv != CKR_OK && *status == 200) || *status == 412 ||
+        *status == 429 || (*status >= 500 && *status != 501))
+        p11kms_kms_report_fault(P11KMS_FAULT_UNAVAILABLE);
     /* only a 200's answer is handed back: a refusal's body goes now (its callers read status
      * and code only) */
     if (rv != CKR_OK || *status != 200)

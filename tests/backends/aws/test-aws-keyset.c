@@ -1,11 +1,14 @@
 /* test-aws-keyset.c - key sets (several KMS keys per configured key), failover, rotation and the
  * audit trail, through the function list, against the loopback AWS KMS test server plus the
- * local backend: an envelope made under two AWS keys and a local key unwraps with any one of
- * them reachable; failover happens on availability faults only (a definitive refusal asks no
- * other KMS, counted on the server and in the audit trail); a hanging first KMS costs its
- * timeout plus one call; wrap policies; previous keys and accepted old contexts; audit records
- * field by field, and no secret in them. Run by test-aws-keyset.sh. */
+ * local backend (and the loopback Vault test server for the three-KMS set): an envelope made under
+ * two AWS keys and a local key unwraps with any one of them reachable; failover happens on
+ * availability faults only (a definitive refusal asks no other KMS, counted on the server and in
+ * the audit trail); a hanging first KMS costs its timeout plus one call; wrap policies; previous
+ * keys and accepted old contexts; audit records field by field, and no secret in them. Run by
+ * test-aws-keyset.sh. */
+#include <sys/stat.h>
 #include <sys/time.h>
+#include <unistd.h>
 #include "tests/module/p11.h"
 #include "tests/backends/aws/test-aws-ctl.h"
 
@@ -402,6 +405,182 @@ static void test_rotation(void)
     stop();
 }
 
+/* One configured key over AWS, local and Vault: the envelope holds three blobs, and it unwraps
+ * with any single one of the three KMSs reachable (the others dead or absent). */
+static void test_three_kms(void)
+{
+    char text[3000];
+    const char *vault = getenv("P11KMS_VAULT_ADDR");
+    CK_OBJECT_HANDLE dk;
+    uint8_t blob[16384], got[32], v[32];
+    CK_ULONG blob_len, vlen = 32;
+    static const char *const entry_aws = "{\"backend\": \"aws\", \"key_id\": \"%s\"%s}";
+    char aws_up[600], aws_down[600], vault_up[600], vault_down[600];
+    static const char *const local = "{\"backend\": \"local\", \"key_id\": \"insecure-test-key\"}";
+    static const char *const dead = ", \"endpoint\": \"" DEAD "\", \"max_attempts\": 1";
+    struct {
+        const char *what, *a, *b, *c;
+    } only[3];
+    int i;
+
+    if (vault == NULL) {
+        printf("Bail out! P11KMS_VAULT_ADDR unset: run through test-aws-keyset.sh\n");
+        exit(1);
+    }
+    snprintf(aws_up, sizeof(aws_up), entry_aws, key_arn, "");
+    snprintf(aws_down, sizeof(aws_down), entry_aws, key_arn, dead);
+    snprintf(vault_up, sizeof(vault_up),
+             "{\"backend\": \"vault\", \"key_id\": \"p11kms-derived\", \"endpoint\": \"%s\"}",
+             vault);
+    snprintf(vault_down, sizeof(vault_down),
+             "{\"backend\": \"vault\", \"key_id\": \"p11kms-derived\"%s}", dead);
+    snprintf(text, sizeof(text),
+             "{\"backends\": {\"aws\": {\"endpoint\": \"%s\"}},\n"
+             " \"tokens\": [{\"label\": \"tri\", \"keys\": [\n"
+             "  {\"label\": \"k\", \"context\": {\"app\": \"billing\"},\n"
+             "   \"kms\": [%s, %s, %s]}]}]}\n",
+             endpoint, aws_up, local, vault_up);
+    start(text);
+    dk = p11_data_key(sess, 32);
+    ok(p11_value(sess, dk, v, &vlen), "a data key");
+    is_rv(p11_wrap_default(sess, key("k"), dk, blob, sizeof(blob), &blob_len), CKR_OK,
+          "wrapped under AWS, local and Vault at once");
+    ok(blob_len > 7 && blob[6] == 3, "  ...one envelope with three blobs");
+    stop();
+
+    only[0].what = "only AWS reachable: it unwraps";
+    only[0].a = aws_up, only[0].b = vault_down, only[0].c = NULL;
+    only[1].what = "only Vault reachable: it unwraps";
+    only[1].a = aws_down, only[1].b = vault_up, only[1].c = NULL;
+    only[2].what = "AWS and Vault both down, the local key: it unwraps";
+    only[2].a = aws_down, only[2].b = vault_down, only[2].c = local;
+    for (i = 0; i < 3; i++) {
+        snprintf(text, sizeof(text),
+                 "{\"backends\": {\"aws\": {\"endpoint\": \"%s\"}},\n"
+                 " \"tokens\": [{\"label\": \"tri\", \"keys\": [\n"
+                 "  {\"label\": \"k\", \"context\": {\"app\": \"billing\"},\n"
+                 "   \"kms\": [%s, %s%s%s]}]}]}\n",
+                 endpoint, only[i].a, only[i].b, only[i].c ? ", " : "", only[i].c ? only[i].c : "");
+        start(text);
+        memset(got, 0, sizeof(got));
+        ok(unwrap_value("k", blob, blob_len, got) == CKR_OK && memcmp(got, v, 32) == 0,
+           only[i].what);
+        stop();
+    }
+}
+
+/* CKM_P11KMS_REWRAP with key `label`: *out_len bytes in out. */
+static CK_RV rewrap(const char *label, const uint8_t *in, CK_ULONG in_len, uint8_t *out,
+                    CK_ULONG *out_len)
+{
+    CK_MECHANISM m = {CKM_P11KMS_REWRAP, NULL, 0};
+    CK_ULONG need = 0;
+    CK_RV rv = p11->C_EncryptInit(sess, &m, key(label));
+
+    if (rv == CKR_OK)
+        rv = p11->C_Encrypt(sess, (CK_BYTE_PTR)in, in_len, NULL, &need);
+    if (rv == CKR_OK && need > *out_len)
+        rv = CKR_BUFFER_TOO_SMALL;
+    if (rv == CKR_OK)
+        rv = p11->C_Encrypt(sess, (CK_BYTE_PTR)in, in_len, out, out_len);
+    return rv;
+}
+
+/* The rewrap mechanism: a blob of the key's one KMS key moves through the KMS's own ReEncrypt
+ * (no Decrypt: the data key never in this process); a key set's blob is unwrapped and wrapped
+ * again inside the module; data envelopes, decrypt, a key without both wrap and unwrap, and a
+ * context the KMS did not bind are refused. */
+static void test_rewrap_mechanism(void)
+{
+    char text[3000], switches[500], path[600];
+    FILE *f;
+    CK_OBJECT_HANDLE dk;
+    CK_MECHANISM dm = {CKM_P11KMS_REWRAP, NULL, 0}, em = {CKM_P11KMS_ENVELOPE, NULL, 0};
+    uint8_t blob[4096], out[16384], data_env[16384], v[32], got[32], secret[16] = {1, 2, 3};
+    CK_ULONG blob_len, out_len = sizeof(out), data_len = sizeof(data_env), vlen = 32;
+    long reenc, dec;
+
+    snprintf(switches, sizeof(switches), "%s/switches", p11_tmp());
+    mkdir(switches, 0755);
+    snprintf(text, sizeof(text),
+             "{\"backends\": {\"aws\": {\"endpoint\": \"%s\"}},\n"
+             " \"kill_switch_dir\": \"%s\",\n"
+             " \"tokens\": [{\"label\": \"rw\", \"keys\": [\n"
+             "  {\"label\": \"k\", \"backend\": \"aws\", \"key_id\": \"%s\",\n"
+             "   \"context\": {\"v\": \"1\"}},\n"
+             "  {\"label\": \"k-v2\", \"backend\": \"aws\", \"key_id\": \"%s\",\n"
+             "   \"context\": {\"v\": \"2\"}},\n"
+             "  {\"label\": \"k-wrap-only\", \"backend\": \"aws\", \"key_id\": \"%s\",\n"
+             "   \"context\": {\"v\": \"1\"}, \"permissions\": [\"wrap\", \"encrypt\"]},\n"
+             "  {\"label\": \"set\", \"context\": {\"v\": \"1\"}, \"kms\": [\n"
+             "    {\"backend\": \"aws\", \"key_id\": \"%s\"},\n"
+             "    {\"backend\": \"local\", \"key_id\": \"insecure-test-key\"}]}]}]}\n",
+             endpoint, switches, key_arn, key_arn, key_arn, key_arn);
+    start(text);
+    dk = p11_data_key(sess, 32);
+    ok(p11_value(sess, dk, v, &vlen), "a data key");
+    is_rv(p11_wrap_default(sess, key("k"), dk, blob, sizeof(blob), &blob_len), CKR_OK,
+          "wrapped under the AWS key");
+    reenc = (ctl_settle(), ctl_count("ReEncrypt"));
+    dec = ctl_count("Decrypt");
+    is_rv(rewrap("k", blob, blob_len, out, &out_len), CKR_OK, "CKM_P11KMS_REWRAP with the key");
+    ctl_settle();
+    ok(ctl_count("ReEncrypt") == reenc + 1 && ctl_count("Decrypt") == dec,
+       "  ...is one ReEncrypt in the KMS and no Decrypt");
+    memset(got, 0, sizeof(got));
+    is_rv(unwrap_value("k", out, out_len, got), CKR_OK, "  ...and the result unwraps");
+    ok(memcmp(got, v, 32) == 0, "  ...to the same data key");
+
+    is_rv(p11->C_Encrypt(sess, (CK_BYTE_PTR) "x", 1, NULL, &out_len), CKR_OPERATION_NOT_INITIALIZED,
+          "the rewrap operation ended with its result");
+    is_rv(p11->C_EncryptInit(sess, &em, key("k")), CKR_OK, "a data envelope (C_Encrypt)");
+    is_rv(p11->C_Encrypt(sess, secret, sizeof(secret), data_env, &data_len), CKR_OK, "  ...made");
+    dec = (ctl_settle(), ctl_count("Decrypt"));
+    reenc = ctl_count("ReEncrypt");
+    out_len = sizeof(out);
+    is_rv(rewrap("k", data_env, data_len, out, &out_len), CKR_DATA_INVALID,
+          "rewrap of a data envelope is refused");
+    ctl_settle();
+    ok(ctl_count("ReEncrypt") == reenc && ctl_count("Decrypt") == dec, "  ...before any KMS call");
+    is_rv(p11->C_DecryptInit(sess, &dm, key("k")), CKR_MECHANISM_INVALID,
+          "CKM_P11KMS_REWRAP is no decrypt mechanism");
+    is_rv(p11->C_EncryptInit(sess, &dm, key("k-wrap-only")), CKR_KEY_FUNCTION_NOT_PERMITTED,
+          "a key that may not unwrap cannot rewrap");
+    out_len = sizeof(out);
+    ok(rewrap("k-v2", blob, blob_len, out, &out_len) != CKR_OK,
+       "a context the KMS did not bind: refused by the KMS");
+    ctl_settle();
+    ok(ctl_count("Decrypt") == dec, "  ...without falling back to a Decrypt");
+
+    is_rv(p11_wrap_default(sess, key("set"), dk, blob, sizeof(blob), &blob_len), CKR_OK,
+          "wrapped under a key set (AWS + local)");
+    reenc = (ctl_settle(), ctl_count("ReEncrypt"));
+    out_len = sizeof(out);
+    is_rv(rewrap("set", blob, blob_len, out, &out_len), CKR_OK,
+          "rewrap with the key set (two current KMS keys)");
+    ctl_settle();
+    ok(ctl_count("ReEncrypt") == reenc && out_len > 7 && out[6] == 2,
+       "  ...inside the module: no ReEncrypt, both blobs again");
+    memset(got, 0, sizeof(got));
+    is_rv(unwrap_value("set", out, out_len, got), CKR_OK, "  ...and it unwraps");
+    ok(memcmp(got, v, 32) == 0, "  ...to the same data key");
+
+    /* The kill switch of the token: moving a blob is a use of the decrypt side. */
+    snprintf(path, sizeof(path), "%s/rw", switches);
+    f = fopen(path, "w");
+    ok(f != NULL && fputs("on by the test\n", f) >= 0 && fclose(f) == 0, "kill switch on");
+    usleep(1200 * 1000); /* every process sees it within a second */
+    reenc = (ctl_settle(), ctl_count("ReEncrypt"));
+    dec = ctl_count("Decrypt");
+    out_len = sizeof(out);
+    is_rv(rewrap("k", blob, blob_len, out, &out_len), CKR_KEY_FUNCTION_NOT_PERMITTED,
+          "  ...CKM_P11KMS_REWRAP refused");
+    ctl_settle();
+    ok(ctl_count("ReEncrypt") == reenc && ctl_count("Decrypt") == dec, "  ...with no KMS call");
+    unlink(path);
+    stop();
+}
+
 int main(void)
 {
     const char *id = getenv("P11KMS_AWS_KEY_ID"), *other = getenv("P11KMS_AWS_OTHER_KEY_ID");
@@ -426,6 +605,8 @@ int main(void)
     stop();
     test_audit();
     test_rotation();
+    test_rewrap_mechanism();
+    test_three_kms();
     dlclose(p11_dl);
     ctl_close();
     curl_global_cleanup();

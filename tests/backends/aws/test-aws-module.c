@@ -464,7 +464,7 @@ int main(void)
            "the server's botocore accepted every signature");
     p11->C_CloseSession(sess);
     is_rv(p11->C_Finalize(NULL), CKR_OK, "C_Finalize");
-    dlclose(p11_dl);
+    p11_unload();
     ctl_close();
     curl_global_cleanup();
     return test_exit_code();

@@ -411,7 +411,7 @@ int main(void)
     test_container();
     test_imds();
     is_num(ctl_stat("signature_failures", NULL), 0, "every signature verified by botocore");
-    dlclose(p11_dl);
+    p11_unload();
     ctl_close();
     curl_global_cleanup();
     free((void *)akid);

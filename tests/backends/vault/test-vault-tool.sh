@@ -47,7 +47,20 @@ fi
 curl -sS --noproxy '*' -f -X POST -H "X-Vault-Token: $P11KMS_VAULT_ROOT_TOKEN" \
     "$P11KMS_VAULT_ADDR/v1/transit/keys/p11kms-derived/rotate" >/dev/null ||
     { echo "Bail out! cannot rotate the key"; exit 99; }
+vault_requests() { # OP: how many OP requests the server has answered
+    p11kms_vault_ctl GET /counters | "$PYTHON3" -c \
+        'import json,sys; print(json.load(sys.stdin)["requests"].get(sys.argv[1], 0))' "$1"
+}
+rewraps0=$(vault_requests rewrap) && decrypts0=$(vault_requests decrypt) ||
+    { echo "Bail out! cannot read the server's counters"; exit 99; }
 new=$("$TOOL" rewrap --context app=billing "$blob" 2>"$out.err")
+if [ "$(vault_requests rewrap)" = $((rewraps0 + 1)) ] &&
+    [ "$(vault_requests decrypt)" = "$decrypts0" ]; then
+    ok "rewrap is one transit/rewrap call: the data key never leaves Vault (no decrypt)"
+else
+    not_ok "rewrap is one transit/rewrap call: the data key never leaves Vault (no decrypt)"
+    echo "# rewrap $rewraps0 -> $(vault_requests rewrap), decrypt $decrypts0 -> $(vault_requests decrypt)"
+fi
 if [ -n "$new" ] && "$TOOL" inspect --blob "$new" 2>&1 | grep -q "version 2" &&
     "$TOOL" inspect --blob "$blob" 2>&1 | grep -q "version 1"; then
     ok "rewrap after a rotation: the blob moves from key version 1 to 2"

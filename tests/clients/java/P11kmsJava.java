@@ -1,5 +1,6 @@
 // P11kmsJava.java - Java against the built p11kms module, as Java applications use it: through
-// the SunPKCS11 provider (KeyGenerator, Cipher, KeyStore, AES/KWP key wrapping), checked against
+// the SunPKCS11 provider (KeyGenerator, Cipher, KeyStore - also secret key entries stored in one
+// JVM and used in another -, AES/KWP key wrapping), checked against
 // the JDK's own SunJCE, and through SunPKCS11's low-level wrapper for the vendor envelope
 // mechanism with an encryption context. One step per JVM (java.sh runs them); a step prints one
 // "ok - " or "FAIL - " line per check ("skip - " for what this Java cannot do) and exits 1 when a
@@ -141,6 +142,61 @@ public final class P11kmsJava {
         SecretKey k = ((KeyStore.SecretKeyEntry)e).getSecretKey();
         ok(k.getAlgorithm().equals("AES"), "  ...of algorithm AES");
         ok(k.getEncoded() == null, "  ...whose value never leaves the KMS");
+    }
+
+    /* AES/GCM of MESSAGE: the 12-byte IV, then the ciphertext. */
+    private static byte[] gcmSeal(Provider p, SecretKey key) throws Exception {
+        byte[] iv = random(12);
+        Cipher c = Cipher.getInstance("AES/GCM/NoPadding", p);
+        c.init(Cipher.ENCRYPT_MODE, key, new GCMParameterSpec(128, iv));
+        byte[] ct = c.doFinal(MESSAGE);
+        byte[] out = Arrays.copyOf(iv, 12 + ct.length);
+        System.arraycopy(ct, 0, out, 12, ct.length);
+        return out;
+    }
+
+    private static byte[] gcmOpen(Provider p, SecretKey key, byte[] in) throws Exception {
+        Cipher c = Cipher.getInstance("AES/GCM/NoPadding", p);
+        c.init(Cipher.DECRYPT_MODE, key, new GCMParameterSpec(128, Arrays.copyOf(in, 12)));
+        return c.doFinal(in, 12, in.length - 12);
+    }
+
+    /* keystore-store CONFIG ALIAS DIR: secret key entries stored in the PKCS11 KeyStore (token
+     * objects): ALIAS-imported, a key from outside, and ALIAS-generated, a key SunPKCS11 generated
+     * in the module; each encrypts a message for keystore-load in another JVM. */
+    private static void keystoreStore(String config, String alias, Path dir) throws Exception {
+        Provider p11 = provider(config);
+        KeyStore ks = keyStore(p11, null);
+        SecretKey outside = new SecretKeySpec(random(32), "AES");
+        KeyGenerator kg = KeyGenerator.getInstance("AES", p11);
+        kg.init(256);
+        SecretKey generated = kg.generateKey();
+
+        ks.setEntry(alias + "-imported", new KeyStore.SecretKeyEntry(outside), null);
+        ks.setEntry(alias + "-generated", new KeyStore.SecretKeyEntry(generated), null);
+        ok(ks.containsAlias(alias + "-imported") && ks.containsAlias(alias + "-generated"),
+           "KeyStore.setEntry stores both secret keys as token objects");
+        Files.write(dir.resolve("ks-imported"), gcmSeal(Security.getProvider("SunJCE"), outside));
+        Files.write(dir.resolve("ks-generated"), gcmSeal(p11, generated));
+        ok(true, "messages encrypted with them for the next JVM");
+    }
+
+    /* keystore-load CONFIG ALIAS DIR: another JVM finds the entries and decrypts with them. */
+    private static void keystoreLoad(String config, String alias, Path dir) throws Exception {
+        Provider p11 = provider(config);
+        KeyStore ks = keyStore(p11, null);
+        List<String> aliases = Collections.list(ks.aliases());
+        for (String which : new String[] {"imported", "generated"}) {
+            String name = alias + "-" + which;
+            ok(aliases.contains(name), "another JVM's KeyStore lists " + name + " " + aliases);
+            KeyStore.Entry e = ks.getEntry(name, null);
+            ok(e instanceof KeyStore.SecretKeyEntry, "  ...a SecretKeyEntry");
+            if (!(e instanceof KeyStore.SecretKeyEntry))
+                continue;
+            SecretKey k = ((KeyStore.SecretKeyEntry)e).getSecretKey();
+            byte[] back = gcmOpen(p11, k, Files.readAllBytes(dir.resolve("ks-" + which)));
+            ok(Arrays.equals(back, MESSAGE), "  ...which decrypts what the first JVM encrypted");
+        }
     }
 
     /* kwp-wrap CONFIG LABEL DIR: AES/KWP/NoPadding with the KMS key wraps a fresh data key; the
@@ -331,6 +387,12 @@ public final class P11kmsJava {
             break;
         case "keystore":
             keystore(args[1], args[2], args.length > 3 ? args[3] : null);
+            break;
+        case "keystore-store":
+            keystoreStore(args[1], args[2], Path.of(args[3]));
+            break;
+        case "keystore-load":
+            keystoreLoad(args[1], args[2], Path.of(args[3]));
             break;
         case "kwp-wrap":
             kwpWrap(args[1], args[2], Path.of(args[3]));
