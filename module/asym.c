@@ -137,26 +137,33 @@ out:
     return ok;
 }
 
-/* CKA_EC_POINT: DER OCTET STRING around the uncompressed point. */
-static int ec_point(const EVP_PKEY *pk, uint8_t **out, size_t *len)
+/* CKA_EC_POINT: DER OCTET STRING around the uncompressed point, taken from the DER
+ * SubjectPublicKeyInfo's BIT STRING rather than asked of the EVP_PKEY: in a process where an
+ * engine is the default for EC (openssl req/s_server -engine pkcs11), a decoded key is a legacy
+ * engine key whose parameters cannot be read. */
+static int ec_point(const uint8_t *spki, size_t spki_len, uint8_t **out, size_t *len)
 {
-    uint8_t point[1 + 2 * 66];
-    size_t n = 0, at = 0;
+    const unsigned char *p = spki;
+    X509_PUBKEY *xp = d2i_X509_PUBKEY(NULL, &p, (long)spki_len);
+    const unsigned char *point = NULL;
+    int n = 0, at = 0, ok = 0;
 
-    if (EVP_PKEY_get_octet_string_param(pk, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, point,
-                                        sizeof(point), &n) != 1 ||
-        n < 3 || point[0] != 0x04)
-        return 0;
-    *out = malloc(n + 3);
+    if (xp == NULL || X509_PUBKEY_get0_param(NULL, &point, &n, NULL, xp) != 1 || n < 3 ||
+        n > 1 + 2 * 66 || point[0] != 0x04)
+        goto out;
+    *out = malloc((size_t)n + 3);
     if (*out == NULL)
-        return 0;
+        goto out;
     (*out)[at++] = 0x04;
     if (n >= 0x80)
         (*out)[at++] = 0x81;
     (*out)[at++] = (uint8_t)n;
-    memcpy(*out + at, point, n);
-    *len = at + n;
-    return 1;
+    memcpy(*out + at, point, (size_t)n);
+    *len = (size_t)(at + n);
+    ok = 1;
+out:
+    X509_PUBKEY_free(xp);
+    return ok;
 }
 
 /* Check what the backend gave and fill k's public half from it. */
@@ -202,7 +209,7 @@ static CK_RV take_public(p11kms_asym_key *k, const p11kms_buf *spki)
         if (!bn_param(pk, OSSL_PKEY_PARAM_RSA_N, &k->modulus, &k->modulus_len) ||
             !bn_param(pk, OSSL_PKEY_PARAM_RSA_E, &k->exponent, &k->exponent_len))
             goto out;
-    } else if (!ec_point(pk, &k->ec_point, &k->ec_point_len)) {
+    } else if (!ec_point(k->spki, k->spki_len, &k->ec_point, &k->ec_point_len)) {
         goto out;
     }
     k->pub = pk;
