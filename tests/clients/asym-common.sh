@@ -43,3 +43,38 @@ EOF
 asym_port() {
     env -u LD_PRELOAD python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
+
+# asym_engine: $T/openssl.cnf, an OpenSSL configuration loading OpenSSL's PKCS#11 engine (libp11,
+# Debian libengine-pkcs11-openssl) with $MODULE; its path in ENGINE_CONF (callers point
+# OPENSSL_CONF at it). Returns 1 when the engine is not installed.
+asym_engine() {
+    ENGINE=$(openssl version -e 2>/dev/null | sed -n 's/^ENGINESDIR: "\(.*\)"$/\1/p')/pkcs11.so
+    [ -f "$ENGINE" ] || return 1
+    cat >"$T/openssl.cnf" <<END
+openssl_conf = openssl_init
+[openssl_init]
+engines = engine_section
+[engine_section]
+pkcs11 = pkcs11_section
+[pkcs11_section]
+engine_id = pkcs11
+dynamic_path = $ENGINE
+MODULE_PATH = $MODULE
+init = 0
+END
+    ENGINE_CONF=$T/openssl.cnf
+}
+
+# asym_wait_port PORT: until something accepts on 127.0.0.1:PORT (10 s at most).
+asym_wait_port() {
+    env -u LD_PRELOAD python3 - "$1" <<'END'
+import socket, sys, time
+for _ in range(100):
+    try:
+        socket.create_connection(("127.0.0.1", int(sys.argv[1])), 0.2).close()
+        sys.exit(0)
+    except OSError:
+        time.sleep(0.1)
+sys.exit(1)
+END
+}

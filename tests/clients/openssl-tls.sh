@@ -10,8 +10,7 @@ clients_init openssl-tls
 clients_need openssl curl python3
 . "$top_srcdir/tests/clients/asym-common.sh"
 
-ENGINE=$(openssl version -e 2>/dev/null | sed -n 's/^ENGINESDIR: "\(.*\)"$/\1/p')/pkcs11.so
-if [ ! -f "$ENGINE" ]; then
+if ! asym_engine; then
     echo "SKIP: the PKCS#11 engine ($ENGINE, Debian libengine-pkcs11-openssl) is not installed"
     exit 77
 fi
@@ -30,19 +29,7 @@ stop_servers() {
 trap 'stop_servers; clients_cleanup' EXIT
 
 # The engine, loaded from a configuration that names the module.
-cat >"$T/openssl.cnf" <<EOF
-openssl_conf = openssl_init
-[openssl_init]
-engines = engine_section
-[engine_section]
-pkcs11 = pkcs11_section
-[pkcs11_section]
-engine_id = pkcs11
-dynamic_path = $ENGINE
-MODULE_PATH = $MODULE
-init = 0
-EOF
-OPENSSL_CONF=$T/openssl.cnf
+OPENSSL_CONF=$ENGINE_CONF
 export OPENSSL_CONF
 EC_URI="pkcs11:token=tls;object=ec;type=private"
 RSA_URI="pkcs11:token=tls;object=rsa;type=private"
@@ -73,20 +60,6 @@ for k in ec rsa; do
         "$T/$k-srv.crt"
 done
 
-# wait_port PORT: until something accepts on 127.0.0.1:PORT (10 s at most)
-wait_port() {
-    env -u LD_PRELOAD python3 - "$1" <<'EOF'
-import socket, sys, time
-for _ in range(100):
-    try:
-        socket.create_connection(("127.0.0.1", int(sys.argv[1])), 0.2).close()
-        sys.exit(0)
-    except OSError:
-        time.sleep(0.1)
-sys.exit(1)
-EOF
-}
-
 # fetch DESCRIPTION PORT CACERT CURL-OPTIONS...: curl the server, which must answer
 fetch() {
     desc=$1
@@ -107,7 +80,7 @@ for k in ec rsa; do
     openssl s_server -engine pkcs11 -keyform engine -key "$uri" -cert "$T/$k-srv.crt" \
         -accept "127.0.0.1:$port" -www -quiet >"$T/s_server-$k.log" 2>&1 &
     SERVER_PIDS="$SERVER_PIDS $!"
-    if ! wait_port "$port"; then
+    if ! asym_wait_port "$port"; then
         fail "openssl s_server ($k) did not start"
         sed 's/^/#   /' "$T/s_server-$k.log" | head -20
         continue
@@ -158,7 +131,7 @@ EOF
     mkdir -p "$T/nginx/tmp"
     nginx -p "$T/nginx" -c "$T/nginx/nginx.conf" -e "$T/nginx/logs/error.log" >"$T/nginx.log" 2>&1 &
     SERVER_PIDS="$SERVER_PIDS $!"
-    if wait_port "$port"; then
+    if asym_wait_port "$port"; then
         fetch "curl --cacert to nginx with ssl_certificate_key engine:pkcs11" "$port" \
             "$T/ec-srv.crt" --tlsv1.3
         if grep -q "served with a KMS key" "$T/page"; then pass "  ...the page"; else fail "  ...the page"; fi

@@ -5,18 +5,34 @@
 # the module); pkcs11-tool lists the objects and signs (ECDSA, PKCS#1 v1.5, PSS) through the
 # module's Sign calls, OpenSSL verifies every signature with the CLI's public key, pkcs11-tool
 # verifies and decrypts RSA-OAEP; GetPublicKey is asked once per key and never at C_Initialize.
+# TLS with the KMS key: "openssl req -x509" and "openssl s_server" through OpenSSL's PKCS#11
+# engine with the AWS key complete a TLS 1.3 handshake with curl, the server's signature made by
+# the test server's Sign (counted).
 AWS_CLI=${AWS_CLI:-/usr/bin/aws}
-for prog in pkcs11-tool openssl; do
+for prog in pkcs11-tool openssl curl python3; do
     command -v $prog >/dev/null 2>&1 || { echo "# SKIP: $prog is missing"; exit 77; }
 done
 if [ ! -x "$AWS_CLI" ]; then
     echo "# SKIP: AWS CLI not found at $AWS_CLI (Debian: awscli)"
     exit 77
 fi
-. "$top_srcdir/tests/backends/aws/aws-env.sh"
 MODULE=${P11KMS_TEST_MODULE:?P11KMS_TEST_MODULE must name the built p11kms.so}
+. "$top_srcdir/tests/clients/asym-common.sh"
+. "$top_srcdir/tests/backends/aws/aws-env.sh"
 T=$P11KMS_AWS_STATE_DIR/asym
 mkdir -p "$T" || exit 99
+if ! asym_engine; then
+    echo "# SKIP: the PKCS#11 engine ($ENGINE, Debian libengine-pkcs11-openssl) is not installed"
+    exit 77
+fi
+SERVER_PID=""
+stop_server() {
+    if [ -n "$SERVER_PID" ]; then
+        kill "$SERVER_PID" 2>/dev/null
+        wait "$SERVER_PID" 2>/dev/null
+        SERVER_PID=""
+    fi
+}
 n=0
 failures=0
 ok() {
@@ -68,13 +84,16 @@ export P11KMS_LOG
 # A module built with --enable-asan needs the sanitizer runtimes preloaded in pkcs11-tool (as
 # tests/clients/common.sh does), and only there: the AWS CLI runs without them.
 SAN_LIBS=$(ldd "$MODULE" 2>/dev/null | awk '/lib(asan|ubsan)\.so/ { printf "%s ", $3 }')
-p11() {
+san() {
     if [ -n "$SAN_LIBS" ]; then
         LD_PRELOAD="$SAN_LIBS${LD_PRELOAD:-}" ASAN_OPTIONS="detect_leaks=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}" \
-            pkcs11-tool --module "$MODULE" --token-label aws "$@"
+            "$@"
     else
-        pkcs11-tool --module "$MODULE" --token-label aws "$@"
+        "$@"
     fi
+}
+p11() {
+    san pkcs11-tool --module "$MODULE" --token-label aws "$@"
 }
 
 before=$(p11kms_aws_counter GetPublicKey)
@@ -135,5 +154,46 @@ if p11 --decrypt --id 02 -m RSA-PKCS-OAEP --hash-algorithm SHA256 --mgf MGF1-SHA
 else
     ok "a sign-only key does not decrypt"
 fi
+# TLS 1.3 with the AWS key through OpenSSL's PKCS#11 engine: a certificate made with it, then
+# s_server, whose CertificateVerify signature is the KMS's Sign.
+trap 'rc=$?; stop_server; (exit $rc); p11kms_aws_stop' EXIT
+EC_URI="pkcs11:token=aws;object=ec;type=private"
+ossl() {
+    OPENSSL_CONF=$ENGINE_CONF san openssl "$@"
+}
+check "openssl req -x509 -engine pkcs11 with the AWS EC key" ossl req -new -x509 -engine pkcs11 \
+    -keyform engine -key "$EC_URI" -subj "/CN=localhost" -days 2 -sha256 \
+    -addext "subjectAltName=DNS:localhost" -out "$T/srv.crt"
+openssl x509 -in "$T/srv.crt" -noout -pubkey >"$T/srv.pub" 2>/dev/null
+openssl pkey -pubin -in "$T/ec.pub" >"$T/ec-ref.pub" 2>/dev/null
+check "  ...the certificate holds the KMS key's public key" cmp "$T/srv.pub" "$T/ec-ref.pub"
+port=$(asym_port)
+ossl s_server -engine pkcs11 -keyform engine -key "$EC_URI" -cert "$T/srv.crt" \
+    -accept "127.0.0.1:$port" -www -quiet >"$T/s_server.log" 2>&1 &
+SERVER_PID=$!
+if asym_wait_port "$port"; then
+    ok "openssl s_server -engine pkcs11 -keyform engine starts with the AWS key"
+    before=$(p11kms_aws_counter Sign)
+    # curl never loads the module (and so never the sanitizer runtimes)
+    check "curl --tlsv1.3 completes a handshake with s_server" env -u LD_PRELOAD curl -sS \
+        --max-time 30 --tlsv1.3 --cacert "$T/srv.crt" --resolve "localhost:$port:127.0.0.1" \
+        -o "$T/page" "https://localhost:$port/"
+    if grep -q "TLSv1.3" "$T/page" 2>/dev/null; then
+        ok "  ...negotiated TLSv1.3"
+    else
+        not_ok "  ...not TLS 1.3"
+    fi
+    signs=$(($(p11kms_aws_counter Sign) - before))
+    if [ "$signs" -gt 0 ]; then
+        ok "  ...the handshake's signature came from the AWS test server's Sign ($signs)"
+    else
+        not_ok "  ...no Sign call on the AWS test server during the handshake"
+    fi
+else
+    not_ok "openssl s_server -engine pkcs11 did not start"
+    sed 's/^/#   /' "$T/s_server.log" | head -20
+fi
+stop_server
+
 echo "1..$n"
 [ "$failures" -eq 0 ]
