@@ -157,6 +157,18 @@ static void try_misuse(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE rsa, CK_OBJECT_HAND
     is_rv(p11->C_DecryptInit(s, &oaep, ec), CKR_KEY_TYPE_INCONSISTENT,
           "an EC key does not decrypt");
     is_rv(p11->C_SignInit(s, &ecdsa, rsa), CKR_KEY_TYPE_INCONSISTENT, "ECDSA with an RSA key");
+    /* CKM_P11KMS_REWRAP opens an envelope in the KMS: an asymmetric key has none, and its KMS
+     * decryption must stay RSA-OAEP of exactly one modulus-long ciphertext */
+    {
+        CK_MECHANISM rw = {CKM_P11KMS_REWRAP, NULL, 0};
+
+        is_rv(p11->C_EncryptInit(s, &rw, rsa_dec), CKR_MECHANISM_INVALID,
+              "CKM_P11KMS_REWRAP with an RSA decryption key refused");
+        is_rv(p11->C_EncryptInit(s, &rw, ec), CKR_MECHANISM_INVALID,
+              "CKM_P11KMS_REWRAP with an EC key refused");
+        is_rv(p11->C_DecryptInit(s, &rw, rsa_dec), CKR_MECHANISM_INVALID,
+              "  ...nor as a decryption");
+    }
     {
         CK_ECDH1_DERIVE_PARAMS dp = {CKD_NULL, 0, NULL, 0, NULL};
         CK_MECHANISM ecdh = {CKM_ECDH1_DERIVE, &dp, sizeof(dp)};
