@@ -1,7 +1,8 @@
 #!/bin/sh
-# aws-bench.sh - `make bench`: p11kms wrap+unwrap vs a bare libcurl keep-alive loop against the
-# loopback AWS KMS test server (started and stopped by aws-env.sh). AWS_BENCH_PAIRS sets the
-# number of wrap+unwrap pairs per thread (default 500).
+# aws-bench.sh - `make bench`: p11kms wrap+unwrap, and CKM_ECDSA signatures with an ECC_NIST_P256
+# key, each vs a bare libcurl keep-alive loop sending the same requests to the loopback AWS KMS
+# test server (started and stopped by aws-env.sh). AWS_BENCH_PAIRS sets the number of wrap+unwrap
+# pairs, and of signatures, per thread (default 500).
 . "$top_srcdir/tests/backends/aws/aws-env.sh"
 P11KMS_LOG=${P11KMS_LOG:-error}
 export P11KMS_LOG

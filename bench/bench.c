@@ -1,5 +1,6 @@
 /* bench.c - a generic PKCS#11 benchmark driver: loads any module through C_GetFunctionList and
- * measures wrap+unwrap pairs/s, AES-GCM C_Encrypt throughput, RSS over many cycles, C_Initialize.
+ * measures wrap+unwrap pairs/s, AES-GCM C_Encrypt throughput, RSS over many cycles, C_Initialize
+ * (ECDSA signatures: bench-sign.c).
  *
  * It is a measuring program, not library code: any failure of the module under test ends the
  * run with a message (a benchmark that silently skips failed calls would report fiction), and
@@ -22,31 +23,9 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
-#include "pkcs11/p11kms.h"
+#include "bench.h"
 
-#define MAX_THREADS 64
-#define MAX_CONTEXT 8
-#define WRAPPED_MAX 16384
-#define GCM_IV_LEN 12
-#define GCM_TAG_LEN 16
-
-struct options {
-    const char *module;
-    const char *token;
-    const char *pin;
-    const char *key_label;
-    CK_MECHANISM_TYPE mech;
-    CK_P11KMS_CONTEXT_PAIR context[MAX_CONTEXT];
-    int threads;
-    double seconds;
-    size_t size;
-    long cycles;
-    long sample;
-    int runs;
-    long expect_keys;
-};
-
-static struct options opt = {
+struct options opt = {
     .mech = CKM_P11KMS_ENVELOPE,
     .threads = 1,
     .seconds = 2.0,
@@ -57,11 +36,11 @@ static struct options opt = {
     .expect_keys = -1,
 };
 
-static CK_FUNCTION_LIST_PTR p11;
+CK_FUNCTION_LIST_PTR p11;
 static CK_SLOT_ID slot;
-static atomic_int stop_flag;
+atomic_int stop_flag;
 
-static void die(const char *fmt, ...)
+void die(const char *fmt, ...)
 {
     va_list ap;
 
@@ -73,13 +52,13 @@ static void die(const char *fmt, ...)
     exit(1);
 }
 
-static void check(CK_RV rv, const char *what)
+void check(CK_RV rv, const char *what)
 {
     if (rv != CKR_OK)
         die("%s failed: rv 0x%lx", what, (unsigned long)rv);
 }
 
-static double now(void)
+double now(void)
 {
     struct timespec ts;
 
@@ -88,7 +67,7 @@ static double now(void)
 }
 
 /* CPU seconds (user + system) of the whole process so far. */
-static double cpu_seconds(void)
+double cpu_seconds(void)
 {
     struct rusage ru;
 
@@ -145,7 +124,7 @@ static void select_slot(void)
     die("no token %s in %s", opt.token ? opt.token : "at all", opt.module);
 }
 
-static CK_SESSION_HANDLE open_session(void)
+CK_SESSION_HANDLE open_session(void)
 {
     CK_SESSION_HANDLE s;
 
@@ -155,7 +134,7 @@ static CK_SESSION_HANDLE open_session(void)
 }
 
 /* The main session stays open for the whole run: the login state lives as long as one session. */
-static CK_SESSION_HANDLE start(void)
+CK_SESSION_HANDLE start(void)
 {
     CK_SESSION_HANDLE s;
     CK_RV rv;
@@ -172,7 +151,7 @@ static CK_SESSION_HANDLE start(void)
     return s;
 }
 
-static void finish(CK_SESSION_HANDLE s)
+void finish(CK_SESSION_HANDLE s)
 {
     check(p11->C_CloseSession(s), "C_CloseSession");
     check(p11->C_Finalize(NULL), "C_Finalize");
@@ -284,13 +263,6 @@ static void check_wrap(CK_SESSION_HANDLE s, CK_MECHANISM *m, CK_OBJECT_HANDLE ke
     OPENSSL_cleanse(b, sizeof(b));
 }
 
-struct worker {
-    pthread_t thread;
-    pthread_barrier_t *barrier;
-    CK_OBJECT_HANDLE kek;
-    long pairs;
-};
-
 static void *wrap_worker(void *arg)
 {
     struct worker *w = arg;
@@ -299,16 +271,16 @@ static void *wrap_worker(void *arg)
     CK_OBJECT_HANDLE dk = make_data_key(s), u;
     int i;
 
-    check_wrap(s, &m, w->kek, dk);
+    check_wrap(s, &m, w->key, dk);
     for (i = 0; i < 200; i++) { /* warm caches and allocator before the clock starts */
-        wrap_pair(s, &m, w->kek, dk, &u);
+        wrap_pair(s, &m, w->key, dk, &u);
         check(p11->C_DestroyObject(s, u), "C_DestroyObject");
     }
     pthread_barrier_wait(w->barrier);
     while (!atomic_load_explicit(&stop_flag, memory_order_relaxed)) {
-        wrap_pair(s, &m, w->kek, dk, &u);
+        wrap_pair(s, &m, w->key, dk, &u);
         check(p11->C_DestroyObject(s, u), "C_DestroyObject");
-        w->pairs++;
+        w->count++;
     }
     check(p11->C_CloseSession(s), "C_CloseSession");
     return NULL;
@@ -326,7 +298,7 @@ static CK_OBJECT_HANDLE need_key(CK_SESSION_HANDLE s)
     return kek;
 }
 
-static void sleep_seconds(double sec)
+void sleep_seconds(double sec)
 {
     struct timespec ts = {(time_t)sec, (long)((sec - (double)(time_t)sec) * 1e9)};
 
@@ -334,22 +306,22 @@ static void sleep_seconds(double sec)
         ;
 }
 
-static void cmd_wrap(void)
+timed timed_run(void *(*fn)(void *), CK_OBJECT_HANDLE key, CK_OBJECT_HANDLE pub)
 {
-    CK_SESSION_HANDLE s = start();
-    CK_OBJECT_HANDLE kek = need_key(s);
     struct worker w[MAX_THREADS];
     pthread_barrier_t barrier;
-    long total = 0;
-    double t0, t1, c0, c1;
+    timed r = {0, 0, 0};
+    double t0, c0;
     int i;
 
+    atomic_store(&stop_flag, 0);
     pthread_barrier_init(&barrier, NULL, (unsigned)opt.threads + 1);
     for (i = 0; i < opt.threads; i++) {
         w[i].barrier = &barrier;
-        w[i].kek = kek;
-        w[i].pairs = 0;
-        if (pthread_create(&w[i].thread, NULL, wrap_worker, &w[i]) != 0)
+        w[i].key = key;
+        w[i].pub = pub;
+        w[i].count = 0;
+        if (pthread_create(&w[i].thread, NULL, fn, &w[i]) != 0)
             die("pthread_create failed");
     }
     pthread_barrier_wait(&barrier);
@@ -359,15 +331,23 @@ static void cmd_wrap(void)
     atomic_store(&stop_flag, 1);
     for (i = 0; i < opt.threads; i++) {
         pthread_join(w[i].thread, NULL);
-        total += w[i].pairs;
+        r.count += w[i].count;
     }
-    t1 = now();
-    c1 = cpu_seconds();
-    pthread_barrier_destroy(&barrier);
+    r.seconds = now() - t0;
     /* cpus: CPUs the process kept busy; below the thread count the machine was shared or the
      * threads waited (locks, I/O), which tells a busy machine from poor scaling. */
+    r.cpus = (cpu_seconds() - c0) / r.seconds;
+    pthread_barrier_destroy(&barrier);
+    return r;
+}
+
+static void cmd_wrap(void)
+{
+    CK_SESSION_HANDLE s = start();
+    timed r = timed_run(wrap_worker, need_key(s), CK_INVALID_HANDLE);
+
     printf("wrap threads=%d pairs=%ld seconds=%.3f pairs_per_s=%.1f cpus=%.2f\n", opt.threads,
-           total, t1 - t0, (double)total / (t1 - t0), (c1 - c0) / (t1 - t0));
+           r.count, r.seconds, (double)r.count / r.seconds, r.cpus);
     finish(s);
 }
 
@@ -685,9 +665,11 @@ static void usage(void)
             "  mem    RSS over --cycles wrap/unwrap, sampled every --sample (--key, --mech)\n"
             "  init   C_Initialize time, median of --runs (--expect-keys N)\n"
             "  mkkey  create an AES-256 token wrapping key labelled --key if absent\n"
+            "  ecsign CKM_ECDSA signatures/s of a P-256 private key labelled --key (--threads;\n"
+            "         --pubkey PEM: the reference public key checking them first)\n"
             "options: --token LABEL --pin PIN --key LABEL --mech envelope|kwp-pad|kwp|0xN\n"
             "         --context k=v (envelope, repeatable) --threads N --seconds S --size N\n"
-            "         --cycles N --sample N --runs N --expect-keys N\n");
+            "         --cycles N --sample N --runs N --expect-keys N --pubkey PEM\n");
     exit(2);
 }
 
@@ -698,7 +680,7 @@ int main(int argc, char **argv)
         {"key", 1, NULL, 'k'},         {"mech", 1, NULL, 'm'},    {"context", 1, NULL, 'c'},
         {"threads", 1, NULL, 'T'},     {"seconds", 1, NULL, 's'}, {"size", 1, NULL, 'z'},
         {"cycles", 1, NULL, 'C'},      {"sample", 1, NULL, 'S'},  {"runs", 1, NULL, 'r'},
-        {"expect-keys", 1, NULL, 'e'}, {NULL, 0, NULL, 0},
+        {"expect-keys", 1, NULL, 'e'}, {"pubkey", 1, NULL, 'P'},  {NULL, 0, NULL, 0},
     };
     const char *cmd;
     int c;
@@ -748,6 +730,9 @@ int main(int argc, char **argv)
         case 'e':
             opt.expect_keys = parse_long(optarg, 0, 1000000, "--expect-keys");
             break;
+        case 'P':
+            opt.pubkey = optarg;
+            break;
         default:
             usage();
         }
@@ -765,6 +750,8 @@ int main(int argc, char **argv)
         cmd_init();
     else if (strcmp(cmd, "mkkey") == 0)
         cmd_mkkey();
+    else if (strcmp(cmd, "ecsign") == 0)
+        cmd_ecsign();
     else
         usage();
     return 0;

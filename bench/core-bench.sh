@@ -1,6 +1,8 @@
 #!/bin/sh
 # core-bench.sh - the core benchmark behind `make bench`: p11kms (local backend) and SoftHSM2 side
-# by side in one run, with ratios and targets. Speed never fails the run; broken modules do.
+# by side in one run, with ratios and targets: envelope wrapping, AES-GCM, memory, C_Initialize,
+# and ECDSA P-256 signatures with one key file (a p11kms local key, imported into SoftHSM2).
+# Speed never fails the run; broken modules do.
 #
 # Environment: top_builddir, P11KMS_TEST_MODULE (set by make bench), BENCH_SECONDS (per timed
 # figure, default 3), SOFTHSM2_MODULE (default: Debian's path), BENCH_CYCLES (default 100000).
@@ -39,6 +41,14 @@ umask 077
 p11kms_test_keyfile "$tmp/master.key"
 p11kms_bench_config "$tmp/p11kms.conf" "$tmp/master.key" 1
 p11kms_bench_config "$tmp/p11kms-$INIT_KEYS.conf" "$tmp/master.key" "$INIT_KEYS"
+# the ECDSA key: made by p11kms keygen, its public key the reference both modules are checked on
+P11KMS_TOOL=${P11KMS_TOOL:-$top_builddir/p11kms}
+"$P11KMS_TOOL" keygen --type ec-p256 "$tmp/ec.pem" >/dev/null
+openssl pkey -in "$tmp/ec.pem" -pubout -out "$tmp/ec.pub"
+cat >"$tmp/p11kms-ec.conf" <<END
+{"tokens": [{"label": "bench", "keys": [
+  {"label": "ec", "backend": "local", "type": "ec-p256", "key_file": "$tmp/ec.pem"}]}]}
+END
 
 # field NAME LINE: the value of NAME=... in one bench output line.
 field() {
@@ -58,24 +68,36 @@ k_mem=$(run_p11kms mem --mech envelope --context purpose=bench --cycles "$CYCLES
     --sample "$SAMPLE")
 k_init=$(P11KMS_CONFIG="$tmp/p11kms-$INIT_KEYS.conf" P11KMS_LOG=${P11KMS_LOG:-error} \
     "$BENCH" init --module "$MODULE" --runs "$INIT_RUNS" --expect-keys "$INIT_KEYS")
+run_p11kms_ec() {
+    P11KMS_CONFIG="$tmp/p11kms-ec.conf" P11KMS_LOG=${P11KMS_LOG:-error} \
+        "$BENCH" ecsign "$@" --module "$MODULE" --token bench --key ec --pubkey "$tmp/ec.pub"
+}
+k_e1=$(run_p11kms_ec --threads 1 --seconds "$SECS")
+k_e2=$(run_p11kms_ec --threads 2 --seconds "$SECS")
 
-s_w1= s_w2= s_gcm= s_mem=
+s_w1= s_w2= s_gcm= s_mem= s_e1= s_e2=
 if [ -n "$SOFTHSM" ] && command -v softhsm2-util >/dev/null 2>&1; then
-    echo "SoftHSM2: $SOFTHSM (CKM_AES_KEY_WRAP_PAD, AES-256 token wrapping key)"
+    echo "SoftHSM2: $SOFTHSM (CKM_AES_KEY_WRAP_PAD, AES-256 token wrapping key; the same EC key)"
     mkdir "$tmp/tokens"
     printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' \
         "$tmp/tokens" > "$tmp/softhsm2.conf"
     SOFTHSM2_CONF="$tmp/softhsm2.conf"
     export SOFTHSM2_CONF
     softhsm2-util --init-token --free --label bench --pin 1234 --so-pin 12345678 >/dev/null
+    # run_softhsm COMMAND [OPTION...]: the options after the defaults (--key ec wins over kek)
     run_softhsm() {
-        "$BENCH" "$@" --module "$SOFTHSM" --token bench --pin 1234 --key kek
+        cmd=$1
+        shift
+        "$BENCH" "$cmd" --module "$SOFTHSM" --token bench --pin 1234 --key kek "$@"
     }
     run_softhsm mkkey >/dev/null
     s_w1=$(run_softhsm wrap --mech kwp-pad --threads 1 --seconds "$SECS")
     s_w2=$(run_softhsm wrap --mech kwp-pad --threads 2 --seconds "$SECS")
     s_gcm=$(run_softhsm gcm --seconds "$SECS")
     s_mem=$(run_softhsm mem --mech kwp-pad --cycles "$CYCLES" --sample "$SAMPLE")
+    softhsm2-util --import "$tmp/ec.pem" --token bench --label ec --id 01 --pin 1234 >/dev/null
+    s_e1=$(run_softhsm ecsign --key ec --pubkey "$tmp/ec.pub" --threads 1 --seconds "$SECS")
+    s_e2=$(run_softhsm ecsign --key ec --pubkey "$tmp/ec.pub" --threads 2 --seconds "$SECS")
 else
     echo "SoftHSM2 not installed: p11kms figures only, no p11kms/SoftHSM ratio"
 fi
@@ -85,6 +107,8 @@ awk -v kw1="$(field pairs_per_s "$k_w1")" -v kw2="$(field pairs_per_s "$k_w2")" 
     -v kgm="$(field module_mib_s "$k_gcm")" -v kge="$(field evp_mib_s "$k_gcm")" \
     -v sgm="$(field module_mib_s "$s_gcm")" -v sge="$(field evp_mib_s "$s_gcm")" \
     -v kc2="$(field cpus "$k_w2")" -v sc2="$(field cpus "$s_w2")" \
+    -v ke1="$(field sigs_per_s "$k_e1")" -v ke2="$(field sigs_per_s "$k_e2")" \
+    -v se1="$(field sigs_per_s "$s_e1")" -v se2="$(field sigs_per_s "$s_e2")" \
     -v load="$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)" \
     -v kmg="$(field growth_kib "$k_mem")" -v smg="$(field growth_kib "$s_mem")" \
     -v ims="$(field median_ms "$k_init")" -v imin="$(field min_ms "$k_init")" \
@@ -110,6 +134,8 @@ BEGIN {
     printf "%-44s %14s %14s\n", "  module / EVP", pct(ratio(kgm, kge)), pct(ratio(sgm, sge))
     printf "%-44s %14s %14s\n", sprintf("RSS growth, cycle %d -> %d, KiB", sample, cycles),
         num(kmg), num(smg)
+    printf "%-44s %14s %14s\n", "ECDSA P-256 signatures/s, 1 thread", num(ke1), num(se1)
+    printf "%-44s %14s %14s\n", "ECDSA P-256 signatures/s, 2 threads", num(ke2), num(se2)
     printf "%-44s %14s\n", sprintf("C_Initialize, %d keys, median of %d, ms", nkeys, runs), num(ims)
     printf "%-44s %14s\n", "  min / max, ms", imin " / " imax
 
@@ -119,6 +145,11 @@ BEGIN {
         verdict(r1 >= 3, r1)
     printf "%-40s %10s %10s  %s\n", "p11kms / SoftHSM pairs/s, 2 threads", ">= 3x", fx(r2),
         verdict(r2 >= 3, r2)
+    e1 = ratio(ke1, se1); e2 = ratio(ke2, se2)
+    printf "%-40s %10s %10s  %s\n", "p11kms / SoftHSM ECDSA P-256, 1 thread", ">= 2x", fx(e1),
+        verdict(e1 >= 2, e1)
+    printf "%-40s %10s %10s  %s\n", "p11kms / SoftHSM ECDSA P-256, 2 threads", ">= 2x", fx(e2),
+        verdict(e2 >= 2, e2)
     printf "%-40s %10s %10s  %s\n", "p11kms 2 threads / 1 thread", ">= 1.6x", fx(sc),
         verdict(sc >= 1.6, sc)
     printf "%-40s %10s %10s  %s\n", "p11kms GCM / raw EVP", ">= 90%", pct(g), verdict(g >= 0.9, g)

@@ -38,12 +38,20 @@
 #define OBJECT_ID_MAX 1024
 #define DATA_VALUE_MAX (64u * 1024u)
 
+#define PRIV P11KMS_ON_PRIVATE_KEY
+#define PUB P11KMS_ON_PUBLIC_KEY
+#define CERT P11KMS_ON_CERT
+#define ASYM P11KMS_ON_ASYM
+
 /*
  * One row per attribute and object kind. An attribute with different rules for keys and data
- * objects (CKA_VALUE) has one row for each. KMS keys are never created, copied or changed through
- * a template (their rows' creation and change flags matter only to data keys). KEEP: the
- * attribute persists - a token object's file holds it, in table order (store-file.c); CKA_VALUE
- * is kept too, but sealed (store-seal.c), and CKA_VALUE_LEN is the sealed value's length.
+ * objects (CKA_VALUE) has one row for each. KMS keys and the objects of asymmetric keys are
+ * never created, copied or changed through a template (their rows' creation and change flags
+ * matter only to data keys). Which of an asymmetric key's attributes an EC or an RSA key has
+ * is attr-asym.c's p11kms_asym_attr_has. KEEP: the attribute persists - a token object's file
+ * holds it, in table order (store-file.c; only for the kinds a token object can be: data keys
+ * and data objects); CKA_VALUE is kept too, but sealed (store-seal.c), and CKA_VALUE_LEN is the
+ * sealed value's length.
  */
 static const p11kms_attr_rule rules[] = {
     /* every object */
@@ -59,42 +67,80 @@ static const p11kms_attr_rule rules[] = {
     ROW_BYTES(CKA_LABEL, P11KMS_ON_ALL, NEW | CHANGE | KEEP, label, LABEL_MAX),
 
     /* keys */
-    ROW_ULONG(CKA_KEY_TYPE, "key_type", P11KMS_ON_KEYS, NEW | TMPL | KEEP, F(key_type)),
-    ROW_BYTES(CKA_ID, P11KMS_ON_KEYS, NEW | CHANGE | KEEP, id, LABEL_MAX),
-    ROW_OTHER(CKA_START_DATE, P11KMS_AK_DATE, P11KMS_ON_KEYS, NEW | CHANGE | KEEP, F(start_date)),
-    ROW_OTHER(CKA_END_DATE, P11KMS_AK_DATE, P11KMS_ON_KEYS, NEW | CHANGE | KEEP, F(end_date)),
-    ROW_BOOL(CKA_DERIVE, "derive", P11KMS_ON_KEYS, NEW | CHANGE | TMPL | KEEP, derive),
-    ROW_BOOL(CKA_LOCAL, NULL, P11KMS_ON_KEYS, RO | KEEP, local),
-    ROW_ULONG(CKA_KEY_GEN_MECHANISM, NULL, P11KMS_ON_KEYS, RO | KEEP, F(key_gen_mechanism)),
-    ROW_OTHER(CKA_ALLOWED_MECHANISMS, P11KMS_AK_MECHS, P11KMS_ON_KMS_KEY, RO, NONE),
+    ROW_ULONG(CKA_KEY_TYPE, "key_type", P11KMS_ON_ANY_KEY, NEW | TMPL | KEEP, F(key_type)),
+    ROW_BYTES(CKA_ID, P11KMS_ON_ANY_KEY | CERT, NEW | CHANGE | KEEP, id, LABEL_MAX),
+    ROW_OTHER(CKA_START_DATE, P11KMS_AK_DATE, P11KMS_ON_ANY_KEY | CERT, NEW | CHANGE | KEEP,
+              F(start_date)),
+    ROW_OTHER(CKA_END_DATE, P11KMS_AK_DATE, P11KMS_ON_ANY_KEY | CERT, NEW | CHANGE | KEEP,
+              F(end_date)),
+    ROW_BOOL(CKA_DERIVE, "derive", P11KMS_ON_ANY_KEY, NEW | CHANGE | TMPL | KEEP, derive),
+    ROW_BOOL(CKA_LOCAL, NULL, P11KMS_ON_ANY_KEY, RO | KEEP, local),
+    ROW_ULONG(CKA_KEY_GEN_MECHANISM, NULL, P11KMS_ON_ANY_KEY, RO | KEEP, F(key_gen_mechanism)),
+    ROW_OTHER(CKA_ALLOWED_MECHANISMS, P11KMS_AK_MECHS, P11KMS_ON_KMS_KEY | ASYM, RO, NONE),
 
-    /* secret keys */
-    ROW_BOOL(CKA_SENSITIVE, "sensitive", P11KMS_ON_KEYS,
+    /* secret and private keys (encrypt, verify, wrap, trusted: secret and public keys) */
+    ROW_BOOL(CKA_SENSITIVE, "sensitive", P11KMS_ON_KEYS | PRIV,
              NEW | CHANGE | P11KMS_AF_TO_TRUE | TMPL | KEEP, sensitive),
-    ROW_BOOL(CKA_ENCRYPT, "encrypt", P11KMS_ON_KEYS, NEW | CHANGE | P11KMS_AF_USAGE | TMPL | KEEP,
-             encrypt),
-    ROW_BOOL(CKA_DECRYPT, "decrypt", P11KMS_ON_KEYS, NEW | CHANGE | P11KMS_AF_USAGE | TMPL | KEEP,
-             decrypt),
-    ROW_BOOL(CKA_WRAP, "wrap", P11KMS_ON_KEYS, NEW | CHANGE | P11KMS_AF_USAGE | TMPL | KEEP, wrap),
-    ROW_BOOL(CKA_UNWRAP, "unwrap", P11KMS_ON_KEYS, NEW | CHANGE | P11KMS_AF_USAGE | TMPL | KEEP,
-             unwrap),
-    ROW_BOOL(CKA_SIGN, "sign", P11KMS_ON_KEYS, NEW | CHANGE | TMPL | KEEP, sign),
-    ROW_BOOL(CKA_VERIFY, "verify", P11KMS_ON_KEYS, NEW | CHANGE | TMPL | KEEP, verify),
-    ROW_BOOL(CKA_EXTRACTABLE, "extractable", P11KMS_ON_KEYS,
+    ROW_BOOL(CKA_ENCRYPT, "encrypt", P11KMS_ON_KEYS | PUB,
+             NEW | CHANGE | P11KMS_AF_USAGE | TMPL | KEEP, encrypt),
+    ROW_BOOL(CKA_DECRYPT, "decrypt", P11KMS_ON_KEYS | PRIV,
+             NEW | CHANGE | P11KMS_AF_USAGE | TMPL | KEEP, decrypt),
+    ROW_BOOL(CKA_WRAP, "wrap", P11KMS_ON_KEYS | PUB, NEW | CHANGE | P11KMS_AF_USAGE | TMPL | KEEP,
+             wrap),
+    ROW_BOOL(CKA_UNWRAP, "unwrap", P11KMS_ON_KEYS | PRIV,
+             NEW | CHANGE | P11KMS_AF_USAGE | TMPL | KEEP, unwrap),
+    ROW_BOOL(CKA_SIGN, "sign", P11KMS_ON_KEYS | PRIV, NEW | CHANGE | TMPL | KEEP, sign),
+    ROW_BOOL(CKA_VERIFY, "verify", P11KMS_ON_KEYS | PUB, NEW | CHANGE | TMPL | KEEP, verify),
+    ROW_BOOL(CKA_EXTRACTABLE, "extractable", P11KMS_ON_KEYS | PRIV,
              NEW | CHANGE | P11KMS_AF_TO_FALSE | TMPL | KEEP, extractable),
-    ROW_BOOL(CKA_ALWAYS_SENSITIVE, NULL, P11KMS_ON_KEYS, RO | KEEP, always_sensitive),
-    ROW_BOOL(CKA_NEVER_EXTRACTABLE, NULL, P11KMS_ON_KEYS, RO | KEEP, never_extractable),
-    ROW_BOOL(CKA_WRAP_WITH_TRUSTED, "wrap_with_trusted", P11KMS_ON_KEYS,
+    ROW_BOOL(CKA_ALWAYS_SENSITIVE, NULL, P11KMS_ON_KEYS | PRIV, RO | KEEP, always_sensitive),
+    ROW_BOOL(CKA_NEVER_EXTRACTABLE, NULL, P11KMS_ON_KEYS | PRIV, RO | KEEP, never_extractable),
+    ROW_BOOL(CKA_WRAP_WITH_TRUSTED, "wrap_with_trusted", P11KMS_ON_KEYS | PRIV,
              NEW | CHANGE | P11KMS_AF_TO_TRUE | TMPL | KEEP, wrap_with_trusted),
     /* Only a security officer may set it, and this module has none. */
-    ROW_BOOL(CKA_TRUSTED, NULL, P11KMS_ON_KEYS, RO | KEEP, trusted),
+    ROW_BOOL(CKA_TRUSTED, NULL, P11KMS_ON_KEYS | PUB | CERT, RO | KEEP, trusted),
     /* Fixed at creation: read-only afterwards, so objects can be read without g.lock. */
-    ROW_OTHER(CKA_WRAP_TEMPLATE, P11KMS_AK_ARRAY, P11KMS_ON_KEYS, NEW | KEEP, F(wrap_tmpl)),
-    ROW_OTHER(CKA_UNWRAP_TEMPLATE, P11KMS_AK_ARRAY, P11KMS_ON_KEYS, NEW | KEEP, F(unwrap_tmpl)),
-    ROW_BYTES(CKA_VALUE, P11KMS_ON_KEYS, P11KMS_AF_CREATE | P11KMS_AF_SECRET, value,
+    ROW_OTHER(CKA_WRAP_TEMPLATE, P11KMS_AK_ARRAY, P11KMS_ON_KEYS | PUB, NEW | KEEP, F(wrap_tmpl)),
+    ROW_OTHER(CKA_UNWRAP_TEMPLATE, P11KMS_AK_ARRAY, P11KMS_ON_KEYS | PRIV, NEW | KEEP,
+              F(unwrap_tmpl)),
+    /* the value of a secret key, the private value of an EC key: never readable from a private
+     * key (sensitive, unextractable) */
+    ROW_BYTES(CKA_VALUE, P11KMS_ON_KEYS | PRIV, P11KMS_AF_CREATE | P11KMS_AF_SECRET, value,
               P11KMS_DATA_KEY_MAX),
     ROW_ULONG(CKA_VALUE_LEN, "value_len", P11KMS_ON_KEYS,
               P11KMS_AF_GENERATE | P11KMS_AF_UNWRAP | TMPL, NONE),
+
+    /* asymmetric keys (attr-asym.c): from the key type, the public key and the certificate */
+    ROW_OTHER(CKA_SUBJECT, P11KMS_AK_BYTES, ASYM | CERT, RO, NONE),
+    ROW_OTHER(CKA_PUBLIC_KEY_INFO, P11KMS_AK_BYTES, ASYM | CERT, RO, NONE),
+    ROW_OTHER(CKA_SIGN_RECOVER, P11KMS_AK_BOOL, PRIV, RO, NONE),
+    ROW_OTHER(CKA_ALWAYS_AUTHENTICATE, P11KMS_AK_BOOL, PRIV, RO, NONE),
+    ROW_OTHER(CKA_VERIFY_RECOVER, P11KMS_AK_BOOL, PUB, RO, NONE),
+    ROW_OTHER(CKA_MODULUS, P11KMS_AK_BYTES, ASYM, RO, NONE),
+    ROW_OTHER(CKA_MODULUS_BITS, P11KMS_AK_ULONG, PUB, RO, NONE),
+    ROW_OTHER(CKA_PUBLIC_EXPONENT, P11KMS_AK_BYTES, ASYM, RO, NONE),
+    ROW_OTHER(CKA_EC_PARAMS, P11KMS_AK_BYTES, ASYM, RO, NONE),
+    ROW_OTHER(CKA_EC_POINT, P11KMS_AK_BYTES, PUB, RO, NONE),
+    /* the private parts of an RSA key: they stay in the KMS */
+    ROW_OTHER(CKA_PRIVATE_EXPONENT, P11KMS_AK_BYTES, PRIV, RO | P11KMS_AF_SECRET, NONE),
+    ROW_OTHER(CKA_PRIME_1, P11KMS_AK_BYTES, PRIV, RO | P11KMS_AF_SECRET, NONE),
+    ROW_OTHER(CKA_PRIME_2, P11KMS_AK_BYTES, PRIV, RO | P11KMS_AF_SECRET, NONE),
+    ROW_OTHER(CKA_EXPONENT_1, P11KMS_AK_BYTES, PRIV, RO | P11KMS_AF_SECRET, NONE),
+    ROW_OTHER(CKA_EXPONENT_2, P11KMS_AK_BYTES, PRIV, RO | P11KMS_AF_SECRET, NONE),
+    ROW_OTHER(CKA_COEFFICIENT, P11KMS_AK_BYTES, PRIV, RO | P11KMS_AF_SECRET, NONE),
+
+    /* certificates (X.509) */
+    ROW_OTHER(CKA_CERTIFICATE_TYPE, P11KMS_AK_ULONG, CERT, RO, NONE),
+    ROW_OTHER(CKA_CERTIFICATE_CATEGORY, P11KMS_AK_ULONG, CERT, RO, NONE),
+    ROW_OTHER(CKA_CHECK_VALUE, P11KMS_AK_BYTES, CERT, RO, NONE),
+    ROW_OTHER(CKA_ISSUER, P11KMS_AK_BYTES, CERT, RO, NONE),
+    ROW_OTHER(CKA_SERIAL_NUMBER, P11KMS_AK_BYTES, CERT, RO, NONE),
+    ROW_OTHER(CKA_VALUE, P11KMS_AK_BYTES, CERT, RO, NONE),
+    ROW_OTHER(CKA_URL, P11KMS_AK_BYTES, CERT, RO, NONE),
+    ROW_OTHER(CKA_HASH_OF_SUBJECT_PUBLIC_KEY, P11KMS_AK_BYTES, CERT, RO, NONE),
+    ROW_OTHER(CKA_HASH_OF_ISSUER_PUBLIC_KEY, P11KMS_AK_BYTES, CERT, RO, NONE),
+    ROW_OTHER(CKA_JAVA_MIDP_SECURITY_DOMAIN, P11KMS_AK_ULONG, CERT, RO, NONE),
+    ROW_OTHER(CKA_NAME_HASH_ALGORITHM, P11KMS_AK_ULONG, CERT, RO, NONE),
 
     /* data objects: application bytes, readable, changeable */
     ROW_BYTES(CKA_APPLICATION, P11KMS_ON_DATA, P11KMS_AF_CREATE | CHANGE | KEEP, application,
@@ -103,9 +149,10 @@ static const p11kms_attr_rule rules[] = {
               OBJECT_ID_MAX),
     ROW_BYTES(CKA_VALUE, P11KMS_ON_DATA, P11KMS_AF_CREATE | CHANGE, value, DATA_VALUE_MAX),
 
-    /* KMS keys: from the configuration and the backend */
-    ROW_OTHER(CKA_P11KMS_BACKEND, P11KMS_AK_BYTES, P11KMS_ON_KMS_KEY, RO, NONE),
-    ROW_OTHER(CKA_P11KMS_KEY_ID, P11KMS_AK_BYTES, P11KMS_ON_KMS_KEY, RO, NONE),
+    /* KMS keys: from the configuration and the backend (backend and key id also on the private
+     * keys of asymmetric KMS keys) */
+    ROW_OTHER(CKA_P11KMS_BACKEND, P11KMS_AK_BYTES, P11KMS_ON_KMS_KEY | PRIV, RO, NONE),
+    ROW_OTHER(CKA_P11KMS_KEY_ID, P11KMS_AK_BYTES, P11KMS_ON_KMS_KEY | PRIV, RO, NONE),
     ROW_OTHER(CKA_P11KMS_KEY_VERSION, P11KMS_AK_ULONG, P11KMS_ON_KMS_KEY, RO, NONE),
     ROW_OTHER(CKA_P11KMS_DEFAULT_CONTEXT, P11KMS_AK_BYTES, P11KMS_ON_KMS_KEY, RO, NONE),
 };
@@ -217,6 +264,8 @@ static int val_bytes(p11kms_attr_val *v, const void *p, size_t len)
 /* The attributes that are no plain field. */
 static int read_computed(const p11kms_object *o, CK_ATTRIBUTE_TYPE type, p11kms_attr_val *v)
 {
+    if (o->asym != NULL)
+        return p11kms_asym_attr_read(o, type, v);
     switch (type) {
     case CKA_VALUE_LEN:
         return val_ulong(v, o->kind == P11KMS_OBJ_KMS_KEY ? 32 : o->value_len);
@@ -247,10 +296,11 @@ int p11kms_attr_read(const p11kms_object *o, CK_ATTRIBUTE_TYPE type, p11kms_attr
     const char *f;
 
     memset(v, 0, sizeof(*v));
-    if (r == NULL)
+    if (r == NULL || (o->asym != NULL && !p11kms_asym_attr_has(o, type)))
         return P11KMS_VAL_ABSENT;
     if ((r->flags & P11KMS_AF_SECRET) &&
-        (o->kind == P11KMS_OBJ_KMS_KEY || o->sensitive || !o->extractable))
+        (o->kind == P11KMS_OBJ_KMS_KEY || o->kind == P11KMS_OBJ_PRIVATE_KEY || o->sensitive ||
+         !o->extractable))
         return P11KMS_VAL_SECRET;
     if (r->field == P11KMS_ATTR_COMPUTED)
         return read_computed(o, type, v);

@@ -22,8 +22,13 @@ enum p11kms_attr_kind {
 #define P11KMS_ON_DATA_KEY (1u << P11KMS_OBJ_DATA_KEY)
 #define P11KMS_ON_KMS_KEY (1u << P11KMS_OBJ_KMS_KEY)
 #define P11KMS_ON_DATA (1u << P11KMS_OBJ_DATA)
-#define P11KMS_ON_KEYS (P11KMS_ON_DATA_KEY | P11KMS_ON_KMS_KEY)
-#define P11KMS_ON_ALL (P11KMS_ON_KEYS | P11KMS_ON_DATA)
+#define P11KMS_ON_KEYS (P11KMS_ON_DATA_KEY | P11KMS_ON_KMS_KEY) /* secret keys */
+#define P11KMS_ON_PRIVATE_KEY (1u << P11KMS_OBJ_PRIVATE_KEY)
+#define P11KMS_ON_PUBLIC_KEY (1u << P11KMS_OBJ_PUBLIC_KEY)
+#define P11KMS_ON_CERT (1u << P11KMS_OBJ_CERTIFICATE)
+#define P11KMS_ON_ASYM (P11KMS_ON_PRIVATE_KEY | P11KMS_ON_PUBLIC_KEY)
+#define P11KMS_ON_ANY_KEY (P11KMS_ON_KEYS | P11KMS_ON_ASYM)
+#define P11KMS_ON_ALL (P11KMS_ON_ANY_KEY | P11KMS_ON_DATA | P11KMS_ON_CERT)
 
 /*
  * Rules. An attribute a template gives where its rule does not allow it is accepted only with
@@ -70,7 +75,7 @@ const p11kms_attr_rule *p11kms_attr_rule_conf(const char *conf);
 size_t p11kms_attr_rule_count(void);
 const p11kms_attr_rule *p11kms_attr_rule_at(size_t i);
 size_t p11kms_attr_rule_index(const p11kms_attr_rule *r);
-#define P11KMS_ATTR_RULES_MAX 64
+#define P11KMS_ATTR_RULES_MAX 96
 
 /* Outcome of reading one attribute of an object. */
 enum { P11KMS_VAL_OK, P11KMS_VAL_SECRET, P11KMS_VAL_ABSENT };
@@ -99,6 +104,13 @@ int p11kms_attr_same(const p11kms_attr_rule *r, const CK_ATTRIBUTE *a, const CK_
 CK_RV p11kms_attr_check(const p11kms_attr_rule *r, const CK_ATTRIBUTE *a);
 /* Store a checked bool, ulong, bytes or date value in o's field (the old bytes are wiped). */
 CK_RV p11kms_attr_store(p11kms_object *o, const p11kms_attr_rule *r, const CK_ATTRIBUTE *a);
+
+/* The objects of asymmetric KMS keys (attr-asym.c), g.lock held: whether o has the attribute
+ * at all (an EC key has no CKA_MODULUS, an RSA key no CKA_EC_POINT), and the value of one of its
+ * computed attributes (P11KMS_VAL_*; ABSENT for one that needs the public half before it is
+ * loaded). */
+int p11kms_asym_attr_has(const p11kms_object *o, CK_ATTRIBUTE_TYPE type);
+int p11kms_asym_attr_read(const p11kms_object *o, CK_ATTRIBUTE_TYPE type, p11kms_attr_val *v);
 
 /* The CK_BBOOL field of o for a boolean rule. */
 CK_BBOOL *p11kms_attr_bool(p11kms_object *o, const p11kms_attr_rule *r);

@@ -347,7 +347,7 @@ out:
 
 CK_RV p11kms_attrs_wrappable_locked(const p11kms_object *wrapping, const p11kms_object *key)
 {
-    if (key->kind == P11KMS_OBJ_DATA)
+    if (key->kind == P11KMS_OBJ_DATA || key->kind == P11KMS_OBJ_CERTIFICATE)
         return CKR_KEY_HANDLE_INVALID;
     if (key->kind != P11KMS_OBJ_DATA_KEY || !key->extractable)
         return CKR_KEY_UNEXTRACTABLE;

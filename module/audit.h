@@ -14,7 +14,8 @@
 
 /* One KMS use, as envelope-seal.c saw it (or an open the module answered itself). */
 typedef struct p11kms_audit_event {
-    const char *op; /* "wrap", "unwrap", "encrypt", "decrypt", "store-seal", "store-open" */
+    const char *op; /* "wrap", "unwrap", "encrypt", "decrypt", "sign", "store-seal", "store-open",
+                       "rewrap" */
     const p11kms_key_config *kc;     /* the configured key (token, label) */
     const char *backend;             /* the entry's backend name */
     const char *kms_key;             /* the KMS key reference the blob names or the entry has */

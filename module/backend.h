@@ -49,6 +49,12 @@ typedef void (*p11kms_doctor_step)(void *ctx, int status, const char *fmt, ...)
  * docs/adding-a-backend.md section 3.
  * All functions may be called from many threads at once; each backend locks its own state.
  */
+/* The asymmetric operations of p11kms_backend_ops (below). */
+typedef CK_RV p11kms_sign_digest_fn(p11kms_backend *be, int alg, const uint8_t *digest,
+                                    size_t digest_len, p11kms_buf *sig);
+typedef CK_RV p11kms_asym_decrypt_fn(p11kms_backend *be, int alg, const uint8_t *ct, size_t ct_len,
+                                     p11kms_buf *pt);
+
 typedef struct p11kms_backend_ops {
     /* ---- what the backend is: needs no instance, no network, no file ---- */
     const char *name;    /* "local", "aws", ... as in the configuration */
@@ -103,6 +109,20 @@ typedef struct p11kms_backend_ops {
                        const p11kms_context *dst_ctx, p11kms_kms_blob *out);
     /* Optional (NULL): human-readable diagnostics (may call the KMS, e.g. DescribeKey). */
     CK_RV (*describe)(p11kms_backend *be, char **text);
+
+    /* ---- asymmetric keys (kc->key_type EC or RSA): all three, or all NULL when the backend
+     * has none (the configuration then refuses such a type). An asymmetric instance is asked
+     * only these, describe and destroy; the core caches the public key and does verify and
+     * public-key encryption itself. Errors as above; CKR_ENCRYPTED_DATA_INVALID is a ciphertext
+     * that does not open. ---- */
+    /* The public key, DER SubjectPublicKeyInfo, into spki (may call the KMS). */
+    CK_RV (*public_key)(p11kms_backend *be, p11kms_buf *spki);
+    /* Sign a digest of p11kms_sig_alg_digest_len(alg) bytes with alg (P11KMS_SIG_*, keytype.h).
+     * sig gets what the KMS returns: for ECDSA the DER Ecdsa-Sig-Value (the core makes r||s of
+     * it), for RSA the signature (at most the modulus length). */
+    p11kms_sign_digest_fn *sign_digest;
+    /* RSA-OAEP decryption (P11KMS_OAEP_*): the plaintext into pt (secret). */
+    p11kms_asym_decrypt_fn *asym_decrypt;
 } p11kms_backend_ops;
 
 /* Every instance starts with this; backends embed it as their first member. */

@@ -264,6 +264,11 @@ static CK_RV parse_token(p11kms_config_parser *ps, json_object *o, p11kms_token_
         return p11kms_config_fail(ps, "\"%s\" is not the label of one of the token's keys",
                                   tc->storage_key);
     }
+    if (tc->storage_key != NULL && p11kms_key_type_is_asym(tc->keys[i].key_type)) {
+        at = p11kms_config_push_name(ps, "storage_key");
+        return p11kms_config_fail(
+            ps, "\"%s\" is an asymmetric key: only AES keys seal stored objects", tc->storage_key);
+    }
     return CKR_OK;
 }
 

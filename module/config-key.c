@@ -19,8 +19,9 @@
 
 static CK_RV parse_permissions(p11kms_config_parser *ps, json_object *o, unsigned *perms)
 {
-    static const char *const names[] = {"wrap", "unwrap", "encrypt", "decrypt"};
-    CK_RV rv = p11kms_config_array(ps, o, 4);
+    /* bit j is names[j] (P11KMS_PERM_*) */
+    static const char *const names[] = {"wrap", "unwrap", "encrypt", "decrypt", "sign"};
+    CK_RV rv = p11kms_config_array(ps, o, 5);
     const char *s;
     size_t i, j, n, at;
 
@@ -35,15 +36,31 @@ static CK_RV parse_permissions(p11kms_config_parser *ps, json_object *o, unsigne
         rv = p11kms_config_string(ps, json_object_array_get_idx(o, i), 1, 16, &s);
         if (rv != CKR_OK)
             return rv;
-        for (j = 0; j < 4 && strcmp(s, names[j]) != 0; j++)
+        for (j = 0; j < 5 && strcmp(s, names[j]) != 0; j++)
             ;
-        if (j == 4)
-            return p11kms_config_fail(ps, "must be one of wrap, unwrap, encrypt, decrypt");
+        if (j == 5)
+            return p11kms_config_fail(ps, "must be one of wrap, unwrap, encrypt, decrypt, sign");
         if (*perms & (1u << j))
             return p11kms_config_fail(ps, "\"%s\" is listed twice", s);
         *perms |= 1u << j;
         p11kms_config_pop(ps, at);
     }
+    return CKR_OK;
+}
+
+/* "type": "aes" (default), "ec-p256", "rsa-3072", ... (keytype.h) */
+static CK_RV parse_type(p11kms_config_parser *ps, json_object *o, p11kms_key_config *kc)
+{
+    const p11kms_key_type_info *t;
+    const char *s;
+    CK_RV rv = p11kms_config_string(ps, o, 1, 32, &s);
+
+    if (rv != CKR_OK)
+        return rv;
+    t = p11kms_key_type_by_name(s);
+    if (t == NULL)
+        return p11kms_config_fail(ps, "must be one of %s", p11kms_key_type_names);
+    kc->key_type = t->type;
     return CKR_OK;
 }
 
@@ -226,6 +243,7 @@ static CK_RV parse_entry(p11kms_config_parser *ps, json_object *o, const p11kms_
     if (kc->label == NULL)
         return CKR_HOST_MEMORY;
     kc->perms = key->perms;
+    kc->key_type = key->key_type;
     kc->decrypt_v1_envelopes = key->decrypt_v1_envelopes;
     memcpy(kc->id, key->id, key->id_len);
     kc->id_len = key->id_len;
@@ -354,6 +372,45 @@ static CK_RV finish_set(p11kms_config_parser *ps, p11kms_key_config *kc)
     return CKR_OK;
 }
 
+/* The type's rules (config-keytype.c), before the entries copy the permissions. An asymmetric
+ * key is one KMS key: different KMS keys have different public keys, so no key set of several
+ * entries, no previous entries, no wrap policy. In a "kms" of one entry, that entry's backend
+ * (still unread) is the one that must have asymmetric keys. */
+static CK_RV key_kind(p11kms_config_parser *ps, json_object *o, p11kms_key_config *kc,
+                      const p11kms_backend_ops *ops)
+{
+    const char *backend = kc->backend;
+    json_object *kms, *jb;
+    char err[256];
+
+    if (p11kms_key_type_is_asym(kc->key_type)) {
+        if (json_object_object_get_ex(o, "previous", NULL) ||
+            json_object_object_get_ex(o, "wrap_policy", NULL) ||
+            (json_object_object_get_ex(o, "kms", &kms) &&
+             (!json_object_is_type(kms, json_type_array) || json_object_array_length(kms) != 1)))
+            return p11kms_config_fail(ps,
+                                      "an asymmetric key (%s) is one KMS key: kms with one entry "
+                                      "at most, no previous, no wrap_policy (different KMS keys "
+                                      "have different public keys)",
+                                      p11kms_key_type_get(kc->key_type)->name);
+        if (ops == NULL) {
+            jb = NULL;
+            if (json_object_object_get_ex(json_object_array_get_idx(kms, 0), "backend", &jb) &&
+                json_object_is_type(jb, json_type_string))
+                backend = json_object_get_string(jb);
+            else
+                backend = NULL; /* parse_entry says what is missing */
+            ops = backend != NULL ? p11kms_backend_find(backend) : NULL;
+            if (ops == NULL)
+                return CKR_OK;
+        }
+    }
+    if (p11kms_config_key_kind(kc, ops == NULL || ops->sign_digest != NULL, backend, err,
+                               sizeof(err)) != CKR_OK)
+        return p11kms_config_fail(ps, "%s", err);
+    return CKR_OK;
+}
+
 /* A field of the key itself (not of its KMS entry); rv set when it is one. */
 static int key_field(p11kms_config_parser *ps, const char *name, json_object *value,
                      p11kms_key_config *kc, int set, CK_RV *rv)
@@ -370,6 +427,10 @@ static int key_field(p11kms_config_parser *ps, const char *name, json_object *va
         *rv = p11kms_config_bool(ps, value, &kc->decrypt_v1_envelopes);
     else if (strcmp(name, "accepted_contexts") == 0)
         *rv = parse_accepted_contexts(ps, value, kc);
+    else if (strcmp(name, "type") == 0)
+        *rv = parse_type(ps, value, kc);
+    else if (strcmp(name, "certificate") == 0)
+        *rv = p11kms_config_dup_string(ps, value, 1, 4096, &kc->certificate);
     else if (strcmp(name, "unwrap_cache") == 0)
         *rv = p11kms_config_unwrap_cache(ps, value, kc);
     else if (strcmp(name, "previous") == 0 || strcmp(name, "kms") == 0)
@@ -397,7 +458,7 @@ CK_RV p11kms_config_parse_key(p11kms_config_parser *ps, json_object *o, p11kms_k
 
     if (rv != CKR_OK)
         return rv;
-    kc->perms = P11KMS_PERM_ALL;
+    kc->perms = 0; /* none given yet: the type's default (config-keytype.c) */
     rv = p11kms_context_new(&kc->context);
     if (rv != CKR_OK)
         return rv;
@@ -446,6 +507,9 @@ CK_RV p11kms_config_parse_key(p11kms_config_parser *ps, json_object *o, p11kms_k
     }
     if (kc->label == NULL)
         return p11kms_config_fail(ps, "label is required");
+    rv = key_kind(ps, o, kc, ops);
+    if (rv != CKR_OK)
+        return rv;
     if (kc->decrypt_v1_envelopes)
         LOG_W("%s %s: decrypt_v1_envelopes is true: C_Decrypt with key \"%s\" opens version-1 "
               "envelopes, and a version-1 wrapped key would come out in the clear; turn it off "

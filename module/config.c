@@ -44,6 +44,7 @@ static void key_config_clear(p11kms_key_config *kc)
     free(kc->label);
     free(kc->backend);
     free(kc->key_id);
+    free(kc->certificate);
     p11kms_context_free(kc->context);
     for (i = 0; i < kc->n_options; i++) {
         free(kc->options[i].name);

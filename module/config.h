@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include "pkcs11/p11kms.h"
 #include "context.h"
+#include "keytype.h"
 
 #define P11KMS_CONFIG_MAX_BYTES (4u * 1024u * 1024u)
 #define P11KMS_MAX_TOKENS 64
@@ -19,7 +20,8 @@
 #define P11KMS_PERM_UNWRAP 0x2u
 #define P11KMS_PERM_ENCRYPT 0x4u
 #define P11KMS_PERM_DECRYPT 0x8u
-#define P11KMS_PERM_ALL 0xfu
+#define P11KMS_PERM_ALL 0xfu   /* the default of an envelope (aes) key */
+#define P11KMS_PERM_SIGN 0x10u /* asymmetric keys only, with decrypt; their default */
 
 /* CKA_WRAP_TEMPLATE / CKA_UNWRAP_TEMPLATE contents: boolean and CK_ULONG attributes only (the
  * ones the attribute table marks P11KMS_AF_TEMPLATE), each type at most once. Booleans are 0/1. */
@@ -47,10 +49,12 @@ typedef struct p11kms_unwrap_cache_config {
 } p11kms_unwrap_cache_config;
 
 typedef struct p11kms_key_config {
-    char *label;    /* CKA_LABEL */
-    char *backend;  /* "local", "aws", "gcp", "vault" */
-    char *key_id;   /* the backend's key reference (ARN, alias, name, "insecure-test-key") */
-    unsigned perms; /* P11KMS_PERM_* */
+    char *label;       /* CKA_LABEL */
+    char *backend;     /* "local", "aws", "gcp", "vault" */
+    char *key_id;      /* the backend's key reference (ARN, alias, name, "insecure-test-key") */
+    unsigned perms;    /* P11KMS_PERM_* */
+    int key_type;      /* P11KMS_KT_* ("type"; P11KMS_KT_AES unless configured) */
+    char *certificate; /* asymmetric keys: X.509 certificate file (PEM or DER), or NULL */
     p11kms_context *context; /* default context; empty, never NULL */
     /* C_Decrypt opens version-1 envelopes, which do not say whether they hold a wrapped key
      * (docs/envelope.md); false unless configured. */
@@ -120,6 +124,14 @@ typedef struct p11kms_config {
     /* "kill_switch_dir" (config-ops.c, killswitch.h): NULL the default directory, "" none. */
     char *kill_switch_dir;
 } p11kms_config;
+
+/* The rules a key's "type" brings (config-keytype.c), once its fields are read: the default
+ * permissions (all four for aes, sign for asymmetric keys), which permissions and fields the
+ * type takes, and whether the key's backend (named backend) has asymmetric keys (backend_asym).
+ * CKR_OK, or
+ * CKR_ARGUMENTS_BAD with the reason in err. */
+CK_RV p11kms_config_key_kind(p11kms_key_config *kc, int backend_asym, const char *backend,
+                             char *err, size_t err_len);
 
 /* The value of a backend option, or NULL. */
 const char *p11kms_key_config_option(const p11kms_key_config *kc, const char *name);

@@ -1,11 +1,13 @@
-/* crypt.c - C_EncryptInit..C_DecryptFinal for both key kinds: data keys run through OpenSSL
- * (cipher.c) in the session; KMS keys send small secrets (<= 4 KiB) to the KMS as an envelope. The
- * key is looked up under g.lock at init; the work itself runs with only the session held. */
+/* crypt.c - C_EncryptInit..C_DecryptFinal for every key kind: data keys run through OpenSSL
+ * (cipher.c) in the session; KMS keys send small secrets (<= 4 KiB) to the KMS as an envelope; RSA
+ * KMS keys do RSA-OAEP (crypt-asym.c). The key is looked up under g.lock at init; the work itself
+ * runs with only the session held. */
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/sha.h>
+#include "crypt-asym.h"
 #include "envelope-seal.h"
 #include "log.h"
 #include "object.h"
@@ -23,6 +25,7 @@ CK_RV p11kms_crypt_init(p11kms_session *s, int encrypt, CK_MECHANISM_PTR mech, C
     CK_RV rv = CKR_GENERAL_ERROR;
     p11kms_crypt_op *op = op_of(s, encrypt);
     p11kms_object *o = NULL;
+    p11kms_crypt_asym *asym = NULL;
     uint8_t value[32];
     size_t value_len = 0;
     int rewrap = mech->mechanism == CKM_P11KMS_REWRAP;
@@ -40,6 +43,11 @@ CK_RV p11kms_crypt_init(p11kms_session *s, int encrypt, CK_MECHANISM_PTR mech, C
     rv = p11kms_object_get_locked(s, key, &o);
     if (rv != CKR_OK) {
         rv = CKR_KEY_HANDLE_INVALID;
+    } else if (o->kind == P11KMS_OBJ_PRIVATE_KEY || o->kind == P11KMS_OBJ_PUBLIC_KEY) {
+        rv = p11kms_crypt_asym_begin(mech, o->asym,
+                                     encrypt ? o->kind == P11KMS_OBJ_PUBLIC_KEY && o->encrypt
+                                             : o->kind == P11KMS_OBJ_PRIVATE_KEY && o->decrypt,
+                                     encrypt, &asym);
     } else if (o->kind == P11KMS_OBJ_KMS_KEY) {
         if (!vendor)
             rv = p11kms_cipher_supports(mech->mechanism) ? CKR_KEY_TYPE_INCONSISTENT
@@ -67,7 +75,14 @@ CK_RV p11kms_crypt_init(p11kms_session *s, int encrypt, CK_MECHANISM_PTR mech, C
     p11kms_unlock();
     if (rv != CKR_OK)
         goto out;
-    if (o->kind == P11KMS_OBJ_KMS_KEY) {
+    if (asym != NULL) {
+        rv = p11kms_crypt_asym_start(asym);
+        if (rv != CKR_OK)
+            goto out;
+        op->asym = asym;
+        asym = NULL;
+        op->kms = 1; /* the KMS path: one call, its result kept for a short buffer */
+    } else if (o->kind == P11KMS_OBJ_KMS_KEY) {
         rv = p11kms_context_from_mechanism(mech, o->kcfg->context, &op->context);
         if (rv != CKR_OK)
             goto out;
@@ -84,6 +99,7 @@ CK_RV p11kms_crypt_init(p11kms_session *s, int encrypt, CK_MECHANISM_PTR mech, C
     op->active = 1;
 out:
     OPENSSL_cleanse(value, sizeof(value));
+    p11kms_crypt_asym_free(asym);
     p11kms_object_put(o);
     return rv;
 }
@@ -102,7 +118,8 @@ static CK_RV kms_run(p11kms_crypt_op *op, int encrypt, const uint8_t *in, size_t
     uint8_t digest[SHA256_DIGEST_LENGTH];
     int asked = 1;
 
-    if (encrypt && !op->rewrap && (in_len == 0 || in_len > P11KMS_KMS_PLAINTEXT_MAX))
+    if (encrypt && op->asym == NULL && !op->rewrap &&
+        (in_len == 0 || in_len > P11KMS_KMS_PLAINTEXT_MAX))
         return CKR_DATA_LEN_RANGE;
     if (!digest_of(in, in_len, digest))
         return CKR_HOST_MEMORY;
@@ -112,10 +129,18 @@ static CK_RV kms_run(p11kms_crypt_op *op, int encrypt, const uint8_t *in, size_t
     if (out == NULL) {
         /* Length query without a KMS call: an upper bound (a rewrapped key is shorter than the
          * envelope it came in). */
-        *out_len = op->rewrap ? p11kms_envelope_bound(op->keyset, in_len)
-                   : encrypt  ? p11kms_envelope_bound(op->keyset, in_len)
-                              : in_len;
+        *out_len = op->asym != NULL ? p11kms_crypt_asym_bound(op->asym, in_len)
+                   : op->rewrap     ? p11kms_envelope_bound(op->keyset, in_len)
+                   : encrypt        ? p11kms_envelope_bound(op->keyset, in_len)
+                                    : in_len;
         return CKR_OK;
+    }
+    if (op->asym != NULL) {
+        rv = p11kms_crypt_asym_run(op->asym, in, in_len, &op->result);
+        if (rv != CKR_OK)
+            return rv;
+        memcpy(op->input_digest, digest, sizeof(digest));
+        return p11kms_out_copy(out, out_len, op->result.data, op->result.len);
     }
     if (op->rewrap) {
         rv = p11kms_envelope_rewrap(op->keyset, op->context, in, in_len, &op->result, &asked);

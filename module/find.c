@@ -1,6 +1,7 @@
 /* find.c - C_FindObjectsInit/C_FindObjects/C_FindObjectsFinal: the matching handles are
  * collected at init (under g.lock) and handed out in handle order. */
 #include <stdlib.h>
+#include "asym-objects.h"
 #include "attrs.h"
 #include "object.h"
 #include "ops.h"
@@ -24,6 +25,10 @@ CK_RV p11kms_find_init(p11kms_session *s, CK_ATTRIBUTE_PTR t, CK_ULONG n)
         return CKR_OPERATION_ACTIVE;
     /* Store: what other processes created or destroyed since the last look (no KMS call). */
     rv = p11kms_store_prepare_find(s, t, n);
+    if (rv != CKR_OK)
+        return rv;
+    /* Matching a public key's value needs it: asked of the KMS here, without g.lock. */
+    rv = p11kms_asym_prepare_find(s, t, n);
     if (rv != CKR_OK)
         return rv;
     p11kms_lock();

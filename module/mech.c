@@ -1,9 +1,12 @@
 /* mech.c - the mechanism table: what the module offers, key sizes and flags. Envelope
- * mechanisms act with KMS keys; the others with data keys held by the module; AES key wrap with
- * padding with either. */
+ * mechanisms act with KMS keys; ECDSA and RSA with asymmetric KMS keys; the others with data
+ * keys held by the module; AES key wrap with padding with either. */
 #include "mech.h"
 #include "object.h"
 #include "state.h"
+
+/* named prime curves, uncompressed points */
+#define EC_FLAGS (CKF_EC_F_P | CKF_EC_NAMEDCURVE | CKF_EC_UNCOMPRESS)
 
 static const struct {
     CK_MECHANISM_TYPE type;
@@ -28,6 +31,21 @@ static const struct {
     {CKM_P11KMS_ENVELOPE_ENCODED, 32, 32,
      CKF_HW | CKF_ENCRYPT | CKF_DECRYPT | CKF_WRAP | CKF_UNWRAP},
     {CKM_P11KMS_REWRAP, 32, 32, CKF_HW | CKF_ENCRYPT},
+    /* With asymmetric KMS keys (key sizes in bits): signing in the KMS, verifying and
+     * encrypting here with the public key, decrypting in the KMS (sign-asym.c, crypt-asym.c). */
+    {CKM_ECDSA, 256, 521, CKF_SIGN | CKF_VERIFY | EC_FLAGS},
+    {CKM_ECDSA_SHA256, 256, 521, CKF_SIGN | CKF_VERIFY | EC_FLAGS},
+    {CKM_ECDSA_SHA384, 256, 521, CKF_SIGN | CKF_VERIFY | EC_FLAGS},
+    {CKM_ECDSA_SHA512, 256, 521, CKF_SIGN | CKF_VERIFY | EC_FLAGS},
+    {CKM_RSA_PKCS, 2048, 4096, CKF_SIGN | CKF_VERIFY},
+    {CKM_SHA256_RSA_PKCS, 2048, 4096, CKF_SIGN | CKF_VERIFY},
+    {CKM_SHA384_RSA_PKCS, 2048, 4096, CKF_SIGN | CKF_VERIFY},
+    {CKM_SHA512_RSA_PKCS, 2048, 4096, CKF_SIGN | CKF_VERIFY},
+    {CKM_RSA_PKCS_PSS, 2048, 4096, CKF_SIGN | CKF_VERIFY},
+    {CKM_SHA256_RSA_PKCS_PSS, 2048, 4096, CKF_SIGN | CKF_VERIFY},
+    {CKM_SHA384_RSA_PKCS_PSS, 2048, 4096, CKF_SIGN | CKF_VERIFY},
+    {CKM_SHA512_RSA_PKCS_PSS, 2048, 4096, CKF_SIGN | CKF_VERIFY},
+    {CKM_RSA_PKCS_OAEP, 2048, 4096, CKF_ENCRYPT | CKF_DECRYPT},
 };
 #define N_MECHS (sizeof(mechs) / sizeof(mechs[0]))
 

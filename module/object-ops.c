@@ -3,6 +3,7 @@
  * C_SetAttributeValue. Objects are looked up and changed under g.lock; templates go through the
  * attribute rules (attrs.c) on copies private to the call, so a change is all or nothing. */
 #include <string.h>
+#include "asym-objects.h"
 #include "attr-rules.h"
 #include "attrs.h"
 #include "log.h"
@@ -63,7 +64,7 @@ CK_RV p11kms_copy_object(p11kms_session *s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_PTR
         return rv;
     p11kms_lock();
     rv = p11kms_object_get_locked(s, h, &src);
-    if (rv == CKR_OK && (src->kind == P11KMS_OBJ_KMS_KEY || !src->copyable))
+    if (rv == CKR_OK && (p11kms_object_kind_fixed(src->kind) || !src->copyable))
         rv = CKR_ACTION_PROHIBITED;
     else if (rv == CKR_OK && !p11kms_object_value_ready(src))
         rv = CKR_GENERAL_ERROR;
@@ -100,7 +101,7 @@ CK_RV p11kms_destroy_object(p11kms_session *s, CK_OBJECT_HANDLE h)
     rv = p11kms_object_get_locked(s, h, &o);
     if (rv != CKR_OK)
         goto out;
-    if (o->kind == P11KMS_OBJ_KMS_KEY || !o->destroyable) {
+    if (p11kms_object_kind_fixed(o->kind) || !o->destroyable) {
         rv = CKR_ACTION_PROHIBITED;
         goto out;
     }
@@ -156,6 +157,10 @@ CK_RV p11kms_get_attribute_value(p11kms_session *s, CK_OBJECT_HANDLE h, CK_ATTRI
     rv = p11kms_store_use(s, h, how);
     if (rv != CKR_OK)
         return rv;
+    /* An asymmetric KMS key's public half comes from the KMS, without g.lock. */
+    rv = p11kms_asym_prepare_read(s, h, t, n);
+    if (rv != CKR_OK)
+        return rv;
     p11kms_lock();
     rv = p11kms_object_get_locked(s, h, &o);
     if (rv != CKR_OK)
@@ -207,7 +212,7 @@ static CK_RV stage_locked(p11kms_session *s, CK_OBJECT_HANDLE h, const CK_ATTRIB
 
     if (rv != CKR_OK)
         return rv;
-    if (!(*o)->modifiable || (*o)->kind == P11KMS_OBJ_KMS_KEY)
+    if (!(*o)->modifiable || p11kms_object_kind_fixed((*o)->kind))
         return CKR_ACTION_PROHIBITED;
     if ((*o)->is_token && !(s->flags & CKF_RW_SESSION))
         return CKR_SESSION_READ_ONLY;

@@ -3,6 +3,7 @@
  * refs are atomic. */
 #include <stdlib.h>
 #include <string.h>
+#include "asym.h"
 #include "object.h"
 #include "session.h"
 #include "state.h"
@@ -22,14 +23,30 @@ p11kms_object *p11kms_object_alloc(int kind)
     if (o == NULL)
         return NULL;
     o->kind = kind;
-    o->cls = kind == P11KMS_OBJ_DATA ? CKO_DATA : CKO_SECRET_KEY;
+    switch (kind) {
+    case P11KMS_OBJ_DATA:
+        o->cls = CKO_DATA;
+        break;
+    case P11KMS_OBJ_PRIVATE_KEY:
+        o->cls = CKO_PRIVATE_KEY;
+        break;
+    case P11KMS_OBJ_PUBLIC_KEY:
+        o->cls = CKO_PUBLIC_KEY;
+        break;
+    case P11KMS_OBJ_CERTIFICATE:
+        o->cls = CKO_CERTIFICATE;
+        break;
+    default:
+        o->cls = CKO_SECRET_KEY;
+        break;
+    }
     o->key_type = CK_UNAVAILABLE_INFORMATION;
     o->key_gen_mechanism = CK_UNAVAILABLE_INFORMATION;
     o->modifiable = CK_TRUE;
     o->copyable = CK_TRUE;
     o->destroyable = CK_TRUE;
-    if (kind == P11KMS_OBJ_DATA)
-        return o; /* no key attribute is ever true for a data object */
+    if (kind != P11KMS_OBJ_DATA_KEY && kind != P11KMS_OBJ_KMS_KEY)
+        return o; /* the asymmetric objects get theirs from asym-objects.c; data objects none */
     /* Key defaults: usable for bulk encryption, wrappable by a KMS key, value not readable
      * unless the template says CKA_SENSITIVE false. */
     o->sensitive = CK_TRUE;
@@ -50,8 +67,10 @@ void p11kms_object_free(p11kms_object *o)
     free(o->object_id);
     free(o->default_context);
     p11kms_stored_free(o->stored);
-    /* KMS key objects own their key set (backend instances). */
+    /* KMS key objects own their key set (backend instances); asymmetric ones share their
+     * key's. */
     p11kms_keyset_free(o->keyset);
+    p11kms_asym_key_put(o->asym);
     free(o);
 }
 
@@ -82,6 +101,7 @@ p11kms_object *p11kms_object_clone_locked(const p11kms_object *src)
     o->refs = 0;
     o->stored = NULL;
     o->keyset = NULL;
+    o->asym = NULL;
     o->kcfg = NULL;
     o->default_context = NULL;
     o->default_context_len = 0;

@@ -1,6 +1,7 @@
-/* object.h - objects: KMS keys (fixed, from configuration), data keys and data objects (created
- * by the application). Objects live in p11kms_g.objects; attributes are read and changed under
- * g.lock, except the templates, which never change after creation. */
+/* object.h - objects: KMS keys and the private key, public key and certificate objects of
+ * asymmetric KMS keys (fixed, from configuration), data keys and data objects (created by the
+ * application). Objects live in p11kms_g.objects; attributes are read and changed under g.lock,
+ * except the templates, which never change after creation. */
 #ifndef P11KMS_OBJECT_H
 #define P11KMS_OBJECT_H
 
@@ -18,7 +19,20 @@ enum p11kms_object_kind {
     P11KMS_OBJ_KMS_KEY = 1,  /* a configured KMS key: value never here */
     P11KMS_OBJ_DATA_KEY = 2, /* a secret key whose value the module holds */
     P11KMS_OBJ_DATA = 3,     /* CKO_DATA: application bytes, never a key */
+    /* An asymmetric KMS key (asym.h): its CKO_PRIVATE_KEY (signs and decrypts in the KMS), its
+     * CKO_PUBLIC_KEY and its CKO_CERTIFICATE (when configured), sharing one p11kms_asym_key. */
+    P11KMS_OBJ_PRIVATE_KEY = 4,
+    P11KMS_OBJ_PUBLIC_KEY = 5,
+    P11KMS_OBJ_CERTIFICATE = 6,
 };
+
+/* Whether objects of this kind come from the configuration: never changed, copied or destroyed
+ * by an application. */
+static inline int p11kms_object_kind_fixed(int kind)
+{
+    return kind == P11KMS_OBJ_KMS_KEY || kind == P11KMS_OBJ_PRIVATE_KEY ||
+           kind == P11KMS_OBJ_PUBLIC_KEY || kind == P11KMS_OBJ_CERTIFICATE;
+}
 
 /* Usages a data key has ever had (p11kms_object.usage_history): the wrap/decrypt separation
  * holds over the key's whole life and its copies, not only at one moment. */
@@ -64,9 +78,11 @@ typedef struct p11kms_object {
     uint8_t *object_id; /* CKA_OBJECT_ID */
     size_t object_id_len;
 
-    /* KMS keys */
+    /* KMS keys (kcfg also for asymmetric private keys) */
     const p11kms_key_config *kcfg;
-    p11kms_keyset *keyset;    /* its KMS entries (owned) */
+    p11kms_keyset *keyset; /* its KMS entries (owned) */
+    /* asymmetric key objects: the key they belong to (a reference; owns the key set) */
+    struct p11kms_asym_key *asym;
     uint8_t *default_context; /* canonical encoding of kcfg->context */
     size_t default_context_len;
 } p11kms_object;

@@ -3,6 +3,7 @@
  * read it without) and token session counts; each session's own mutex serialises its calls. */
 #include <stdlib.h>
 #include <string.h>
+#include "crypt-asym.h"
 #include "lock.h"
 #include "log.h"
 #include "object.h"
@@ -18,6 +19,8 @@ void p11kms_crypt_op_reset(p11kms_crypt_op *op)
     op->started = 0;
     op->rewrap = 0;
     op->keyset = NULL;
+    p11kms_crypt_asym_free(op->asym);
+    op->asym = NULL;
     p11kms_context_free(op->context);
     op->context = NULL;
     p11kms_buf_wipe(&op->input);

@@ -22,8 +22,9 @@ typedef struct p11kms_crypt_op {
     int started;           /* a multi-part update happened: single-part calls are no longer valid */
     int rewrap;            /* CKM_P11KMS_REWRAP: the input is a wrapped-key envelope to move */
     p11kms_cipher *cipher; /* kept across operations and re-keyed (hot path) */
-    /* KMS operations */
+    /* KMS operations: envelopes (keyset, context), or RSA-OAEP (asym, crypt-asym.h) */
     struct p11kms_keyset *keyset;
+    struct p11kms_crypt_asym *asym;
     p11kms_context *context;
     p11kms_buf input;  /* accumulated multi-part input (secret on encrypt) */
     p11kms_buf result; /* result kept after CKR_BUFFER_TOO_SMALL, for the retry */

@@ -16,6 +16,7 @@
 
 static const p11kms_sign_family *const families[] = {
     &p11kms_sign_cmac,
+    &p11kms_sign_asym,
 };
 #define N_FAMILIES (sizeof(families) / sizeof(families[0]))
 

@@ -1,6 +1,7 @@
 /* sign.h - the mechanism families behind C_Sign* and C_Verify*. A family brings its key rules
  * and its computation; sign.c runs the call sequence, the two-call length convention and the
- * operation's lifetime for every family alike. Families: AES-CMAC with data keys (sign-cmac.c). */
+ * operation's lifetime for every family alike. Families: AES-CMAC with data keys (sign-cmac.c),
+ * ECDSA and RSA with asymmetric KMS keys (sign-asym.c). */
 #ifndef P11KMS_SIGN_H
 #define P11KMS_SIGN_H
 
@@ -39,5 +40,6 @@ typedef struct p11kms_sign_family {
 } p11kms_sign_family;
 
 extern const p11kms_sign_family p11kms_sign_cmac;
+extern const p11kms_sign_family p11kms_sign_asym;
 
 #endif

@@ -1,11 +1,12 @@
 /* slot.c - slots and tokens built from the configuration at C_Initialize, each token's KMS key
- * objects, and the slot/token/library information calls. Token identity is immutable; session
- * counts and login state are under g.lock. */
+ * objects (asymmetric ones: asym-objects.c), and the slot/token/library information calls. Token
+ * identity is immutable; session counts and login state are under g.lock. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/evp.h>
 #include <openssl/sha.h>
+#include "asym-objects.h"
 #include "config.h"
 #include "log.h"
 #include "object.h"
@@ -100,7 +101,9 @@ CK_RV p11kms_tokens_create(void)
         if (t->keys == NULL)
             rv = CKR_HOST_MEMORY;
         for (k = 0; k < tc->n_keys && rv == CKR_OK; k++)
-            rv = make_kms_key(t, &tc->keys[k]);
+            rv = p11kms_key_type_is_asym(tc->keys[k].key_type)
+                     ? p11kms_asym_objects_create_locked(t, &tc->keys[k])
+                     : make_kms_key(t, &tc->keys[k]);
         /* The store reads no file and creates none here (store.h). */
         if (rv == CKR_OK)
             rv = p11kms_store_new(t, &t->store);

@@ -40,13 +40,17 @@ void store_log_refused(const p11kms_store *st, const uint8_t id[P11KMS_STORE_ID_
 /* ---- the store of a token ------------------------------------------------------------------ */
 
 /* The storage key and the keys that open files, from the configuration (t->keys follows the
- * configuration's order). */
+ * configuration's order, its AES keys only). */
 static void choose_keys(p11kms_store *st, const p11kms_token *t)
 {
     long k = p11kms_store_storage_key(t->cfg, st->why_no_key, sizeof(st->why_no_key));
-    p11kms_object *storage = k >= 0 ? t->keys[k] : NULL;
+    p11kms_object *storage = NULL;
     size_t i;
 
+    /* t->keys holds the AES keys only (an asymmetric key has no KMS key object). */
+    for (i = 0; k >= 0 && i < t->n_keys; i++)
+        if (t->keys[i]->kcfg == &t->cfg->keys[k])
+            storage = t->keys[i];
     if (storage != NULL)
         st->storage = storage->keyset;
     /* Files sealed by any of the token's keys that may unwrap are opened: a new storage key

@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <openssl/rand.h>
 #include "store-file.h"
+#include "keytype.h"
 #include "store-io.h"
 
 #define NAMES_LOCK_NAME ".names" /* see p11kms_store_names_lock */
@@ -101,15 +102,18 @@ char *p11kms_store_dir_for(const p11kms_token_config *tc, const char **why)
 long p11kms_store_storage_key(const p11kms_token_config *tc, char *why, size_t why_size)
 {
     long found = -1;
-    size_t i;
+    size_t i, n_sym = 0;
 
-    if (tc->storage_key != NULL) {
-        for (i = 0; i < tc->n_keys && found < 0; i++)
-            if (strcmp(tc->keys[i].label, tc->storage_key) == 0)
+    /* Asymmetric keys sign and decrypt; they never seal a stored object's file key. */
+    for (i = 0; i < tc->n_keys; i++)
+        if (!p11kms_key_type_is_asym(tc->keys[i].key_type)) {
+            n_sym++;
+            if (tc->storage_key == NULL ? n_sym == 1
+                                        : strcmp(tc->keys[i].label, tc->storage_key) == 0)
                 found = (long)i;
-    } else if (tc->n_keys == 1) {
-        found = 0;
-    }
+        }
+    if (tc->storage_key == NULL && n_sym != 1)
+        found = -1;
     if (found >= 0 && !(tc->keys[found].perms & P11KMS_PERM_WRAP)) {
         snprintf(why, why_size,
                  "its storage key \"%.64s\" lacks the wrap permission that seals stored objects",
@@ -118,13 +122,18 @@ long p11kms_store_storage_key(const p11kms_token_config *tc, char *why, size_t w
     }
     if (found >= 0)
         return found;
-    if (tc->n_keys == 0)
-        snprintf(why, why_size, "it has no KMS key to seal them");
+    if (tc->storage_key != NULL)
+        snprintf(why, why_size,
+                 "its storage key \"%.64s\" is not one of its AES KMS keys (only they seal stored "
+                 "objects)",
+                 tc->storage_key);
+    else if (n_sym == 0)
+        snprintf(why, why_size, "it has no AES KMS key to seal them");
     else
         snprintf(why, why_size,
-                 "it has %zu KMS keys and no \"storage_key\" in its configuration names the one "
-                 "that seals them",
-                 tc->n_keys);
+                 "it has %zu AES KMS keys and no \"storage_key\" in its configuration names the "
+                 "one that seals them",
+                 n_sym);
     return -1;
 }
 

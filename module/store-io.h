@@ -32,7 +32,8 @@ void p11kms_store_stamp_of(const struct stat *st, p11kms_store_stamp *out);
 char *p11kms_store_dir_for(const p11kms_token_config *tc, const char **why);
 
 /* Which of the token's keys seals new stored objects: its index in tc->keys ("storage_key", else
- * the only key), or -1 with why (none, several and no storage_key, no wrap permission). */
+ * the only AES key; asymmetric keys never do), or -1 with why (none, several and no storage_key,
+ * no wrap permission, an asymmetric key named). */
 long p11kms_store_storage_key(const p11kms_token_config *tc, char *why, size_t why_size);
 
 /* Open the directory for the calls below: a descriptor, or -1 with errno. */

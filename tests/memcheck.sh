@@ -11,7 +11,8 @@ for t in tests/module/test-module-basic tests/module/test-module-wrap \
          tests/module/test-module-purpose tests/module/test-module-attrs \
          tests/module/test-module-session tests/module/test-module-races \
          tests/module/test-module-store tests/module/test-module-store-tamper \
-         tests/module/test-module-killswitch ${MEMCHECK_EXTRA:-}; do
+         tests/module/test-module-killswitch tests/module/test-module-asym \
+         ${MEMCHECK_EXTRA:-}; do
     [ -x "$t" ] || continue
     log="$t.memcheck.log"
     if valgrind --quiet --error-exitcode=99 --suppressions="${top_srcdir:-.}/tests/valgrind.supp" --num-callers=30 --leak-check=full --errors-for-leak-kinds=definite,indirect,possible \

@@ -29,9 +29,9 @@ includes() {
     grep -H '^#include "' "$@" 2>/dev/null | sed 's/:#include "\([^"]*\)".*/: \1/'
 }
 
-LEAVES='log.h|secmem.h|util.h|codec.h|utf8.h|fork.h|kms-report.h|pkcs11/p11kms.h|pkcs11/pkcs11-3.0.h'
+LEAVES='log.h|secmem.h|util.h|codec.h|utf8.h|fork.h|kms-report.h|keytype.h|pkcs11/p11kms.h|pkcs11/pkcs11-3.0.h'
 # The same leaves as core concepts (a concept: x.c with x.h), for the call rules.
-LEAF_CONCEPTS='log secmem util codec utf8 fork kms-report'
+LEAF_CONCEPTS='log secmem util codec utf8 fork kms-report keytype'
 # What a backend may use of the core besides the leaves.
 BACKEND_USES='config context envelope cipher backend'
 

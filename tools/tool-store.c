@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "keytype.h"
 #include "store-io.h"
 #include "tool-store.h"
 #include "tool.h"
@@ -33,8 +34,10 @@ int tool_store_open(const p11kms_token_config *tc, int with_keys, tool_store *st
         tool_err("out of memory");
         return -1;
     }
+    /* Asymmetric keys (NULL here) neither seal nor open stored objects. */
     for (i = 0; i < tc->n_keys; i++)
-        if (p11kms_keyset_new(&tc->keys[i], &st->keys[i]) != CKR_OK) {
+        if (!p11kms_key_type_is_asym(tc->keys[i].key_type) &&
+            p11kms_keyset_new(&tc->keys[i], &st->keys[i]) != CKR_OK) {
             tool_err("token \"%s\": key \"%s\" cannot be used (the line above says why)", tc->label,
                      tc->keys[i].label);
             return -1;
@@ -43,7 +46,8 @@ int tool_store_open(const p11kms_token_config *tc, int with_keys, tool_store *st
     if (st->storage >= 0 && (tc->keys[st->storage].perms & P11KMS_PERM_UNWRAP))
         st->readers[st->n_readers++] = st->keys[st->storage];
     for (i = 0; i < tc->n_keys; i++)
-        if ((long)i != st->storage && (tc->keys[i].perms & P11KMS_PERM_UNWRAP))
+        if ((long)i != st->storage && st->keys[i] != NULL &&
+            (tc->keys[i].perms & P11KMS_PERM_UNWRAP))
             st->readers[st->n_readers++] = st->keys[i];
     return 0;
 }

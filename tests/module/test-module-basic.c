@@ -24,10 +24,10 @@ static void test_interfaces(void)
     ok(iface->pFunctionList == (void *)p11, "2.40 interface is C_GetFunctionList's list");
     is_rv(p11v3->C_GetInterface((CK_UTF8CHAR_PTR) "PKCS 11", &v30, &iface, 0), CKR_OK,
           "3.0 interface by version");
-    is_rv(p11v3->C_GetInterface((CK_UTF8CHAR_PTR) "PKCS 11", &v99, &iface, 0),
-          CKR_ARGUMENTS_BAD, "unknown version refused");
-    is_rv(p11v3->C_GetInterface((CK_UTF8CHAR_PTR) "Vendor X", NULL, &iface, 0),
-          CKR_ARGUMENTS_BAD, "unknown interface name refused");
+    is_rv(p11v3->C_GetInterface((CK_UTF8CHAR_PTR) "PKCS 11", &v99, &iface, 0), CKR_ARGUMENTS_BAD,
+          "unknown version refused");
+    is_rv(p11v3->C_GetInterface((CK_UTF8CHAR_PTR) "Vendor X", NULL, &iface, 0), CKR_ARGUMENTS_BAD,
+          "unknown interface name refused");
     is_rv(p11v3->C_GetInterface(NULL, NULL, &iface, CKF_INTERFACE_FORK_SAFE), CKR_ARGUMENTS_BAD,
           "fork-safe interface not offered");
     is_num(p11->version.major, 2, "C_GetFunctionList gives 2.40");
@@ -105,8 +105,12 @@ static void test_slots(void)
     ok((mi.flags & (CKF_WRAP | CKF_UNWRAP | CKF_ENCRYPT | CKF_DECRYPT)) ==
            (CKF_WRAP | CKF_UNWRAP | CKF_ENCRYPT | CKF_DECRYPT),
        "envelope wraps, unwraps, encrypts, decrypts");
-    is_rv(p11->C_GetMechanismInfo(slots[0], CKM_RSA_PKCS, &mi), CKR_MECHANISM_INVALID,
-          "RSA not offered");
+    is_rv(p11->C_GetMechanismInfo(slots[0], CKM_ECDSA, &mi), CKR_OK, "ECDSA offered");
+    ok((mi.flags & (CKF_SIGN | CKF_VERIFY)) == (CKF_SIGN | CKF_VERIFY) &&
+           !(mi.flags & (CKF_ENCRYPT | CKF_DECRYPT | CKF_WRAP | CKF_UNWRAP)),
+       "ECDSA signs and verifies, nothing else");
+    is_rv(p11->C_GetMechanismInfo(slots[0], CKM_RSA_X_509, &mi), CKR_MECHANISM_INVALID,
+          "raw RSA not offered");
     is_rv(p11->C_WaitForSlotEvent(0, slots, NULL), CKR_FUNCTION_NOT_SUPPORTED,
           "C_WaitForSlotEvent unsupported");
     is_rv(p11->C_InitToken(slots[0], NULL, 0, NULL), CKR_FUNCTION_NOT_SUPPORTED,
@@ -123,11 +127,16 @@ static void test_kms_key_attributes(CK_SESSION_HANDLE s)
     char backend[16] = "", keyid[64] = "";
     uint8_t value[64], id[64];
     CK_ATTRIBUTE t[] = {
-        {CKA_CLASS, &cls, sizeof(cls)},           {CKA_KEY_TYPE, &kt, sizeof(kt)},
-        {CKA_WRAP, &wrap, 1},                     {CKA_UNWRAP, &unwrap, 1},
-        {CKA_EXTRACTABLE, &extractable, 1},       {CKA_SENSITIVE, &sensitive, 1},
-        {CKA_VALUE_LEN, &len, sizeof(len)},       {CKA_P11KMS_BACKEND, backend, sizeof(backend)},
-        {CKA_P11KMS_KEY_ID, keyid, sizeof(keyid)}, {CKA_P11KMS_KEY_VERSION, &version, sizeof(version)},
+        {CKA_CLASS, &cls, sizeof(cls)},
+        {CKA_KEY_TYPE, &kt, sizeof(kt)},
+        {CKA_WRAP, &wrap, 1},
+        {CKA_UNWRAP, &unwrap, 1},
+        {CKA_EXTRACTABLE, &extractable, 1},
+        {CKA_SENSITIVE, &sensitive, 1},
+        {CKA_VALUE_LEN, &len, sizeof(len)},
+        {CKA_P11KMS_BACKEND, backend, sizeof(backend)},
+        {CKA_P11KMS_KEY_ID, keyid, sizeof(keyid)},
+        {CKA_P11KMS_KEY_VERSION, &version, sizeof(version)},
     };
     CK_ATTRIBUTE mixed[] = {
         {CKA_LABEL, NULL, 0},

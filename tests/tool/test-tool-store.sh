@@ -92,4 +92,22 @@ sed "s|$WORK/b.key|$WORK/c.key|" "$WORK/copy.conf" >"$WORK/other.conf"
 chmod 600 "$WORK/other.conf"
 P11KMS_CONFIG="$WORK/other.conf" "$OBJ" "$MODULE" t gcm obj-1 >/dev/null 2>"$WORK/err"
 check "with another KMS key in b's place, the copy does not open" test $? -eq 1
+
+# A token whose only AES key comes after an asymmetric key: that AES key seals its objects (an
+# asymmetric key never does), in the module and in the tool.
+"$TOOL" keygen --type ec-p256 "$WORK/ec.pem" >/dev/null
+cat >"$WORK/asym.conf" <<EOF
+{"tokens": [{"label": "t", "store": "$WORK/asym-store", "keys": [
+  {"label": "ec", "backend": "local", "type": "ec-p256", "key_file": "$WORK/ec.pem"},
+  {"label": "aes", "backend": "local", "key_file": "$WORK/a.key"}]}]}
+EOF
+chmod 600 "$WORK/asym.conf"
+check "an asymmetric key first: a token key made through the module" \
+    env P11KMS_CONFIG="$WORK/asym.conf" "$OBJ" "$MODULE" t create 1
+P11KMS_CONFIG="$WORK/asym.conf" "$TOOL" store list >"$WORK/out" 2>&1
+check "  ...store list: sealed by the AES key" grep -q 'sealed by key "aes"' "$WORK/out"
+P11KMS_CONFIG="$WORK/asym.conf" "$TOOL" doctor --deep >"$WORK/doctor" 2>&1
+check "  ...doctor --deep says so" grep -q '^ok .*key "aes" seals its token objects' "$WORK/doctor"
+check "  ...and opens the object" grep -q "^ok .*1 of 1 object open with the token's keys" \
+    "$WORK/doctor"
 finish

@@ -318,12 +318,14 @@ static void test_permissions_context_id(void)
 #define PK(x) KEY("'key_id': 'insecure-test-key', " x)
     bad(PK("'permissions': []"), KEYPATH ".permissions", "must not be empty", "no permissions");
     bad(PK("'permissions': 'wrap'"), KEYPATH ".permissions", "must be an array", "perm string");
-    bad(PK("'permissions': ['wrap', 'sign']"), KEYPATH ".permissions[1]",
-        "one of wrap, unwrap, encrypt, decrypt", "unknown permission");
+    bad(PK("'permissions': ['wrap', 'verify']"), KEYPATH ".permissions[1]",
+        "one of wrap, unwrap, encrypt, decrypt, sign", "unknown permission");
+    bad(PK("'permissions': ['wrap', 'sign']"), KEYPATH, "\"sign\" needs an asymmetric key type",
+        "sign on an envelope key");
     bad(PK("'permissions': ['wrap', 'unwrap', 'encrypt', 'unwrap']"), KEYPATH ".permissions[3]",
         "listed twice", "duplicate permission");
-    bad(PK("'permissions': ['wrap', 'unwrap', 'encrypt', 'decrypt', 'wrap']"),
-        KEYPATH ".permissions", "5 entries, at most 4", "five permissions");
+    bad(PK("'permissions': ['wrap', 'unwrap', 'encrypt', 'decrypt', 'sign', 'wrap']"),
+        KEYPATH ".permissions", "6 entries, at most 5", "six permissions");
     bad(PK("'permissions': [1]"), KEYPATH ".permissions[0]", "must be a string", "perm int");
     cfg = good(PK("'permissions': ['decrypt', 'encrypt']"), "two permissions");
     ok(cfg != NULL && cfg->tokens[0].keys[0].perms == (P11KMS_PERM_ENCRYPT | P11KMS_PERM_DECRYPT),
@@ -683,6 +685,50 @@ static void test_key_sets(void)
         "an unknown audit field");
 }
 
+/* Asymmetric keys: one KMS key on a backend that has asymmetric keys; no key set of several
+ * entries, no previous entries, no wrap policy (different KMS keys have different public
+ * keys). */
+#define EC_LOCAL "'type': 'ec-p256', 'backend': 'local', 'key_file': '/etc/p11kms/ec.pem'"
+#define EC_ENTRY "{'backend': 'local', 'key_file': '/etc/p11kms/ec.pem'}"
+#define EC_ENTRY2 "{'backend': 'local', 'key_file': '/etc/p11kms/ec2.pem'}"
+
+static void test_asym_keys(void)
+{
+    p11kms_config *cfg;
+    const p11kms_key_config *kc;
+
+    cfg = good(SET(EC_LOCAL), "an EC key on the local backend");
+    kc = cfg != NULL ? &cfg->tokens[0].keys[0] : NULL;
+    ok(kc != NULL && kc->key_type == P11KMS_KT_EC_P256 && kc->perms == P11KMS_PERM_SIGN,
+       "its type, and sign as the default permission");
+    p11kms_config_free(cfg);
+    cfg = good(SET("'type': 'rsa-3072', 'permissions': ['sign', 'decrypt'], 'kms': [" EC_ENTRY "]"),
+               "an asymmetric key with a kms of one entry");
+    kc = cfg != NULL ? &cfg->tokens[0].keys[0] : NULL;
+    ok(kc != NULL && kc->n_kms == 1 && kc->kms[0].key_type == P11KMS_KT_RSA_3072 &&
+           kc->kms[0].perms == (P11KMS_PERM_SIGN | P11KMS_PERM_DECRYPT),
+       "the entry has the key's type and permissions");
+    p11kms_config_free(cfg);
+
+    bad(SET("'type': 'ec-p256', 'kms': [" EC_ENTRY ", " EC_ENTRY2 "]"), KEYPATH,
+        "an asymmetric key (ec-p256) is one KMS key", "an asymmetric key set of two");
+    bad(SET(EC_LOCAL ", 'previous': [" EC_ENTRY2 "]"), KEYPATH,
+        "an asymmetric key (ec-p256) is one KMS key", "an asymmetric key with previous");
+    bad(SET("'type': 'ec-p256', 'wrap_policy': 'any', 'kms': [" EC_ENTRY "]"), KEYPATH,
+        "an asymmetric key (ec-p256) is one KMS key", "an asymmetric key with a wrap policy");
+    bad(SET("'type': 'ec-p256', 'kms': []"), KEYPATH, "an asymmetric key (ec-p256) is one KMS key",
+        "an asymmetric key with an empty kms");
+
+    /* Google Cloud KMS and Vault have no asymmetric keys here: refused at C_Initialize. */
+    bad(SET("'type': 'ec-p256', 'backend': 'gcp', 'key_id': "
+            "'projects/p/locations/global/keyRings/r/cryptoKeys/k'"),
+        KEYPATH, "type: backend gcp has no asymmetric keys", "an EC key on gcp");
+    bad(SET("'type': 'rsa-2048', 'backend': 'vault', 'key_id': 'transit-key'"), KEYPATH,
+        "type: backend vault has no asymmetric keys", "an RSA key on vault");
+    bad(SET("'type': 'ec-p384', 'kms': [{'backend': 'vault', 'key_id': 'k'}]"), KEYPATH,
+        "type: backend vault has no asymmetric keys", "an EC key set of one vault entry");
+}
+
 int main(void)
 {
     test_start();
@@ -700,5 +746,6 @@ int main(void)
     test_keys_bound();
     test_store_fields();
     test_key_sets();
+    test_asym_keys();
     return test_exit_code();
 }

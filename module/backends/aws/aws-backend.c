@@ -1,9 +1,11 @@
 /* aws-backend.c - the "aws" backend: data keys wrapped by AWS KMS Encrypt/Decrypt with the
- * encryption context as the native map, ReEncrypt, and DescribeKey for diagnostics. */
+ * encryption context as the native map, ReEncrypt, and DescribeKey for diagnostics; the
+ * asymmetric operations are in aws-asym.c. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "aws-backend.h"
 #include "aws-client.h"
 #include "backend.h"
 #include "kms-report.h"
@@ -17,23 +19,9 @@
  */
 
 #define AWS_CIPHERTEXT_MAX 6144 /* the KMS model's bound on CiphertextBlob */
-#define BODY_MAX (64u * 1024u)
+#define BODY_MAX P11KMS_AWS_BODY_MAX
 
-extern const p11kms_backend_ops p11kms_backend_aws_ops;
-
-typedef struct aws_backend {
-    p11kms_backend base;
-    p11kms_aws_client *client;
-    char *key_id; /* as configured: ARN, key id, alias name or alias ARN */
-    p11kms_aws_keyref ref;
-    pthread_mutex_t lock;
-    char *resolved_arn;
-} aws_backend;
-
-/* Whether a key ARN the KMS named can be the key this instance is configured with. For an
- * alias the KMS decides which key it names; the ARN must at least be in the same region (and
- * account and partition, when the alias is an ARN). */
-static int arn_fits(const aws_backend *ab, const char *arn)
+int p11kms_aws_arn_fits(const aws_backend *ab, const char *arn)
 {
     p11kms_aws_keyref r;
 
@@ -61,7 +49,7 @@ static int aws_owns(p11kms_backend *be, const p11kms_kms_blob *in)
         return 0;
     pthread_mutex_lock(&ab->lock);
     owned = ab->resolved_arn != NULL ? strcmp(in->key_ref, ab->resolved_arn) == 0
-                                     : arn_fits(ab, in->key_ref);
+                                     : p11kms_aws_arn_fits(ab, in->key_ref);
     pthread_mutex_unlock(&ab->lock);
     return owned;
 }
@@ -86,7 +74,7 @@ static void add_context(p11kms_sbuf *b, const char *name, const p11kms_context *
     p11kms_sbuf_char(b, '}');
 }
 
-static void add_string(p11kms_sbuf *b, const char *name, const char *value)
+void p11kms_aws_body_string(p11kms_sbuf *b, const char *name, const char *value)
 {
     if (b->len > 1)
         p11kms_sbuf_char(b, ',');
@@ -95,7 +83,7 @@ static void add_string(p11kms_sbuf *b, const char *name, const char *value)
     p11kms_sbuf_json_string(b, value, strlen(value));
 }
 
-static void add_blob(p11kms_sbuf *b, const char *name, const uint8_t *p, size_t n)
+void p11kms_aws_body_blob(p11kms_sbuf *b, const char *name, const uint8_t *p, size_t n)
 {
     if (b->len > 1)
         p11kms_sbuf_char(b, ',');
@@ -105,8 +93,7 @@ static void add_blob(p11kms_sbuf *b, const char *name, const uint8_t *p, size_t 
     p11kms_sbuf_char(b, '"');
 }
 
-/* A string member of the answer, or NULL (logged as a malformed answer by the caller). */
-static char *answer_string(const p11kms_net_reply *r, const char *name, size_t max)
+char *p11kms_aws_answer_string(const p11kms_net_reply *r, const char *name, size_t max)
 {
     p11kms_json v;
     char *s = NULL;
@@ -116,8 +103,8 @@ static char *answer_string(const p11kms_net_reply *r, const char *name, size_t m
     return s;
 }
 
-static int answer_blob(const p11kms_net_reply *r, const char *name, size_t max, uint8_t **p,
-                       size_t *n)
+int p11kms_aws_answer_blob(const p11kms_net_reply *r, const char *name, size_t max, uint8_t **p,
+                           size_t *n)
 {
     p11kms_json v;
 
@@ -128,11 +115,12 @@ static int answer_blob(const p11kms_net_reply *r, const char *name, size_t max, 
 static CK_RV take_ciphertext(aws_backend *dst, const char *op, const p11kms_net_reply *r,
                              p11kms_kms_blob *out)
 {
-    char *arn = answer_string(r, "KeyId", P11KMS_KEY_REF_MAX);
+    char *arn = p11kms_aws_answer_string(r, "KeyId", P11KMS_KEY_REF_MAX);
     uint8_t *ct = NULL;
     size_t ct_len = 0;
 
-    if (arn == NULL || !answer_blob(r, "CiphertextBlob", P11KMS_BLOB_CT_MAX, &ct, &ct_len)) {
+    if (arn == NULL ||
+        !p11kms_aws_answer_blob(r, "CiphertextBlob", P11KMS_BLOB_CT_MAX, &ct, &ct_len)) {
         LOG_E("aws: %s %s: answer without a usable KeyId or CiphertextBlob (request id %s)", op,
               dst->key_id, r->request_id);
         p11kms_kms_report_fault(P11KMS_FAULT_UNAVAILABLE); /* a broken endpoint, not a no */
@@ -140,7 +128,7 @@ static CK_RV take_ciphertext(aws_backend *dst, const char *op, const p11kms_net_
         free(ct);
         return CKR_DEVICE_ERROR;
     }
-    if (!arn_fits(dst, arn)) {
+    if (!p11kms_aws_arn_fits(dst, arn)) {
         LOG_E("aws: %s %s: the KMS used key %s, which is not the configured key (request id %s)",
               op, dst->key_id, arn, r->request_id);
         free(arn);
@@ -183,8 +171,8 @@ static CK_RV aws_encrypt(p11kms_backend *be, const p11kms_context *ctx, const ui
     }
     p11kms_sbuf_init(&body, BODY_MAX);
     p11kms_sbuf_char(&body, '{');
-    add_string(&body, "KeyId", ab->key_id);
-    add_blob(&body, "Plaintext", pt, pt_len);
+    p11kms_aws_body_string(&body, "KeyId", ab->key_id);
+    p11kms_aws_body_blob(&body, "Plaintext", pt, pt_len);
     add_context(&body, "EncryptionContext", ctx);
     p11kms_sbuf_char(&body, '}');
     rv = p11kms_aws_call(ab->client, "Encrypt", ab->key_id, &body, deadline, &reply);
@@ -219,16 +207,17 @@ static CK_RV aws_decrypt(p11kms_backend *be, const p11kms_context *ctx, const p1
     /* KeyId is sent so the KMS refuses a ciphertext of any other key (IncorrectKeyException),
      * even one the caller's credentials could decrypt. */
     p11kms_sbuf_char(&body, '{');
-    add_string(&body, "KeyId", ab->key_id);
-    add_blob(&body, "CiphertextBlob", in->ct, in->ct_len);
+    p11kms_aws_body_string(&body, "KeyId", ab->key_id);
+    p11kms_aws_body_blob(&body, "CiphertextBlob", in->ct, in->ct_len);
     add_context(&body, "EncryptionContext", ctx);
     p11kms_sbuf_char(&body, '}');
     rv = p11kms_aws_call(ab->client, "Decrypt", ab->key_id, &body, deadline, &reply);
     if (rv != CKR_OK)
         goto out;
     rv = CKR_DEVICE_ERROR;
-    arn = answer_string(&reply, "KeyId", P11KMS_KEY_REF_MAX);
-    if (arn == NULL || !answer_blob(&reply, "Plaintext", P11KMS_KMS_PLAINTEXT_MAX, &data, &len)) {
+    arn = p11kms_aws_answer_string(&reply, "KeyId", P11KMS_KEY_REF_MAX);
+    if (arn == NULL ||
+        !p11kms_aws_answer_blob(&reply, "Plaintext", P11KMS_KMS_PLAINTEXT_MAX, &data, &len)) {
         LOG_E("aws: Decrypt %s: answer without a usable KeyId or Plaintext (request id %s)",
               ab->key_id, reply.request_id);
         p11kms_kms_report_fault(P11KMS_FAULT_UNAVAILABLE); /* a broken endpoint, not a no */
@@ -302,10 +291,10 @@ static CK_RV aws_reencrypt(p11kms_backend *src, const p11kms_context *src_ctx,
     deadline = p11kms_aws_client_deadline(da->client);
     p11kms_sbuf_init(&body, BODY_MAX);
     p11kms_sbuf_char(&body, '{');
-    add_blob(&body, "CiphertextBlob", in->ct, in->ct_len);
-    add_string(&body, "SourceKeyId", sa->key_id);
+    p11kms_aws_body_blob(&body, "CiphertextBlob", in->ct, in->ct_len);
+    p11kms_aws_body_string(&body, "SourceKeyId", sa->key_id);
     add_context(&body, "SourceEncryptionContext", src_ctx);
-    add_string(&body, "DestinationKeyId", da->key_id);
+    p11kms_aws_body_string(&body, "DestinationKeyId", da->key_id);
     add_context(&body, "DestinationEncryptionContext", dst_ctx);
     p11kms_sbuf_char(&body, '}');
     /* sent to the destination key's endpoint with its credentials (kms:ReEncryptTo there,
@@ -313,7 +302,7 @@ static CK_RV aws_reencrypt(p11kms_backend *src, const p11kms_context *src_ctx,
     rv = p11kms_aws_call(da->client, "ReEncrypt", da->key_id, &body, deadline, &reply);
     if (rv != CKR_OK)
         goto out;
-    source = answer_string(&reply, "SourceKeyId", P11KMS_KEY_REF_MAX);
+    source = p11kms_aws_answer_string(&reply, "SourceKeyId", P11KMS_KEY_REF_MAX);
     if (source == NULL || strcmp(source, in->key_ref) != 0) {
         LOG_E("aws: ReEncrypt %s: the KMS decrypted with key %s but the envelope names %s; "
               "refused (request id %s)",
@@ -345,7 +334,7 @@ static CK_RV aws_describe(p11kms_backend *be, char **text)
     memset(&reply, 0, sizeof(reply));
     p11kms_sbuf_init(&body, BODY_MAX);
     p11kms_sbuf_char(&body, '{');
-    add_string(&body, "KeyId", ab->key_id);
+    p11kms_aws_body_string(&body, "KeyId", ab->key_id);
     p11kms_sbuf_char(&body, '}');
     rv = p11kms_aws_call(ab->client, "DescribeKey", ab->key_id, &body, deadline, &reply);
     if (rv != CKR_OK)
@@ -463,4 +452,7 @@ const p11kms_backend_ops p11kms_backend_aws_ops = {
     .current_version = aws_current_version,
     .reencrypt = aws_reencrypt,
     .describe = aws_describe,
+    .public_key = p11kms_aws_public_key,
+    .sign_digest = p11kms_aws_sign_digest,
+    .asym_decrypt = p11kms_aws_asym_decrypt,
 };

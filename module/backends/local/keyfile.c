@@ -1,5 +1,6 @@
-/* keyfile.c - the local backend's key file: strict bounded parsing, loading through one checked
- * descriptor, creation that never overwrites, and rotation by atomic replacement. */
+/* keyfile.c - the local backend's key files: strict bounded parsing, loading through one checked
+ * descriptor, creation that never overwrites, and rotation by atomic replacement; asymmetric
+ * keys as PEM private keys under the same rules. */
 /*
  * No shared state. p11kms_keyfile_add_version holds flock(LOCK_EX) on the key file from before
  * it reads until after its rename, so two rotations at once cannot both write version N+1 with
@@ -19,10 +20,15 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <openssl/bio.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/rand.h>
 #include "codec.h"
 #include "keyfile.h"
+#include "keytype.h"
 #include "log.h"
 #include "secmem.h"
 
@@ -559,5 +565,128 @@ out:
     p11kms_secure_free(text, text_cap);
     OPENSSL_cleanse(line, sizeof(line));
     free(real);
+    return rv;
+}
+
+/* ---- asymmetric keys --------------------------------------------------------------------- */
+
+/* Encrypted keys are refused: a module loaded by any application has no one to ask. */
+static int no_passphrase(char *buf, int size, int rwflag, void *u)
+{
+    (void)buf;
+    (void)size;
+    (void)rwflag;
+    (void)u;
+    return -1;
+}
+
+CK_RV p11kms_keyfile_private_parse(const char *text, size_t len, const char *origin, int key_type,
+                                   EVP_PKEY **out)
+{
+    const p11kms_key_type_info *want = p11kms_key_type_get(key_type), *got;
+    CK_RV rv = CKR_ARGUMENTS_BAD;
+    EVP_PKEY *pk = NULL;
+    BIO *bio = NULL;
+
+    *out = NULL;
+    if (len == 0 || len > P11KMS_KEYFILE_MAX_BYTES || memchr(text, '\0', len) != NULL) {
+        LOG_E("%s: a private key file holds 1..%u bytes of PEM text", origin,
+              P11KMS_KEYFILE_MAX_BYTES);
+        return rv;
+    }
+    bio = BIO_new_mem_buf(text, (int)len);
+    if (bio == NULL)
+        return CKR_HOST_MEMORY;
+    pk = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL);
+    if (pk == NULL) {
+        LOG_E("%s: no unencrypted PEM private key in the key file", origin);
+        goto out;
+    }
+    got = p11kms_key_type_get(p11kms_key_type_of_pkey(pk));
+    if (got == NULL || !p11kms_key_type_is_asym(got->type)) {
+        LOG_E("%s: the key file holds a key of a kind p11kms does not sign with (%s)", origin,
+              p11kms_key_type_names);
+        goto out;
+    }
+    if (want != NULL && got != want) {
+        LOG_E("%s: the key file holds an %s key, the key is configured as %s", origin, got->name,
+              want->name);
+        goto out;
+    }
+    *out = pk;
+    pk = NULL;
+    rv = CKR_OK;
+out:
+    EVP_PKEY_free(pk);
+    BIO_free(bio);
+    ERR_clear_error();
+    return rv;
+}
+
+CK_RV p11kms_keyfile_private_load(const char *path, int key_type, EVP_PKEY **out)
+{
+    CK_RV rv;
+    struct stat st;
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    int fd;
+
+    *out = NULL;
+    rv = open_checked(path, &fd, &st);
+    if (rv != CKR_OK)
+        return rv;
+    rv = read_all(fd, path, &st, &buf, &len, &cap);
+    if (rv == CKR_OK)
+        rv = p11kms_keyfile_private_parse(buf, len, path, key_type, out);
+    p11kms_secure_free(buf, cap);
+    close(fd);
+    return rv;
+}
+
+CK_RV p11kms_keyfile_private_create(const char *path, int key_type)
+{
+    const p11kms_key_type_info *t = p11kms_key_type_get(key_type);
+    CK_RV rv = CKR_GENERAL_ERROR;
+    EVP_PKEY *pk = NULL;
+    BIO *bio = NULL;
+    char *pem = NULL;
+    long pem_len;
+    int fd;
+
+    if (t == NULL || !p11kms_key_type_is_asym(key_type))
+        return CKR_ARGUMENTS_BAD;
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+        if (errno == EEXIST)
+            LOG_E("%s: already exists; a key file is never overwritten", path);
+        else
+            LOG_E("%s: cannot create the key file: %s", path, strerror(errno));
+        return CKR_ARGUMENTS_BAD;
+    }
+    pk = t->ckk == CKK_EC ? EVP_PKEY_Q_keygen(NULL, NULL, "EC", t->group)
+                          : EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)t->bits);
+    /* a memory BIO in the secure heap: wiped when freed */
+    bio = BIO_new(BIO_s_secmem());
+    if (pk == NULL || bio == NULL ||
+        PEM_write_bio_PKCS8PrivateKey(bio, pk, NULL, NULL, 0, NULL, NULL) != 1 ||
+        (pem_len = BIO_get_mem_data(bio, &pem)) <= 0) {
+        LOG_E("%s: cannot make a %s key", path, t->name);
+        goto out;
+    }
+    rv = write_all(fd, path, pem, (size_t)pem_len);
+    if (rv == CKR_OK) {
+        rv = sync_close(fd, path);
+        fd = -1;
+    }
+    if (rv == CKR_OK)
+        rv = sync_dir(path);
+out:
+    if (fd >= 0)
+        close(fd);
+    if (rv != CKR_OK)
+        unlink(path);
+    EVP_PKEY_free(pk);
+    BIO_free(bio);
+    ERR_clear_error();
     return rv;
 }

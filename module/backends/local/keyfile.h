@@ -1,10 +1,12 @@
-/* keyfile.h - the local backend's key file: one key identity with several AES-256 versions
- * (rotation: new wraps use the newest, unwraps the version named in the envelope). */
+/* keyfile.h - the local backend's key files: for envelope keys one key identity with several
+ * AES-256 versions (rotation: new wraps use the newest, unwraps the version named in the
+ * envelope); for asymmetric keys one EC or RSA private key in PEM. */
 #ifndef P11KMS_KEYFILE_H
 #define P11KMS_KEYFILE_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <openssl/types.h>
 #include "pkcs11/p11kms.h"
 
 #define P11KMS_KEYFILE_KEY_LEN 32
@@ -37,5 +39,18 @@ const p11kms_keyfile_version *p11kms_keyfile_newest(const p11kms_keyfile *kf);
 const p11kms_keyfile_version *p11kms_keyfile_get(const p11kms_keyfile *kf, uint32_t version);
 /* Wipes key material and frees. */
 void p11kms_keyfile_free(p11kms_keyfile *kf);
+
+/*
+ * Asymmetric key files: one unencrypted PEM private key ("PRIVATE KEY", PKCS#8, as p11kms keygen
+ * and openssl genpkey write it; OpenSSL's "EC PRIVATE KEY" and "RSA PRIVATE KEY" are read too)
+ * of a listed type (keytype.h), under the same file rules as key files.
+ */
+/* Parse; key_type P11KMS_KT_* the key must be, or -1 for any listed type. Bounded, fuzzable.
+ * CKR_ARGUMENTS_BAD (logged without the key), CKR_HOST_MEMORY. */
+CK_RV p11kms_keyfile_private_parse(const char *text, size_t len, const char *origin, int key_type,
+                                   EVP_PKEY **out);
+CK_RV p11kms_keyfile_private_load(const char *path, int key_type, EVP_PKEY **out);
+/* Create path (mode 0600, O_EXCL: never overwrites) with a new random key of key_type. */
+CK_RV p11kms_keyfile_private_create(const char *path, int key_type);
 
 #endif

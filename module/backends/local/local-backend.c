@@ -1,5 +1,6 @@
 /* local-backend.c - the "local" KMS backend: AES-256-GCM under the versions of a key file (or
- * the built-in insecure test key), binding key, version and context as AAD; rotation is live. */
+ * the built-in insecure test key), binding key, version and context as AAD; rotation is live.
+ * Asymmetric keys (a PEM private key file) sign and decrypt in local-asym.c. */
 /*
  * Shared state: the fetched cipher (set once) is global, the IV buffer is per thread (see
  * random_iv). Per instance (a forked child never uses its parent's instances, so these locks
@@ -12,6 +13,7 @@
  *  - `next_check` (atomic) lets one caller per second stat the file on the encrypt path.
  *  - `pool` holds idle EVP_CIPHER_CTXs, taken and returned with atomic exchanges, so calls
  *    neither allocate one nor contend on a lock for it.
+ *  - `pkey` (asymmetric instances only; then kf is NULL) is read-only after create.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -65,6 +67,7 @@ typedef struct local_backend {
     file_id seen;
     int seen_valid;
     _Atomic long long next_check;
+    EVP_PKEY *pkey; /* an asymmetric key's private key; NULL for envelope keys */
 } local_backend;
 
 static long long now_ns(void)
@@ -338,6 +341,13 @@ static CK_RV encode_context(const p11kms_context *ctx, uint8_t **enc, size_t *le
     return CKR_OK;
 }
 
+/* An asymmetric instance asked for envelope work: a bug in the caller. */
+static CK_RV envelope_refused(const local_backend *lb)
+{
+    LOG_E("%s: an asymmetric key makes no envelopes", lb->key_ref);
+    return CKR_GENERAL_ERROR;
+}
+
 static CK_RV local_encrypt(p11kms_backend *be, const p11kms_context *ctx, const uint8_t *pt,
                            size_t pt_len, p11kms_kms_blob *out)
 {
@@ -348,6 +358,8 @@ static CK_RV local_encrypt(p11kms_backend *be, const p11kms_context *ctx, const 
     uint32_t version = 0;
 
     memset(out, 0, sizeof(*out));
+    if (lb->kf == NULL)
+        return envelope_refused(lb);
     if (pt_len > P11KMS_BLOB_CT_MAX - IV_LEN - TAG_LEN) {
         LOG_E("%s: %zu bytes are more than the local backend encrypts", lb->key_ref, pt_len);
         return CKR_DATA_LEN_RANGE;
@@ -403,6 +415,8 @@ static CK_RV local_decrypt(p11kms_backend *be, const p11kms_context *ctx, const 
     uint32_t version = 0;
     int r;
 
+    if (lb->kf == NULL)
+        return envelope_refused(lb);
     if (!local_owns(be, in) || in->key_version == 0 || in->ct_len < IV_LEN + TAG_LEN ||
         in->ct_len > P11KMS_BLOB_CT_MAX) {
         LOG_W("%s: ciphertext for %s version %u is not one of this key's", lb->key_ref,
@@ -454,6 +468,8 @@ static uint32_t local_current_version(p11kms_backend *be)
     local_backend *lb = (local_backend *)be;
     uint32_t version;
 
+    if (lb->kf == NULL)
+        return 0;
     check_file(lb);
     pthread_rwlock_rdlock(&lb->lock);
     version = p11kms_keyfile_newest(lb->kf)->version;
@@ -491,12 +507,18 @@ static CK_RV local_describe(p11kms_backend *be, char **text)
         return CKR_HOST_MEMORY;
     fprintf(f, "backend: local\nkey_ref: %s\nkey file: %s\n", lb->key_ref,
             lb->path != NULL ? lb->path : "(built-in insecure test key, for tests only)");
+    if (lb->pkey != NULL) {
+        fprintf(f, "private key: %d-bit %s\n", EVP_PKEY_get_bits(lb->pkey),
+                EVP_PKEY_get_base_id(lb->pkey) == EVP_PKEY_EC ? "EC" : "RSA");
+        goto done;
+    }
     pthread_rwlock_rdlock(&lb->lock);
     fprintf(f, "versions:");
     for (i = 0; i < lb->kf->n; i++)
         fprintf(f, "%s %u", i ? "," : "", (unsigned)lb->kf->versions[i].version);
     fprintf(f, "\ncurrent version: %u\n", (unsigned)p11kms_keyfile_newest(lb->kf)->version);
     pthread_rwlock_unlock(&lb->lock);
+done:
     if (fclose(f) != 0) {
         free(buf);
         return CKR_HOST_MEMORY;
@@ -515,6 +537,7 @@ static void local_destroy(p11kms_backend *be)
     for (i = 0; i < POOL_SLOTS; i++)
         EVP_CIPHER_CTX_free(atomic_load(&lb->pool[i].ctx));
     p11kms_keyfile_free(lb->kf);
+    EVP_PKEY_free(lb->pkey);
     pthread_rwlock_destroy(&lb->lock);
     pthread_mutex_destroy(&lb->reload_lock);
     free(lb->key_ref);
@@ -570,7 +593,8 @@ static CK_RV local_create(const p11kms_key_config *kc, p11kms_backend **out)
     void *mem = NULL;
 
     *out = NULL;
-    if (key_file == NULL && (kc->key_id == NULL || strcmp(kc->key_id, TEST_KEY_ID) != 0)) {
+    if (key_file == NULL && (p11kms_key_type_is_asym(kc->key_type) || kc->key_id == NULL ||
+                             strcmp(kc->key_id, TEST_KEY_ID) != 0)) {
         LOG_E("%s: a local key needs key_file (or key_id \"%s\")", kc->origin, TEST_KEY_ID);
         return rv;
     }
@@ -594,6 +618,14 @@ static CK_RV local_create(const p11kms_key_config *kc, p11kms_backend **out)
         rv = CKR_HOST_MEMORY;
         goto out;
     }
+    if (p11kms_key_type_is_asym(kc->key_type)) {
+        rv = p11kms_keyfile_private_load(key_file, kc->key_type, &lb->pkey);
+        if (rv != CKR_OK)
+            LOG_E("%s: cannot use the private key file %s", kc->origin, key_file);
+        else
+            rv = set_key_ref(lb, key_file);
+        goto out;
+    }
     /* Identity first, then content: a change in between is picked up by the next check. */
     lb->next_check = now_ns() + CHECK_INTERVAL_NS;
     if (stat(key_file, &st) == 0) {
@@ -612,10 +644,38 @@ out:
         local_destroy(&lb->base);
         return rv;
     }
-    LOG_D("%s: local key %s, newest version %u", kc->origin, lb->key_ref,
-          (unsigned)p11kms_keyfile_newest(lb->kf)->version);
+    if (lb->kf != NULL)
+        LOG_D("%s: local key %s, newest version %u", kc->origin, lb->key_ref,
+              (unsigned)p11kms_keyfile_newest(lb->kf)->version);
     *out = &lb->base;
     return CKR_OK;
+}
+
+static CK_RV local_public_key(p11kms_backend *be, p11kms_buf *spki)
+{
+    local_backend *lb = (local_backend *)be;
+
+    return lb->pkey != NULL ? p11kms_local_public_key(lb->pkey, spki) : CKR_GENERAL_ERROR;
+}
+
+static CK_RV local_sign_digest(p11kms_backend *be, int alg, const uint8_t *digest,
+                               size_t digest_len, p11kms_buf *sig)
+{
+    local_backend *lb = (local_backend *)be;
+
+    if (lb->pkey == NULL)
+        return CKR_GENERAL_ERROR;
+    return p11kms_local_sign(lb->pkey, lb->key_ref, alg, digest, digest_len, sig);
+}
+
+static CK_RV local_asym_decrypt(p11kms_backend *be, int alg, const uint8_t *ct, size_t ct_len,
+                                p11kms_buf *pt)
+{
+    local_backend *lb = (local_backend *)be;
+
+    if (lb->pkey == NULL)
+        return CKR_GENERAL_ERROR;
+    return p11kms_local_oaep_decrypt(lb->pkey, lb->key_ref, alg, ct, ct_len, pt);
 }
 
 const p11kms_backend_ops p11kms_backend_local_ops = {
@@ -635,4 +695,7 @@ const p11kms_backend_ops p11kms_backend_local_ops = {
     .current_version = local_current_version,
     .reencrypt = local_reencrypt,
     .describe = local_describe,
+    .public_key = local_public_key,
+    .sign_digest = local_sign_digest,
+    .asym_decrypt = local_asym_decrypt,
 };

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <openssl/evp.h>
 #include "keyfile.h"
 #include "local.h"
 
@@ -33,6 +34,12 @@ CK_RV p11kms_local_check_key(p11kms_key_config *kc, char *err, size_t err_len)
 {
     const char *key_file = p11kms_key_config_option(kc, "key_file");
 
+    if (p11kms_key_type_is_asym(kc->key_type) && key_file == NULL) {
+        snprintf(err, err_len,
+                 "an asymmetric local key needs key_file (a PEM private key: "
+                 "p11kms keygen --type)");
+        return CKR_ARGUMENTS_BAD;
+    }
     if (kc->key_id == NULL && key_file != NULL) {
         kc->key_id = strdup(key_file);
         if (kc->key_id == NULL)
@@ -50,6 +57,22 @@ CK_RV p11kms_local_check_key(p11kms_key_config *kc, char *err, size_t err_len)
     return CKR_OK;
 }
 
+static void private_doctor(const p11kms_key_config *kc, const char *key_file,
+                           p11kms_doctor_step step, void *ctx)
+{
+    EVP_PKEY *pk = NULL;
+    struct stat st;
+
+    if (p11kms_keyfile_private_load(key_file, kc->key_type, &pk) == CKR_OK &&
+        stat(key_file, &st) == 0)
+        step(ctx, P11KMS_DOCTOR_OK, "private key file %s: mode %04o, a %s key", key_file,
+             (unsigned)(st.st_mode & 07777), p11kms_key_type_get(kc->key_type)->name);
+    else
+        step(ctx, P11KMS_DOCTOR_FAIL, "private key file %s is unusable (the line above says why)",
+             key_file);
+    EVP_PKEY_free(pk);
+}
+
 void p11kms_local_doctor(const p11kms_key_config *kc, p11kms_doctor_step step, void *ctx)
 {
     const char *key_file = p11kms_key_config_option(kc, "key_file");
@@ -59,6 +82,10 @@ void p11kms_local_doctor(const p11kms_key_config *kc, p11kms_doctor_step step, v
     if (key_file == NULL) {
         step(ctx, P11KMS_DOCTOR_WARN,
              "the built-in insecure test key: anyone can unwrap what it wraps");
+        return;
+    }
+    if (p11kms_key_type_is_asym(kc->key_type)) {
+        private_doctor(kc, key_file, step, ctx);
         return;
     }
     /* the module's own loader, with its checks (mode, format) and error lines */
