@@ -70,9 +70,12 @@ static const char *code_of(long status, const char *msg, size_t n_errors)
         return P11KMS_VAULT_E_BAD_CIPHERTEXT;
     if (status != 400)
         return NULL;
-    if (has(msg, "disallowed by policy (too old)"))
+    /* a version below min_decryption_version; one below min_encryption_version asked to sign */
+    if (has(msg, "disallowed by policy (too old)") ||
+        has(msg, "less than the minimum encryption key version"))
         return P11KMS_VAULT_E_TOO_OLD;
-    if (has(msg, "encryption key not found") || has(msg, "no such key version"))
+    if (has(msg, "encryption key not found") || has(msg, "signing key not found") ||
+        has(msg, "no such key version"))
         return P11KMS_VAULT_E_NOT_FOUND;
     if (has(msg, "missing 'context'"))
         return P11KMS_VAULT_E_NEEDS_CONTEXT;

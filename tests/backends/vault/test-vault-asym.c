@@ -75,8 +75,8 @@ static void test_no_network_at_init(void)
     is_num(ctl_count("sign") - signs_before, 0, "  ...and signs nothing");
 }
 
-/* transit/keys/NAME/rotate with the root token: key administration the module never does. */
-static void vault_rotate(const char *name)
+/* POST v1/PATH with the root token: key administration the module never does. */
+static void vault_post(const char *path, const char *json, const char *what)
 {
     char url[512];
     CURL *c = curl_easy_init();
@@ -84,16 +84,16 @@ static void vault_rotate(const char *name)
     ctl_buf b = {NULL, 0};
     long status = 0;
 
-    snprintf(url, sizeof(url), "%s/v1/transit/keys/%s/rotate", getenv("P11KMS_VAULT_ADDR"), name);
+    snprintf(url, sizeof(url), "%s/v1/%s", getenv("P11KMS_VAULT_ADDR"), path);
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, "{}");
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, json);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, ctl_write);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
     if (curl_easy_perform(c) == CURLE_OK)
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    ok(status == 200, "Vault rotates the key (root token)");
+    ok(status == 200, what);
     free(b.p);
     curl_slist_free_all(h);
     curl_easy_cleanup(c);
@@ -237,13 +237,25 @@ static void test_versions(EVP_PKEY *v2)
     ok(e && asked_int(e, "asked_key_version") == 2 && asked_int(e, "key_version") == 2,
        "  ...key_version 2 asked and answered");
     json_object_put(e);
-    vault_rotate("p11kms-rsa3072");
+    vault_post("transit/keys/p11kms-rsa3072/rotate", "{}", "Vault rotates the key (root token)");
     ar_sign_checked(sess, "rsa3072", v2, CKM_SHA256_RSA_PKCS, EVP_sha256(), 0, msg, sizeof(msg),
                     "rotated in Vault: still signs with version 2, the public key the objects "
                     "show");
     e = last_of("sign");
     ok(e && asked_int(e, "asked_key_version") == 2, "  ...key_version 2");
     json_object_put(e);
+    vault_post("transit/keys/p11kms-rsa3072/config", "{\"min_encryption_version\": 3}",
+               "Vault retires version 2 for signing (min_encryption_version 3)");
+    {
+        CK_MECHANISM m = {CKM_SHA256_RSA_PKCS, NULL, 0};
+        uint8_t sig[512];
+        CK_ULONG len = sizeof(sig);
+
+        is_rv(ar_sign(sess, &m, asym_find(sess, CKO_PRIVATE_KEY, "rsa3072"), msg, sizeof(msg), sig,
+                      &len),
+              CKR_KEY_FUNCTION_NOT_PERMITTED,
+              "  ...then the key no longer signs (no silent switch to another public key)");
+    }
 }
 
 static void test_refusals(void)

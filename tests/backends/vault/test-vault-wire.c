@@ -230,6 +230,14 @@ static void test_asym(void)
                 code, 64),
           CKR_ENCRYPTED_DATA_INVALID, "an RSA ciphertext that does not open (500): refused data");
     ok(strcmp(code, P11KMS_VAULT_E_BAD_CIPHERTEXT) == 0, "  ...named as a refused ciphertext");
+    is_rv(rv_of(400,
+                "{\"errors\":[\"requested version for signing is less than the minimum "
+                "encryption key version\"]}",
+                code, 64),
+          CKR_KEY_FUNCTION_NOT_PERMITTED,
+          "signing with a version below min_encryption_version: KEY_FUNCTION_NOT_PERMITTED");
+    is_rv(rv_of(400, "{\"errors\":[\"signing key not found\"]}", code, 64),
+          CKR_KEY_FUNCTION_NOT_PERMITTED, "signing with a missing key: KEY_FUNCTION_NOT_PERMITTED");
     is_rv(rv_of(500, "{\"errors\":[\"1 error occurred:\\n\\t* internal error\\n\\n\"]}", code, 64),
           CKR_DEVICE_ERROR, "  ...another 500 stays a device error");
     a = "{\"data\":{\"signature\":\"vault:v3:MEUCIQD/\",\"key_version\":3}}";
