@@ -1,8 +1,9 @@
 /* fuzz-gcp-answers.c - fuzz target for Cloud KMS answers: the input is an HTTP response (or a
  * bare body) that encrypt, decrypt, rewrap, GetCryptoKey and an asymmetric version's
  * getPublicKey and asymmetricSign get from a fake transport (tokens come from a scripted
- * metadata server), and whose body the google.rpc.Status error parser also reads directly. What a call accepts must be exactly what the answer says, CRC32C checked;
- * everything else ends in one of the CK_RVs backend.h allows. */
+ * metadata server), and whose body the google.rpc.Status error parser also reads directly.
+ * What a call accepts must be exactly what the answer says, CRC32C checked; everything else
+ * ends in one of the CK_RVs backend.h allows. */
 #include <string.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>

@@ -2,7 +2,8 @@
  * pretending to be it sends one) read by every parser of vault-wire.c: the error document, the
  * ciphertext of encrypt and rewrap answers, the plaintext of decrypt answers, the signature of
  * sign answers, the request id and warnings, the auth block of login and renew-self answers, the
- * sys/health version, and the vault:vN: ciphertext form. Each output is checked against what its contract promises. */
+ * sys/health version, and the vault:vN: ciphertext form. Each output is checked against what
+ * its contract promises. */
 #include <ctype.h>
 #include <string.h>
 #include "module/backends/vault/vault-client.h"
