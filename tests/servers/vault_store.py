@@ -101,8 +101,8 @@ FIXED_TOKENS = {
 FAULT_KINDS = ("http412", "http429", "http500", "http501", "http502", "http503", "error",
                "delay", "reset", "drop", "garbage", "truncated")
 API_OPS = ("encrypt", "decrypt", "rewrap", "datakey", "sign", "verify", "keys-create",
-           "keys-read", "keys-list", "keys-delete", "keys-rotate", "keys-config", "approle-login", "kubernetes-login",
-           "cert-login", "token-lookup-self", "token-renew-self", "token-revoke-self",
+           "keys-read", "keys-list", "keys-delete", "keys-rotate", "keys-config", "approle-login",
+           "kubernetes-login", "cert-login", "token-lookup-self", "token-renew-self", "token-revoke-self",
            "health", "seal-status")
 ASSOCIATED_DATA_MODES = ("supported", "warn", "silent")
 
