@@ -1,14 +1,18 @@
 /* fuzz-gcp-answers.c - fuzz target for Cloud KMS answers: the input is an HTTP response (or a
- * bare body) that encrypt, decrypt, rewrap and GetCryptoKey get from a fake transport (tokens
- * come from a scripted metadata server), and whose body the google.rpc.Status error parser
- * also reads directly. What a call accepts must be exactly what the answer says, CRC32C checked;
- * everything else ends in one of the CK_RVs backend.h allows. */
+ * bare body) that encrypt, decrypt, rewrap, GetCryptoKey and an asymmetric version's
+ * getPublicKey and asymmetricSign get from a fake transport (tokens come from a scripted
+ * metadata server), and whose body the google.rpc.Status error parser also reads directly.
+ * What a call accepts must be exactly what the answer says, CRC32C checked; everything else
+ * ends in one of the CK_RVs backend.h allows. */
 #include <string.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
 #include "module/backends/gcp/gcp-client.h"
 #include "module/backends/gcp/gcp-crc32c.h"
 #include "module/net/json.h"
 #include "backend.h"
 #include "config-load.h"
+#include "keytype.h"
 #include "secmem.h"
 #include "tests/fuzz/fuzz.h"
 #include "tests/fuzz/aws-fuzz.h"
@@ -20,7 +24,9 @@
 static const char config_text[] =
     "{\"tokens\": [{\"label\": \"t\", \"keys\": ["
     "{\"label\": \"k\", \"backend\": \"gcp\", \"key_id\": \"" NAME "\", "
-    "\"endpoint\": \"http://127.0.0.1:9\", \"max_attempts\": 1}]}]}";
+    "\"endpoint\": \"http://127.0.0.1:9\", \"max_attempts\": 1},"
+    "{\"label\": \"a\", \"backend\": \"gcp\", \"type\": \"ec-p256\", \"key_id\": \"" NAME
+    "/cryptoKeyVersions/1\", \"endpoint\": \"http://127.0.0.1:9\", \"max_attempts\": 1}]}]}";
 
 static const char token_headers[] = "HTTP/1.1 200 OK\r\nMetadata-Flavor: Google\r\n"
                                     "Content-Type: application/json\r\n\r\n";
@@ -228,11 +234,51 @@ static void run_backend(const char *body, size_t len)
     p11kms_backend_free(be);
 }
 
+/* An asymmetric version (EC_SIGN_P256_SHA256 expected): getPublicKey, then asymmetricSign and
+ * asymmetricDecrypt, all answered with the same body; a fresh instance per input, so the
+ * algorithm is read from this body. */
+static void run_asym(const char *body, size_t len)
+{
+    static const uint8_t digest[32] = {1, 2, 3};
+    p11kms_backend *be = NULL;
+    p11kms_buf spki = {NULL, 0}, sig = {NULL, 0}, pt = {NULL, 0};
+    const unsigned char *p;
+    EVP_PKEY *pk;
+    CK_RV rv;
+
+    FUZZ_ASSERT(p11kms_backend_new(&cfg->tokens[0].keys[1], &be) == CKR_OK);
+    rv = be->ops->public_key(be, &spki);
+    FUZZ_ASSERT(rv == CKR_OK || rv == CKR_DEVICE_ERROR || rv == CKR_KEY_FUNCTION_NOT_PERMITTED ||
+                rv == CKR_HOST_MEMORY);
+    if (rv == CKR_OK) {
+        /* accepted: a 200 answer for this version, naming its algorithm, a public key parsed */
+        FUZZ_ASSERT(answer.status == 200 && memmem(body, len, "EC_SIGN_P256_SHA256", 19) != NULL);
+        p = spki.data;
+        pk = d2i_PUBKEY(NULL, &p, (long)spki.len);
+        FUZZ_ASSERT(pk != NULL);
+        EVP_PKEY_free(pk);
+        p11kms_buf_free(&spki);
+    } else {
+        FUZZ_ASSERT(spki.data == NULL);
+    }
+    rv = be->ops->sign_digest(be, P11KMS_SIG_ECDSA_SHA256, digest, sizeof(digest), &sig);
+    FUZZ_ASSERT(rv == CKR_OK || rv == CKR_DEVICE_ERROR || rv == CKR_KEY_FUNCTION_NOT_PERMITTED ||
+                rv == CKR_HOST_MEMORY);
+    if (rv == CKR_OK)
+        FUZZ_ASSERT(sig.len >= 1 && sig.len <= 1024 && answer.status == 200);
+    p11kms_buf_free(&sig);
+    /* an EC version never decrypts: refused before anything is sent */
+    rv = be->ops->asym_decrypt(be, P11KMS_OAEP_SHA256, digest, sizeof(digest), &pt);
+    FUZZ_ASSERT(rv != CKR_OK && pt.data == NULL);
+    p11kms_backend_free(be);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     setup();
     fuzz_cut_response(data, size, &answer);
     check_error(answer.body, answer.body_len, answer.status);
     run_backend(answer.body, answer.body_len);
+    run_asym(answer.body, answer.body_len);
     return 0;
 }

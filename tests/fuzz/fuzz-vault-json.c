@@ -1,8 +1,9 @@
 /* fuzz-vault-json.c - fuzz target for Vault's answers: the input is a body (as Vault or something
  * pretending to be it sends one) read by every parser of vault-wire.c: the error document, the
- * ciphertext of encrypt and rewrap answers, the plaintext of decrypt answers, the request id and
- * warnings, the auth block of login and renew-self answers, the sys/health version, and the
- * vault:vN: ciphertext form. Each output is checked against what its contract promises. */
+ * ciphertext of encrypt and rewrap answers, the plaintext of decrypt answers, the signature of
+ * sign answers, the request id and warnings, the auth block of login and renew-self answers, the
+ * sys/health version, and the vault:vN: ciphertext form. Each output is checked against what
+ * its contract promises. */
 #include <ctype.h>
 #include <string.h>
 #include "module/backends/vault/vault-client.h"
@@ -40,8 +41,8 @@ static void fuzz_answer(const char *body, size_t len)
 {
     p11kms_json root;
     const char *why = NULL;
-    uint8_t *ct = NULL, *pt = NULL;
-    size_t ct_len = 0, pt_len = 0;
+    uint8_t *ct = NULL, *pt = NULL, *sig = NULL;
+    size_t ct_len = 0, pt_len = 0, sig_len = 0;
     uint32_t version = 0, prefix = 0;
     char rid[64];
 
@@ -58,6 +59,12 @@ static void fuzz_answer(const char *body, size_t len)
     if (p11kms_vault_answer_plaintext(&root, P11KMS_KMS_PLAINTEXT_MAX, &pt, &pt_len) == 0) {
         FUZZ_ASSERT(pt != NULL && pt_len >= 1 && pt_len <= P11KMS_KMS_PLAINTEXT_MAX);
         p11kms_secure_free(pt, pt_len);
+    }
+    if (p11kms_vault_answer_signature(&root, 1024, &sig, &sig_len, &version, &why) == 0) {
+        FUZZ_ASSERT(sig != NULL && sig_len >= 1 && sig_len <= 1024);
+        free(sig);
+    } else {
+        FUZZ_ASSERT(why != NULL && sig == NULL);
     }
     p11kms_vault_answer_request_id(&root, rid, sizeof(rid));
     FUZZ_ASSERT(strlen(rid) < sizeof(rid) && printable(rid));

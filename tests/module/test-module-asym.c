@@ -505,18 +505,18 @@ static void test_store(CK_SESSION_HANDLE s)
        "  ...sealed by the AES key");
 }
 
-/* Google Cloud KMS and Vault have no asymmetric keys here, and an asymmetric key is one KMS
- * key: such configurations stop C_Initialize (the config reader's one line says why). */
+/* Asymmetric keys a KMS cannot hold as configured, and an asymmetric key is one KMS key: such
+ * configurations stop C_Initialize (the config reader's one line says why). */
 static void test_refused_configs(void)
 {
     static const char *const bad[][2] = {
         {"{\"tokens\": [{\"label\": \"t\", \"keys\": [{\"label\": \"k\", \"type\": "
          "\"ec-p256\", \"backend\": \"gcp\", \"key_id\": "
          "\"projects/p/locations/global/keyRings/r/cryptoKeys/k\"}]}]}",
-         "an EC key on Google Cloud KMS stops C_Initialize"},
+         "an EC key on Google Cloud KMS naming a CryptoKey, not a version, stops C_Initialize"},
         {"{\"tokens\": [{\"label\": \"t\", \"keys\": [{\"label\": \"k\", \"type\": "
-         "\"rsa-2048\", \"backend\": \"vault\", \"key_id\": \"k\"}]}]}",
-         "an RSA key on Vault stops C_Initialize"},
+         "\"ec-secp256k1\", \"backend\": \"vault\", \"key_id\": \"k\"}]}]}",
+         "a secp256k1 key on Vault (transit has none) stops C_Initialize"},
         {"{\"tokens\": [{\"label\": \"t\", \"keys\": [{\"label\": \"k\", \"type\": "
          "\"ec-p256\", \"kms\": [{\"backend\": \"local\", \"key_file\": \"/a.pem\"}, "
          "{\"backend\": \"local\", \"key_file\": \"/b.pem\"}]}]}]}",

@@ -36,10 +36,22 @@ ALGORITHM_INFO = {
     "RSA_SIGN_PSS_3072_SHA256": ("ASYMMETRIC_SIGN", "rsa-pss", 3072, "sha256"),
     "RSA_DECRYPT_OAEP_2048_SHA256": ("ASYMMETRIC_DECRYPT", "rsa-oaep", 2048, "sha256"),
     "RSA_DECRYPT_OAEP_3072_SHA256": ("ASYMMETRIC_DECRYPT", "rsa-oaep", 3072, "sha256"),
+    "EC_SIGN_SECP256K1_SHA256": ("ASYMMETRIC_SIGN", "ec", "secp256k1", "sha256"),
+    "RSA_SIGN_PKCS1_4096_SHA256": ("ASYMMETRIC_SIGN", "rsa-pkcs1", 4096, "sha256"),
+    "RSA_SIGN_PKCS1_4096_SHA512": ("ASYMMETRIC_SIGN", "rsa-pkcs1", 4096, "sha512"),
+    "RSA_SIGN_PSS_4096_SHA256": ("ASYMMETRIC_SIGN", "rsa-pss", 4096, "sha256"),
+    "RSA_SIGN_PSS_4096_SHA512": ("ASYMMETRIC_SIGN", "rsa-pss", 4096, "sha512"),
+    "RSA_DECRYPT_OAEP_4096_SHA256": ("ASYMMETRIC_DECRYPT", "rsa-oaep", 4096, "sha256"),
+    "RSA_DECRYPT_OAEP_4096_SHA512": ("ASYMMETRIC_DECRYPT", "rsa-oaep", 4096, "sha512"),
+    "RSA_DECRYPT_OAEP_2048_SHA1": ("ASYMMETRIC_DECRYPT", "rsa-oaep", 2048, "sha1"),
+    "RSA_DECRYPT_OAEP_3072_SHA1": ("ASYMMETRIC_DECRYPT", "rsa-oaep", 3072, "sha1"),
+    "RSA_DECRYPT_OAEP_4096_SHA1": ("ASYMMETRIC_DECRYPT", "rsa-oaep", 4096, "sha1"),
 }
+_CURVES = {"P-256": ec.SECP256R1, "P-384": ec.SECP384R1, "secp256k1": ec.SECP256K1}
 DEFAULT_ALGORITHM = {"ENCRYPT_DECRYPT": "GOOGLE_SYMMETRIC_ENCRYPTION"}
 DIGEST_SIZES = {"sha256": 32, "sha384": 48, "sha512": 64}
-_HASHES = {"sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512}
+_HASHES = {"sha1": hashes.SHA1, "sha256": hashes.SHA256, "sha384": hashes.SHA384,
+           "sha512": hashes.SHA512}
 DESTROY_SCHEDULED_SECONDS = 30 * 24 * 3600
 
 
@@ -97,8 +109,7 @@ class Version:
             if self.private_pem is None:
                 param = ALGORITHM_INFO[self.algorithm][2]
                 if self.kind == "ec":
-                    curve = ec.SECP256R1() if param == "P-256" else ec.SECP384R1()
-                    priv = ec.generate_private_key(curve)
+                    priv = ec.generate_private_key(_CURVES[param]())
                 else:
                     priv = rsa.generate_private_key(public_exponent=65537, key_size=param)
                 self.private_pem = priv.private_bytes(

@@ -34,6 +34,10 @@ PRELOADED_KEYS = [
     ("p11kms-sign-pss2048", "RSA_SIGN_PSS_2048_SHA256", "SOFTWARE", ["ENABLED"], None),
     ("p11kms-decrypt-rsa2048", "RSA_DECRYPT_OAEP_2048_SHA256", "SOFTWARE", ["ENABLED"], None),
     ("p11kms-decrypt-rsa3072", "RSA_DECRYPT_OAEP_3072_SHA256", "SOFTWARE", ["ENABLED"], None),
+    ("p11kms-decrypt-rsa2048-sha1", "RSA_DECRYPT_OAEP_2048_SHA1", "SOFTWARE", ["ENABLED"],
+     None),
+    ("p11kms-sign-k256", "EC_SIGN_SECP256K1_SHA256", "HSM", ["ENABLED"], None),
+    ("p11kms-sign-pss4096-sha512", "RSA_SIGN_PSS_4096_SHA512", "SOFTWARE", ["ENABLED"], None),
 ]
 
 FAULT_KINDS = ("http429", "http500", "http503", "http504", "error", "reset", "close", "delay",

@@ -19,6 +19,7 @@ CONFIG_TYPES = {
     "login_token_ttl": (int, type(None)),
     "clock_offset_seconds": (int,),
     "version": (str,),
+    "salt_length": (bool,),
 }
 
 

@@ -38,6 +38,8 @@ TRANSIT_ROUTES = [
     (re.compile(r"^decrypt/(%s)$" % NAME), "decrypt", ("POST", "PUT")),
     (re.compile(r"^rewrap/(%s)$" % NAME), "rewrap", ("POST", "PUT")),
     (re.compile(r"^datakey/(%s)/(%s)$" % (NAME, NAME)), "datakey", ("POST", "PUT")),
+    (re.compile(r"^sign/(%s)(?:/(%s))?$" % (NAME, NAME)), "sign", ("POST", "PUT")),
+    (re.compile(r"^verify/(%s)(?:/(%s))?$" % (NAME, NAME)), "verify", ("POST", "PUT")),
     (re.compile(r"^keys/?$"), "keys-list", ("LIST",)),
     (re.compile(r"^keys/(%s)/rotate$" % NAME), "keys-rotate", ("POST", "PUT")),
     (re.compile(r"^keys/(%s)/config$" % NAME), "keys-config", ("POST", "PUT")),
@@ -108,6 +110,8 @@ def _route_locked(store, ns, rel, method):
             continue
         if op == "datakey":
             return Route(op, "transit", methods, mount, m.group(2), m.group(1))
+        if op in ("sign", "verify"):    # the hash algorithm may come in the path
+            return Route(op, "transit", methods, mount, m.group(1), m.group(2))
         if op == "keys":
             op = {"GET": "keys-read", "DELETE": "keys-delete", "LIST": "keys-list"}.get(
                 method, "keys-create")
@@ -281,9 +285,13 @@ class Handler(BaseHTTPRequestHandler):
         try:
             data = self._parse(raw, method, params)
             entry["fields"] = sorted(data)
-            for name in ("context", "associated_data"):
+            for name in ("context", "associated_data", "hash_algorithm", "signature_algorithm",
+                         "marshaling_algorithm", "salt_length"):
                 if isinstance(data.get(name), str):
                     entry[name] = data[name]
+            for name in ("prehashed", "key_version"):
+                if isinstance(data.get(name), (bool, int)):
+                    entry["asked_" + name] = data[name]
             self._checked(route, ns, rel, method, data, token_id, entry)
         except VaultError as e:
             self._error(e, entry, auth_failed=e.status == 403)
@@ -360,11 +368,15 @@ class Handler(BaseHTTPRequestHandler):
             known = set()
         if mode == "warn" and route.op in ("encrypt", "decrypt"):
             known = known - {"associated_data"}     # Vault 1.10..1.12: no AEAD AD yet
+        if not self.store.config["salt_length"] and route.op in ("sign", "verify"):
+            known = known - {"salt_length"}         # before Vault 1.14
         warnings = []
         ignored = sorted(k for k in data if k not in known)
         if ignored:
             warnings.append("Endpoint ignored these unrecognized parameters: [%s]"
                             % " ".join(ignored))
+        if route.op in ("sign", "verify") and "salt_length" in ignored:
+            del data["salt_length"]     # ignored: the handler does not see it
         captures = ("name", "plaintext") if route.op == "datakey" else ("name",)
         replaced = sorted(k for k in captures if data.get(k) is not None)
         if route.kind == "transit" and replaced:
@@ -412,7 +424,7 @@ class Handler(BaseHTTPRequestHandler):
                 raise VaultError(500, [multierror(str(e))])
             finally:
                 if route.op not in ("encrypt", "decrypt", "rewrap", "datakey", "keys-read",
-                                    "keys-list") or req.create:
+                                    "keys-list", "sign", "verify") or req.create:
                     store._save_locked()
         if isinstance(answer, dict) and "key_version" in answer:
             entry["key_version"] = answer["key_version"]

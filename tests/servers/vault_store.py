@@ -14,6 +14,7 @@ import time
 import uuid
 
 from vault_transit import TransitKey, preloaded_secret, KEY_TYPES
+from vault_transit_asym import AsymKey, key_from_json
 
 DEFAULT_TTL = 768 * 3600            # Vault's system default and max lease TTL (32 days)
 REQUEST_LOG_LEN = 500
@@ -48,8 +49,19 @@ PRELOADED_KEYS = [
     (CHILD_NAMESPACE, "transit", "p11kms-derived", True, 1, 1),
 ]
 
+# Asymmetric keys (namespace, mount, name, type, versions): EC keys are derived from their
+# name, RSA keys made once per process (vault_transit_asym.new_private).
+PRELOADED_ASYM_KEYS = [
+    ("", "transit", "p11kms-ec256", "ecdsa-p256", 1),
+    ("", "transit", "p11kms-ec384", "ecdsa-p384", 1),
+    ("", "transit", "p11kms-ec521", "ecdsa-p521", 1),
+    ("", "transit", "p11kms-rsa2048", "rsa-2048", 1),
+    ("", "transit", "p11kms-rsa3072", "rsa-3072", 2),
+    ("", "transit", "p11kms-ec-denied", "ecdsa-p256", 1),
+]
 
-def _transit_rules(mount, ops=("encrypt", "decrypt", "rewrap", "datakey")):
+
+def _transit_rules(mount, ops=("encrypt", "decrypt", "rewrap", "datakey", "sign", "verify")):
     rules = [("%s/%s/*" % (mount, op), ["update"]) for op in ops]
     rules.append(("%s/keys/*" % mount, ["read"]))
     return rules
@@ -65,7 +77,9 @@ POLICIES = {
     "": {
         "default": DEFAULT_POLICY,
         "p11kms-app": _transit_rules("transit") + _transit_rules(CUSTOM_MOUNT) + [
-            ("transit/decrypt/p11kms-encrypt-only", ["deny"])],
+            ("transit/decrypt/p11kms-encrypt-only", ["deny"]),
+            ("transit/sign/p11kms-ec-denied", ["deny"]),
+            ("transit/sign/p11kms-ec-denied/*", ["deny"])],
         "p11kms-encrypt": [("transit/encrypt/*", ["update"]), ("transit/keys/*", ["read"])],
         "p11kms-decrypt": [("transit/decrypt/*", ["update"]), ("transit/keys/*", ["read"])],
     },
@@ -86,9 +100,9 @@ FIXED_TOKENS = {
 
 FAULT_KINDS = ("http412", "http429", "http500", "http501", "http502", "http503", "error",
                "delay", "reset", "drop", "garbage", "truncated")
-API_OPS = ("encrypt", "decrypt", "rewrap", "datakey", "keys-create", "keys-read", "keys-list",
-           "keys-delete", "keys-rotate", "keys-config", "approle-login", "kubernetes-login",
-           "cert-login", "token-lookup-self", "token-renew-self", "token-revoke-self",
+API_OPS = ("encrypt", "decrypt", "rewrap", "datakey", "sign", "verify", "keys-create",
+           "keys-read", "keys-list", "keys-delete", "keys-rotate", "keys-config", "approle-login",
+           "kubernetes-login", "cert-login", "token-lookup-self", "token-renew-self", "token-revoke-self",
            "health", "seal-status")
 ASSOCIATED_DATA_MODES = ("supported", "warn", "silent")
 
@@ -203,6 +217,9 @@ class Store:
             "login_token_ttl": None,
             "clock_offset_seconds": 0,
             "version": "1.17.6+ent",
+            # transit/sign and verify know salt_length (Vault 1.14 and later); false: an
+            # older Vault, which ignores it with a warning and signs PSS with the longest salt
+            "salt_length": True,
         }
         self.conn_seq = 0
         self.req_seq = 0
@@ -223,6 +240,11 @@ class Store:
                 key.rotate(preloaded_secret(ns, mount, name, v, KEY_TYPES[key.type]),
                            1700000000 + v)
             key.min_decryption_version = mdv
+            self.mounts[ns][mount].keys[name] = key
+        for ns, mount, name, key_type, versions in PRELOADED_ASYM_KEYS:
+            key = AsymKey(name, key_type)
+            for v in range(1, versions + 1):
+                key.rotate(created=1700000000 + v, seed="%s|%s|%s" % (ns, mount, name))
             self.mounts[ns][mount].keys[name] = key
         self.policies = copy.deepcopy(POLICIES)
         now = self.now()
@@ -294,7 +316,7 @@ class Store:
         for ns, mounts in saved["mounts"].items():
             for mpath, keys in mounts.items():
                 mount = self.mounts.setdefault(ns, {}).setdefault(mpath, TransitMount(mpath))
-                mount.keys = {k["name"]: TransitKey.from_json(k) for k in keys}
+                mount.keys = {k["name"]: key_from_json(k) for k in keys}
 
     def _save_locked(self):
         path = self._state_path()

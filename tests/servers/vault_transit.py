@@ -12,13 +12,14 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+import vault_transit_asym
 from vault_util import (B64Error, StatusResponse, VaultError, b64, get_bool, get_int,
                         get_str, go_atoi, go_b64decode, multierror, user_error)
 
 KEY_TYPES = {"aes256-gcm96": 32, "aes128-gcm96": 16, "chacha20-poly1305": 32}
-OTHER_VAULT_TYPES = ("ecdsa-p256", "ecdsa-p384", "ecdsa-p521", "ed25519", "rsa-2048",
-                     "rsa-3072", "rsa-4096", "hmac", "managed_key", "aes128-cmac",
-                     "aes192-cmac", "aes256-cmac", "ml-dsa", "hybrid")
+# Asymmetric ecdsa-* and rsa-* keys: vault_transit_asym.py.
+OTHER_VAULT_TYPES = ("ed25519", "hmac", "managed_key", "aes128-cmac", "aes192-cmac",
+                     "aes256-cmac", "ml-dsa", "hybrid")
 NONCE_LEN = 12
 ERR_TOO_OLD = "ciphertext or signature version is disallowed by policy (too old)"
 MISSING_CONTEXT = ("missing 'context' for key derivation; the key was created using a derived "
@@ -44,6 +45,12 @@ FIELDS = {
                     "managed_key_name", "managed_key_id", "parameter_set",
                     "hybrid_key_type_pqc", "hybrid_key_type_ec"},
     "keys-read": {"name", "context"},
+    "sign": {"name", "key_version", "hash_algorithm", "algorithm", "urlalgorithm", "input",
+             "reference", "batch_input", "context", "prehashed", "signature_algorithm",
+             "marshaling_algorithm", "salt_length"},
+    "verify": {"name", "hash_algorithm", "algorithm", "urlalgorithm", "input", "signature",
+               "hmac", "cmac", "reference", "batch_input", "context", "prehashed",
+               "signature_algorithm", "marshaling_algorithm", "salt_length"},
     "keys-rotate": {"name", "managed_key_name", "managed_key_id"},
     "keys-config": {"name", "min_decryption_version", "min_encryption_version",
                     "deletion_allowed", "exportable", "allow_plaintext_backup",
@@ -513,13 +520,19 @@ def keys_create(req):
         raise user_error("convergent encryption is not supported by the p11kms test server")
     if key_type in OTHER_VAULT_TYPES:
         raise user_error("key type %s is not supported by the p11kms test server" % key_type)
-    if key_type not in KEY_TYPES:
+    if key_type not in KEY_TYPES and key_type not in vault_transit_asym.ASYM_TYPES:
         raise user_error("unknown key type %s" % key_type)
+    if derived and key_type in vault_transit_asym.ASYM_TYPES:
+        raise user_error("key derivation and convergent encryption not supported for keys "
+                         "of type %s" % key_type)
     key = req.mount.keys.get(req.name)
     if key is not None:
         req.warnings.append("key %s already existed" % req.name)
         return key.describe()
-    key = TransitKey(req.name, key_type, derived)
+    if key_type in vault_transit_asym.ASYM_TYPES:
+        key = vault_transit_asym.AsymKey(req.name, key_type)
+    else:
+        key = TransitKey(req.name, key_type, derived)
     key.exportable = get_bool(req.data, "exportable")
     key.allow_plaintext_backup = get_bool(req.data, "allow_plaintext_backup")
     key.auto_rotate_period = period
@@ -626,4 +639,5 @@ HANDLERS = {
     "encrypt": encrypt, "decrypt": decrypt, "rewrap": rewrap, "datakey": datakey,
     "keys-create": keys_create, "keys-read": keys_read, "keys-list": keys_list,
     "keys-delete": keys_delete, "keys-rotate": keys_rotate, "keys-config": keys_config,
+    "sign": vault_transit_asym.sign, "verify": vault_transit_asym.verify,
 }

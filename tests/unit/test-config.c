@@ -719,14 +719,44 @@ static void test_asym_keys(void)
     bad(SET("'type': 'ec-p256', 'kms': []"), KEYPATH, "an asymmetric key (ec-p256) is one KMS key",
         "an asymmetric key with an empty kms");
 
-    /* Google Cloud KMS and Vault have no asymmetric keys here: refused at C_Initialize. */
-    bad(SET("'type': 'ec-p256', 'backend': 'gcp', 'key_id': "
-            "'projects/p/locations/global/keyRings/r/cryptoKeys/k'"),
-        KEYPATH, "type: backend gcp has no asymmetric keys", "an EC key on gcp");
-    bad(SET("'type': 'rsa-2048', 'backend': 'vault', 'key_id': 'transit-key'"), KEYPATH,
-        "type: backend vault has no asymmetric keys", "an RSA key on vault");
-    bad(SET("'type': 'ec-p384', 'kms': [{'backend': 'vault', 'key_id': 'k'}]"), KEYPATH,
-        "type: backend vault has no asymmetric keys", "an EC key set of one vault entry");
+    /* Google Cloud KMS: one CryptoKeyVersion, named in key_id or by key_version. */
+#define GCP_KEY "'projects/p/locations/global/keyRings/r/cryptoKeys/k"
+    p11kms_config_free(
+        good(SET("'type': 'ec-p256', 'backend': 'gcp', 'key_id': " GCP_KEY "/cryptoKeyVersions/3'"),
+             "an EC key on gcp named by its CryptoKeyVersion"));
+    p11kms_config_free(good(SET("'type': 'rsa-3072', 'backend': 'gcp', 'key_id': " GCP_KEY
+                                "', 'key_version': '12', 'permissions': ['decrypt']"),
+                            "an RSA key on gcp named by its CryptoKey and key_version"));
+    bad(SET("'type': 'ec-p256', 'backend': 'gcp', 'key_id': " GCP_KEY "'"), KEYPATH,
+        "an asymmetric Cloud KMS key is one CryptoKeyVersion", "a gcp EC key without a version");
+    bad(SET("'type': 'ec-p256', 'backend': 'gcp', 'key_id': " GCP_KEY
+            "/cryptoKeyVersions/1', 'key_version': '1'"),
+        KEYPATH, "an asymmetric Cloud KMS key is one CryptoKeyVersion",
+        "a gcp version named twice");
+    bad(SET("'type': 'ec-p256', 'backend': 'gcp', 'key_id': " GCP_KEY "', 'key_version': '01'"),
+        KEYPATH, "the CryptoKeyVersion number \"01\" is not one", "a version with a leading 0");
+    bad(SET("'type': 'ec-p521', 'backend': 'gcp', 'key_id': " GCP_KEY "/cryptoKeyVersions/1'"),
+        KEYPATH, "type: Cloud KMS has no ec-p521 keys", "a P-521 key on gcp");
+    bad(SET("'backend': 'gcp', 'key_id': " GCP_KEY "', 'key_version': '1'"), KEYPATH,
+        "an envelope (aes) key names a CryptoKey", "key_version on a gcp envelope key");
+#undef GCP_KEY
+
+    /* Vault transit keys of the types it has (ecdsa-p256/384/521, rsa-2048/3072/4096). */
+    cfg = good(SET("'type': 'rsa-2048', 'backend': 'vault', 'key_id': 'transit-key', "
+                   "'permissions': ['sign', 'decrypt']"),
+               "an RSA key on vault");
+    kc = cfg != NULL ? &cfg->tokens[0].keys[0] : NULL;
+    ok(kc != NULL && kc->key_type == P11KMS_KT_RSA_2048 &&
+           kc->perms == (P11KMS_PERM_SIGN | P11KMS_PERM_DECRYPT),
+       "  ...its type and permissions");
+    p11kms_config_free(cfg);
+    p11kms_config_free(good(SET("'type': 'ec-p384', 'kms': [{'backend': 'vault', 'key_id': 'k'}]"),
+                            "an EC key set of one vault entry"));
+    bad(SET("'type': 'ec-secp256k1', 'backend': 'vault', 'key_id': 'k'"), KEYPATH,
+        "type: Vault transit has no ec-secp256k1 keys", "a secp256k1 key on vault");
+    bad(SET("'type': 'ec-p256', 'backend': 'vault', 'key_id': 'k', 'context_mode': 'derived'"),
+        KEYPATH, "context_mode: an asymmetric key binds no context",
+        "context_mode on an asymmetric vault key");
 }
 
 int main(void)

@@ -1,12 +1,14 @@
 /* gcp-backend.c - the "gcp" backend: data keys wrapped by Cloud KMS encrypt/decrypt on a
  * CryptoKey, the encryption context bound as additionalAuthenticatedData (its canonical
  * encoding), every field checked with CRC32C both ways, rewrap, and GetCryptoKey for
- * diagnostics. */
+ * diagnostics. Asymmetric CryptoKeyVersions (sign, RSA decrypt) are in gcp-asym.c. */
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "backend.h"
+#include "gcp-backend.h"
 #include "gcp-client.h"
 #include "gcp-crc32c.h"
 #include "log.h"
@@ -16,7 +18,8 @@
 
 /*
  * Locking: last_version is atomic (the version the latest encryption used, for
- * CKA_P11KMS_KEY_VERSION); everything else is read-only after create. The client's own parts
+ * CKA_P11KMS_KEY_VERSION); asym_lock guards an asymmetric key's algorithm and public key
+ * (gcp-asym.c); everything else is read-only after create. The client's own parts
  * lock themselves (token cache, retry quota, connection pool), so calls run in parallel.
  */
 
@@ -29,13 +32,6 @@
 
 extern const p11kms_backend_ops p11kms_backend_gcp_ops;
 
-typedef struct gcp_backend {
-    p11kms_backend base;
-    p11kms_gcp_client *client;
-    char *name; /* the CryptoKey's resource name: the envelope's key_ref */
-    _Atomic uint32_t last_version;
-} gcp_backend;
-
 static int gcp_owns(p11kms_backend *be, const p11kms_kms_blob *in)
 {
     gcp_backend *gb = (gcp_backend *)be;
@@ -44,8 +40,7 @@ static int gcp_owns(p11kms_backend *be, const p11kms_kms_blob *in)
            strcmp(in->key_ref, gb->name) == 0;
 }
 
-/* ,"name":"<base64>" */
-static void add_bytes(p11kms_sbuf *b, const char *name, const uint8_t *p, size_t n)
+void p11kms_gcp_add_bytes(p11kms_sbuf *b, const char *name, const uint8_t *p, size_t n)
 {
     if (b->len > 1)
         p11kms_sbuf_char(b, ',');
@@ -55,8 +50,7 @@ static void add_bytes(p11kms_sbuf *b, const char *name, const uint8_t *p, size_t
     p11kms_sbuf_char(b, '"');
 }
 
-/* ,"name":"<decimal>" (an Int64Value goes out as a string in proto3 JSON) */
-static void add_crc(p11kms_sbuf *b, const char *name, uint32_t crc)
+void p11kms_gcp_add_crc(p11kms_sbuf *b, const char *name, uint32_t crc)
 {
     char num[16];
 
@@ -76,17 +70,15 @@ static void build_body(p11kms_sbuf *b, const char *data_name, const uint8_t *dat
 
     p11kms_sbuf_init(b, BODY_MAX);
     p11kms_sbuf_char(b, '{');
-    add_bytes(b, data_name, data, len);
-    add_bytes(b, "additionalAuthenticatedData", aad, aad_len);
+    p11kms_gcp_add_bytes(b, data_name, data, len);
+    p11kms_gcp_add_bytes(b, "additionalAuthenticatedData", aad, aad_len);
     snprintf(crc_name, sizeof(crc_name), "%sCrc32c", data_name);
-    add_crc(b, crc_name, p11kms_gcp_crc32c(data, len));
-    add_crc(b, "additionalAuthenticatedDataCrc32c", p11kms_gcp_crc32c(aad, aad_len));
+    p11kms_gcp_add_crc(b, crc_name, p11kms_gcp_crc32c(data, len));
+    p11kms_gcp_add_crc(b, "additionalAuthenticatedDataCrc32c", p11kms_gcp_crc32c(aad, aad_len));
     p11kms_sbuf_char(b, '}');
 }
 
-/* An Int64Value CRC of the answer: a decimal string (as Google writes it) or a number, within
- * 32 bits. 0 ok, -1 absent or malformed. */
-static int answer_crc(const p11kms_json *root, const char *name, uint32_t *out)
+int p11kms_gcp_answer_crc(const p11kms_json *root, const char *name, uint32_t *out)
 {
     p11kms_json v;
     uint64_t n = 0;
@@ -116,8 +108,7 @@ out:
     return rc;
 }
 
-/* A verified* flag: true only when present and true (proto3 leaves false out). */
-static int answer_flag(const p11kms_json *root, const char *name)
+int p11kms_gcp_answer_flag(const p11kms_json *root, const char *name)
 {
     p11kms_json v;
     int b = 0;
@@ -144,8 +135,7 @@ static uint32_t version_of(const gcp_backend *gb, const char *name)
     return i > 0 && v[0] != '0' && num <= 0xFFFFFFFFu ? (uint32_t)num : 0;
 }
 
-/* Whether another answer may be asked for after one that failed its integrity checks. */
-static int may_retry(const gcp_backend *gb, int answers, uint64_t deadline)
+int p11kms_gcp_may_retry(const gcp_backend *gb, int answers, uint64_t deadline)
 {
     return answers < P11KMS_GCP_INTEGRITY_ATTEMPTS && p11kms_net_now_ms() < deadline &&
            answers < gb->client->net.settings.max_attempts;
@@ -177,8 +167,8 @@ static int take_encrypt(gcp_backend *gb, const p11kms_net_reply *r, p11kms_kms_b
         goto out;
     }
     rc = 1;
-    if (!answer_flag(&r->root, "verifiedPlaintextCrc32c") ||
-        !answer_flag(&r->root, "verifiedAdditionalAuthenticatedDataCrc32c")) {
+    if (!p11kms_gcp_answer_flag(&r->root, "verifiedPlaintextCrc32c") ||
+        !p11kms_gcp_answer_flag(&r->root, "verifiedAdditionalAuthenticatedDataCrc32c")) {
         *why = "Cloud KMS did not verify the request's CRC32C";
         goto out;
     }
@@ -187,7 +177,7 @@ static int take_encrypt(gcp_backend *gb, const p11kms_net_reply *r, p11kms_kms_b
         *why = "no usable ciphertext";
         goto out;
     }
-    if (answer_crc(&r->root, "ciphertextCrc32c", &crc) != 0 ||
+    if (p11kms_gcp_answer_crc(&r->root, "ciphertextCrc32c", &crc) != 0 ||
         crc != p11kms_gcp_crc32c(ct, ct_len)) {
         *why = "the ciphertext does not match its CRC32C";
         goto out;
@@ -256,7 +246,7 @@ static CK_RV gcp_encrypt(p11kms_backend *be, const p11kms_context *ctx, const ui
             goto out;
         }
         p11kms_net_reply_clear(&reply);
-        if (!may_retry(gb, answers, deadline)) {
+        if (!p11kms_gcp_may_retry(gb, answers, deadline)) {
             LOG_E("gcp: Encrypt %s failed: %s (answer %d discarded; no more tries)", gb->name, why,
                   answers);
             rv = CKR_DEVICE_ERROR;
@@ -288,7 +278,8 @@ static int take_decrypt(const p11kms_net_reply *r, p11kms_buf *pt, const char **
         *why = "no usable plaintext";
         return 1;
     }
-    if (answer_crc(&r->root, "plaintextCrc32c", &crc) != 0 || crc != p11kms_gcp_crc32c(data, len)) {
+    if (p11kms_gcp_answer_crc(&r->root, "plaintextCrc32c", &crc) != 0 ||
+        crc != p11kms_gcp_crc32c(data, len)) {
         p11kms_secure_free(data, len);
         *why = "the plaintext does not match its CRC32C";
         return 1;
@@ -335,7 +326,7 @@ static CK_RV gcp_decrypt(p11kms_backend *be, const p11kms_context *ctx, const p1
         if (take_decrypt(&reply, pt, &why) == 0)
             break;
         p11kms_net_reply_clear(&reply); /* wipes the answer, plaintext and all */
-        if (!may_retry(gb, answers, deadline)) {
+        if (!p11kms_gcp_may_retry(gb, answers, deadline)) {
             LOG_E("gcp: Decrypt %s failed: %s (answer %d discarded; no more tries)", gb->name, why,
                   answers);
             rv = CKR_DEVICE_ERROR;
@@ -449,6 +440,9 @@ static void gcp_destroy(p11kms_backend *be)
         return;
     p11kms_gcp_client_free(gb->client);
     free(gb->name);
+    free(gb->version_name);
+    free(gb->spki);
+    pthread_mutex_destroy(&gb->asym_lock);
     free(gb);
 }
 
@@ -463,18 +457,11 @@ static CK_RV gcp_create(const p11kms_key_config *kc, p11kms_backend **out)
         return CKR_HOST_MEMORY;
     gb->base.ops = &p11kms_backend_gcp_ops;
     atomic_init(&gb->last_version, 0);
-    if (kc->key_id == NULL || !p11kms_gcp_key_name_ok(kc->key_id, 1)) {
-        LOG_E("%s: key_id \"%s\" is not a CryptoKey name "
-              "(projects/P/locations/L/keyRings/R/cryptoKeys/K, ids of [A-Za-z0-9._:-])",
-              kc->origin, kc->key_id ? kc->key_id : "");
-        rv = CKR_ARGUMENTS_BAD;
+    pthread_mutex_init(&gb->asym_lock, NULL);
+    gb->key_type = kc->key_type;
+    rv = p11kms_gcp_key_names(kc, &gb->name, &gb->version_name);
+    if (rv != CKR_OK)
         goto out;
-    }
-    gb->name = strdup(kc->key_id);
-    if (gb->name == NULL) {
-        rv = CKR_HOST_MEMORY;
-        goto out;
-    }
     rv = p11kms_gcp_client_new(kc, &gb->client);
 out:
     if (rv != CKR_OK) {
@@ -491,6 +478,7 @@ const p11kms_backend_ops p11kms_backend_gcp_ops = {
     .options = p11kms_gcp_option_names,
     .quick_forms = p11kms_gcp_quick_forms,
     .quick = p11kms_gcp_quick,
+    .check_key = p11kms_gcp_check_key,
     .doctor = p11kms_gcp_doctor,
     .create = gcp_create,
     .destroy = gcp_destroy,
@@ -501,4 +489,7 @@ const p11kms_backend_ops p11kms_backend_gcp_ops = {
     .current_version = gcp_current_version,
     .reencrypt = gcp_reencrypt,
     .describe = gcp_describe,
+    .public_key = p11kms_gcp_public_key,
+    .sign_digest = p11kms_gcp_sign_digest,
+    .asym_decrypt = p11kms_gcp_asym_decrypt,
 };

@@ -40,6 +40,11 @@ extern const char *const p11kms_gcp_option_names[];
  * put in a URL path as it is. strict 0 checks only the shape (quick mode recognition). */
 int p11kms_gcp_key_name_ok(const char *s, int strict);
 
+/* Rules between a key's fields (check_key, gcp-keyname.c): an envelope key names a CryptoKey;
+ * an asymmetric key one CryptoKeyVersion (key_id ".../cryptoKeyVersions/N", or the CryptoKey and
+ * "key_version": "N"), of a type Cloud KMS has. CKR_OK or CKR_ARGUMENTS_BAD with err. */
+CK_RV p11kms_gcp_check_key(p11kms_key_config *kc, char *err, size_t err_len);
+
 /* The key's settings without the network, for the client and for doctor. */
 typedef struct p11kms_gcp_settings {
     const char *credentials_file; /* the key's "credentials_file", or NULL (ADC) */

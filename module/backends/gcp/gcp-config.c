@@ -9,7 +9,7 @@
 #include "gcp-client.h"
 #include "log.h"
 
-const char *const p11kms_gcp_option_names[] = {"credentials_file", "quota_project",
+const char *const p11kms_gcp_option_names[] = {"credentials_file", "quota_project", "key_version",
                                                P11KMS_NET_OPTION_NAMES, NULL};
 
 /* Google's backoff starts at 100 ms (its client config); doubled with full jitter here. */

@@ -7,7 +7,9 @@
 #include <string.h>
 #include <unistd.h>
 #include "backend.h"
+#include "gcp-backend.h"
 #include "gcp-client.h"
+#include "keytype.h"
 
 /* What to do when no credentials are found, and what the identity needs on the key. */
 #define CREDS_HINT                                                                                 \
@@ -71,16 +73,21 @@ static void doctor_file(const char *path, int source, const char *quota, p11kms_
 void p11kms_gcp_doctor(const p11kms_key_config *kc, p11kms_doctor_step step, void *ctx)
 {
     p11kms_gcp_settings st;
-    char *path = NULL, *md = NULL;
-    int source = 0;
+    char *path = NULL, *md = NULL, *key = NULL, *version = NULL;
+    int source = 0, asym = p11kms_key_type_is_asym(kc->key_type);
 
-    if (kc->key_id == NULL || !p11kms_gcp_key_name_ok(kc->key_id, 1)) {
+    if (p11kms_gcp_key_names(kc, &key, &version) != CKR_OK) {
         step(ctx, P11KMS_DOCTOR_FAIL,
-             "key_id \"%s\" is not a CryptoKey name "
-             "(projects/P/locations/L/keyRings/R/cryptoKeys/K)",
-             kc->key_id ? kc->key_id : "");
+             "key_id \"%s\" is not a %s name (projects/P/locations/L/keyRings/R/cryptoKeys/K%s)",
+             kc->key_id ? kc->key_id : "", asym ? "CryptoKeyVersion" : "CryptoKey",
+             asym ? "/cryptoKeyVersions/N" : "");
         return;
     }
+    if (version != NULL)
+        step(ctx, P11KMS_DOCTOR_OK, "CryptoKeyVersion %s (its algorithm is read on first use)",
+             version);
+    free(key);
+    free(version);
     if (p11kms_gcp_settings_read(kc, &st) != CKR_OK) {
         step(ctx, P11KMS_DOCTOR_FAIL, "Cloud KMS settings refused (the line above says why)");
         return;

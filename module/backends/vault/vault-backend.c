@@ -1,7 +1,7 @@
 /* vault-backend.c - the "vault" backend: data keys wrapped by Vault transit encrypt/decrypt
  * with the canonical context encoding bound as a derived key's context (or as associated_data),
  * rewrap inside Vault, key versions from the ciphertexts, and the key's details for
- * diagnostics. */
+ * diagnostics. Asymmetric keys (sign, RSA decrypt) are in vault-asym.c. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +13,8 @@
 #include "vault-key.h"
 
 /*
- * Locking: vb->lock protects `latest` and `binding` (what the checks of vault-key.c learned).
+ * Locking: vb->lock protects `latest` and `binding` (what the checks of vault-key.c learned);
+ * vb->asym_lock the asymmetric key's pinned version and public key (vault-asym.c).
  * The client's own parts lock themselves (token cache, quota, connection pool), so calls run
  * in parallel.
  */
@@ -321,6 +322,9 @@ static void vault_destroy(p11kms_backend *be)
     free(vb->decrypt_path);
     free(vb->rewrap_path);
     free(vb->keys_path);
+    free(vb->sign_path);
+    free(vb->spki);
+    pthread_mutex_destroy(&vb->asym_lock);
     free(vb);
 }
 
@@ -347,6 +351,8 @@ static CK_RV vault_create(const p11kms_key_config *kc, p11kms_backend **out)
         return CKR_HOST_MEMORY;
     vb->base.ops = &p11kms_backend_vault_ops;
     pthread_mutex_init(&vb->lock, NULL);
+    pthread_mutex_init(&vb->asym_lock, NULL);
+    vb->key_type = kc->key_type;
     if (kc->key_id == NULL || !p11kms_vault_name_ok(kc->key_id)) {
         LOG_E("%s: key_id \"%s\" is not a Vault transit key name", kc->origin,
               kc->key_id ? kc->key_id : "");
@@ -368,8 +374,10 @@ static CK_RV vault_create(const p11kms_key_config *kc, p11kms_backend **out)
     vb->decrypt_path = path_of(mount, "decrypt", kc->key_id);
     vb->rewrap_path = path_of(mount, "rewrap", kc->key_id);
     vb->keys_path = path_of(mount, "keys", kc->key_id);
+    vb->sign_path = path_of(mount, "sign", kc->key_id);
     if (vb->key_ref == NULL || vb->name == NULL || vb->encrypt_path == NULL ||
-        vb->decrypt_path == NULL || vb->rewrap_path == NULL || vb->keys_path == NULL)
+        vb->decrypt_path == NULL || vb->rewrap_path == NULL || vb->keys_path == NULL ||
+        vb->sign_path == NULL)
         goto out;
     snprintf(vb->key_ref, n, "%s%s%s/%s", ns != NULL ? ns : "", ns != NULL ? "/" : "", mount,
              kc->key_id);
@@ -405,4 +413,7 @@ const p11kms_backend_ops p11kms_backend_vault_ops = {
     .current_version = vault_current_version,
     .reencrypt = vault_reencrypt,
     .describe = p11kms_vault_key_describe,
+    .public_key = p11kms_vault_public_key,
+    .sign_digest = p11kms_vault_sign_digest,
+    .asym_decrypt = p11kms_vault_asym_decrypt,
 };

@@ -62,6 +62,10 @@ static void vault_classify(void *ctx, const p11kms_http_response *resp, p11kms_n
                              sizeof(o->code), o->message, sizeof(o->message));
     o->auth = strcmp(o->code, P11KMS_VAULT_E_INVALID_TOKEN) == 0;
     o->retry = p11kms_vault_retry_kind(o->hr, o->status);
+    /* a ciphertext that does not open is an answer, whatever status it came with (a 500 for
+     * an RSA one): asking again would not change it */
+    if (strcmp(o->code, P11KMS_VAULT_E_BAD_CIPHERTEXT) == 0)
+        o->retry = P11KMS_NET_NO_RETRY;
 }
 
 static CK_RV vault_map(void *ctx, const p11kms_net_outcome *o)

@@ -77,6 +77,9 @@ int p11kms_vault_path_ok(const char *s);
 /* Rules between a key's fields (check_key): key name, mount, namespace, context mode, the
  * login method and the fields it needs. CKR_OK or CKR_ARGUMENTS_BAD with the reason in err. */
 CK_RV p11kms_vault_check_key(p11kms_key_config *kc, char *err, size_t err_len);
+/* The Vault transit key type ("ecdsa-p256", "rsa-3072", ...) of a configured asymmetric type
+ * (keytype.h), NULL for one transit has no key of (vault-asym.c). */
+const char *p11kms_vault_asym_type(int key_type);
 
 /* ---- tokens (vault-auth.c, vault-login.c) ---- */
 
@@ -199,6 +202,11 @@ int p11kms_vault_ct_version(const uint8_t *ct, size_t len, uint32_t *version);
  * -1 with *why set when the answer has none that is usable. */
 int p11kms_vault_answer_ciphertext(const p11kms_json *root, uint8_t **ct, size_t *ct_len,
                                    uint32_t *version, const char **why);
+/* data.signature of a sign answer, "vault:v<N>:<base64>" (asn1 marshaling: standard base64),
+ * decoded (1..max bytes, malloc'd) with its version N; data.key_version, when present, must
+ * agree. 0 ok; -1 with *why set. */
+int p11kms_vault_answer_signature(const p11kms_json *root, size_t max, uint8_t **sig,
+                                  size_t *sig_len, uint32_t *version, const char **why);
 /* data.plaintext of a decrypt answer, decoded (1..max bytes, the caller wipes it). 0 or -1. */
 int p11kms_vault_answer_plaintext(const p11kms_json *root, size_t max, uint8_t **pt,
                                   size_t *pt_len);

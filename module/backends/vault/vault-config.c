@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include "keytype.h"
 #include "log.h"
 #include "secmem.h"
 #include "vault-client.h"
@@ -174,7 +175,18 @@ CK_RV p11kms_vault_check_key(p11kms_key_config *kc, char *err, size_t err_len)
         snprintf(err, err_len, "namespace \"%s\" is not a Vault namespace path", v);
         return CKR_ARGUMENTS_BAD;
     }
+    if (p11kms_key_type_is_asym(kc->key_type) && p11kms_vault_asym_type(kc->key_type) == NULL) {
+        snprintf(err, err_len,
+                 "type: Vault transit has no %s keys (ec-p256, ec-p384, ec-p521, rsa-2048, "
+                 "rsa-3072 and rsa-4096 it has)",
+                 p11kms_key_type_get(kc->key_type)->name);
+        return CKR_ARGUMENTS_BAD;
+    }
     v = option(kc, "context_mode");
+    if (v != NULL && p11kms_key_type_is_asym(kc->key_type)) {
+        snprintf(err, err_len, "context_mode: an asymmetric key binds no context");
+        return CKR_ARGUMENTS_BAD;
+    }
     if (v != NULL && strcmp(v, "derived") != 0 && strcmp(v, "associated_data") != 0) {
         snprintf(err, err_len, "context_mode must be \"derived\" or \"associated_data\"");
         return CKR_ARGUMENTS_BAD;

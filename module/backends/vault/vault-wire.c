@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "codec.h"
 #include "log.h"
 #include "net/http.h"
 #include "net/json.h"
@@ -64,11 +65,17 @@ static const char *code_of(long status, const char *msg, size_t n_errors)
         return has(msg, "no handler for route") ? P11KMS_VAULT_E_NO_ROUTE
                : n_errors == 0                  ? P11KMS_VAULT_E_NOT_FOUND
                                                 : NULL;
+    /* keysutil answers an RSA-OAEP ciphertext that does not open as an internal error (500) */
+    if (status == 500 && has(msg, "failed to RSA decrypt the ciphertext"))
+        return P11KMS_VAULT_E_BAD_CIPHERTEXT;
     if (status != 400)
         return NULL;
-    if (has(msg, "disallowed by policy (too old)"))
+    /* a version below min_decryption_version; one below min_encryption_version asked to sign */
+    if (has(msg, "disallowed by policy (too old)") ||
+        has(msg, "less than the minimum encryption key version"))
         return P11KMS_VAULT_E_TOO_OLD;
-    if (has(msg, "encryption key not found") || has(msg, "no such key version"))
+    if (has(msg, "encryption key not found") || has(msg, "signing key not found") ||
+        has(msg, "no such key version"))
         return P11KMS_VAULT_E_NOT_FOUND;
     if (has(msg, "missing 'context'"))
         return P11KMS_VAULT_E_NEEDS_CONTEXT;
@@ -188,6 +195,54 @@ int p11kms_vault_answer_ciphertext(const p11kms_json *root, uint8_t **ct, size_t
     *ct_len = strlen(s);
     *version = prefix;
     return 0;
+}
+
+int p11kms_vault_answer_signature(const p11kms_json *root, size_t max, uint8_t **sig,
+                                  size_t *sig_len, uint32_t *version, const char **why)
+{
+    p11kms_json data, v;
+    uint64_t kv = 0;
+    uint32_t prefix = 0;
+    const char *b64;
+    char *s = NULL;
+    uint8_t *out = NULL;
+    long n;
+    int rc = -1;
+
+    *sig = NULL;
+    *sig_len = 0;
+    *why = "no data.signature";
+    if (!p11kms_json_member(root, "data", &data) || !p11kms_json_member(&data, "signature", &v) ||
+        p11kms_json_string(&v, P11KMS_BLOB_CT_MAX, &s) != 0)
+        goto out;
+    *why = "a signature that is not vault:v<N>:<base64>";
+    if (p11kms_vault_ct_version((const uint8_t *)s, strlen(s), &prefix) != 0)
+        goto out;
+    b64 = strchr(s + sizeof(PREFIX) - 1, ':') + 1; /* the form checked it is there */
+    out = malloc(P11KMS_BASE64_DECODED_MAX(strlen(b64)) + 1);
+    if (out == NULL) {
+        *why = "no memory";
+        goto out;
+    }
+    n = p11kms_base64_decode(b64, strlen(b64), out);
+    if (n <= 0 || (size_t)n > max) {
+        *why = "a signature that is not standard base64 of 1 to the key's size of bytes";
+        goto out;
+    }
+    if (p11kms_json_member(&data, "key_version", &v) &&
+        (p11kms_json_uint(&v, UINT32_MAX, &kv) != 0 || kv != prefix)) {
+        *why = "a key_version that does not match the signature's version";
+        goto out;
+    }
+    *sig = out;
+    *sig_len = (size_t)n;
+    *version = prefix;
+    out = NULL;
+    rc = 0;
+out:
+    free(out);
+    free(s);
+    return rc;
 }
 
 int p11kms_vault_answer_plaintext(const p11kms_json *root, size_t max, uint8_t **pt, size_t *pt_len)

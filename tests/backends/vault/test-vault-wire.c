@@ -213,10 +213,74 @@ static void test_names(void)
        "empty, dot and dot-dot segments refused (no path escapes)");
 }
 
+/* Asymmetric keys: sign answers, and the 500 keysutil gives an RSA ciphertext that does not open.
+ */
+static void test_asym(void)
+{
+    p11kms_json root;
+    const char *a, *why = NULL;
+    uint8_t *sig = NULL;
+    size_t len = 0;
+    uint32_t ver = 0;
+    char code[64];
+
+    is_rv(rv_of(500,
+                "{\"errors\":[\"1 error occurred:\\n\\t* failed to RSA decrypt the "
+                "ciphertext: crypto/rsa: decryption error\\n\\n\"]}",
+                code, 64),
+          CKR_ENCRYPTED_DATA_INVALID, "an RSA ciphertext that does not open (500): refused data");
+    ok(strcmp(code, P11KMS_VAULT_E_BAD_CIPHERTEXT) == 0, "  ...named as a refused ciphertext");
+    is_rv(rv_of(400,
+                "{\"errors\":[\"requested version for signing is less than the minimum "
+                "encryption key version\"]}",
+                code, 64),
+          CKR_KEY_FUNCTION_NOT_PERMITTED,
+          "signing with a version below min_encryption_version: KEY_FUNCTION_NOT_PERMITTED");
+    is_rv(rv_of(400, "{\"errors\":[\"signing key not found\"]}", code, 64),
+          CKR_KEY_FUNCTION_NOT_PERMITTED, "signing with a missing key: KEY_FUNCTION_NOT_PERMITTED");
+    is_rv(rv_of(500, "{\"errors\":[\"1 error occurred:\\n\\t* internal error\\n\\n\"]}", code, 64),
+          CKR_DEVICE_ERROR, "  ...another 500 stays a device error");
+    a = "{\"data\":{\"signature\":\"vault:v3:MEUCIQD/\",\"key_version\":3}}";
+    ok(p11kms_json_parse(a, strlen(a), &root) == 0 &&
+           p11kms_vault_answer_signature(&root, 1024, &sig, &len, &ver, &why) == 0 && len == 6 &&
+           sig[0] == 0x30 && sig[5] == 0xff && ver == 3,
+       "a sign answer: the signature bytes and version 3");
+    free(sig);
+    sig = NULL;
+    a = "{\"data\":{\"signature\":\"vault:v3:MEUCIQD/\",\"key_version\":2}}";
+    ok(p11kms_json_parse(a, strlen(a), &root) == 0 &&
+           p11kms_vault_answer_signature(&root, 1024, &sig, &len, &ver, &why) != 0 && sig == NULL,
+       "a key_version that disagrees with the prefix is refused");
+    a = "{\"data\":{\"signature\":\"vault:v1:MEUCIQD_\"}}";
+    ok(p11kms_json_parse(a, strlen(a), &root) == 0 &&
+           p11kms_vault_answer_signature(&root, 1024, &sig, &len, &ver, &why) != 0,
+       "URL-safe base64 (jws marshaling) is refused: asn1 was asked");
+    a = "{\"data\":{\"signature\":\"vault:v1:MEUCIQD/\"}}";
+    ok(p11kms_json_parse(a, strlen(a), &root) == 0 &&
+           p11kms_vault_answer_signature(&root, 5, &sig, &len, &ver, &why) != 0,
+       "a signature over the bound is refused");
+    a = "{\"data\":{\"signature\":\"MEUCIQD/\"}}";
+    ok(p11kms_json_parse(a, strlen(a), &root) == 0 &&
+           p11kms_vault_answer_signature(&root, 1024, &sig, &len, &ver, &why) != 0,
+       "a signature without the vault:v<N>: prefix is refused");
+    a = "{\"data\":{}}";
+    ok(p11kms_json_parse(a, strlen(a), &root) == 0 &&
+           p11kms_vault_answer_signature(&root, 1024, &sig, &len, &ver, &why) != 0,
+       "an answer without a signature is refused");
+    a = "{\"data\":{},\"warnings\":[\"Endpoint ignored these unrecognized parameters: "
+        "[prehashed salt_length]\"]}";
+    ok(p11kms_json_parse(a, strlen(a), &root) == 0 &&
+           p11kms_vault_answer_ignored(&root, "salt_length") &&
+           p11kms_vault_answer_ignored(&root, "prehashed") &&
+           !p11kms_vault_answer_ignored(&root, "key_version"),
+       "the warning of a Vault that ignored salt_length is seen");
+}
+
 int main(void)
 {
     test_start();
     test_errors();
+    test_asym();
     test_retry();
     test_ciphertexts();
     test_auth();
