@@ -1,5 +1,6 @@
 /* main.c - the p11kms command-line tool: dispatches "p11kms COMMAND ..." to the command files.
  * Every command talks to the module only through PKCS#11 (keygen and doctor also read files). */
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -41,6 +42,10 @@ int main(int argc, char **argv)
 
     /* A closed pipe on stdout is an error to report, not a silent death. */
     signal(SIGPIPE, SIG_IGN);
+    /* Large buffers (chunk slots, S3 parts and ranges, taken and freed by several threads) are
+     * mapped and unmapped each time: glibc's dynamic threshold would otherwise keep freed ones
+     * in per-thread arenas, and memory use would creep past its bound. */
+    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
     /* The tool's own copy of the core (config and key file parsing) reports through tool_err;
      * doctor raises this to show configuration errors exactly as the module logs them. */
     p11kms_log_configure(P11KMS_LOG_NONE, NULL);
