@@ -39,7 +39,7 @@ static void escape(p11kms_sbuf *b, const uint8_t *s, size_t n)
     size_t i;
 
     for (i = 0; i < n; i++) {
-        if (s[i] > 0x20 && s[i] < 0x7f && s[i] != '%' && s[i] != ',') {
+        if (s[i] > 0x20 && s[i] < 0x7f && s[i] != '%' && s[i] != ',' && s[i] != '@') {
             p11kms_sbuf_char(b, (char)s[i]);
         } else {
             p11kms_sbuf_char(b, '%');
@@ -235,6 +235,36 @@ static void print_list(const char *label, const char *v, const char *sep)
     printf("\n");
 }
 
+/* "aws:arn...@3,vault:k" as inspect prints envelope blobs: "kms key:    aws arn..., version 3". */
+static void print_kms_keys(const char *v)
+{
+    const char *p = v, *e, *colon, *at;
+    size_t n;
+
+    for (;;) {
+        e = strchr(p, ',');
+        n = e != NULL ? (size_t)(e - p) : strlen(p);
+        colon = memchr(p, ':', n);
+        at = memchr(p, '@', n);
+        printf("kms key:    ");
+        if (colon != NULL) {
+            print_unescaped(p, (size_t)(colon - p));
+            printf(" ");
+            print_unescaped(colon + 1, (size_t)((at != NULL ? at : p + n) - colon - 1));
+            if (at != NULL) {
+                printf(", version ");
+                print_unescaped(at + 1, (size_t)(p + n - at - 1));
+            }
+        } else {
+            print_unescaped(p, n);
+        }
+        printf("\n");
+        if (e == NULL)
+            break;
+        p = e + 1;
+    }
+}
+
 void tool_s3_meta_print(const tool_s3_get *g, const char *url)
 {
     char v[2048], chunk[24], hlen[24];
@@ -243,10 +273,13 @@ void tool_s3_meta_print(const tool_s3_get *g, const char *url)
 
     printf("object:     %s, %llu bytes (from its metadata: the body was not read)\n", url,
            (unsigned long long)size);
-    if (meta(g, "p11kms-format", v, sizeof(v)) == 1)
-        print_list("format:     p11kms encrypted file, version ", v, ",");
     if (meta(g, "p11kms-header-length", hlen, sizeof(hlen)) == 1)
         hl = strtoul(hlen, NULL, 10);
+    if (meta(g, "p11kms-format", v, sizeof(v)) == 1) {
+        printf("format:     p11kms encrypted file, version ");
+        print_unescaped(v, strlen(v));
+        printf(", header %lu bytes\n", hl);
+    }
     if (meta(g, "p11kms-chunk-size", chunk, sizeof(chunk)) == 1) {
         cs = strtoul(chunk, NULL, 10);
         printf("cipher:     AES-256-GCM, %lu-byte chunks\n", cs);
@@ -266,7 +299,7 @@ void tool_s3_meta_print(const tool_s3_get *g, const char *url)
     if (meta(g, "p11kms-context-keys", v, sizeof(v)) == 1)
         print_list("context:    keys ", v, ", ");
     if (meta(g, "p11kms-kms-keys", v, sizeof(v)) == 1)
-        print_list("kms key:    ", v, "\nkms key:    ");
+        print_kms_keys(v);
     if (tool_s3_get_header(g, "x-amz-server-side-encryption", v, sizeof(v)) == 1) {
         printf("s3 sse:     ");
         print_unescaped(v, strlen(v));
