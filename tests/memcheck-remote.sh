@@ -24,7 +24,8 @@ for t in backends/aws/test-aws-sigv4 backends/aws/test-aws-wire backends/aws/tes
          unit/test-audit unit/test-store-file backends/aws/test-aws-cache.sh \
          backends/gcp/test-gcp-crc32c backends/gcp/test-gcp-backend backends/gcp/test-gcp-creds \
          backends/gcp/test-gcp-module.sh backends/gcp/test-gcp-tool.sh \
-         backends/vault/test-vault-module.sh backends/vault/test-vault-ops.sh; do
+         backends/vault/test-vault-module.sh backends/vault/test-vault-ops.sh \
+         tool/test-tool-s3-crypt.sh; do
     log="$top_builddir/tests/$t.memcheck.log"
     case $t in
     *.sh) P11KMS_TEST_WRAPPER="$vg --log-file=$log" sh "$top_srcdir/tests/$t" \

@@ -546,6 +546,12 @@ const tool_command tool_cmd_encrypt = {
     "    OUT is written to a temporary file beside it and renamed into place only when\n"
     "    complete; on any failure nothing is left behind.\n"
     "\n"
+    "    OUT may be s3://BUCKET/KEY: the file is uploaded as it is encrypted, in one PutObject\n"
+    "    or a multipart upload (parts of 6 MiB or more, up to three in flight), aborted on any\n"
+    "    failure and on SIGINT/SIGTERM/SIGHUP/SIGQUIT, so no partial object is ever visible.\n"
+    "    The object's metadata (x-amz-meta-p11kms-*) repeats what the header says, for\n"
+    "    'p11kms inspect s3://...'. S3 is reached as by 'p11kms s3' (see its --help).\n"
+    "\n"
     "OPTIONS\n"
     "    -k, --key KEY          the wrapping key: its label, or a pkcs11: URI. May be left out\n"
     "                           when exactly one key can wrap. Repeat it (up to 8 KMS keys of\n"
@@ -554,14 +560,18 @@ const tool_command tool_cmd_encrypt = {
     "    -c, --context N=V      an encryption-context pair; repeat for more. Split at the\n"
     "                           first '='.\n"
     "    --chunk-size SIZE      plaintext bytes per chunk (1K..4M, default 1M).\n"
-    "    -f, --force            replace OUT if it exists.\n"
+    "    -f, --force            replace OUT if it exists (also an S3 object).\n"
+    "    --sse aws:kms|AES256|aws:kms:dsse\n"
+    "                           OUT in S3: have S3 encrypt the object at rest as well.\n"
+    "    --sse-kms-key-id ID    the KMS key for --sse aws:kms (implies it).\n"
     "    --progress, --no-progress\n"
     "                           force or suppress the progress bar (default: shown on a\n"
     "                           terminal for inputs of 64 MiB or more).\n" TOOL_COMMON_HELP "\n"
     "EXAMPLES\n"
     "    p11kms encrypt --context app=billing report.csv report.csv.p11kms\n"
     "    tar c data/ | p11kms encrypt --key backup - backup.tar.p11kms\n"
-    "    p11kms encrypt --key eu-kek --key us-kek db.dump db.dump.p11kms\n",
+    "    p11kms encrypt --key eu-kek --key us-kek db.dump db.dump.p11kms\n"
+    "    pg_dump db | p11kms encrypt --sse aws:kms - s3://backups/db.dump.p11kms\n",
 };
 
 const tool_command tool_cmd_decrypt = {
@@ -584,6 +594,10 @@ const tool_command tool_cmd_decrypt = {
     "    file (truncation, a damaged chunk) is reported and the exit status is non-zero, but\n"
     "    what was already written stays written - check the exit status before using it.\n"
     "\n"
+    "    IN may be s3://BUCKET/KEY: a HEAD first (a missing bucket or object is said before\n"
+    "    any KMS call), then ranged GETs of that very version of the object, each chunk\n"
+    "    verified before it is written as for a file.\n"
+    "\n"
     "OPTIONS\n"
     "    -k, --key KEY          the unwrapping key: its label, or a pkcs11: URI. Without it the\n"
     "                           key named in the header is tried first, then the others (a\n"
@@ -596,5 +610,6 @@ const tool_command tool_cmd_decrypt = {
     "                           force or suppress the progress bar.\n" TOOL_COMMON_HELP "\n"
     "EXAMPLES\n"
     "    p11kms decrypt --context app=billing report.csv.p11kms report.csv\n"
-    "    p11kms decrypt backup.tar.p11kms - | tar x\n",
+    "    p11kms decrypt backup.tar.p11kms - | tar x\n"
+    "    p11kms decrypt s3://backups/db.dump.p11kms - | psql db\n",
 };

@@ -50,8 +50,9 @@ struct tool_s3_put {
     unsigned parts;    /* parts queued so far */
     char **etags;      /* of part n at n - 1 */
     size_t etags_cap;
-    char *upload_id; /* set once the multipart upload exists */
-    char *q_upload;  /* "uploadId=<escaped>" */
+    char *upload_id; /* set once the multipart upload exists; freed only by tool_s3_put_end */
+    char *q_upload;  /* "uploadId=<escaped>", likewise */
+    int settled;     /* completed or aborted: nothing left to abort */
     int creating;    /* CreateMultipartUpload in flight */
     int closing;     /* no more parts: the uploaders end when the queue is empty */
     int failed;
@@ -242,7 +243,9 @@ static int abort_upload(tool_s3_put *u, char *err, size_t err_len)
 
     pthread_mutex_lock(&u->mu);
     q = u->q_upload;
-    u->q_upload = NULL;
+    if (u->settled)
+        q = NULL;
+    u->settled = 1;
     pthread_mutex_unlock(&u->mu);
     if (q == NULL)
         return 0;
@@ -250,7 +253,6 @@ static int abort_upload(tool_s3_put *u, char *err, size_t err_len)
     /* 404 NoSuchUpload: already gone (completed or aborted), nothing left either way. */
     rc = tool_s3_call(u->s, &rq, &r, err, err_len);
     p11kms_net_reply_clear(&r);
-    free(q);
     return rc < 0 ? -1 : 0;
 }
 
@@ -622,8 +624,7 @@ int tool_s3_put_finish(tool_s3_put *u)
     if (u->failed || complete(u) != 0)
         goto fail;
     pthread_mutex_lock(&u->mu);
-    free(u->q_upload); /* nothing to abort now */
-    u->q_upload = NULL;
+    u->settled = 1; /* nothing to abort now */
     pthread_mutex_unlock(&u->mu);
     return 0;
 fail:
