@@ -258,6 +258,9 @@ static int abort_upload(tool_s3_put *u, char *err, size_t err_len)
 
 /* ---- the signal guard ------------------------------------------------------------------------ */
 
+/* unguard's wake-up call to the signal thread: a real-time signal nobody else sends. */
+#define WAKE_SIGNAL SIGRTMIN
+
 static void guarded_set(sigset_t *set)
 {
     sigemptyset(set);
@@ -265,6 +268,7 @@ static void guarded_set(sigset_t *set)
     sigaddset(set, SIGTERM);
     sigaddset(set, SIGHUP);
     sigaddset(set, SIGQUIT);
+    sigaddset(set, WAKE_SIGNAL);
 }
 
 static void *signal_main(void *arg)
@@ -272,18 +276,24 @@ static void *signal_main(void *arg)
     tool_s3_put *u = arg;
     sigset_t set;
     char err[1536];
-    int sig = 0;
+    int sig;
 
     guarded_set(&set);
-    while (sigwait(&set, &sig) != 0)
-        ;
-    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
-    pthread_mutex_lock(&u->mu);
-    if (u->finished) {
+    for (;;) {
+        while ((sig = sigwaitinfo(&set, NULL)) < 0)
+            ;
+        pthread_mutex_lock(&u->mu);
+        if (u->finished) {
+            pthread_mutex_unlock(&u->mu);
+            /* unguard's wake-up call ends this thread; another signal, come as the guard was
+             * lifted, is made pending again and delivered when the mask is restored. */
+            if (sig != WAKE_SIGNAL)
+                kill(getpid(), sig);
+            return NULL;
+        }
+        if (sig != WAKE_SIGNAL)
+            break;
         pthread_mutex_unlock(&u->mu);
-        /* Lifted meanwhile: pending again, delivered when the mask is restored. */
-        kill(getpid(), sig);
-        return NULL;
     }
     u->sig_handling = 1;
     fail_locked(u, "interrupted");
@@ -330,7 +340,8 @@ static void unguard(tool_s3_put *u)
     if (handling)
         for (;;)
             pause();
-    pthread_cancel(u->sig_thread);
+    /* Not pthread_cancel: a thread cancelled in sigwait trips AddressSanitizer's thread exit. */
+    pthread_kill(u->sig_thread, WAKE_SIGNAL);
     pthread_join(u->sig_thread, NULL);
     u->sig_started = 0;
     /* A signal that arrived after the guard was lifted is delivered as it unblocks. */

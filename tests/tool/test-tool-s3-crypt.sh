@@ -73,6 +73,13 @@ rc = subprocess.call(sys.argv[2:])
 open(sys.argv[1], "w").write("%d\n" % resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
 sys.exit(rc)' "$@"
 }
+rss_check() {       # rss_check FILE: the peak RSS in FILE is under the limit
+    if [ -n "${P11KMS_ASAN_PRELOAD:-}" ]; then
+        echo "# peak RSS $(cat "$1") KiB, not checked: AddressSanitizer's shadow and quarantine"
+    else
+        check "  ... peak RSS $(cat "$1") KiB < $LIMIT_KB KiB" test "$(cat "$1")" -lt "$LIMIT_KB"
+    fi
+}
 put() {             # put KEY FILE: store FILE as KEY, independently of the tool
     curl -sS -f --noproxy '*' --aws-sigv4 aws:amz:us-east-1:s3 \
         --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
@@ -329,12 +336,12 @@ else
     p11kms_s3_ctl POST /reset >/dev/null
     check "encrypt 1 GiB (sparse) to S3" \
         peak "$work/enc.rss" "$TOOL" encrypt --no-progress "$work/big" "s3://$B/big.p11kms"
-    check "  ... peak RSS $(cat "$work/enc.rss") KiB < $LIMIT_KB KiB" test "$(cat "$work/enc.rss")" -lt "$LIMIT_KB"
+    rss_check "$work/enc.rss"
     check "  ... no upload left in progress" no_uploads
     rm -f "$work/big"
     check "decrypt 1 GiB from S3" \
         peak "$work/dec.rss" sh -c "'$TOOL' decrypt --no-progress 's3://$B/big.p11kms' - 2>'$work/err' | cmp -n 1073741824 - /dev/zero"
-    check "  ... peak RSS $(cat "$work/dec.rss") KiB < $LIMIT_KB KiB" test "$(cat "$work/dec.rss")" -lt "$LIMIT_KB"
+    rss_check "$work/dec.rss"
     check "  ... exactly 1 GiB came out" \
         sh -c "'$TOOL' inspect 's3://$B/big.p11kms' | grep -q 'plaintext:  1073741824 bytes'"
 fi
