@@ -26,7 +26,7 @@ for t in backends/aws/test-aws-sigv4 backends/aws/test-aws-wire backends/aws/tes
          backends/gcp/test-gcp-module.sh backends/gcp/test-gcp-tool.sh \
          backends/gcp/test-gcp-asym.sh backends/vault/test-vault-module.sh \
          backends/vault/test-vault-ops.sh backends/vault/test-vault-asym.sh \
-         backends/vault/test-vault-wire; do
+         backends/vault/test-vault-wire tool/test-tool-s3-crypt.sh; do
     log="$top_builddir/tests/$t.memcheck.log"
     case $t in
     *.sh) P11KMS_TEST_WRAPPER="$vg --log-file=$log" sh "$top_srcdir/tests/$t" \

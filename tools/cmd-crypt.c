@@ -1,5 +1,6 @@
 /* cmd-crypt.c - "p11kms encrypt" and "decrypt": a fresh data key per file, made and wrapped in
- * the module with the context, the data streamed here; decrypt writes only verified chunks. */
+ * the module with the context, the data streamed here; decrypt writes only verified chunks.
+ * Either side may be an S3 object (encrypt to s3://, decrypt from s3://). */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -14,10 +15,13 @@
 #include "format.h"
 #include "io.h"
 #include "outfile.h"
+#include "s3-get.h"
+#include "s3-meta.h"
+#include "s3-put.h"
 #include "stream.h"
 #include "tool.h"
 
-enum { OPT_CHUNK = 0x100, OPT_PROGRESS, OPT_NO_PROGRESS };
+enum { OPT_CHUNK = 0x100, OPT_PROGRESS, OPT_NO_PROGRESS, OPT_SSE, OPT_SSE_KMS_KEY };
 
 static const struct option options[] = {
     {"key", required_argument, NULL, 'k'},
@@ -26,6 +30,8 @@ static const struct option options[] = {
     {"force", no_argument, NULL, 'f'},
     {"progress", no_argument, NULL, OPT_PROGRESS},
     {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
+    {"sse", required_argument, NULL, OPT_SSE},
+    {"sse-kms-key-id", required_argument, NULL, OPT_SSE_KMS_KEY},
     TOOL_COMMON_LONGOPTS,
     {NULL, 0, NULL, 0},
 };
@@ -47,9 +53,18 @@ typedef struct crypt_run {
     int in_fd;
     uint64_t in_size;
     tool_p11 *p;
+    /* the S3 side: OUT of encrypt, IN of decrypt */
+    char *bucket;
+    char *object;
+    const char *sse;
+    const char *sse_kms_key;
+    tool_s3 *s3;
+    tool_s3_get *get;
     tool_ff_header h;
     uint8_t key[TOOL_FF_KEY_LEN];
 } crypt_run;
+
+static int parse_s3(crypt_run *r);
 
 /* Parse the options; -1 to go on, else the exit code. */
 static int parse(crypt_run *r, int argc, char **argv)
@@ -89,6 +104,18 @@ static int parse(crypt_run *r, int argc, char **argv)
         case OPT_NO_PROGRESS:
             r->progress = opt == OPT_PROGRESS;
             break;
+        case OPT_SSE:
+        case OPT_SSE_KMS_KEY:
+            if (r->cmd != &tool_cmd_encrypt)
+                return tool_usage_error(r->cmd, "--sse is an option of encrypt");
+            if (opt == OPT_SSE && strcmp(optarg, "aws:kms") != 0 && strcmp(optarg, "AES256") != 0 &&
+                strcmp(optarg, "aws:kms:dsse") != 0)
+                return tool_usage_error(r->cmd, "--sse must be aws:kms, aws:kms:dsse or AES256");
+            if (opt == OPT_SSE)
+                r->sse = optarg;
+            else
+                r->sse_kms_key = optarg;
+            break;
         case TOOL_OPT_HELP:
             return tool_help(r->cmd);
         default:
@@ -100,7 +127,39 @@ static int parse(crypt_run *r, int argc, char **argv)
     r->in_path = argv[optind];
     r->out_path = argv[optind + 1];
     tool_common_finish(&r->common);
-    /* Refused before any KMS call. */
+    return parse_s3(r);
+}
+
+/* The S3 side, checked and its client made (no request yet); then the local side. Refused
+ * before any KMS call. */
+static int parse_s3(crypt_run *r)
+{
+    int enc = r->cmd == &tool_cmd_encrypt;
+    const char *s3_path = enc ? r->out_path : r->in_path;
+
+    if (tool_s3_is_url(enc ? r->in_path : r->out_path))
+        return tool_usage_error(r->cmd,
+                                "%s reads a local file or stdin and writes S3 or a "
+                                "file; not %s from S3",
+                                r->cmd->name, enc ? "IN" : "OUT to");
+    if ((r->sse != NULL || r->sse_kms_key != NULL) && !tool_s3_is_url(s3_path))
+        return tool_usage_error(r->cmd, "--sse and --sse-kms-key-id need OUT s3://BUCKET/KEY");
+    if (r->sse_kms_key != NULL && r->sse == NULL)
+        r->sse = "aws:kms";
+    if (r->sse_kms_key != NULL && strcmp(r->sse, "AES256") == 0)
+        return tool_usage_error(r->cmd, "--sse-kms-key-id goes with --sse aws:kms");
+    if (tool_s3_is_url(s3_path)) {
+        if (tool_s3_parse_url(s3_path, &r->bucket, &r->object) != 0)
+            return TOOL_EXIT_USAGE;
+        if (r->object[0] == 0)
+            return tool_usage_error(r->cmd, "%s names a bucket, not an object", s3_path);
+        if (tool_s3_open(r->common.verbose, &r->s3) != 0)
+            return TOOL_EXIT_FAIL;
+    }
+    if (enc && r->s3 != NULL)
+        return tool_io_open_in(r->in_path, &r->in_fd, &r->in_size) != 0 ? TOOL_EXIT_FAIL : -1;
+    if (!enc && r->s3 != NULL)
+        return tool_out_check(r->out_path, r->force) != 0 ? TOOL_EXIT_FAIL : -1;
     if (tool_out_check(r->out_path, r->force) != 0 ||
         tool_io_open_in(r->in_path, &r->in_fd, &r->in_size) != 0)
         return TOOL_EXIT_FAIL;
@@ -111,23 +170,82 @@ static int parse(crypt_run *r, int argc, char **argv)
 static int stream_out(crypt_run *r, int encrypt, const uint8_t *head, size_t head_len,
                       uint64_t body_len, mode_t mode)
 {
+    tool_io_src src = {.fd = r->in_fd};
+    tool_io_sink sink;
     tool_out out;
     tool_progress prog;
     int ret = -1;
 
+    if (r->get != NULL) {
+        src.read = tool_s3_get_read;
+        src.ctx = r->get;
+    }
     if (tool_out_open(&out, r->out_path, r->force, mode) != 0)
         return -1;
     if (head_len > 0 && tool_io_write_full(out.fd, head, head_len) != 0) {
         tool_err("cannot write %s: %s", r->out_path, strerror(errno));
         goto out;
     }
+    sink = (tool_io_sink){.fd = out.fd};
     tool_progress_start(&prog, encrypt ? "encrypting" : "decrypting", body_len, r->progress);
-    if (tool_stream_run(&r->h, r->key, encrypt, r->in_fd, out.fd, &prog) != 0)
+    if (tool_stream_run_io(&r->h, r->key, encrypt, &src, &sink, &prog) != 0)
         goto out;
     ret = tool_out_commit(&out);
 out:
     tool_out_abort(&out);
     return ret;
+}
+
+/* Encrypt to S3: the header and the chunks go up as one object, with the header's facts in its
+ * metadata; on any failure or signal nothing becomes visible. */
+static int stream_to_s3(crypt_run *r, const uint8_t *head, size_t head_len)
+{
+    tool_s3_put_opts o = {.sse = r->sse, .sse_kms_key = r->sse_kms_key};
+    tool_io_src src = {.fd = r->in_fd};
+    tool_io_sink sink = {.write = tool_s3_put_write};
+    tool_s3_meta meta;
+    tool_s3_put *u = NULL;
+    tool_progress prog;
+    char err[1536];
+    int ret = -1;
+
+    if (tool_s3_meta_build(&r->h, head_len, &meta, &o) != 0)
+        return -1;
+    o.size_hint = r->in_size + head_len + (r->in_size / r->h.chunk_size + 1) * TOOL_FF_TAG_LEN;
+    o.min_part = r->h.chunk_size + TOOL_FF_TAG_LEN;
+    o.no_replace = !r->force;
+    if (tool_s3_put_begin(r->s3, r->bucket, r->object, &o, &u) != 0)
+        goto out;
+    sink.ctx = u;
+    if (tool_s3_put_write(u, head, head_len, err, sizeof(err)) != 0) {
+        tool_err("%s", err);
+        goto out;
+    }
+    tool_progress_start(&prog, "encrypting", r->in_size, r->progress);
+    if (tool_stream_run_io(&r->h, r->key, 1, &src, &sink, &prog) != 0)
+        goto out;
+    ret = tool_s3_put_finish(u);
+out:
+    tool_s3_put_end(u);
+    tool_s3_meta_free(&meta);
+    return ret;
+}
+
+/* Without --force an object that exists is refused now, before any KMS call; one that appears
+ * meanwhile is refused by S3 at the end (If-None-Match). */
+static int s3_out_check(crypt_run *r)
+{
+    p11kms_net_reply rep;
+    int rc;
+
+    if (r->force)
+        return 0;
+    rc = tool_s3_request(r->s3, "HeadObject", "HEAD", r->bucket, r->object, NULL, NULL, 0, NULL, 0,
+                         0, 1, &rep);
+    p11kms_net_reply_clear(&rep);
+    if (rc == 0)
+        tool_err("%s exists; use --force to replace it", r->out_path);
+    return rc == 1 ? 0 : -1;
 }
 
 static void crypt_run_clear(crypt_run *r)
@@ -137,6 +255,10 @@ static void crypt_run_clear(crypt_run *r)
     tool_ff_header_clear(&r->h);
     p11kms_context_free(r->user);
     tool_p11_close(r->p);
+    tool_s3_get_close(r->get);
+    tool_s3_close(r->s3);
+    free(r->bucket);
+    free(r->object);
 }
 
 /* Generate the data key, wrap it under each of the n keys (one envelope with a blob per KMS
@@ -272,6 +394,8 @@ static int run_encrypt(int argc, char **argv)
         tool_err("refusing to write encrypted data to a terminal; give OUT or redirect stdout");
         goto out;
     }
+    if (r.s3 != NULL && s3_out_check(&r) != 0)
+        goto out;
     if (tool_p11_open(&r.common, r.key_spec, &r.p) != 0 || select_keys(&r, keys, &ctx) != 0)
         goto out;
     if (fill_header(&r.h, keys[0], ctx, (uint32_t)r.chunk) != 0 ||
@@ -283,7 +407,8 @@ static int run_encrypt(int argc, char **argv)
     }
     um = umask(0);
     umask(um);
-    if (stream_out(&r, 1, hdr, hdr_len, r.in_size, 0666 & ~um) == 0)
+    if (r.s3 != NULL ? stream_to_s3(&r, hdr, hdr_len) == 0
+                     : stream_out(&r, 1, hdr, hdr_len, r.in_size, 0666 & ~um) == 0)
         ret = TOOL_EXIT_OK;
 out:
     free(hdr);
@@ -363,8 +488,19 @@ static int run_decrypt(int argc, char **argv)
     if (ret >= 0)
         goto out;
     ret = TOOL_EXIT_FAIL;
-    if (tool_io_read_header(r.in_fd, r.in_path, &r.h, &hdr_len) != 0)
+    if (r.s3 != NULL) {
+        tool_io_src src = {.read = tool_s3_get_read};
+
+        /* The HEAD first: a missing object or bucket is said before any KMS call. */
+        if (tool_s3_get_open(r.s3, r.bucket, r.object, &r.get) != 0)
+            goto out;
+        src.ctx = r.get;
+        r.in_size = tool_s3_get_size(r.get);
+        if (tool_io_read_header_src(&src, r.in_path, &r.h, &hdr_len) != 0)
+            goto out;
+    } else if (tool_io_read_header(r.in_fd, r.in_path, &r.h, &hdr_len) != 0) {
         goto out;
+    }
     if (p11kms_context_decode(r.h.context, r.h.context_len, &ctx) != CKR_OK) {
         tool_err("%s: damaged file header (encryption context)", r.in_path);
         goto out;
@@ -410,6 +546,12 @@ const tool_command tool_cmd_encrypt = {
     "    OUT is written to a temporary file beside it and renamed into place only when\n"
     "    complete; on any failure nothing is left behind.\n"
     "\n"
+    "    OUT may be s3://BUCKET/KEY: the file is uploaded as it is encrypted, in one PutObject\n"
+    "    or a multipart upload (parts of 6 MiB or more, up to three in flight), aborted on any\n"
+    "    failure and on SIGINT/SIGTERM/SIGHUP/SIGQUIT, so no partial object is ever visible.\n"
+    "    The object's metadata (x-amz-meta-p11kms-*) repeats what the header says, for\n"
+    "    'p11kms inspect s3://...'. S3 is reached as by 'p11kms s3' (see its --help).\n"
+    "\n"
     "OPTIONS\n"
     "    -k, --key KEY          the wrapping key: its label, or a pkcs11: URI. May be left out\n"
     "                           when exactly one key can wrap. Repeat it (up to 8 KMS keys of\n"
@@ -418,14 +560,18 @@ const tool_command tool_cmd_encrypt = {
     "    -c, --context N=V      an encryption-context pair; repeat for more. Split at the\n"
     "                           first '='.\n"
     "    --chunk-size SIZE      plaintext bytes per chunk (1K..4M, default 1M).\n"
-    "    -f, --force            replace OUT if it exists.\n"
+    "    -f, --force            replace OUT if it exists (also an S3 object).\n"
+    "    --sse aws:kms|AES256|aws:kms:dsse\n"
+    "                           OUT in S3: have S3 encrypt the object at rest as well.\n"
+    "    --sse-kms-key-id ID    the KMS key for --sse aws:kms (implies it).\n"
     "    --progress, --no-progress\n"
     "                           force or suppress the progress bar (default: shown on a\n"
     "                           terminal for inputs of 64 MiB or more).\n" TOOL_COMMON_HELP "\n"
     "EXAMPLES\n"
     "    p11kms encrypt --context app=billing report.csv report.csv.p11kms\n"
     "    tar c data/ | p11kms encrypt --key backup - backup.tar.p11kms\n"
-    "    p11kms encrypt --key eu-kek --key us-kek db.dump db.dump.p11kms\n",
+    "    p11kms encrypt --key eu-kek --key us-kek db.dump db.dump.p11kms\n"
+    "    pg_dump db | p11kms encrypt --sse aws:kms - s3://backups/db.dump.p11kms\n",
 };
 
 const tool_command tool_cmd_decrypt = {
@@ -448,6 +594,10 @@ const tool_command tool_cmd_decrypt = {
     "    file (truncation, a damaged chunk) is reported and the exit status is non-zero, but\n"
     "    what was already written stays written - check the exit status before using it.\n"
     "\n"
+    "    IN may be s3://BUCKET/KEY: a HEAD first (a missing bucket or object is said before\n"
+    "    any KMS call), then ranged GETs of that very version of the object, each chunk\n"
+    "    verified before it is written as for a file.\n"
+    "\n"
     "OPTIONS\n"
     "    -k, --key KEY          the unwrapping key: its label, or a pkcs11: URI. Without it the\n"
     "                           key named in the header is tried first, then the others (a\n"
@@ -460,5 +610,6 @@ const tool_command tool_cmd_decrypt = {
     "                           force or suppress the progress bar.\n" TOOL_COMMON_HELP "\n"
     "EXAMPLES\n"
     "    p11kms decrypt --context app=billing report.csv.p11kms report.csv\n"
-    "    p11kms decrypt backup.tar.p11kms - | tar x\n",
+    "    p11kms decrypt backup.tar.p11kms - | tar x\n"
+    "    p11kms decrypt s3://backups/db.dump.p11kms - | psql db\n",
 };

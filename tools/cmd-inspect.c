@@ -10,6 +10,8 @@
 #include "envelope.h"
 #include "format.h"
 #include "io.h"
+#include "s3-get.h"
+#include "s3-meta.h"
 #include "stream.h"
 #include "tool.h"
 
@@ -20,6 +22,8 @@ static const struct option options[] = {
     {"help", no_argument, NULL, TOOL_OPT_HELP},
     {NULL, 0, NULL, 0},
 };
+
+static int inspect_src(const tool_io_src *src, const char *path, uint64_t size);
 
 static void print_wrapped(const uint8_t *w, size_t len)
 {
@@ -50,16 +54,64 @@ static void print_wrapped(const uint8_t *w, size_t len)
     p11kms_envelope_clear(&env);
 }
 
+/* An S3 object: what its metadata says, from a HEAD alone; an object without p11kms metadata
+ * (uploaded by another program) has its header read with a ranged GET. */
+static int inspect_s3(const char *url)
+{
+    char *bucket = NULL, *key = NULL;
+    tool_s3 *s = NULL;
+    tool_s3_get *g = NULL;
+    tool_io_src src = {.read = tool_s3_get_read};
+    int ret = TOOL_EXIT_FAIL;
+
+    if (tool_s3_parse_url(url, &bucket, &key) != 0)
+        return TOOL_EXIT_USAGE;
+    if (key[0] == 0) {
+        tool_err("%s names a bucket, not an object", url);
+        ret = TOOL_EXIT_USAGE;
+        goto out;
+    }
+    if (tool_s3_open(0, &s) != 0 || tool_s3_get_open(s, bucket, key, &g) != 0)
+        goto out;
+    if (tool_s3_meta_present(g)) {
+        tool_s3_meta_print(g, url);
+        ret = TOOL_EXIT_OK;
+        goto out;
+    }
+    src.ctx = g;
+    ret = inspect_src(&src, url, tool_s3_get_size(g));
+out:
+    tool_s3_get_close(g);
+    tool_s3_close(s);
+    free(bucket);
+    free(key);
+    return ret;
+}
+
 static int inspect_file(const char *path)
+{
+    tool_io_src src = {.fd = -1};
+    uint64_t size = 0;
+    int ret;
+
+    if (tool_s3_is_url(path))
+        return inspect_s3(path);
+    if (tool_io_open_in(path, &src.fd, &size) != 0)
+        return TOOL_EXIT_FAIL;
+    ret = inspect_src(&src, path, size);
+    tool_io_close_in(src.fd);
+    return ret;
+}
+
+static int inspect_src(const tool_io_src *src, const char *path, uint64_t size)
 {
     tool_ff_header h = {0};
     p11kms_context *ctx = NULL;
     char *text = NULL;
     size_t hdr_len = 0, i;
-    uint64_t size = 0;
-    int fd = -1, ret = TOOL_EXIT_FAIL;
+    int ret = TOOL_EXIT_FAIL;
 
-    if (tool_io_open_in(path, &fd, &size) != 0 || tool_io_read_header(fd, path, &h, &hdr_len) != 0)
+    if (tool_io_read_header_src(src, path, &h, &hdr_len) != 0)
         goto out;
     if (p11kms_context_decode(h.context, h.context_len, &ctx) != CKR_OK ||
         (text = tool_ctx_text(ctx)) == NULL) {
@@ -89,7 +141,6 @@ out:
     free(text);
     p11kms_context_free(ctx);
     tool_ff_header_clear(&h);
-    tool_io_close_in(fd);
     return ret;
 }
 
@@ -130,6 +181,7 @@ const tool_command tool_cmd_inspect = {
     run,
     "SYNOPSIS\n"
     "    p11kms inspect FILE\n"
+    "    p11kms inspect s3://BUCKET/KEY\n"
     "    p11kms inspect --blob BASE64\n"
     "\n"
     "DESCRIPTION\n"
@@ -139,6 +191,11 @@ const tool_command tool_cmd_inspect = {
     "    and the backend, KMS key and key version that wrapped the data key. With --blob, the\n"
     "    same for a base64 wrapped key from 'p11kms wrap' or 'rewrap'. Nothing is decrypted\n"
     "    and no module is loaded; nothing shown here is verified until the file is decrypted.\n"
+    "\n"
+    "    For an S3 object made by 'p11kms encrypt IN s3://...' the same facts come from the\n"
+    "    object's metadata (x-amz-meta-p11kms-*) with a HEAD request alone; the context is\n"
+    "    shown by its keys. An object without that metadata has its header read with a\n"
+    "    ranged GET. S3 is reached as by 'p11kms s3' (see its --help).\n"
     "\n"
     "OPTIONS\n"
     "    --blob                 the argument is a base64 wrapped key, not a file.\n"

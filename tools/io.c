@@ -1,6 +1,7 @@
 /* io.c - blocking I/O helpers for the commands and the streaming pipeline: opening the input,
  * whole-buffer reads and writes, reading an encrypted file's header. No shared state. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -107,17 +108,59 @@ int tool_io_write_full(int fd, const void *buf, size_t n)
     return 0;
 }
 
+ssize_t tool_io_src_read(const tool_io_src *src, void *buf, size_t n, int stop_fd, char *err,
+                         size_t err_len)
+{
+    ssize_t r;
+
+    if (src->read != NULL)
+        return src->read(src->ctx, buf, n, stop_fd, err, err_len);
+    r = tool_io_read_full(src->fd, buf, n, stop_fd);
+    if (r < 0)
+        snprintf(err, err_len, "cannot read the input: %s", strerror(errno));
+    return r;
+}
+
+int tool_io_sink_write(const tool_io_sink *sink, const void *buf, size_t n, char *err,
+                       size_t err_len)
+{
+    if (sink->write != NULL)
+        return sink->write(sink->ctx, buf, n, err, err_len);
+    if (tool_io_write_full(sink->fd, buf, n) == 0)
+        return 0;
+    snprintf(err, err_len, "cannot write the output: %s", strerror(errno));
+    return -1;
+}
+
 int tool_io_read_header(int fd, const char *path, tool_ff_header *h, size_t *hdr_len)
+{
+    tool_io_src src = {.fd = fd};
+
+    return tool_io_read_header_src(&src, path, h, hdr_len);
+}
+
+/* A source function's line names what it reads already (s3://bucket/key). */
+static void report_read(const tool_io_src *src, const char *path, const char *err)
+{
+    if (src->read != NULL)
+        tool_err("%s", err);
+    else
+        tool_err("%s: %s", path, err);
+}
+
+int tool_io_read_header_src(const tool_io_src *src, const char *path, tool_ff_header *h,
+                            size_t *hdr_len)
 {
     uint8_t fixed[TOOL_FF_FIXED_LEN], *buf = NULL;
     const char *why = "damaged file header";
+    char err[512];
     size_t len;
     ssize_t r;
     int ret = -1;
 
-    r = tool_io_read_full(fd, fixed, sizeof(fixed), -1);
+    r = tool_io_src_read(src, fixed, sizeof(fixed), -1, err, sizeof(err));
     if (r < 0) {
-        tool_err("cannot read %s: %s", path, strerror(errno));
+        report_read(src, path, err);
         return -1;
     }
     if ((size_t)r < sizeof(fixed)) {
@@ -135,9 +178,9 @@ int tool_io_read_header(int fd, const char *path, tool_ff_header *h, size_t *hdr
         return -1;
     }
     memcpy(buf, fixed, sizeof(fixed));
-    r = tool_io_read_full(fd, buf + sizeof(fixed), len - sizeof(fixed), -1);
+    r = tool_io_src_read(src, buf + sizeof(fixed), len - sizeof(fixed), -1, err, sizeof(err));
     if (r < 0) {
-        tool_err("cannot read %s: %s", path, strerror(errno));
+        report_read(src, path, err);
         goto out;
     }
     if ((size_t)r != len - sizeof(fixed)) {

@@ -17,7 +17,6 @@
 #include "tool.h"
 
 #define S3_KEY_MAX 1024
-#define S3_HEADERS_MAX 8
 
 struct tool_s3 {
     p11kms_aws_client *c;
@@ -315,8 +314,8 @@ static int url_for(const tool_s3 *s, const char *bucket, const char *key, const 
 }
 
 /* The one line of a failed request, in words. */
-static void report(const tool_s3 *s, const char *op, const char *bucket, const char *key,
-                   const p11kms_net_reply *r)
+static void describe(const tool_s3 *s, const char *op, const char *bucket, const char *key,
+                     const p11kms_net_reply *r, char *line, size_t line_len)
 {
     const p11kms_net_outcome *o = &r->outcome;
     const char *code = o->code;
@@ -332,6 +331,13 @@ static void report(const tool_s3 *s, const char *op, const char *bucket, const c
             snprintf(how, sizeof(how), "no such bucket");
         else if (strcmp(code, "NoSuchKey") == 0 || strcmp(code, "NotFound") == 0)
             snprintf(how, sizeof(how), "no such object");
+        else if (strcmp(code, "NoSuchUpload") == 0)
+            snprintf(how, sizeof(how), "%s failed: the upload is gone (aborted meanwhile?)", op);
+        else if ((strcmp(code, "PreconditionFailed") == 0 || o->status == 412) &&
+                 strcmp(op, "GetObject") == 0)
+            snprintf(how, sizeof(how), "the object changed while it was read");
+        else if (strcmp(code, "PreconditionFailed") == 0 || o->status == 412)
+            snprintf(how, sizeof(how), "the object appeared meanwhile; use --force to replace it");
         else if (o->status == 403)
             snprintf(how, sizeof(how), "access denied (%s%s%s)", code, o->message[0] ? ": " : "",
                      o->message);
@@ -361,15 +367,13 @@ static void report(const tool_s3 *s, const char *op, const char *bucket, const c
         snprintf(how, sizeof(how), "%s failed: out of memory or a malformed answer", op);
         break;
     }
-    tool_err("%s: %s", target, how);
+    snprintf(line, line_len, "%s: %s", target, how);
 }
 
-int tool_s3_request(tool_s3 *s, const char *op, const char *method, const char *bucket,
-                    const char *key, const char *query, const p11kms_http_header *headers,
-                    size_t n_headers, const uint8_t *data, size_t data_len, size_t max_response,
-                    int not_found, p11kms_net_reply *reply)
+int tool_s3_call(tool_s3 *s, const tool_s3_req *rq, p11kms_net_reply *reply, char *err,
+                 size_t err_len)
 {
-    p11kms_http_header h[S3_HEADERS_MAX + 2];
+    p11kms_http_header h[TOOL_S3_HEADERS_MAX + 2];
     p11kms_net_request req;
     p11kms_sbuf url, host;
     uint8_t digest[SHA256_DIGEST_LENGTH];
@@ -381,40 +385,57 @@ int tool_s3_request(tool_s3 *s, const char *op, const char *method, const char *
     memset(reply, 0, sizeof(*reply));
     p11kms_sbuf_init(&url, 0);
     p11kms_sbuf_init(&host, 0);
-    if (n_headers > S3_HEADERS_MAX || url_for(s, bucket, key, query, &url, &host) != 0) {
-        tool_err("out of memory");
+    if (rq->n_headers > TOOL_S3_HEADERS_MAX ||
+        url_for(s, rq->bucket, rq->key, rq->query, &url, &host) != 0) {
+        snprintf(err, err_len, "out of memory");
         goto out;
     }
-    SHA256(data != NULL ? data : (const uint8_t *)"", data_len, digest);
+    SHA256(rq->data != NULL ? rq->data : (const uint8_t *)"", rq->data_len, digest);
     p11kms_hex_encode(digest, sizeof(digest), hash);
     h[n++] = (p11kms_http_header){"Host", host.p};
     h[n++] = (p11kms_http_header){"X-Amz-Content-SHA256", hash};
-    for (i = 0; i < n_headers; i++)
-        h[n++] = headers[i];
+    for (i = 0; i < rq->n_headers; i++)
+        h[n++] = rq->headers[i];
     memset(&req, 0, sizeof(req));
-    req.op = op;
-    req.what = key != NULL && *key ? key : bucket;
-    req.method = method;
+    req.op = rq->op;
+    req.what = rq->key != NULL && *rq->key ? rq->key : rq->bucket;
+    req.method = rq->method;
     req.url = url.p;
     req.headers = h;
     req.n_headers = n;
-    req.data = data;
-    req.data_len = data_len;
-    req.max_response = max_response;
+    req.data = rq->data;
+    req.data_len = rq->data_len;
+    req.max_response = rq->max_response;
     req.raw = 1;
     rv = p11kms_net_call(&s->c->net, &req, p11kms_net_deadline(&s->c->net.settings), reply);
     if (rv == CKR_OK) {
         ret = 0;
         goto out;
     }
-    if (not_found && reply->end == P11KMS_NET_END_ANSWER && reply->outcome.status == 404) {
+    if (rq->not_found && reply->end == P11KMS_NET_END_ANSWER && reply->outcome.status == 404) {
         ret = 1;
         goto out;
     }
-    report(s, op, bucket, key, reply);
+    describe(s, rq->op, rq->bucket, rq->key, reply, err, err_len);
 out:
     p11kms_sbuf_wipe(&url);
     p11kms_sbuf_wipe(&host);
+    return ret;
+}
+
+int tool_s3_request(tool_s3 *s, const char *op, const char *method, const char *bucket,
+                    const char *key, const char *query, const p11kms_http_header *headers,
+                    size_t n_headers, const uint8_t *data, size_t data_len, size_t max_response,
+                    int not_found, p11kms_net_reply *reply)
+{
+    tool_s3_req rq = {op,        method, bucket,   key,          query,    headers,
+                      n_headers, data,   data_len, max_response, not_found};
+    char line[1536];
+    int ret;
+
+    ret = tool_s3_call(s, &rq, reply, line, sizeof(line));
+    if (ret < 0)
+        tool_err("%s", line);
     return ret;
 }
 

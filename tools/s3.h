@@ -9,6 +9,7 @@
 #include "net/call.h"
 
 #define TOOL_S3_LIST_PAGE_MAX (8u << 20) /* bytes of one ListObjectsV2 answer accepted */
+#define TOOL_S3_HEADERS_MAX 14           /* a request's own headers (metadata, SSE, range) */
 
 typedef struct tool_s3 tool_s3;
 
@@ -28,13 +29,31 @@ void tool_s3_close(tool_s3 *s);
 
 /* One S3 request on bucket/key (key NULL or "": the bucket). query: already encoded
  * ("list-type=2&prefix=a%2Fb") or NULL. data: the body (its SHA-256 is signed). headers: extra
- * request headers (at most 8). On success 0 with the 2xx answer in reply (the caller clears
- * it). On failure one line on stderr naming s3://bucket/key and what happened, and -1; with
- * not_found set, a 404 is not reported and returns 1 instead. */
+ * request headers (at most TOOL_S3_HEADERS_MAX). On success 0 with the 2xx answer in reply (the
+ * caller clears it). On failure one line on stderr naming s3://bucket/key and what happened, and
+ * -1; with not_found set, a 404 is not reported and returns 1 instead. */
 int tool_s3_request(tool_s3 *s, const char *op, const char *method, const char *bucket,
                     const char *key, const char *query, const p11kms_http_header *headers,
                     size_t n_headers, const uint8_t *data, size_t data_len, size_t max_response,
                     int not_found, p11kms_net_reply *reply);
+
+/* The same, described in a struct, reporting nothing: on failure -1 with the one line that says
+ * what happened (naming s3://bucket/key) in err. For threads that pass failures on. */
+typedef struct tool_s3_req {
+    const char *op;
+    const char *method;
+    const char *bucket;
+    const char *key;
+    const char *query;
+    const p11kms_http_header *headers;
+    size_t n_headers; /* at most TOOL_S3_HEADERS_MAX */
+    const uint8_t *data;
+    size_t data_len;
+    size_t max_response;
+    int not_found;
+} tool_s3_req;
+int tool_s3_call(tool_s3 *s, const tool_s3_req *rq, p11kms_net_reply *reply, char *err,
+                 size_t err_len);
 
 /* Percent-encode s for a query value (everything but A-Z a-z 0-9 - _ . ~). malloc'd or NULL. */
 char *tool_s3_query_escape(const char *s);

@@ -64,10 +64,10 @@ struct pipeline {
     uint64_t final_idx;
     uint64_t past_end_idx;
     int failed;
-    char err[256];
+    char err[1024];
     int stop[2]; /* a pipe: written on failure, so a reader waiting for input stops */
     int encrypt;
-    int in_fd;
+    const tool_io_src *src;
     const tool_ff_header *h;
     const uint8_t *key;
 };
@@ -121,7 +121,8 @@ static void *reader_main(void *arg)
     struct pipeline *p = arg;
     uint64_t idx;
     uint8_t carry = 0;
-    int have_carry = 0, stop, err;
+    char why[1024];
+    int have_carry = 0, stop;
 
     for (idx = 0;; idx++) {
         struct slot *s = &p->slots[idx % p->n_slots];
@@ -139,11 +140,11 @@ static void *reader_main(void *arg)
 
         if (have_carry)
             s->buf[len++] = carry;
-        r = tool_io_read_full(p->in_fd, s->buf + len, p->record + 1 - len, p->stop[0]);
-        err = errno;
+        r = tool_io_src_read(p->src, s->buf + len, p->record + 1 - len, p->stop[0], why,
+                             sizeof(why));
         pthread_mutex_lock(&p->mu);
         if (r < 0) {
-            fail_locked(p, "cannot read the input: %s", strerror(err));
+            fail_locked(p, "%s", why);
             pthread_mutex_unlock(&p->mu);
             break;
         }
@@ -232,8 +233,8 @@ static ssize_t fetch_positional(struct pipeline *p, struct slot *s)
 
     s->src = s->buf;
     if (!p->mapped)
-        return tool_io_pread_full(p->in_fd, s->buf, p->record + 1, off);
-    if (fstat(p->in_fd, &st) != 0)
+        return tool_io_pread_full(p->src->fd, s->buf, p->record + 1, off);
+    if (fstat(p->src->fd, &st) != 0)
         return -1;
     avail = (uint64_t)st.st_size > off ? (uint64_t)st.st_size - off : 0;
     if (avail > p->record)
@@ -242,7 +243,7 @@ static ssize_t fetch_positional(struct pipeline *p, struct slot *s)
     if (len == 0)
         return 0;
     delta = (size_t)(off % p->page);
-    m = mmap(NULL, delta + len, PROT_READ, MAP_SHARED | MAP_POPULATE, p->in_fd,
+    m = mmap(NULL, delta + len, PROT_READ, MAP_SHARED | MAP_POPULATE, p->src->fd,
              (off_t)(off - delta));
     if (m == MAP_FAILED)
         return -1;
@@ -388,9 +389,10 @@ static void *worker_main(void *arg)
 }
 
 /* The calling thread writes the chunks in order, each only after it was sealed or verified. */
-static void write_in_order(struct pipeline *p, int out_fd, tool_progress *progress)
+static void write_in_order(struct pipeline *p, const tool_io_sink *sink, tool_progress *progress)
 {
     uint64_t idx, consumed = 0;
+    char why[1024];
 
     for (idx = 0;; idx++) {
         struct slot *s = &p->slots[idx % p->n_slots];
@@ -410,11 +412,9 @@ static void write_in_order(struct pipeline *p, int out_fd, tool_progress *progre
             return;
 
         final = s->final;
-        if (tool_io_write_full(out_fd, s->buf, s->len) != 0) {
-            int err = errno;
-
+        if (tool_io_sink_write(sink, s->buf, s->len, why, sizeof(why)) != 0) {
             pthread_mutex_lock(&p->mu);
-            fail_locked(p, "cannot write the output: %s", strerror(err));
+            fail_locked(p, "%s", why);
             pthread_mutex_unlock(&p->mu);
             return;
         }
@@ -453,6 +453,15 @@ static int positional_input(int in_fd, uint64_t *base)
 int tool_stream_run(const tool_ff_header *h, const uint8_t key[TOOL_FF_KEY_LEN], int encrypt,
                     int in_fd, int out_fd, tool_progress *progress)
 {
+    tool_io_src src = {.fd = in_fd};
+    tool_io_sink sink = {.fd = out_fd};
+
+    return tool_stream_run_io(h, key, encrypt, &src, &sink, progress);
+}
+
+int tool_stream_run_io(const tool_ff_header *h, const uint8_t key[TOOL_FF_KEY_LEN], int encrypt,
+                       const tool_io_src *src, const tool_io_sink *sink, tool_progress *progress)
+{
     struct pipeline p;
     pthread_t reader, workers[MAX_WORKERS];
     unsigned n_workers = tool_stream_workers(), started = 0, i;
@@ -470,13 +479,13 @@ int tool_stream_run(const tool_ff_header *h, const uint8_t key[TOOL_FF_KEY_LEN],
     pthread_cond_init(&p.work_ready, NULL);
     pthread_cond_init(&p.chunk_done, NULL);
     p.encrypt = encrypt;
-    p.in_fd = in_fd;
+    p.src = src;
     p.h = h;
     p.key = key;
     p.record = h->chunk_size + (encrypt ? 0 : TOOL_FF_TAG_LEN);
     p.final_idx = UINT64_MAX;
     p.past_end_idx = UINT64_MAX;
-    p.positional = positional_input(in_fd, &p.base);
+    p.positional = src->read == NULL && positional_input(src->fd, &p.base);
     p.page = (size_t)sysconf(_SC_PAGESIZE);
     p.mapped = p.positional && h->chunk_size >= MAP_MIN_CHUNK && p.page > 0;
     cap = (size_t)h->chunk_size + TOOL_FF_TAG_LEN + 1;
@@ -520,7 +529,7 @@ int tool_stream_run(const tool_ff_header *h, const uint8_t key[TOOL_FF_KEY_LEN],
         fail_locked(&p, "cannot start a thread");
         pthread_mutex_unlock(&p.mu);
     } else {
-        write_in_order(&p, out_fd, progress);
+        write_in_order(&p, sink, progress);
     }
 
     for (i = 0; i < started; i++)

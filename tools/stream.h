@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "format.h"
+#include "io.h"
 #include "progress.h"
 
 /* Encrypt (plaintext in, chunks out) or decrypt (chunks in, verified plaintext out) from in_fd
@@ -14,6 +15,11 @@
  * Returns 0, or -1 after reporting the failure with tool_err. */
 int tool_stream_run(const tool_ff_header *h, const uint8_t key[TOOL_FF_KEY_LEN], int encrypt,
                     int in_fd, int out_fd, tool_progress *progress);
+
+/* The same between any source and sink (io.h): an S3 object read by ranges, an S3 upload. A
+ * failing source or sink gives the line that is reported. */
+int tool_stream_run_io(const tool_ff_header *h, const uint8_t key[TOOL_FF_KEY_LEN], int encrypt,
+                       const tool_io_src *src, const tool_io_sink *sink, tool_progress *progress);
 
 /* Bytes of plaintext a body of body_len bytes (everything after the header) decrypts to, if
  * it is well formed (inspect shows it). */
