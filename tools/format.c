@@ -224,21 +224,15 @@ static int chunk_start(tool_ff_cipher *c, uint64_t index, int final)
 
 int tool_ff_seal(tool_ff_cipher *c, uint64_t index, int final, uint8_t *buf, size_t len)
 {
-    return tool_ff_seal_from(c, index, final, buf, buf, len);
-}
-
-int tool_ff_seal_from(tool_ff_cipher *c, uint64_t index, int final, const uint8_t *in, uint8_t *out,
-                      size_t len)
-{
     int n, m;
 
     if (len > TOOL_FF_CHUNK_MAX || chunk_start(c, index, final) != 0)
         return -1;
-    if (EVP_EncryptUpdate(c->ctx, out, &n, in, (int)len) != 1)
+    if (EVP_EncryptUpdate(c->ctx, buf, &n, buf, (int)len) != 1)
         return -1;
-    if (EVP_EncryptFinal_ex(c->ctx, out + n, &m) != 1 || (size_t)(n + m) != len)
+    if (EVP_EncryptFinal_ex(c->ctx, buf + n, &m) != 1 || (size_t)(n + m) != len)
         return -1;
-    if (EVP_CIPHER_CTX_ctrl(c->ctx, EVP_CTRL_GCM_GET_TAG, TOOL_FF_TAG_LEN, out + len) != 1)
+    if (EVP_CIPHER_CTX_ctrl(c->ctx, EVP_CTRL_GCM_GET_TAG, TOOL_FF_TAG_LEN, buf + len) != 1)
         return -1;
     return 0;
 }
@@ -246,13 +240,6 @@ int tool_ff_seal_from(tool_ff_cipher *c, uint64_t index, int final, const uint8_
 int tool_ff_open(tool_ff_cipher *c, uint64_t index, int final, uint8_t *buf, size_t len,
                  size_t *pt_len)
 {
-    return tool_ff_open_from(c, index, final, buf, buf, len, pt_len);
-}
-
-int tool_ff_open_from(tool_ff_cipher *c, uint64_t index, int final, const uint8_t *in, uint8_t *out,
-                      size_t len, size_t *pt_len)
-{
-    uint8_t tag[TOOL_FF_TAG_LEN];
     size_t ct_len;
     int n, m;
 
@@ -262,19 +249,16 @@ int tool_ff_open_from(tool_ff_cipher *c, uint64_t index, int final, const uint8_
     ct_len = len - TOOL_FF_TAG_LEN;
     if (chunk_start(c, index, final) != 0)
         return -1;
-    /* the tag is taken before decrypting: with in == out the plaintext overwrites nothing of it,
-     * and a mapped input is read once */
-    memcpy(tag, in + ct_len, sizeof(tag));
-    if (EVP_CIPHER_CTX_ctrl(c->ctx, EVP_CTRL_GCM_SET_TAG, TOOL_FF_TAG_LEN, tag) != 1)
+    if (EVP_CIPHER_CTX_ctrl(c->ctx, EVP_CTRL_GCM_SET_TAG, TOOL_FF_TAG_LEN, buf + ct_len) != 1)
+        return -1;
+    if (EVP_DecryptUpdate(c->ctx, buf, &n, buf, (int)ct_len) != 1)
         goto bad;
-    if (EVP_DecryptUpdate(c->ctx, out, &n, in, (int)ct_len) != 1)
-        goto bad;
-    if (EVP_DecryptFinal_ex(c->ctx, out + n, &m) != 1 || (size_t)(n + m) != ct_len)
+    if (EVP_DecryptFinal_ex(c->ctx, buf + n, &m) != 1 || (size_t)(n + m) != ct_len)
         goto bad;
     *pt_len = ct_len;
     return 0;
 bad:
     /* Unverified plaintext must not survive in the buffer. */
-    OPENSSL_cleanse(out, ct_len);
+    OPENSSL_cleanse(buf, len);
     return -1;
 }

@@ -74,11 +74,5 @@ int tool_ff_seal(tool_ff_cipher *c, uint64_t index, int final, uint8_t *buf, siz
  * plaintext length. -1 when the tag does not verify: nothing in buf may be used then. */
 int tool_ff_open(tool_ff_cipher *c, uint64_t index, int final, uint8_t *buf, size_t len,
                  size_t *pt_len);
-/* The same from in to out (which may be the same buffer): out holds len + TOOL_FF_TAG_LEN
- * bytes for seal, len - TOOL_FF_TAG_LEN for open (cleansed when the tag does not verify). */
-int tool_ff_seal_from(tool_ff_cipher *c, uint64_t index, int final, const uint8_t *in, uint8_t *out,
-                      size_t len);
-int tool_ff_open_from(tool_ff_cipher *c, uint64_t index, int final, const uint8_t *in, uint8_t *out,
-                      size_t len, size_t *pt_len);
 
 #endif

@@ -7,13 +7,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <setjmp.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <openssl/crypto.h>
@@ -22,8 +19,6 @@
 #include "tool.h"
 
 #define MAX_WORKERS 4
-/* Regular files with chunks this large or larger are mapped, not copied in with pread. */
-#define MAP_MIN_CHUNK (64u * 1024u)
 /* Slot buffers in total stay under this, whatever the chunk size in a header says. */
 #define SLOT_BYTES_BUDGET (32u * 1024u * 1024u)
 
@@ -31,9 +26,6 @@ enum { SLOT_FREE, SLOT_FILLED, SLOT_DONE };
 
 struct slot {
     uint8_t *buf;
-    const uint8_t *src; /* the record to seal or open: buf, or a mapping of the input */
-    void *map;          /* the mapping, when there is one */
-    size_t map_len;
     size_t len;    /* bytes in buf: the record read, then the record to write */
     size_t in_len; /* input bytes this chunk consumed, for the progress bar */
     uint64_t index;
@@ -57,8 +49,6 @@ struct pipeline {
      * base + i * record. The writer has written chunks below written; the first chunk found
      * final, and the first found past the end of the input (it shrank), once known. */
     int positional;
-    int mapped; /* positional reads go through mappings */
-    size_t page;
     uint64_t base;
     uint64_t written;
     uint64_t final_idx;
@@ -220,45 +210,12 @@ out:
     return s;
 }
 
-/* Bring chunk s->index of a regular file in: mapped (large chunks: the crypto reads the page
- * cache, nothing is copied) or read into the slot. As the reader thread does, one byte more
- * than a record is asked for, to know whether the chunk is the last. The count available (at
+/* Read chunk s->index of a regular file into its slot: as the reader thread does, one byte
+ * more than a record is asked for, to know whether the chunk is the last. The count read (at
  * most record + 1), or -1 with errno set. */
 static ssize_t fetch_positional(struct pipeline *p, struct slot *s)
 {
-    uint64_t off = p->base + s->index * p->record, avail;
-    size_t len, delta;
-    struct stat st;
-    void *m;
-
-    s->src = s->buf;
-    if (!p->mapped)
-        return tool_io_pread_full(p->src->fd, s->buf, p->record + 1, off);
-    if (fstat(p->src->fd, &st) != 0)
-        return -1;
-    avail = (uint64_t)st.st_size > off ? (uint64_t)st.st_size - off : 0;
-    if (avail > p->record)
-        avail = p->record + 1;
-    len = avail > p->record ? p->record : (size_t)avail;
-    if (len == 0)
-        return 0;
-    delta = (size_t)(off % p->page);
-    m = mmap(NULL, delta + len, PROT_READ, MAP_SHARED | MAP_POPULATE, p->src->fd,
-             (off_t)(off - delta));
-    if (m == MAP_FAILED)
-        return -1;
-    s->map = m;
-    s->map_len = delta + len;
-    s->src = (const uint8_t *)m + delta;
-    return (ssize_t)avail;
-}
-
-static void unmap_slot(struct slot *s)
-{
-    if (s->map != NULL)
-        munmap(s->map, s->map_len);
-    s->map = NULL;
-    s->map_len = 0;
+    return tool_io_pread_full(p->src->fd, s->buf, p->record + 1, p->base + s->index * p->record);
 }
 
 /* Read chunk s->index of positional input and publish what it is. The slot, or NULL when it is
@@ -297,44 +254,25 @@ static struct slot *read_positional(struct pipeline *p, struct slot *s)
         return s;
     }
     pthread_mutex_unlock(&p->mu);
-    unmap_slot(s);
     return NULL;
 }
 
-/* The SIGBUS a mapping raises when its file shrinks under it ends the chunk being read, not
- * the process: the worker reading a mapping points bus_jump at its jump buffer. */
-static __thread sigjmp_buf *bus_jump;
-
-static void on_sigbus(int sig)
-{
-    if (bus_jump != NULL)
-        siglongjmp(*bus_jump, 1);
-    signal(sig, SIG_DFL); /* not from a mapping of ours: the default action, on return */
-}
-
-/* Seal or open slot s from s->src into s->buf: 1 done, 0 the cipher failed (for open: the tag
- * did not verify), -1 the input shrank under its mapping. */
+/* Seal or open slot s in place: 1 done, 0 the cipher failed (for open: the tag did not
+ * verify). */
 static int crypt_slot(struct pipeline *p, tool_ff_cipher *c, struct slot *s)
 {
-    sigjmp_buf jb;
     size_t pt_len;
     int ok;
 
-    if (sigsetjmp(jb, 1) != 0) {
-        bus_jump = NULL;
-        return -1;
-    }
-    bus_jump = s->map != NULL ? &jb : NULL;
     if (p->encrypt) {
-        ok = tool_ff_seal_from(c, s->index, s->final, s->src, s->buf, s->len) == 0;
+        ok = tool_ff_seal(c, s->index, s->final, s->buf, s->len) == 0;
         if (ok)
             s->len += TOOL_FF_TAG_LEN;
     } else {
-        ok = tool_ff_open_from(c, s->index, s->final, s->src, s->buf, s->len, &pt_len) == 0;
+        ok = tool_ff_open(c, s->index, s->final, s->buf, s->len, &pt_len) == 0;
         if (ok)
             s->len = pt_len;
     }
-    bus_jump = NULL;
     return ok;
 }
 
@@ -358,18 +296,13 @@ static void *worker_main(void *arg)
                 s = read_positional(p, s);
         } else {
             s = claim_filled(p);
-            if (s != NULL)
-                s->src = s->buf;
         }
         if (s == NULL)
             break;
         ok = crypt_slot(p, &c, s);
-        unmap_slot(s);
 
         pthread_mutex_lock(&p->mu);
-        if (ok < 0)
-            fail_locked(p, "the input shrank while it was being read");
-        else if (!ok && p->encrypt)
+        if (!ok && p->encrypt)
             fail_locked(p, "encryption of chunk %llu failed", (unsigned long long)s->index);
         else if (!ok && s->final)
             fail_locked(p,
@@ -465,8 +398,7 @@ int tool_stream_run_io(const tool_ff_header *h, const uint8_t key[TOOL_FF_KEY_LE
     struct pipeline p;
     pthread_t reader, workers[MAX_WORKERS];
     unsigned n_workers = tool_stream_workers(), started = 0, i;
-    struct sigaction bus, old_bus;
-    int rv = -1, bus_set = 0;
+    int rv = -1;
     size_t cap;
 
     memset(&p, 0, sizeof(p));
@@ -486,8 +418,6 @@ int tool_stream_run_io(const tool_ff_header *h, const uint8_t key[TOOL_FF_KEY_LE
     p.final_idx = UINT64_MAX;
     p.past_end_idx = UINT64_MAX;
     p.positional = src->read == NULL && positional_input(src->fd, &p.base);
-    p.page = (size_t)sysconf(_SC_PAGESIZE);
-    p.mapped = p.positional && h->chunk_size >= MAP_MIN_CHUNK && p.page > 0;
     cap = (size_t)h->chunk_size + TOOL_FF_TAG_LEN + 1;
     p.n_slots = 2 * n_workers + 2;
     if (p.n_slots * cap > SLOT_BYTES_BUDGET)
@@ -505,16 +435,6 @@ int tool_stream_run_io(const tool_ff_header *h, const uint8_t key[TOOL_FF_KEY_LE
         }
     }
 
-    if (p.mapped) {
-        memset(&bus, 0, sizeof(bus));
-        bus.sa_handler = on_sigbus;
-        sigemptyset(&bus.sa_mask);
-        if (sigaction(SIGBUS, &bus, &old_bus) != 0) {
-            tool_err("cannot handle SIGBUS: %s", strerror(errno));
-            goto out;
-        }
-        bus_set = 1;
-    }
     if (!p.positional && pthread_create(&reader, NULL, reader_main, &p) != 0) {
         tool_err("cannot start a thread");
         goto out;
@@ -544,8 +464,6 @@ int tool_stream_run_io(const tool_ff_header *h, const uint8_t key[TOOL_FF_KEY_LE
     }
     rv = 0;
 out:
-    if (bus_set)
-        sigaction(SIGBUS, &old_bus, NULL);
     if (p.slots != NULL) {
         for (i = 0; i < p.n_slots; i++)
             if (p.slots[i].buf != NULL) {
