@@ -358,7 +358,7 @@ static CK_RV local_encrypt(p11kms_backend *be, const p11kms_context *ctx, const 
     uint32_t version = 0;
 
     memset(out, 0, sizeof(*out));
-    if (lb->kf == NULL)
+    if (lb->pkey != NULL) /* read-only after create; kf is replaced under the lock */
         return envelope_refused(lb);
     if (pt_len > P11KMS_BLOB_CT_MAX - IV_LEN - TAG_LEN) {
         LOG_E("%s: %zu bytes are more than the local backend encrypts", lb->key_ref, pt_len);
@@ -415,7 +415,7 @@ static CK_RV local_decrypt(p11kms_backend *be, const p11kms_context *ctx, const 
     uint32_t version = 0;
     int r;
 
-    if (lb->kf == NULL)
+    if (lb->pkey != NULL) /* read-only after create; kf is replaced under the lock */
         return envelope_refused(lb);
     if (!local_owns(be, in) || in->key_version == 0 || in->ct_len < IV_LEN + TAG_LEN ||
         in->ct_len > P11KMS_BLOB_CT_MAX) {
@@ -468,7 +468,7 @@ static uint32_t local_current_version(p11kms_backend *be)
     local_backend *lb = (local_backend *)be;
     uint32_t version;
 
-    if (lb->kf == NULL)
+    if (lb->pkey != NULL)
         return 0;
     check_file(lb);
     pthread_rwlock_rdlock(&lb->lock);
