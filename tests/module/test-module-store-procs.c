@@ -24,6 +24,16 @@ static CK_RV init(void)
     return p11_init_config(conf);
 }
 
+/* The start barrier: each worker says it is ready on this pipe (on every path, before it
+ * waits), and the parent lets them go only when all are. */
+static int ready_w = -1;
+
+static void ready(void)
+{
+    if (ready_w >= 0 && write(ready_w, "r", 1) != 1)
+        fprintf(stderr, "# a worker could not say it is ready\n");
+}
+
 /* One worker: its objects w<id>-<i>, the even ones destroyed as soon as the next one exists. */
 static int worker(int id, int go)
 {
@@ -32,10 +42,13 @@ static int worker(int id, int go)
     char label[32], byte;
     int i, failures = 0;
 
-    if (init() != CKR_OK)
+    if (init() != CKR_OK) {
+        ready();
         return 2;
+    }
     s = p11_open(0);
     /* Both start together. */
+    ready();
     if (read(go, &byte, 1) != 1)
         return 3;
     for (i = 0; i < PER_WORKER; i++) {
@@ -63,10 +76,12 @@ static int setter(int id, int go)
 
     if (init() != CKR_OK) {
         fprintf(stderr, "# setter %d: C_Initialize failed\n", id);
+        ready();
         return 2;
     }
     s = p11_open(0);
     h = p11_find_label(s, "shared"); /* found before either changes it; the handle stays */
+    ready();                         /* no change starts before both have looked */
     if (h == CK_INVALID_HANDLE) {
         fprintf(stderr, "# setter %d: the object \"shared\" not found\n", id);
         return 3;
@@ -92,20 +107,33 @@ static int setter(int id, int go)
 /* Run worker fn in WORKERS processes that start together; 1 when each exited 0. */
 static int run_workers(int (*fn)(int, int), const char *what)
 {
-    int go[2], w, status, fine = 1;
+    int go[2], rd[2], w, status, fine = 1;
     pid_t pids[WORKERS];
+    char byte;
 
     if (pipe(go) != 0)
         return 0;
+    if (pipe(rd) != 0) {
+        close(go[0]);
+        close(go[1]);
+        return 0;
+    }
     fflush(stdout);
     for (w = 0; w < WORKERS; w++) {
         pids[w] = fork();
         if (pids[w] == 0) {
             close(go[1]);
+            close(rd[0]);
+            ready_w = rd[1];
             _exit(fn(w, go[0]));
         }
     }
     close(go[0]);
+    close(rd[1]);
+    for (w = 0; w < WORKERS; w++)
+        if (read(rd[0], &byte, 1) != 1)
+            fine = 0;
+    close(rd[0]);
     for (w = 0; w < WORKERS; w++)
         if (write(go[1], "g", 1) != 1)
             fine = 0;
