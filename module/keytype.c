@@ -1,8 +1,14 @@
 /* keytype.c - the table of key types the configuration names and of the signing and OAEP
- * algorithms backends are asked for. Constant data, no locks. */
+ * algorithms backends are asked for, and the PEM public keys KMSs answer with as DER. Constant
+ * data, no locks. */
+#include <stdlib.h>
 #include <string.h>
+#include <openssl/bio.h>
 #include <openssl/core_names.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include "keytype.h"
 
 /* DER object identifiers of the named curves (RFC 5480, SEC 2). */
@@ -113,4 +119,34 @@ const char *p11kms_oaep_alg_md(int alg)
 size_t p11kms_oaep_alg_digest_len(int alg)
 {
     return alg == P11KMS_OAEP_SHA1 ? 20 : alg == P11KMS_OAEP_SHA256 ? 32 : 0;
+}
+
+CK_RV p11kms_pem_public_to_spki(const char *pem, uint8_t **der, size_t *der_len)
+{
+    BIO *bio = BIO_new_mem_buf(pem, -1);
+    EVP_PKEY *pk = bio != NULL ? PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL) : NULL;
+    unsigned char *p;
+    CK_RV rv = CKR_DEVICE_ERROR;
+    int n;
+
+    if (pk == NULL || (n = i2d_PUBKEY(pk, NULL)) <= 0)
+        goto out;
+    rv = CKR_HOST_MEMORY;
+    *der = malloc((size_t)n);
+    if (*der == NULL)
+        goto out;
+    p = *der;
+    if (i2d_PUBKEY(pk, &p) != n) {
+        free(*der);
+        *der = NULL;
+        rv = CKR_DEVICE_ERROR;
+        goto out;
+    }
+    *der_len = (size_t)n;
+    rv = CKR_OK;
+out:
+    EVP_PKEY_free(pk);
+    BIO_free(bio);
+    ERR_clear_error();
+    return rv;
 }

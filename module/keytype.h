@@ -75,6 +75,9 @@ size_t p11kms_sig_alg_digest_len(int alg);
 const char *p11kms_oaep_alg_md(int alg);
 size_t p11kms_oaep_alg_digest_len(int alg);
 /* The scheme of a signing algorithm. */
+/* A PEM public key ("PUBLIC KEY", as Vault and Cloud KMS give it) as DER SubjectPublicKeyInfo
+ * (malloc'd): CKR_OK, CKR_DEVICE_ERROR when pem holds none, or CKR_HOST_MEMORY. */
+CK_RV p11kms_pem_public_to_spki(const char *pem, uint8_t **der, size_t *der_len);
 static inline int p11kms_sig_alg_is_ecdsa(int alg)
 {
     return alg >= P11KMS_SIG_ECDSA_SHA256 && alg <= P11KMS_SIG_ECDSA_SHA512;

@@ -11,11 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <openssl/bio.h>
-#include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
 #include "gcp-backend.h"
 #include "gcp-crc32c.h"
 #include "keytype.h"
@@ -85,37 +81,6 @@ static const char *sig_name(int sig)
     return sig > 0 && sig < (int)(sizeof(names) / sizeof(names[0])) ? names[sig] : "?";
 }
 
-/* A PEM public key as DER SubjectPublicKeyInfo. */
-static CK_RV pem_to_spki(const char *pem, uint8_t **der, size_t *der_len)
-{
-    BIO *bio = BIO_new_mem_buf(pem, -1);
-    EVP_PKEY *pk = bio != NULL ? PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL) : NULL;
-    unsigned char *p;
-    CK_RV rv = CKR_DEVICE_ERROR;
-    int n;
-
-    if (pk == NULL || (n = i2d_PUBKEY(pk, NULL)) <= 0)
-        goto out;
-    rv = CKR_HOST_MEMORY;
-    *der = malloc((size_t)n);
-    if (*der == NULL)
-        goto out;
-    p = *der;
-    if (i2d_PUBKEY(pk, &p) != n) {
-        free(*der);
-        *der = NULL;
-        rv = CKR_DEVICE_ERROR;
-        goto out;
-    }
-    *der_len = (size_t)n;
-    rv = CKR_OK;
-out:
-    EVP_PKEY_free(pk);
-    BIO_free(bio);
-    ERR_clear_error();
-    return rv;
-}
-
 /* The answer's name must be the configured version: 0, or -1 (logged). */
 static int answer_name(const gcp_backend *gb, const char *op, const p11kms_json *root)
 {
@@ -180,7 +145,7 @@ static int take_public(gcp_backend *gb, const p11kms_net_reply *r, const char **
         *why = "the pem does not match its pemCrc32c";
         goto out;
     }
-    rv = pem_to_spki(pem, &gb->spki, &gb->spki_len);
+    rv = p11kms_pem_public_to_spki(pem, &gb->spki, &gb->spki_len);
     if (rv != CKR_OK) {
         if (rv == CKR_DEVICE_ERROR)
             LOG_E("gcp: getPublicKey %s: the pem is not a PEM public key", gb->version_name);

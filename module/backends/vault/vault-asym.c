@@ -11,11 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <openssl/bio.h>
-#include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
 #include "keytype.h"
 #include "log.h"
 #include "net/json.h"
@@ -64,37 +60,6 @@ static const char *hash_name(int alg)
     }
 }
 
-/* A PEM public key (Vault's PKIX "PUBLIC KEY" block) as DER SubjectPublicKeyInfo. */
-static CK_RV pem_to_spki(const char *pem, uint8_t **der, size_t *der_len)
-{
-    BIO *bio = BIO_new_mem_buf(pem, -1);
-    EVP_PKEY *pk = bio != NULL ? PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL) : NULL;
-    unsigned char *p;
-    CK_RV rv = CKR_DEVICE_ERROR;
-    int n;
-
-    if (pk == NULL || (n = i2d_PUBKEY(pk, NULL)) <= 0)
-        goto out;
-    rv = CKR_HOST_MEMORY;
-    *der = malloc((size_t)n);
-    if (*der == NULL)
-        goto out;
-    p = *der;
-    if (i2d_PUBKEY(pk, &p) != n) {
-        free(*der);
-        *der = NULL;
-        rv = CKR_DEVICE_ERROR;
-        goto out;
-    }
-    *der_len = (size_t)n;
-    rv = CKR_OK;
-out:
-    EVP_PKEY_free(pk);
-    BIO_free(bio);
-    ERR_clear_error();
-    return rv;
-}
-
 /* data.keys["<latest>"].public_key of a keys/NAME answer, checked against the configured type. */
 static CK_RV take_key(vault_backend *vb, const p11kms_net_reply *r)
 {
@@ -129,7 +94,7 @@ static CK_RV take_key(vault_backend *vb, const p11kms_net_reply *r)
               vb->key_ref, ver, r->request_id);
         goto out;
     }
-    rv = pem_to_spki(pem, &vb->spki, &vb->spki_len);
+    rv = p11kms_pem_public_to_spki(pem, &vb->spki, &vb->spki_len);
     if (rv == CKR_DEVICE_ERROR)
         LOG_E("vault: read key %s: the public key of version %s is not a PEM public key "
               "(request id %s)",
