@@ -33,23 +33,7 @@ stop_server() {
         SERVER_PID=""
     fi
 }
-n=0
-failures=0
-ok() {
-    n=$((n + 1))
-    echo "ok $n - $1"
-}
-not_ok() {
-    n=$((n + 1))
-    failures=$((failures + 1))
-    echo "not ok $n - $1"
-    [ -f "$T/out" ] && sed 's/^/#   /' "$T/out" | tail -n 15
-}
-check() {
-    d=$1
-    shift
-    if "$@" >"$T/out" 2>&1; then ok "$d"; else not_ok "$d"; fi
-}
+. "$top_srcdir/tests/backends/tap.sh"
 kms() {
     "$AWS_CLI" --endpoint-url "$P11KMS_AWS_ENDPOINT" kms "$@"
 }

@@ -14,23 +14,7 @@ T=$P11KMS_VAULT_STATE_DIR/asym
 P11KMS_TEST_PUBDIR=$T
 export P11KMS_TEST_PUBDIR
 mkdir -p "$T" || exit 99
-n=0
-failures=0
-ok() {
-    n=$((n + 1))
-    echo "ok $n - $1"
-}
-not_ok() {
-    n=$((n + 1))
-    failures=$((failures + 1))
-    echo "not ok $n - $1"
-    [ -f "$T/out" ] && sed 's/^/#   /' "$T/out" | tail -n 15
-}
-check() {
-    d=$1
-    shift
-    if "$@" >"$T/out" 2>&1; then ok "$d"; else not_ok "$d"; fi
-}
+. "$top_srcdir/tests/backends/tap.sh"
 
 # fetch NAME [VERSION]: the public key PEM of the latest (or the given) version into $T/NAME.pem
 fetch() {
